@@ -1,0 +1,19 @@
+#pragma once
+// Error types: InputError is the user's fault (bad file, bad value) and maps to exit code 2.
+#include <stdexcept>
+#include <string>
+
+namespace moesim {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Bad input: the message already names the place ("file:line:col: ...").
+class InputError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace moesim

@@ -1,0 +1,39 @@
+#pragma once
+// Kernel durations on one GPU: a roofline (max of bytes / HBM rate and FLOPs / matrix rate, each
+// with its achievable efficiency, plus a launch overhead) unless the profile has a measured table.
+#include <span>
+#include <string>
+
+#include "core/units.hpp"
+#include "gpu/profile.hpp"
+#include "moe/model_spec.hpp"
+
+namespace moesim {
+
+class ComputeModel {
+ public:
+  ComputeModel(const Profile& profile, const ModelSpec& model);
+
+  // Attention (projections + core attention) for `tokens` new tokens of one layer.
+  // Decode: each token attends over `kv_len` cached tokens (KV read). Prefill: the tokens are
+  // one prompt chunk attending causally over themselves (kv_len ignored).
+  TimePs attention_ps(int tokens, bool prefill, int kv_len) const;
+  TimePs dense_ffn_ps(int tokens) const;           // a dense layer's FFN
+  TimePs gate_ps(int tokens) const;                // router GEMM + top-k + permute into layout
+  // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
+  TimePs experts_ps(std::span<const int> tokens_per_local_expert) const;
+  TimePs shared_experts_ps(int tokens) const;      // 0 when the model has none
+  TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
+  TimePs local_copy_ps(double bytes) const;        // HBM-to-HBM copy (dispatch to a local expert)
+
+  // "profile" when a measured table gave the time, "roofline" otherwise; phase in
+  // {attention, dense_ffn, gate, experts, shared_experts, combine}.
+  std::string source(const std::string& phase) const;
+
+ private:
+  TimePs roofline_ps(double bytes, double flops, bool fp8) const;
+  const Profile& profile_;
+  const ModelSpec& model_;
+};
+
+}  // namespace moesim

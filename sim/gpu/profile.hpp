@@ -1,0 +1,54 @@
+#pragma once
+// A device profile: calibrated or published cost parameters for one GPU type and its links.
+// Every profile says where its numbers come from ([meta] source = measured | published | derived).
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moesim {
+
+struct ProfileMeta {
+  std::string device;
+  std::string source;  // measured | published | derived
+  std::string driver;
+  std::string cuda;
+  std::string nccl;
+  std::string date;
+  std::string command;
+  std::string notes;   // citations for published figures
+};
+
+// y(x) by piecewise-linear interpolation in log(x) (clamped at both ends); x strictly increasing.
+struct LogTable {
+  std::vector<double> x;
+  std::vector<double> y;
+  bool empty() const { return x.empty(); }
+  double at(double xv) const;
+};
+
+// Communication parameters of one link class ("nvlink", "scaleout").
+struct CommParams {
+  double latency_ns = 0;        // per message (alpha), added once per flow on top of link latency
+  LogTable efficiency;          // achievable fraction of link bandwidth by message size (bytes)
+};
+
+struct Profile {
+  ProfileMeta meta;
+  double hbm_GBps = 0;             // HBM bandwidth (datasheet)
+  double hbm_efficiency = 0.8;     // achievable fraction for streaming kernels
+  double matrix_bf16_TFLOPs = 0;   // dense bf16 tensor-core rate (datasheet, no sparsity)
+  double matrix_fp8_TFLOPs = 0;    // dense fp8 rate; 0 = no fp8
+  double matrix_efficiency = 0.7;  // achievable fraction for large GEMMs
+  double launch_ns = 4000;         // per kernel launch / phase fixed overhead
+  int gemm_tile_m = 128;           // token-dimension tile of the grouped GEMM (tile quantisation)
+  double memory_GB = 0;            // HBM capacity
+  std::map<std::string, CommParams> comm;   // by class: "nvlink", "scaleout"
+  // Measured kernel tables (filled by calibration): name -> time in us by token count.
+  // Known names: "gate_us", "permute_us", "combine_us". Absent = roofline.
+  std::map<std::string, LogTable> kernels_us;
+
+  // Throws InputError (prefixed with `where`) when a field is out of range or a table is bad.
+  void validate(const std::string& where) const;
+};
+
+}  // namespace moesim

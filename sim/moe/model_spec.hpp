@@ -1,0 +1,42 @@
+#pragma once
+// Shapes of an MoE transformer: what the simulator needs to size traffic, weights and compute.
+// Presets carry the published configurations of well-known models.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace moesim {
+
+struct ModelSpec {
+  std::string name;
+  int hidden = 0;            // model dimension
+  int layers = 0;            // all transformer layers
+  int dense_layers = 0;      // leading layers with a dense FFN instead of MoE
+  int routed_experts = 0;
+  int shared_experts = 0;    // always-active experts, computed on the token's own GPU
+  int top_k = 0;
+  int expert_ffn = 0;        // intermediate size of one routed expert
+  int shared_ffn = 0;        // intermediate size of one shared expert
+  int dense_ffn = 0;         // intermediate size of a dense layer's FFN
+  double attn_params = 0;    // attention weights per layer (elements)
+  double kv_bytes_per_token = 0;  // KV-cache bytes per token per layer (at the serving precision)
+  double weight_bytes = 2;   // bytes per weight element (fp8 = 1, bf16 = 2, mxfp4 ~ 0.53)
+  double dispatch_bytes = 2; // bytes per hidden element sent in dispatch
+  double combine_bytes = 2;  // bytes per hidden element sent back in combine
+
+  int moe_layers() const { return layers - dense_layers; }
+  // One routed expert's weights: gate, up and down projections (SwiGLU).
+  double expert_weight_bytes() const { return 3.0 * hidden * expert_ffn * weight_bytes; }
+  double shared_weight_bytes() const { return 3.0 * hidden * shared_ffn * weight_bytes * shared_experts; }
+  double dispatch_bytes_per_token() const { return hidden * dispatch_bytes; }
+  double combine_bytes_per_token() const { return hidden * combine_bytes; }
+
+  // Throws InputError (message prefixed with `where`) when a field is out of range.
+  void validate(const std::string& where) const;
+};
+
+std::optional<ModelSpec> model_preset(std::string_view name);
+std::vector<std::string> model_preset_names();
+
+}  // namespace moesim

@@ -1,0 +1,105 @@
+#pragma once
+// A cluster as a directed graph of GPUs, switches and NICs joined by links with a bandwidth per
+// direction and a latency; routes are the equal-cost shortest paths between GPUs (ECMP), never
+// transiting through a GPU. Switches are non-blocking: only links limit bandwidth.
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace moesim {
+
+enum class NodeKind { gpu, nvswitch, nic, network_switch };
+
+struct TopoNode {
+  std::string name;
+  NodeKind kind = NodeKind::gpu;
+  int gpu = -1;     // GPU index (0..gpus-1) for GPU nodes, -1 otherwise
+  int host = -1;    // server / compute tray of a GPU ("same node" for replica choice)
+  int domain = -1;  // NVLink domain (HGX node or NVL rack) of a GPU
+};
+
+// Link classes used in reports and in Profile communication parameters.
+//   "nvlink": GPU <-> NVSwitch (scale-up); "nic": GPU <-> leaf switch through its NIC;
+//   "fabric": switch <-> switch in the scale-out network.
+struct Link {
+  int from = -1;  // node ids
+  int to = -1;
+  double bandwidth_GBps = 0;  // per direction (each Link is one direction)
+  double latency_ns = 0;
+  std::string link_class;
+};
+
+using Path = std::vector<int>;  // link ids, source GPU to destination GPU
+
+struct LinkClassSummary {
+  std::string link_class;
+  int links = 0;                // directed links
+  double bandwidth_GBps = 0;    // of one link
+  double total_GBps = 0;        // sum over the directed links
+};
+
+struct TopologySummary {
+  std::string name;
+  int gpus = 0;
+  int hosts = 0;
+  int domains = 0;
+  int nodes = 0;
+  int links = 0;  // directed
+  std::vector<LinkClassSummary> classes;
+  double injection_GBps = 0;      // per GPU, out of the GPU over all its links (max over GPUs)
+  double scaleout_injection_GBps = 0;  // per GPU, over "nic" links only
+  double bisection_GBps = 0;      // min cut, one direction, GPUs [0, n/2) vs [n/2, n)
+  int max_ecmp_paths = 0;
+  int max_path_links = 0;
+};
+
+class Topology {
+ public:
+  explicit Topology(std::string name = "unnamed");
+
+  // Building. Node names must be unique. add_link adds one direction; add_duplex adds both.
+  int add_node(TopoNode node);  // a GPU node gets the next GPU index automatically
+  int add_link(int from, int to, double bandwidth_GBps, double latency_ns, std::string link_class);
+  void add_duplex(int a, int b, double bandwidth_GBps, double latency_ns, const std::string& link_class);
+  // Computes routes (all equal-cost shortest paths in hops, at most `max_ecmp` per pair); throws
+  // Error when some GPU cannot reach another. Call once after building, before any query below.
+  void finalize(int max_ecmp = 16);
+
+  const std::string& name() const { return name_; }
+  int gpu_count() const { return static_cast<int>(gpu_nodes_.size()); }
+  int node_count() const { return static_cast<int>(nodes_.size()); }
+  int link_count() const { return static_cast<int>(links_.size()); }
+  const TopoNode& node(int id) const { return nodes_[static_cast<std::size_t>(id)]; }
+  const Link& link(int id) const { return links_[static_cast<std::size_t>(id)]; }
+  const std::vector<Link>& links() const { return links_; }
+  int gpu_node(int gpu) const { return gpu_nodes_[static_cast<std::size_t>(gpu)]; }
+  int gpu_host(int gpu) const { return node(gpu_node(gpu)).host; }
+  int gpu_domain(int gpu) const { return node(gpu_node(gpu)).domain; }
+  int find_node(const std::string& name) const;  // -1 when absent
+
+  // Equal-cost paths from src GPU to dst GPU (empty when src == dst).
+  const std::vector<Path>& paths(int src_gpu, int dst_gpu) const {
+    return routes_[static_cast<std::size_t>(src_gpu) * gpu_nodes_.size() + static_cast<std::size_t>(dst_gpu)];
+  }
+  // True when every link of every path between the two GPUs is "nvlink".
+  bool nvlink_only(int src_gpu, int dst_gpu) const;
+  // Sum of path latencies' max over the pair's paths, in ns.
+  double path_latency_ns(const Path& path) const;
+
+  // Optional GPU memory in GB (0 = unknown), taken from the topology file.
+  double gpu_memory_GB = 0;
+
+  TopologySummary summarize() const;
+  void write_dot(std::ostream& out) const;
+
+ private:
+  std::string name_;
+  std::vector<TopoNode> nodes_;
+  std::vector<Link> links_;
+  std::vector<int> gpu_nodes_;
+  std::vector<std::vector<Path>> routes_;  // [src * gpus + dst]
+  bool finalized_ = false;
+};
+
+}  // namespace moesim
