@@ -26,8 +26,9 @@ class ComputeModel {
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
   TimePs local_copy_ps(double bytes) const;        // HBM-to-HBM copy (dispatch to a local expert)
 
-  // "profile" when a measured table gave the time, "roofline" otherwise; phase in
-  // {attention, dense_ffn, gate, experts, shared_experts, combine}.
+  // "profile" when a measured table gave the time, "roofline" otherwise, "profile+roofline" for
+  // a gate with only one of its gate_us / permute_us tables; phase in
+  // {attention, dense_ffn, gate, experts, shared_experts, combine} (anything else throws Error).
   std::string source(const std::string& phase) const;
 
  private:

@@ -16,6 +16,7 @@ struct ProfileMeta {
   std::string date;
   std::string command;
   std::string notes;   // citations for published figures
+  bool operator==(const ProfileMeta&) const = default;
 };
 
 // y(x) by piecewise-linear interpolation in log(x) (clamped at both ends); x strictly increasing.
@@ -23,13 +24,18 @@ struct LogTable {
   std::vector<double> x;
   std::vector<double> y;
   bool empty() const { return x.empty(); }
-  double at(double xv) const;
+  double at(double xv) const;  // throws Error when empty
+  // "" when the table is usable: same lengths, non-empty, x > 0 and strictly increasing,
+  // y finite and in [y_min, y_max]; otherwise what is wrong, for an error message.
+  std::string check(double y_min, double y_max) const;
+  bool operator==(const LogTable&) const = default;
 };
 
 // Communication parameters of one link class ("nvlink", "scaleout").
 struct CommParams {
   double latency_ns = 0;        // per message (alpha), added once per flow on top of link latency
   LogTable efficiency;          // achievable fraction of link bandwidth by message size (bytes)
+  bool operator==(const CommParams&) const = default;
 };
 
 struct Profile {
@@ -49,6 +55,11 @@ struct Profile {
 
   // Throws InputError (prefixed with `where`) when a field is out of range or a table is bad.
   void validate(const std::string& where) const;
+  bool operator==(const Profile&) const = default;
 };
+
+// Names of the kernel tables the compute model understands ("gate_us", ...); x is tokens
+// (token copies for "combine_us"), y is microseconds.
+std::vector<std::string> known_kernel_tables();
 
 }  // namespace moesim

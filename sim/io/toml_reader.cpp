@@ -9,7 +9,9 @@
 namespace moesim::io {
 
 namespace {
+// Values injected by --set carry their own origin ("--set key=value"), which beats the file name.
 std::string pos(const toml::source_region& r, const std::string& file) {
+  if (r.path && r.path->rfind("--set", 0) == 0) return *r.path;
   if (r.begin.line == 0) return file;
   return fmt::format("{}:{}:{}", file, r.begin.line, r.begin.column);
 }

@@ -26,7 +26,11 @@ class Gate {
   virtual int top_k() const = 0;
 };
 
-// Throws InputError when the spec does not fit (top_k > experts, exponent < 0, unknown kind).
+// Popularity of rank r (0 = hottest) is 1 / (r + 1)^s (uniform: s = 0); a token draws its top_k
+// experts one after another proportional to popularity among those it has not taken yet. Rank r
+// is expert r, or with layer_variation a seeded per-layer permutation of the experts.
+// Throws InputError when the spec does not fit: kind not uniform|zipf, zipf_exponent outside
+// [0, 20], experts < 1, top_k outside [1, experts], moe_layers < 1.
 std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int top_k, int moe_layers,
                                           std::uint64_t seed);
 

@@ -24,6 +24,15 @@ struct ModelSpec {
   double weight_bytes = 2;   // bytes per weight element (fp8 = 1, bf16 = 2, mxfp4 ~ 0.53)
   double dispatch_bytes = 2; // bytes per hidden element sent in dispatch
   double combine_bytes = 2;  // bytes per hidden element sent back in combine
+  // Attention weights' precision when it differs from the experts' (gpt-oss: bf16 attention,
+  // MXFP4 experts); 0 = same as weight_bytes.
+  double attn_weight_bytes = 0;
+  // Core-attention FLOPs per (query token, context token): QK^T and PV, 2 FLOPs per multiply-add,
+  // i.e. 4 * heads * head_dim for MHA/GQA. 0 = 4 * hidden (MHA with heads * head_dim = hidden).
+  double attn_flops_per_ctx = 0;
+  // The same for prefill; differs for MLA, which decodes in the absorbed latent form but
+  // prefills in the expanded form. 0 = attn_flops_per_ctx.
+  double attn_prefill_flops_per_ctx = 0;
 
   int moe_layers() const { return layers - dense_layers; }
   // One routed expert's weights: gate, up and down projections (SwiGLU).
@@ -31,6 +40,11 @@ struct ModelSpec {
   double shared_weight_bytes() const { return 3.0 * hidden * shared_ffn * weight_bytes * shared_experts; }
   double dispatch_bytes_per_token() const { return hidden * dispatch_bytes; }
   double combine_bytes_per_token() const { return hidden * combine_bytes; }
+  double attention_weight_bytes() const { return attn_weight_bytes > 0 ? attn_weight_bytes : weight_bytes; }
+  double decode_attn_flops_per_ctx() const { return attn_flops_per_ctx > 0 ? attn_flops_per_ctx : 4.0 * hidden; }
+  double prefill_attn_flops_per_ctx() const {
+    return attn_prefill_flops_per_ctx > 0 ? attn_prefill_flops_per_ctx : decode_attn_flops_per_ctx();
+  }
 
   // Throws InputError (message prefixed with `where`) when a field is out of range.
   void validate(const std::string& where) const;

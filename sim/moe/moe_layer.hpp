@@ -21,22 +21,44 @@ struct LayerTraffic {
   }
 };
 
-// Which replica serves a token: one on the source GPU, else one on the same host, else the
-// replicas in turn by token index (round robin).
+// Which replica serves token t (its index in source GPU g's batch, 0-based) for expert e, whose
+// replicas are R = replicas(layer, e), n = |R|:
+//   1. the replica on g itself, if any;
+//   2. else the first replica in R whose GPU is on g's host (gpu_host);
+//   3. else R[(t + e) % n] (round robin over tokens, offset by expert so experts spread).
+// With one replica all three give it. The placement must outlive the planner.
 class MoeLayerPlanner {
  public:
-  // gpu_host[g] = host id of GPU g (from the topology).
+  // gpu_host[g] = host id of GPU g (from the topology); its size must be placement.gpus().
   MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup);
 
   // experts_by_src[g] = the gate's output for source GPU g (tokens * top_k ids, token-major).
+  // Resizes and zeroes `out`, reusing its capacity. Throws Error on a wrong GPU count, a batch
+  // not a multiple of top_k, or an expert id out of range.
   void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k,
             LayerTraffic& out) const;
 
+  // Where (GPU, slot on that GPU) an assignment is served; the cases above, in flat tables.
+  struct Target {
+    int gpu;   // < 0: the expert has several replicas, look up by source GPU (slot = its index)
+    int slot;
+  };
+
  private:
+  // The rule in plain code (reference); plan() uses its precomputed form in the tables below.
   int pick_replica(int layer, int expert, int src_gpu, std::int64_t token) const;
+  int fixed_replica(int layer, int expert, int src_gpu) const;  // rule 1 or 2; -1: round robin
   const Placement& placement_;
   std::vector<int> gpu_host_;
   bool dedup_;
+  int experts_;
+  std::vector<Target> single_;  // [layer * experts + expert]: the replica, or gpu < 0 -> replicated
+  // Per (layer, expert) with more than one replica ("replicated index" m): its replicas are
+  // rr_[rr_first_[m], rr_first_[m] + rr_count_[m]).
+  std::vector<int> rr_first_;
+  std::vector<int> rr_count_;
+  std::vector<Target> by_src_;  // [m * gpus + src]: rule 1/2, or gpu < 0 -> rule 3
+  std::vector<Target> rr_;      // replicas of replicated experts, in placement order
 };
 
 }  // namespace moesim

@@ -1,11 +1,15 @@
 #pragma once
 // A cluster as a directed graph of GPUs, switches and NICs joined by links with a bandwidth per
-// direction and a latency; routes are the equal-cost shortest paths between GPUs (ECMP), never
-// transiting through a GPU. Switches are non-blocking: only links limit bandwidth.
+// direction and a latency; routes are the equal-cost shortest paths between GPUs (ECMP; fewest
+// hops, ties broken by lowest total latency), never transiting through a GPU. Switches are
+// non-blocking: only links limit bandwidth.
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include "core/error.hpp"
 
 namespace moesim {
 
@@ -54,6 +58,17 @@ struct TopologySummary {
   int max_path_links = 0;
 };
 
+// Thrown by finalize() when a GPU cannot reach another. `blamed_gpu` is the GPU most likely at
+// fault (the destination when no GPU reaches it, else the source), so loaders can point at it.
+class RouteError : public Error {
+ public:
+  RouteError(const std::string& message, int src, int dst, int blamed)
+      : Error(message), src_gpu(src), dst_gpu(dst), blamed_gpu(blamed) {}
+  int src_gpu;
+  int dst_gpu;
+  int blamed_gpu;
+};
+
 class Topology {
  public:
   explicit Topology(std::string name = "unnamed");
@@ -62,8 +77,9 @@ class Topology {
   int add_node(TopoNode node);  // a GPU node gets the next GPU index automatically
   int add_link(int from, int to, double bandwidth_GBps, double latency_ns, std::string link_class);
   void add_duplex(int a, int b, double bandwidth_GBps, double latency_ns, const std::string& link_class);
-  // Computes routes (all equal-cost shortest paths in hops, at most `max_ecmp` per pair); throws
-  // Error when some GPU cannot reach another. Call once after building, before any query below.
+  // Computes routes (all cheapest paths by (hops, then total latency), at most `max_ecmp` per
+  // pair, sorted by link ids); throws RouteError when some GPU cannot reach another. Call once
+  // after building, before any query below.
   void finalize(int max_ecmp = 16);
 
   const std::string& name() const { return name_; }
@@ -77,6 +93,8 @@ class Topology {
   int gpu_host(int gpu) const { return node(gpu_node(gpu)).host; }
   int gpu_domain(int gpu) const { return node(gpu_node(gpu)).domain; }
   int find_node(const std::string& name) const;  // -1 when absent
+  const std::vector<int>& out_links(int node_id) const { return out_links_[static_cast<std::size_t>(node_id)]; }
+  bool finalized() const { return finalized_; }
 
   // Equal-cost paths from src GPU to dst GPU (empty when src == dst).
   const std::vector<Path>& paths(int src_gpu, int dst_gpu) const {
@@ -84,7 +102,7 @@ class Topology {
   }
   // True when every link of every path between the two GPUs is "nvlink".
   bool nvlink_only(int src_gpu, int dst_gpu) const;
-  // Sum of path latencies' max over the pair's paths, in ns.
+  // Sum of the latencies of the path's links, in ns.
   double path_latency_ns(const Path& path) const;
 
   // Optional GPU memory in GB (0 = unknown), taken from the topology file.
@@ -98,6 +116,8 @@ class Topology {
   std::vector<TopoNode> nodes_;
   std::vector<Link> links_;
   std::vector<int> gpu_nodes_;
+  std::vector<std::vector<int>> out_links_;  // [node] -> link ids, ascending
+  std::unordered_map<std::string, int> node_by_name_;
   std::vector<std::vector<Path>> routes_;  // [src * gpus + dst]
   bool finalized_ = false;
 };

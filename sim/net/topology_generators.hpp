@@ -37,6 +37,8 @@ struct NvlRackSpec {
   int gpus_per_leaf = 0;          // 0 = one leaf per rack
 };
 
+// Both throw InputError for invalid specs and return a topology not yet finalized (call
+// finalize()). GPUs are named gpu0.., switches node<i>.nvswitch / rack<i>.nvswitch, leaf<i>, spine<i>.
 Topology make_hgx(const HgxSpec& spec);
 Topology make_nvl_racks(const NvlRackSpec& spec);
 

@@ -1,0 +1,96 @@
+// The `moesim` command: run a scenario, inspect a topology. Exit codes: 0 ok, 1 internal or I/O
+// error, 2 bad input (file, key or value), with the message naming the place.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/error.hpp"
+#include "io/profile_io.hpp"
+#include "io/results_writer.hpp"
+#include "io/scenario_loader.hpp"
+#include "io/topology_loader.hpp"
+#include "report/metrics.hpp"
+#include "report/summary_text.hpp"
+#include "report/topology_report.hpp"
+#include "simulation.hpp"
+
+namespace {
+
+struct RunArgs {
+  std::string scenario;
+  std::vector<std::string> sets;
+  std::string out_dir;
+  bool quiet = false;
+};
+
+int run_scenario(const RunArgs& a) {
+  const moesim::Scenario sc = moesim::io::load_scenario(a.scenario, a.sets);
+  const moesim::Topology topo = moesim::io::load_topology(sc.topology_path);
+  const moesim::Profile profile = moesim::io::load_profile(sc.profile_path);
+  moesim::Simulation sim(sc, topo, profile);
+  const moesim::Results results = sim.run();
+  const moesim::Summary summary = moesim::summarize(results);
+  const std::string dir = !a.out_dir.empty() ? a.out_dir : !sc.output_dir.empty() ? sc.output_dir : "results/" + sc.name;
+  moesim::io::write_results({sc, topo, profile, results, summary}, dir);
+  if (!a.quiet) {
+    const std::string prov = fmt::format("{} ({})", profile.meta.device, profile.meta.source);
+    std::cout << moesim::summary_text({sc, topo.name(), prov, results, summary});
+    std::cout << fmt::format("\nresults written to {}/ (summary.json, per_*.csv, timeline.json, scenario.resolved.toml)\n", dir);
+  }
+  return 0;
+}
+
+int topo_show(const std::string& file, const std::string& dot) {
+  const moesim::Topology topo = moesim::io::load_topology(file);
+  std::cout << moesim::topology_summary_text(topo.summarize());
+  if (!dot.empty()) {
+    std::ofstream out(dot);
+    topo.write_dot(out);
+    if (!out) throw moesim::Error(fmt::format("cannot write {}", dot));
+    std::cout << fmt::format("graphviz written to {}\n", dot);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"moesim: discrete-event simulator of Mixture-of-Experts expert parallelism on GPU clusters"};
+  app.require_subcommand(1);
+
+  RunArgs run_args;
+  CLI::App* run = app.add_subcommand("run", "run a scenario and write its report");
+  run->add_option("scenario", run_args.scenario, "scenario TOML file")->required();
+  run->add_option("--set", run_args.sets, "override a scenario key, e.g. --set workload.tokens_per_gpu=256")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("-o,--out", run_args.out_dir, "output directory (default: [output] dir, else results/<name>)");
+  run->add_flag("-q,--quiet", run_args.quiet, "do not print the summary");
+
+  CLI::App* topo = app.add_subcommand("topo", "inspect topology files");
+  topo->require_subcommand(1);
+  std::string topo_file, dot_file;
+  CLI::App* show = topo->add_subcommand("show", "print a topology's summary");
+  show->add_option("file", topo_file, "topology TOML file")->required();
+  show->add_option("--dot", dot_file, "also write Graphviz to this file");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // usage errors are bad input too
+  }
+  try {
+    if (run->parsed()) return run_scenario(run_args);
+    if (show->parsed()) return topo_show(topo_file, dot_file);
+  } catch (const moesim::InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

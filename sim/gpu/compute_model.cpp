@@ -1,0 +1,166 @@
+// Kernel durations by roofline (or a measured table). Assumption: a phase's memory traffic and its
+// math overlap perfectly, so the slower of the two sets its time, plus one fixed launch overhead.
+#include "gpu/compute_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace moesim {
+
+namespace {
+
+constexpr double kActBytes = 2;   // activations, router weights and intermediates are bf16
+constexpr double kLogitBytes = 4; // router logits are fp32
+
+void check_count(std::int64_t n, const char* what) {
+  if (n < 0) throw Error(fmt::format("ComputeModel: negative {} ({})", what, n));
+}
+
+}  // namespace
+
+ComputeModel::ComputeModel(const Profile& profile, const ModelSpec& model) : profile_(profile), model_(model) {
+  // Loaders validate profiles; this guards hand-built ones against a division by zero.
+  if (!(profile_.hbm_GBps * profile_.hbm_efficiency > 0) ||
+      !(profile_.matrix_bf16_TFLOPs * profile_.matrix_efficiency > 0) || profile_.gemm_tile_m < 1)
+    throw Error("ComputeModel: profile needs hbm_GBps, matrix_bf16_TFLOPs, efficiencies > 0 and gemm_tile_m >= 1");
+}
+
+namespace {
+
+bool use_fp8(const Profile& p, double weight_bytes) { return weight_bytes <= 1 && p.matrix_fp8_TFLOPs > 0; }
+
+TimePs memory_ps(const Profile& p, double bytes) {
+  return bytes > 0 ? transfer_ps(bytes, p.hbm_GBps * p.hbm_efficiency) : 0;
+}
+
+TimePs math_ps(const Profile& p, double flops, bool fp8) {
+  const double peak = fp8 ? p.matrix_fp8_TFLOPs : p.matrix_bf16_TFLOPs;
+  return flops > 0 ? compute_ps(flops, peak * p.matrix_efficiency) : 0;
+}
+
+const LogTable* find_table(const Profile& p, const char* name) {
+  const auto it = p.kernels_us.find(name);
+  return it == p.kernels_us.end() || it->second.empty() ? nullptr : &it->second;
+}
+
+TimePs table_ps(const LogTable& t, double x) { return ps_from_us(std::max(0.0, t.at(x))); }
+
+}  // namespace
+
+TimePs ComputeModel::roofline_ps(double bytes, double flops, bool fp8) const {
+  return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math_ps(profile_, flops, fp8));
+}
+
+TimePs ComputeModel::attention_ps(int tokens, bool prefill, int kv_len) const {
+  check_count(tokens, "tokens");
+  check_count(kv_len, "kv_len");
+  if (tokens == 0) return 0;
+  const double t = tokens;
+  const double weight_bytes = model_.attention_weight_bytes();
+  double bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes;  // weights, in + out
+  double core_flops = 0;
+  if (prefill) {
+    // One prompt chunk attending causally over itself: t(t+1)/2 (query, context) pairs; its KV is
+    // written once and the scores stay on chip (flash attention).
+    bytes += t * model_.kv_bytes_per_token;
+    core_flops = model_.prefill_attn_flops_per_ctx() * t * (t + 1) / 2;
+  } else {
+    // Each new token reads its sequence's kv_len cached entries and appends its own.
+    bytes += t * (static_cast<double>(kv_len) + 1) * model_.kv_bytes_per_token;
+    core_flops = model_.decode_attn_flops_per_ctx() * t * kv_len;
+  }
+  // Projections run at the weights' rate, core attention in bf16; both share one memory stream.
+  const TimePs math = math_ps(profile_, 2.0 * model_.attn_params * t, use_fp8(profile_, weight_bytes)) +
+                      math_ps(profile_, core_flops, false);
+  return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math);
+}
+
+TimePs ComputeModel::dense_ffn_ps(int tokens) const {
+  check_count(tokens, "tokens");
+  if (tokens == 0 || model_.dense_ffn == 0) return 0;
+  const double t = tokens, h = model_.hidden, f = model_.dense_ffn;
+  // SwiGLU: gate, up and down projections; the activation is read in and the result written out.
+  const double bytes = 3.0 * h * f * model_.weight_bytes + 2.0 * t * h * kActBytes;
+  return roofline_ps(bytes, 6.0 * h * f * t, use_fp8(profile_, model_.weight_bytes));
+}
+
+TimePs ComputeModel::gate_ps(int tokens) const {
+  check_count(tokens, "tokens");
+  if (tokens == 0) return 0;
+  const double t = tokens, h = model_.hidden, e = model_.routed_experts;
+  // Router GEMM (bf16 weights h x E, fp32 logits, top-k on chip) ...
+  const double router_bytes = h * e * kActBytes + t * h * kActBytes + t * e * kLogitBytes;
+  const double router_flops = 2.0 * t * h * e;
+  // ... then the permute reads each token once and writes it packed in the dispatch precision.
+  const double permute_bytes = t * h * kActBytes + t * h * model_.dispatch_bytes;
+  const LogTable* gate = find_table(profile_, "gate_us");
+  const LogTable* permute = find_table(profile_, "permute_us");
+  if (!gate && !permute) return roofline_ps(router_bytes + permute_bytes, router_flops, false);
+  const TimePs router = gate ? table_ps(*gate, t) : roofline_ps(router_bytes, router_flops, false);
+  return router + (permute ? table_ps(*permute, t) : roofline_ps(permute_bytes, 0, false));
+}
+
+TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) const {
+  const double h = model_.hidden, f = model_.expert_ffn;
+  const double tile = profile_.gemm_tile_m;
+  double bytes = 0, flops = 0;
+  bool any = false;
+  for (int n : tokens_per_local_expert) {
+    check_count(n, "tokens for an expert");
+    if (n == 0) continue;  // an idle expert's weights are never read
+    any = true;
+    const double t = n;
+    // Weights, the input (dispatch precision), the output (combine precision) and the gate/up
+    // intermediate, written once and read once, in bf16.
+    bytes += model_.expert_weight_bytes() + t * h * (model_.dispatch_bytes + model_.combine_bytes) +
+             2.0 * t * f * kActBytes;
+    // The grouped GEMM pads each expert's rows to whole tiles: 1..tile tokens cost one tile.
+    flops += 6.0 * h * f * std::ceil(t / tile) * tile;
+  }
+  return any ? roofline_ps(bytes, flops, use_fp8(profile_, model_.weight_bytes)) : 0;
+}
+
+TimePs ComputeModel::shared_experts_ps(int tokens) const {
+  check_count(tokens, "tokens");
+  if (tokens == 0 || model_.shared_experts == 0) return 0;
+  const double t = tokens, h = model_.hidden;
+  const double f = static_cast<double>(model_.shared_ffn) * model_.shared_experts;
+  const double bytes = model_.shared_weight_bytes() + 2.0 * t * h * kActBytes + 2.0 * t * f * kActBytes;
+  return roofline_ps(bytes, 6.0 * h * f * t, use_fp8(profile_, model_.weight_bytes));
+}
+
+TimePs ComputeModel::combine_ps(std::int64_t token_copies) const {
+  check_count(token_copies, "token copies");
+  if (token_copies == 0) return 0;
+  const double c = static_cast<double>(token_copies);
+  if (const LogTable* table = find_table(profile_, "combine_us")) return table_ps(*table, c);
+  // Reads every returned copy and writes one reduced vector per token; a token comes back as at
+  // most top_k copies, so c / top_k tokens is the fewest it can be (the reads dominate anyway).
+  const double h = model_.hidden;
+  const double bytes = c * h * model_.combine_bytes + std::ceil(c / model_.top_k) * h * kActBytes;
+  return roofline_ps(bytes, 0, false);
+}
+
+TimePs ComputeModel::local_copy_ps(double bytes) const {
+  if (!(bytes > 0)) return 0;
+  return memory_ps(profile_, 2.0 * bytes);  // read and write; rides on the dispatch kernel's launch
+}
+
+std::string ComputeModel::source(const std::string& phase) const {
+  if (phase == "attention" || phase == "dense_ffn" || phase == "experts" || phase == "shared_experts")
+    return "roofline";
+  if (phase == "combine") return find_table(profile_, "combine_us") ? "profile" : "roofline";
+  if (phase == "gate") {
+    const bool gate = find_table(profile_, "gate_us") != nullptr;
+    const bool permute = find_table(profile_, "permute_us") != nullptr;
+    if (gate && permute) return "profile";
+    return gate || permute ? "profile+roofline" : "roofline";
+  }
+  throw Error(fmt::format("ComputeModel::source: unknown phase \"{}\"", phase));
+}
+
+}  // namespace moesim

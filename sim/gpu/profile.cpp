@@ -1,0 +1,94 @@
+// Device profile tables and checks; tables interpolate linearly in log(x) because kernel times and
+// link efficiencies change smoothly per doubling of size, not per byte.
+#include "gpu/profile.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace moesim {
+
+double LogTable::at(double xv) const {
+  if (x.empty() || x.size() != y.size()) throw Error("LogTable::at: empty or malformed table");
+  // `!(xv > x0)` also catches NaN and non-positive x, where log() is undefined: clamp left.
+  if (x.size() == 1 || !(xv > x.front())) return y.front();
+  if (xv >= x.back()) return y.back();
+  const auto hi = static_cast<std::size_t>(std::upper_bound(x.begin(), x.end(), xv) - x.begin());
+  const std::size_t lo = hi - 1;
+  const double t = (std::log(xv) - std::log(x[lo])) / (std::log(x[hi]) - std::log(x[lo]));
+  return y[lo] + t * (y[hi] - y[lo]);
+}
+
+std::string LogTable::check(double y_min, double y_max) const {
+  if (x.size() != y.size())
+    return fmt::format("has {} x values but {} y values (lengths must match)", x.size(), y.size());
+  if (x.empty()) return "is empty";
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i]) || x[i] <= 0) return fmt::format("x[{}] = {} must be finite and > 0", i, x[i]);
+    if (i > 0 && !(x[i] > x[i - 1]))
+      return fmt::format("x must be strictly increasing (x[{}] = {} after x[{}] = {})", i, x[i], i - 1, x[i - 1]);
+    if (!std::isfinite(y[i]) || y[i] < y_min || y[i] > y_max)
+      return fmt::format("y[{}] = {} must be in [{}, {}]", i, y[i], y_min, y_max);
+  }
+  return "";
+}
+
+std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us", "combine_us"}; }
+
+namespace {
+
+void require(bool ok, const std::string& where, const std::string& what) {
+  if (!ok) throw InputError(fmt::format("{}: {}", where, what));
+}
+
+void require_positive(double v, const std::string& where, const char* name) {
+  require(std::isfinite(v) && v > 0, where, fmt::format("{} must be > 0 (got {})", name, v));
+}
+
+void require_fraction(double v, const std::string& where, const char* name) {
+  require(std::isfinite(v) && v > 0 && v <= 1, where, fmt::format("{} must be in (0, 1] (got {})", name, v));
+}
+
+}  // namespace
+
+void Profile::validate(const std::string& where) const {
+  require(!meta.device.empty(), where, "meta.device must name the device");
+  require(meta.source == "measured" || meta.source == "published" || meta.source == "derived", where,
+          fmt::format("meta.source must be measured, published or derived (got \"{}\")", meta.source));
+  require_positive(hbm_GBps, where, "device.hbm_GBps");
+  require_fraction(hbm_efficiency, where, "device.hbm_efficiency");
+  require_positive(matrix_bf16_TFLOPs, where, "device.matrix_bf16_TFLOPs");
+  require(std::isfinite(matrix_fp8_TFLOPs) && matrix_fp8_TFLOPs >= 0, where,
+          fmt::format("device.matrix_fp8_TFLOPs must be >= 0 (0 = no fp8; got {})", matrix_fp8_TFLOPs));
+  require_fraction(matrix_efficiency, where, "device.matrix_efficiency");
+  require(std::isfinite(launch_ns) && launch_ns >= 0, where,
+          fmt::format("device.launch_ns must be >= 0 (got {})", launch_ns));
+  require(gemm_tile_m >= 1, where, fmt::format("device.gemm_tile_m must be >= 1 (got {})", gemm_tile_m));
+  require_positive(memory_GB, where, "device.memory_GB");
+
+  for (const char* cls : {"nvlink", "scaleout"})
+    require(comm.count(cls) == 1, where, fmt::format("comm.{} is missing", cls));
+  for (const auto& [cls, c] : comm) {
+    require(cls == "nvlink" || cls == "scaleout", where,
+            fmt::format("comm.{}: unknown link class (expected nvlink or scaleout)", cls));
+    require(std::isfinite(c.latency_ns) && c.latency_ns >= 0, where,
+            fmt::format("comm.{}.latency_ns must be >= 0 (got {})", cls, c.latency_ns));
+    const std::string bad = c.efficiency.check(0, 1);
+    require(bad.empty(), where, fmt::format("comm.{}.efficiency {}", cls, bad));
+    for (double e : c.efficiency.y)
+      require(e > 0, where, fmt::format("comm.{}.efficiency values must be > 0 (got {})", cls, e));
+  }
+
+  const auto known = known_kernel_tables();
+  for (const auto& [name, table] : kernels_us) {
+    require(std::find(known.begin(), known.end(), name) != known.end(), where,
+            fmt::format("kernels.{}: unknown kernel table", name));
+    const std::string bad = table.check(0, 1e12);
+    require(bad.empty(), where, fmt::format("kernels.{} {}", name, bad));
+  }
+}
+
+}  // namespace moesim

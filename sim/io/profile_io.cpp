@@ -1,0 +1,207 @@
+// Profile TOML reader and writer. The reader checks every value where it stands in the file so a
+// bad figure is reported with its line; Profile::validate then re-checks the assembled whole.
+#include "io/profile_io.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <ostream>
+#include <sstream>
+
+#include "io/toml_reader.hpp"
+
+namespace moesim::io {
+
+namespace {
+
+constexpr double kHuge = std::numeric_limits<double>::max();
+
+// A number in (0, max]: TableReader ranges are inclusive, so zero is rejected here.
+double positive(TableReader& r, std::string_view key, double max = kHuge) {
+  const double v = r.number(key, 0, max);
+  if (v <= 0) r.fail(key, fmt::format("value {} must be > 0", v));
+  return v;
+}
+
+LogTable read_table(TableReader& r, const std::string& x_key, const std::string& y_key, double y_min,
+                    double y_max) {
+  if (!r.has(x_key)) r.fail(y_key, fmt::format("needs a matching \"{}\" array", r.full_key(x_key)));
+  if (!r.has(y_key)) r.fail(x_key, fmt::format("needs a matching \"{}\" array", r.full_key(y_key)));
+  LogTable t;
+  t.x = r.numbers(x_key, 0, kHuge);
+  t.y = r.numbers(y_key, y_min, y_max);
+  if (t.x.size() != t.y.size())
+    r.fail(y_key, fmt::format("has {} values but {} has {} (lengths must match)", t.y.size(), r.full_key(x_key),
+                              t.x.size()));
+  const std::string bad = t.check(y_min, y_max);
+  if (!bad.empty()) r.fail(x_key, "table " + bad);
+  return t;
+}
+
+CommParams read_comm(TableReader& r) {
+  CommParams c;
+  c.latency_ns = r.number("latency_ns", 0, 1e12);
+  c.efficiency = read_table(r, "efficiency_bytes", "efficiency", 0, 1);
+  for (double e : c.efficiency.y)
+    if (e <= 0) r.fail("efficiency", fmt::format("efficiency {} must be > 0", e));
+  r.finish();
+  return c;
+}
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// [kernels]: columnar pairs `<name>_tokens = [...]`, `<name>_us = [...]`.
+void read_kernels(TableReader& r, Profile& p) {
+  const auto known = known_kernel_tables();
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : r.raw()) keys.emplace_back(k.str());
+  for (const std::string& key : keys) {
+    std::string stem;
+    if (ends_with(key, "_us")) {
+      stem = key.substr(0, key.size() - 3);
+    } else if (ends_with(key, "_tokens")) {
+      stem = key.substr(0, key.size() - 7);
+    } else {
+      r.fail(key, "kernel table keys are <name>_tokens and <name>_us");
+    }
+    const std::string name = stem + "_us";
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k.substr(0, k.size() - 3);
+      r.fail(key, fmt::format("unknown kernel \"{}\" (known: {})", stem, list));
+    }
+    if (p.kernels_us.count(name)) continue;  // already read through its partner key
+    p.kernels_us[name] = read_table(r, stem + "_tokens", name, 0, 1e12);
+  }
+  r.finish();
+}
+
+// Shortest round-trip text for a double, always a TOML float ("3350.0", not "3350").
+std::string number_text(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::string s = fmt::format("{}", v);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string array_text(const std::vector<double>& v) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + number_text(v[i]);
+  return s + "]";
+}
+
+// TOML basic string with the escapes the spec requires.
+std::string string_text(const std::string& v) {
+  std::string s = "\"";
+  for (unsigned char c : v) {
+    switch (c) {
+      case '"': s += "\\\""; break;
+      case '\\': s += "\\\\"; break;
+      case '\n': s += "\\n"; break;
+      case '\t': s += "\\t"; break;
+      case '\r': s += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          s += fmt::format("\\u{:04X}", static_cast<unsigned>(c));
+        } else {
+          s += static_cast<char>(c);
+        }
+    }
+  }
+  return s + "\"";
+}
+
+}  // namespace
+
+Profile load_profile_table(const toml::table& table, const std::string& file) {
+  TableReader root(table, file);
+  Profile p;
+
+  TableReader meta = root.table("meta");
+  p.meta.device = meta.string("device");
+  if (p.meta.device.empty()) meta.fail("device", "must name the device");
+  p.meta.source = meta.choice("source", {"measured", "published", "derived"});
+  p.meta.driver = meta.string_or("driver", "");
+  p.meta.cuda = meta.string_or("cuda", "");
+  p.meta.nccl = meta.string_or("nccl", "");
+  p.meta.date = meta.string_or("date", "");
+  p.meta.command = meta.string_or("command", "");
+  p.meta.notes = meta.string_or("notes", "");
+  meta.finish();
+
+  TableReader dev = root.table("device");
+  p.hbm_GBps = positive(dev, "hbm_GBps");
+  p.hbm_efficiency = positive(dev, "hbm_efficiency", 1);
+  p.matrix_bf16_TFLOPs = positive(dev, "matrix_bf16_TFLOPs");
+  p.matrix_fp8_TFLOPs = dev.number_or("matrix_fp8_TFLOPs", 0, 0, kHuge);  // absent = no fp8
+  p.matrix_efficiency = positive(dev, "matrix_efficiency", 1);
+  p.launch_ns = dev.number("launch_ns", 0, 1e12);
+  p.gemm_tile_m = static_cast<int>(dev.integer("gemm_tile_m", 1, 1 << 16));
+  p.memory_GB = positive(dev, "memory_GB");
+  dev.finish();
+
+  TableReader comm = root.table("comm");
+  for (const char* cls : {"nvlink", "scaleout"}) {
+    TableReader c = comm.table(cls);
+    p.comm[cls] = read_comm(c);
+  }
+  comm.finish();
+
+  if (auto k = root.table_opt("kernels")) read_kernels(*k, p);
+  root.finish();
+
+  p.validate(file);
+  return p;
+}
+
+Profile load_profile(const std::string& path) { return load_profile_table(parse_toml_file(path), path); }
+
+void write_profile(const Profile& p, std::ostream& out) {
+  out << "# moesim device profile (schema: calibrate/profiles/README.md)\n\n[meta]\n";
+  const std::pair<const char*, const std::string*> meta[] = {
+      {"device", &p.meta.device}, {"source", &p.meta.source}, {"driver", &p.meta.driver},
+      {"cuda", &p.meta.cuda},     {"nccl", &p.meta.nccl},     {"date", &p.meta.date},
+      {"command", &p.meta.command}, {"notes", &p.meta.notes}};
+  for (const auto& [key, value] : meta)
+    if (!value->empty() || std::string_view(key) == "device" || std::string_view(key) == "source")
+      out << key << " = " << string_text(*value) << "\n";
+
+  out << "\n[device]\n";
+  out << "hbm_GBps = " << number_text(p.hbm_GBps) << "\n";
+  out << "hbm_efficiency = " << number_text(p.hbm_efficiency) << "\n";
+  out << "matrix_bf16_TFLOPs = " << number_text(p.matrix_bf16_TFLOPs) << "\n";
+  out << "matrix_fp8_TFLOPs = " << number_text(p.matrix_fp8_TFLOPs) << "\n";
+  out << "matrix_efficiency = " << number_text(p.matrix_efficiency) << "\n";
+  out << "launch_ns = " << number_text(p.launch_ns) << "\n";
+  out << "gemm_tile_m = " << p.gemm_tile_m << "\n";
+  out << "memory_GB = " << number_text(p.memory_GB) << "\n";
+
+  for (const auto& [cls, c] : p.comm) {
+    out << "\n[comm." << cls << "]\n";
+    out << "latency_ns = " << number_text(c.latency_ns) << "\n";
+    out << "efficiency_bytes = " << array_text(c.efficiency.x) << "\n";
+    out << "efficiency = " << array_text(c.efficiency.y) << "\n";
+  }
+
+  if (!p.kernels_us.empty()) {
+    out << "\n[kernels]\n";
+    for (const auto& [name, t] : p.kernels_us) {
+      const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
+      out << stem << "_tokens = " << array_text(t.x) << "\n";
+      out << stem << "_us = " << array_text(t.y) << "\n";
+    }
+  }
+}
+
+std::string profile_to_toml(const Profile& p) {
+  std::ostringstream s;
+  write_profile(p, s);
+  return s.str();
+}
+
+}  // namespace moesim::io

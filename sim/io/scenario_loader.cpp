@@ -1,0 +1,217 @@
+// Scenario TOML reader and writer (see scenario_loader.hpp).
+#include "io/scenario_loader.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <limits>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "io/toml_reader.hpp"
+#include "moe/placement.hpp"
+
+namespace moesim::io {
+
+namespace {
+
+constexpr std::int64_t kMaxDim = 1 << 20;
+constexpr std::int64_t kMaxSteps = 1'000'000;
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+  std::filesystem::path path(p);
+  if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
+  return path.lexically_normal().string();
+}
+
+void read_model(TableReader& r, Scenario& s) {
+  ModelSpec& m = s.model;
+  if (r.has("preset")) {
+    s.model_preset = r.string("preset");
+    auto preset = model_preset(s.model_preset);
+    if (!preset) {
+      std::string names;
+      for (const auto& n : model_preset_names()) names += (names.empty() ? "" : ", ") + n;
+      r.fail("preset", fmt::format("unknown model preset \"{}\" (known: {})", s.model_preset, names));
+    }
+    m = *preset;
+  }
+  // Explicit dims override the preset (or define the whole model when there is none).
+  const bool need = s.model_preset.empty();
+  auto dim = [&](const char* key, int& field, std::int64_t min) {
+    if (need || r.has(key)) field = static_cast<int>(r.integer(key, min, kMaxDim));
+  };
+  auto opt_dim = [&](const char* key, int& field) {
+    if (r.has(key)) field = static_cast<int>(r.integer(key, 0, kMaxDim));
+  };
+  auto real = [&](const char* key, double& field, double min, double max, bool required) {
+    if ((need && required) || r.has(key)) field = r.number(key, min, max);
+  };
+  m.name = r.string_or("name", m.name.empty() ? "custom" : m.name);
+  dim("hidden", m.hidden, 1);
+  dim("layers", m.layers, 1);
+  opt_dim("dense_layers", m.dense_layers);
+  dim("routed_experts", m.routed_experts, 1);
+  opt_dim("shared_experts", m.shared_experts);
+  dim("top_k", m.top_k, 1);
+  dim("expert_ffn", m.expert_ffn, 1);
+  opt_dim("shared_ffn", m.shared_ffn);
+  opt_dim("dense_ffn", m.dense_ffn);
+  real("attn_params", m.attn_params, 0, 1e12, true);
+  real("kv_bytes_per_token", m.kv_bytes_per_token, 0, 1e9, true);
+  real("attn_weight_bytes", m.attn_weight_bytes, 0, 8, false);
+  real("attn_flops_per_ctx", m.attn_flops_per_ctx, 0, 1e12, false);
+  real("attn_prefill_flops_per_ctx", m.attn_prefill_flops_per_ctx, 0, 1e12, false);
+  real("weight_bytes", m.weight_bytes, 0.01, 8, false);
+  real("dispatch_bytes", m.dispatch_bytes, 0.01, 8, false);
+  real("combine_bytes", m.combine_bytes, 0.01, 8, false);
+  r.finish();
+  m.validate(where(r.file(), &r.raw()) + ": model");
+}
+
+}  // namespace
+
+void apply_override(toml::table& table, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError(fmt::format("--set {}: expected key=value", assignment));
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  const std::string origin = "--set " + assignment;
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value, origin);
+  } catch (const toml::parse_error&) {
+    // A bare word (round_robin, decode) is a string; quoting it in a shell is a nuisance.
+    parsed = parse_toml_text("v = \"" + value + "\"", origin);
+  }
+  toml::table* t = &table;
+  std::size_t begin = 0;
+  while (true) {
+    const auto dot = key.find('.', begin);
+    const std::string part = key.substr(begin, dot == std::string::npos ? std::string::npos : dot - begin);
+    if (part.empty()) throw InputError(fmt::format("{}: empty key component", origin));
+    if (dot == std::string::npos) {
+      t->insert_or_assign(part, *parsed.get("v"));
+      return;
+    }
+    if (!t->contains(part)) t->insert(part, toml::table{});
+    t = t->get(part)->as_table();
+    if (!t) throw InputError(fmt::format("{}: \"{}\" is not a table", origin, part));
+    begin = dot + 1;
+  }
+}
+
+Scenario load_scenario_table(const toml::table& table, const std::string& file, const std::string& base_dir) {
+  TableReader r(table, file);
+  Scenario s;
+  s.file = file;
+  s.name = r.string_or("name", std::filesystem::path(file).stem().string());
+  s.seed = static_cast<std::uint64_t>(r.integer_or("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
+
+  TableReader model = r.table("model");
+  read_model(model, s);
+
+  TableReader hw = r.table("hardware");
+  s.topology_path = resolve(base_dir, hw.string("topology"));
+  s.profile_path = resolve(base_dir, hw.string("profile"));
+  hw.finish();
+
+  if (auto par = r.table_opt("parallelism")) {
+    s.ep_size = static_cast<int>(par->integer_or("ep", 0, 0, 1 << 16));
+    par->finish();
+  }
+
+  TableReader wl = r.table("workload");
+  s.workload.phase = wl.choice_or("phase", "decode", {"decode", "prefill"});
+  s.workload.tokens_per_gpu = static_cast<int>(wl.integer("tokens_per_gpu", 1, 1 << 20));
+  s.workload.kv_len = static_cast<int>(wl.integer_or("kv_len", s.prefill() ? 0 : 4096, 0, 1 << 24));
+  s.workload.steps = static_cast<int>(wl.integer_or("steps", 10, 1, kMaxSteps));
+  wl.finish();
+
+  if (auto gate = r.table_opt("gate")) {
+    s.gate.kind = gate->choice_or("kind", "uniform", {"uniform", "zipf"});
+    s.gate.zipf_exponent = gate->number_or("zipf_exponent", 1.0, 0.0, 20.0);
+    if (s.gate.kind != "zipf" && gate->has("zipf_exponent"))
+      gate->fail("zipf_exponent", "only meaningful with kind = \"zipf\"");
+    s.gate.layer_variation = gate->boolean_or("layer_variation", false);
+    gate->finish();
+  }
+  if (s.model.top_k > s.model.routed_experts)
+    model.fail_here(fmt::format("top_k {} exceeds routed_experts {}", s.model.top_k, s.model.routed_experts));
+
+  if (auto pl = r.table_opt("placement")) {
+    s.placement = pl->choice_or("kind", "contiguous", placement_kinds());
+    pl->finish();
+  }
+  if (auto net = r.table_opt("network")) {
+    s.network_model = net->choice_or("model", "flow", {"flow", "analytic"});
+    s.dedup = net->boolean_or("dedup", true);
+    s.layer_barrier = net->boolean_or("layer_barrier", false);
+    net->finish();
+  }
+  if (auto ov = r.table_opt("overlap")) {
+    s.overlap = ov->choice_or("mode", "none", {"none", "two_microbatch"});
+    ov->finish();
+  }
+  if (auto out = r.table_opt("output")) {
+    s.output_dir = out->string_or("dir", "");
+    s.timeline_steps = static_cast<int>(out->integer_or("timeline_steps", 1, 0, 1000));
+    out->finish();
+  }
+  r.finish();
+  return s;
+}
+
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+  toml::table t = parse_toml_file(path);
+  for (const auto& o : overrides) apply_override(t, o);
+  const std::string base = std::filesystem::absolute(path).parent_path().string();
+  return load_scenario_table(t, path, base);
+}
+
+std::string scenario_to_toml(const Scenario& s) {
+  const ModelSpec& m = s.model;
+  toml::table model{{"name", m.name},
+                    {"hidden", m.hidden},
+                    {"layers", m.layers},
+                    {"dense_layers", m.dense_layers},
+                    {"routed_experts", m.routed_experts},
+                    {"shared_experts", m.shared_experts},
+                    {"top_k", m.top_k},
+                    {"expert_ffn", m.expert_ffn},
+                    {"shared_ffn", m.shared_ffn},
+                    {"dense_ffn", m.dense_ffn},
+                    {"attn_params", m.attn_params},
+                    {"kv_bytes_per_token", m.kv_bytes_per_token},
+                    {"attn_weight_bytes", m.attn_weight_bytes},
+                    {"attn_flops_per_ctx", m.attn_flops_per_ctx},
+                    {"attn_prefill_flops_per_ctx", m.attn_prefill_flops_per_ctx},
+                    {"weight_bytes", m.weight_bytes},
+                    {"dispatch_bytes", m.dispatch_bytes},
+                    {"combine_bytes", m.combine_bytes}};
+  toml::table gate{{"kind", s.gate.kind}, {"layer_variation", s.gate.layer_variation}};
+  if (s.gate.kind == "zipf") gate.insert("zipf_exponent", s.gate.zipf_exponent);
+  toml::table root{
+      {"name", s.name},
+      {"seed", static_cast<std::int64_t>(s.seed)},
+      {"model", model},
+      {"hardware", toml::table{{"topology", s.topology_path}, {"profile", s.profile_path}}},
+      {"parallelism", toml::table{{"ep", s.ep_size}}},
+      {"workload", toml::table{{"phase", s.workload.phase},
+                               {"tokens_per_gpu", s.workload.tokens_per_gpu},
+                               {"kv_len", s.workload.kv_len},
+                               {"steps", s.workload.steps}}},
+      {"gate", gate},
+      {"placement", toml::table{{"kind", s.placement}}},
+      {"network", toml::table{{"model", s.network_model}, {"dedup", s.dedup}, {"layer_barrier", s.layer_barrier}}},
+      {"overlap", toml::table{{"mode", s.overlap}}},
+      {"output", toml::table{{"dir", s.output_dir}, {"timeline_steps", s.timeline_steps}}},
+  };
+  std::ostringstream os;
+  os << "# Resolved scenario written by moesim: every value explicit" << (s.model_preset.empty() ? "" : ", model preset \"" + s.model_preset + "\" expanded") << ".\n";
+  os << root << "\n";
+  return os.str();
+}
+
+}  // namespace moesim::io

@@ -1,0 +1,23 @@
+#pragma once
+// Scenario files (TOML, schema in scenarios/README.md): strict reading with file:line:col errors,
+// `--set key=value` overrides applied before validation, and the resolved scenario written back.
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "scenario.hpp"
+
+namespace moesim::io {
+
+// Loads `path`, applies `overrides` ("dotted.key=value", value in TOML syntax; a bare word is
+// taken as a string), resolves paths relative to the scenario file and validates everything.
+Scenario load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
+// The same for an already-parsed table; relative paths resolve against `base_dir`.
+Scenario load_scenario_table(const toml::table& table, const std::string& file, const std::string& base_dir);
+// Applies one override to `table` (creating intermediate tables); throws InputError when malformed.
+void apply_override(toml::table& table, const std::string& assignment);
+// The resolved scenario as TOML (every value explicit, model dims expanded, paths absolute).
+std::string scenario_to_toml(const Scenario& scenario);
+
+}  // namespace moesim::io

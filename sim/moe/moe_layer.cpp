@@ -1,0 +1,176 @@
+// MoE layer plan: turns gate choices and a placement into dispatch copies, per-slot tokens and
+// expert loads, assuming the replica rule in moe_layer.hpp and flat per-layer lookup tables.
+#include "moe/moe_layer.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+
+namespace moesim {
+namespace {
+
+using Target = MoeLayerPlanner::Target;
+
+// Inputs of the hot loop for one source GPU, as raw pointers (no per-token allocation).
+struct SrcPass {
+  const int* ids;              // tokens * top_k expert ids
+  std::int64_t tokens;
+  int top_k;
+  int src;
+  int gpus;
+  unsigned experts;
+  const Target* single;        // this layer's row of single_
+  const Target* by_src;        // by_src_ (all layers)
+  const Target* rr;
+  const int* rr_first;         // per replicated index
+  const int* rr_count;
+  std::int64_t* copies_row;    // copies[src * gpus ...]
+  int* const* slot_counts;     // [gpu] -> slot_tokens[gpu].data()
+  std::uint32_t* stamp;        // [gpu] == clock: this token already sent a copy there
+  std::uint32_t* clock;
+};
+
+template <bool Dedup>
+void plan_source(const SrcPass& p) {
+  const int* ids = p.ids;
+  std::uint32_t clock = *p.clock;
+  for (std::int64_t t = 0; t < p.tokens; ++t) {
+    ++clock;  // a fresh stamp per token; stamps start at 0 and a call never sees 2^32 tokens
+    for (int k = 0; k < p.top_k; ++k) {
+      const int e = *ids++;
+      if (static_cast<unsigned>(e) >= p.experts)
+        throw Error(fmt::format("moe layer: expert id {} out of range [0, {}) from GPU {}", e, p.experts, p.src));
+      Target target = p.single[e];
+      if (target.gpu < 0) {  // replicated: rule 1/2 precomputed per source, else round robin
+        const int m = target.slot;
+        target = p.by_src[static_cast<std::size_t>(m) * static_cast<std::size_t>(p.gpus) + static_cast<std::size_t>(p.src)];
+        if (target.gpu < 0) {
+          const auto i = static_cast<int>((t + e) % p.rr_count[m]);
+          target = p.rr[p.rr_first[m] + i];
+        }
+      }
+      p.slot_counts[target.gpu][target.slot] += 1;
+      if constexpr (Dedup) {
+        if (p.stamp[target.gpu] == clock) continue;
+        p.stamp[target.gpu] = clock;
+      }
+      p.copies_row[target.gpu] += 1;
+    }
+  }
+  *p.clock = clock;
+}
+
+}  // namespace
+
+MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup)
+    : placement_(placement), gpu_host_(std::move(gpu_host)), dedup_(dedup), experts_(placement.experts()) {
+  if (static_cast<int>(gpu_host_.size()) != placement_.gpus())
+    throw Error(fmt::format("moe layer: {} GPU host ids for a placement over {} GPUs", gpu_host_.size(),
+                            placement_.gpus()));
+  const int gpus = placement_.gpus();
+  single_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(experts_));
+  for (int l = 0; l < placement_.layers(); ++l) {
+    for (int e = 0; e < experts_; ++e) {
+      const auto& reps = placement_.replicas(l, e);
+      const auto& slots = placement_.replica_slots(l, e);
+      Target& entry = single_[static_cast<std::size_t>(l) * static_cast<std::size_t>(experts_) + static_cast<std::size_t>(e)];
+      if (reps.size() == 1) {
+        entry = {reps[0], slots[0]};
+        continue;
+      }
+      const int m = static_cast<int>(rr_first_.size());
+      entry = {-1, m};
+      rr_first_.push_back(static_cast<int>(rr_.size()));
+      rr_count_.push_back(static_cast<int>(reps.size()));
+      for (std::size_t i = 0; i < reps.size(); ++i) rr_.push_back({reps[i], slots[i]});
+      for (int g = 0; g < gpus; ++g) {
+        const int d = fixed_replica(l, e, g);
+        by_src_.push_back(d < 0 ? Target{-1, 0} : Target{d, placement_.slot(l, e, d)});
+      }
+    }
+  }
+}
+
+int MoeLayerPlanner::fixed_replica(int layer, int expert, int src_gpu) const {
+  const auto& reps = placement_.replicas(layer, expert);
+  if (std::find(reps.begin(), reps.end(), src_gpu) != reps.end()) return src_gpu;
+  const int host = gpu_host_[static_cast<std::size_t>(src_gpu)];
+  for (int d : reps)
+    if (gpu_host_[static_cast<std::size_t>(d)] == host) return d;
+  return -1;
+}
+
+int MoeLayerPlanner::pick_replica(int layer, int expert, int src_gpu, std::int64_t token) const {
+  const int d = fixed_replica(layer, expert, src_gpu);
+  if (d >= 0) return d;
+  const auto& reps = placement_.replicas(layer, expert);
+  return reps[static_cast<std::size_t>((token + expert) % static_cast<std::int64_t>(reps.size()))];
+}
+
+void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k,
+                           LayerTraffic& out) const {
+  const int gpus = placement_.gpus();
+  if (moe_layer < 0 || moe_layer >= placement_.layers())
+    throw Error(fmt::format("moe layer: layer {} out of range [0, {})", moe_layer, placement_.layers()));
+  if (static_cast<int>(experts_by_src.size()) != gpus)
+    throw Error(fmt::format("moe layer: gate output for {} GPUs, placement has {}", experts_by_src.size(), gpus));
+  if (top_k < 1) throw Error(fmt::format("moe layer: top_k must be >= 1, got {}", top_k));
+  const auto g_count = static_cast<std::size_t>(gpus);
+
+  out.gpus = gpus;
+  out.copies.assign(g_count * g_count, 0);
+  out.slot_tokens.resize(g_count);
+  out.received.assign(g_count, 0);
+  out.expert_load.assign(static_cast<std::size_t>(experts_), 0);
+  // One allocation per call for the scratch, none per token.
+  auto slot_counts = std::make_unique<int*[]>(g_count);
+  auto stamp = std::make_unique<std::uint32_t[]>(g_count);  // zeroed
+  for (std::size_t g = 0; g < g_count; ++g) {
+    out.slot_tokens[g].assign(placement_.local_experts(moe_layer, static_cast<int>(g)).size(), 0);
+    slot_counts[g] = out.slot_tokens[g].data();
+  }
+
+  std::uint32_t clock = 0;
+  for (int g = 0; g < gpus; ++g) {
+    const auto& ids = experts_by_src[static_cast<std::size_t>(g)];
+    if (ids.size() % static_cast<std::size_t>(top_k) != 0)
+      throw Error(fmt::format("moe layer: GPU {} has {} expert ids, not a multiple of top_k = {}", g, ids.size(), top_k));
+    const SrcPass pass{ids.data(),
+                       static_cast<std::int64_t>(ids.size() / static_cast<std::size_t>(top_k)),
+                       top_k,
+                       g,
+                       gpus,
+                       static_cast<unsigned>(experts_),
+                       single_.data() + static_cast<std::size_t>(moe_layer) * static_cast<std::size_t>(experts_),
+                       by_src_.data(),
+                       rr_.data(),
+                       rr_first_.data(),
+                       rr_count_.data(),
+                       out.copies.data() + static_cast<std::size_t>(g) * g_count,
+                       slot_counts.get(),
+                       stamp.get(),
+                       &clock};
+    if (dedup_)
+      plan_source<true>(pass);
+    else
+      plan_source<false>(pass);
+  }
+
+  // Totals from the slot counts: cheaper than two more increments per assignment.
+  for (std::size_t g = 0; g < g_count; ++g)
+    for (int n : out.slot_tokens[g]) out.received[g] += n;
+  for (int e = 0; e < experts_; ++e) {
+    const auto& reps = placement_.replicas(moe_layer, e);
+    const auto& slots = placement_.replica_slots(moe_layer, e);
+    std::int64_t load = 0;
+    for (std::size_t i = 0; i < reps.size(); ++i)
+      load += out.slot_tokens[static_cast<std::size_t>(reps[i])][static_cast<std::size_t>(slots[i])];
+    out.expert_load[static_cast<std::size_t>(e)] = load;
+  }
+}
+
+}  // namespace moesim

@@ -1,0 +1,31 @@
+#pragma once
+// Analytic network model: each flow of a collective takes its path latency plus, on each link of
+// its path, the time that link needs under processor sharing to deliver it when every flow of the
+// collective starts together (sum over the link's flows of min(their bytes, its bytes) / link
+// bandwidth); the slowest link decides. No re-solving, so it is fast; it equals the fluid model
+// when one link is every flow's bottleneck (e.g. a uniform all-to-all on a non-blocking switch).
+#include <cstdint>
+#include <vector>
+
+#include "net/network.hpp"
+
+namespace moesim {
+
+class AnalyticNetwork final : public Network {
+ public:
+  AnalyticNetwork(EventQueue& queue, const Topology& topology, MessageCost cost);
+  void start(std::int64_t flow_id, Delivered on_delivered) override;
+
+ private:
+  void on_declared(std::int64_t first_id, std::size_t count) override;
+  void on_cleared() override { duration_ps_.clear(); }
+  std::vector<TimePs> duration_ps_;  // by index(flow id)
+  struct Use {
+    std::int32_t link;
+    double bytes;
+    std::int64_t flow;
+  };
+  std::vector<Use> uses_;  // scratch
+};
+
+}  // namespace moesim

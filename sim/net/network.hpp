@@ -1,0 +1,85 @@
+#pragma once
+// Network models behind one interface. The simulation declares each collective phase (all flows
+// of one layer's dispatch or combine) once, then starts its flows as senders become ready; the
+// model calls back at each flow's delivery. Two models: a max-min fluid FlowModel and an
+// analytic model that times flows from per-link loads (fast, no re-solving).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/event_queue.hpp"
+#include "core/units.hpp"
+#include "net/topology.hpp"
+
+namespace moesim {
+
+// Per-message costs on top of link bandwidth, by path kind (0 = NVLink only, 1 = scale-out).
+struct MessageCost {
+  double alpha_ns[2] = {0, 0};  // fixed software/protocol latency per message
+  // Achievable fraction of link bandwidth for a message of `bytes` on a path of `kind`;
+  // empty = 1.
+  std::function<double(int kind, double bytes)> efficiency;
+};
+
+struct FlowDecl {
+  int src_gpu = 0;
+  int dst_gpu = 0;
+  double bytes = 0;
+};
+
+class Network {
+ public:
+  using Delivered = std::function<void(TimePs delivered_ps)>;
+
+  Network(EventQueue& queue, const Topology& topology, MessageCost cost);
+  virtual ~Network() = default;
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  // Registers a collective; returns the id of its first flow (flows get consecutive ids).
+  // `salt` varies the ECMP hash between collectives.
+  std::int64_t declare(const std::vector<FlowDecl>& flows, std::uint64_t salt);
+  // Starts a declared flow now; `on_delivered` runs when its last byte has arrived.
+  virtual void start(std::int64_t flow_id, Delivered on_delivered) = 0;
+  // Forgets declared flows (between steps, to keep memory flat); no flow may be in flight.
+  void clear_declared();
+
+  const Path& path_of(std::int64_t flow_id) const;
+  const FlowDecl& flow(std::int64_t flow_id) const { return decls_[index(flow_id)]; }
+  // Bytes carried by each link since construction.
+  const std::vector<double>& link_bytes() const { return link_bytes_; }
+  std::uint64_t flows_completed() const { return completed_; }
+  const Topology& topology() const { return topology_; }
+
+ protected:
+  struct Declared {
+    std::int32_t path = 0;   // index into the pair's ECMP set
+    std::int32_t kind = 0;   // 0 nvlink-only, 1 scale-out
+    double eff_bytes = 0;    // bytes / efficiency
+    TimePs latency_ps = 0;   // links + alpha
+  };
+  virtual void on_declared(std::int64_t /*first_id*/, std::size_t /*count*/) {}
+  virtual void on_cleared() {}
+  // Position of a flow among the currently declared ones (0-based, consecutive).
+  std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
+  Declared& info(std::int64_t flow_id) { return info_[index(flow_id)]; }
+  void account(std::int64_t flow_id);  // adds the flow's bytes to its links; counts completion
+
+  EventQueue& queue_;
+  const Topology& topology_;
+  MessageCost cost_;
+  std::vector<double> link_bytes_;
+  std::uint64_t completed_ = 0;
+
+ private:
+  std::vector<FlowDecl> decls_;
+  std::vector<Declared> info_;
+  std::int64_t base_ = 0;  // id of decls_[0]
+};
+
+std::unique_ptr<Network> make_network(const std::string& mode, EventQueue& queue, const Topology& topology,
+                                      MessageCost cost);
+
+}  // namespace moesim

@@ -1,0 +1,98 @@
+// Derived metrics (see metrics.hpp).
+#include "report/metrics.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace moesim {
+
+const char* phase_name(Phase p) {
+  switch (p) {
+    case Phase::attention: return "attention";
+    case Phase::dense_ffn: return "dense_ffn";
+    case Phase::gate: return "gate";
+    case Phase::shared_experts: return "shared_experts";
+    case Phase::dispatch: return "dispatch";
+    case Phase::experts: return "experts";
+    case Phase::combine: return "combine";
+    case Phase::reduce: return "reduce";
+    case Phase::stream_wait: return "stream_wait";
+  }
+  return "?";
+}
+
+TimePs GpuResult::compute_busy_ps() const {
+  TimePs t = 0;
+  for (int p = 0; p < kPhaseCount; ++p) {
+    const auto ph = static_cast<Phase>(p);
+    if (ph != Phase::dispatch && ph != Phase::combine && ph != Phase::stream_wait) t += busy_ps[p];
+  }
+  return t;
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const double pos = q / 100.0 * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const auto hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+double link_utilization(const LinkResult& link, TimePs total_ps) {
+  if (total_ps <= 0 || link.bandwidth_GBps <= 0) return 0;
+  return link.bytes / (link.bandwidth_GBps * 1e-3 * static_cast<double>(total_ps));
+}
+
+Summary summarize(const Results& r) {
+  Summary s;
+  s.gpus = static_cast<int>(r.gpus.size());
+  s.steps = static_cast<int>(r.steps.size());
+  if (s.steps == 0 || s.gpus == 0) return s;
+  std::vector<double> step_us;
+  double tokens = 0;
+  TimePs sim_ps = 0;
+  for (const StepResult& st : r.steps) {
+    step_us.push_back(us_from_ps(st.step_ps()));
+    tokens += static_cast<double>(st.tokens);
+    sim_ps += st.step_ps();
+    for (int p = 0; p < kPhaseCount; ++p) s.critical_us[p] += us_from_ps(st.critical_ps[p]) / s.steps;
+  }
+  for (double v : step_us) s.step_us_mean += v / s.steps;
+  s.step_us_p50 = percentile(step_us, 50);
+  s.step_us_p90 = percentile(step_us, 90);
+  s.step_us_p99 = percentile(step_us, 99);
+  s.tokens_per_s_total = tokens / (static_cast<double>(sim_ps) * 1e-12);
+  s.tokens_per_s_per_gpu = s.tokens_per_s_total / s.gpus;
+
+  double total = 0, max = 0;
+  for (const GpuResult& g : r.gpus) {
+    total += static_cast<double>(g.received);
+    if (static_cast<double>(g.received) > max) {
+      max = static_cast<double>(g.received);
+      s.hottest_gpu = g.gpu;
+    }
+    for (int p = 0; p < kPhaseCount; ++p) s.busy_us[p] += us_from_ps(g.busy_ps[p]) / (s.gpus * s.steps);
+  }
+  s.load_max_over_mean = total > 0 ? max / (total / s.gpus) : 0;
+  s.hottest_gpu_share = total > 0 ? max / total : 0;
+
+  for (const LinkResult& l : r.links) {
+    const double u = link_utilization(l, r.total_ps);
+    if (u > s.hottest_link_utilization) {
+      s.hottest_link_utilization = u;
+      s.hottest_link = l.from + "->" + l.to;
+      s.hottest_link_class = l.link_class;
+    }
+    // A scale-out byte crosses two nic links (up at the sender, down at the receiver).
+    if (l.link_class == "nic") s.scaleout_bytes_per_step += l.bytes / 2 / s.steps;
+  }
+  for (const LayerResult& l : r.layers) s.network_bytes_per_step += (l.dispatch_bytes + l.combine_bytes) / s.steps;
+  int best = 0;
+  for (int p = 1; p < kPhaseCount; ++p)
+    if (s.critical_us[p] > s.critical_us[best]) best = p;
+  s.critical_phase = phase_name(static_cast<Phase>(best));
+  return s;
+}
+
+}  // namespace moesim

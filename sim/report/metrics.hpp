@@ -1,0 +1,37 @@
+#pragma once
+// Derived figures of a run: latency percentiles, throughput, time by phase, load balance and
+// hotspots. Every writer (terminal, JSON, CSV) takes them from here so they always agree.
+#include <string>
+#include <vector>
+
+#include "report/results.hpp"
+#include "scenario.hpp"
+
+namespace moesim {
+
+// Linear-interpolated percentile (numpy's default) of `values`, q in [0, 100]; 0 when empty.
+double percentile(std::vector<double> values, double q);
+
+struct Summary {
+  int gpus = 0;
+  int steps = 0;
+  double step_us_mean = 0, step_us_p50 = 0, step_us_p90 = 0, step_us_p99 = 0;
+  double tokens_per_s_total = 0;  // tokens of all steps / simulated time
+  double tokens_per_s_per_gpu = 0;
+  double critical_us[kPhaseCount] = {};   // mean per step, along the critical path
+  double busy_us[kPhaseCount] = {};       // mean per GPU per step
+  double load_max_over_mean = 0;          // token-expert assignments per GPU, max / mean
+  int hottest_gpu = -1;
+  double hottest_gpu_share = 0;           // its share of all assignments
+  std::string hottest_link;               // by utilisation
+  std::string hottest_link_class;
+  double hottest_link_utilization = 0;    // bytes / (bandwidth x simulated time)
+  double scaleout_bytes_per_step = 0;     // bytes over nic-class links, per step (one direction)
+  double network_bytes_per_step = 0;      // dispatch + combine bytes between GPUs, per step
+  std::string critical_phase;             // phase with the most critical-path time
+};
+
+Summary summarize(const Results& results);
+double link_utilization(const LinkResult& link, TimePs total_ps);
+
+}  // namespace moesim

@@ -1,0 +1,85 @@
+#pragma once
+// Raw results of a simulation: per step, per (step, layer, GPU) spans and per-GPU / per-link
+// totals, plus the critical path. Derived figures (percentiles, ratios) are computed by
+// report/metrics so that every writer agrees on them.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/units.hpp"
+
+namespace moesim {
+
+// Phases as reported. Compute phases run on the GPU's compute stream; dispatch and combine are
+// network phases measured from the first send to the last arrival.
+enum class Phase : std::uint8_t { attention, dense_ffn, gate, shared_experts, dispatch, experts, combine, reduce, stream_wait };
+inline constexpr int kPhaseCount = 9;
+const char* phase_name(Phase p);
+
+struct Span {  // one bar in the timeline
+  TimePs start_ps;
+  TimePs end_ps;
+  std::int16_t gpu;
+  std::int16_t layer;
+  std::uint8_t mb;
+  Phase phase;
+};
+
+struct StepResult {
+  int step = 0;
+  TimePs start_ps = 0;
+  TimePs end_ps = 0;
+  std::int64_t tokens = 0;
+  TimePs critical_ps[kPhaseCount] = {};  // critical path time by phase
+  TimePs step_ps() const { return end_ps - start_ps; }
+};
+
+struct LayerResult {  // accumulated over steps
+  int layer = 0;
+  bool moe = false;
+  TimePs span_ps_sum = 0;              // sum over steps and GPUs of (layer end - layer start)
+  std::int64_t received_max_sum = 0;   // sum over steps of max over GPUs of received assignments
+  std::int64_t received_total = 0;     // all assignments
+  double dispatch_bytes = 0;           // network bytes (not local copies), dispatch + combine separately
+  double combine_bytes = 0;
+  std::vector<int> critical_gpu_count; // per GPU: steps in which its experts were on the critical path
+  TimePs critical_ps[kPhaseCount] = {};
+  std::string critical_link;           // most loaded link on the last critical dispatch/combine flow
+  double critical_link_bytes = 0;
+};
+
+struct GpuResult {
+  int gpu = 0;
+  int host = 0;
+  int domain = 0;
+  TimePs busy_ps[kPhaseCount] = {};    // compute time by phase (comm phases: sender-side span)
+  std::int64_t received = 0;           // token-expert assignments computed here
+  double bytes_sent = 0;               // network bytes, dispatch + combine
+  double bytes_received = 0;
+  TimePs compute_busy_ps() const;
+};
+
+struct LinkResult {
+  int link = 0;
+  std::string from;
+  std::string to;
+  std::string link_class;
+  double bandwidth_GBps = 0;
+  double bytes = 0;
+};
+
+struct Results {
+  std::vector<StepResult> steps;
+  std::vector<LayerResult> layers;
+  std::vector<GpuResult> gpus;
+  std::vector<LinkResult> links;
+  std::vector<Span> timeline;          // only for the first timeline_steps steps
+  TimePs total_ps = 0;                 // end of the last step
+  std::uint64_t events = 0;
+  std::uint64_t flows = 0;
+  std::uint64_t assignments = 0;       // token-expert assignments routed
+  std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
+  double wall_s = 0;
+};
+
+}  // namespace moesim

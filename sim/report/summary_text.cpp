@@ -1,0 +1,45 @@
+// Terminal summary (see summary_text.hpp).
+#include "report/summary_text.hpp"
+
+#include <fmt/format.h>
+
+namespace moesim {
+
+std::string summary_text(const SummaryContext& run) {
+  const Summary& s = run.summary;
+  const Scenario& sc = run.scenario;
+  std::string o;
+  o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name, sc.workload.phase,
+                   sc.workload.tokens_per_gpu,
+                   sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
+  o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
+  o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, dedup {}\n", sc.gate.kind,
+                   sc.gate.kind == "zipf" ? fmt::format(" (s={})", sc.gate.zipf_exponent) : std::string(), sc.placement,
+                   sc.network_model, sc.overlap, sc.dedup ? "on" : "off");
+  o += fmt::format("  compute costs: {}\n\n", run.results.compute_sources);
+  o += fmt::format("throughput   {:>12.0f} tokens/s total   {:>10.1f} tokens/s per GPU\n", s.tokens_per_s_total,
+                   s.tokens_per_s_per_gpu);
+  o += fmt::format("step latency p50 {:.1f} us   p90 {:.1f} us   p99 {:.1f} us   (mean {:.1f} us)\n\n", s.step_us_p50,
+                   s.step_us_p90, s.step_us_p99, s.step_us_mean);
+  o += "time per step by phase      critical path     busy per GPU\n";
+  for (int p = 0; p < kPhaseCount; ++p) {
+    const auto ph = static_cast<Phase>(p);
+    if (s.critical_us[p] == 0 && s.busy_us[p] == 0) continue;
+    const bool comm = ph == Phase::dispatch || ph == Phase::combine;
+    o += fmt::format("  {:<16} {:>12.1f} us {:>5.1f}%   {:>10.1f} us{}\n", phase_name(ph), s.critical_us[p],
+                     s.step_us_mean > 0 ? 100.0 * s.critical_us[p] / s.step_us_mean : 0.0, s.busy_us[p],
+                     comm ? " (sender span)" : "");
+  }
+  o += fmt::format("  dominant phase on the critical path: {}\n\n", s.critical_phase);
+  o += fmt::format("GPU load (token-expert assignments) max/mean {:.3f}; hottest GPU {} with {:.2f}% of all\n",
+                   s.load_max_over_mean, s.hottest_gpu, 100.0 * s.hottest_gpu_share);
+  o += fmt::format("hottest link {} [{}] utilisation {:.2f}%\n", s.hottest_link, s.hottest_link_class,
+                   100.0 * s.hottest_link_utilization);
+  o += fmt::format("network bytes per step {:.3g} (scale-out {:.3g})\n", s.network_bytes_per_step,
+                   s.scaleout_bytes_per_step);
+  o += fmt::format("simulated {} events, {} flows, {} token-expert assignments in {:.2f} s wall\n",
+                   run.results.events, run.results.flows, run.results.assignments, run.results.wall_s);
+  return o;
+}
+
+}  // namespace moesim

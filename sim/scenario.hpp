@@ -1,0 +1,42 @@
+#pragma once
+// A what-if experiment, fully resolved: every field has its final value (defaults applied, paths
+// absolute), so the same Scenario always gives the same Results.
+#include <cstdint>
+#include <string>
+
+#include "moe/gate.hpp"
+#include "moe/model_spec.hpp"
+
+namespace moesim {
+
+struct WorkloadSpec {
+  std::string phase = "decode";  // decode | prefill
+  int tokens_per_gpu = 128;      // new tokens per GPU per step (decode batch / prompt chunk)
+  int kv_len = 4096;             // decode: cached context per sequence
+  int steps = 10;
+};
+
+struct Scenario {
+  std::string file;            // the scenario file it came from ("" when built in code)
+  std::string name = "scenario";
+  std::uint64_t seed = 1;
+  std::string model_preset;    // "" when dims are explicit
+  ModelSpec model;
+  std::string topology_path;   // absolute
+  std::string profile_path;    // absolute
+  int ep_size = 0;             // GPUs used (the first ep_size of the topology); 0 = all
+  WorkloadSpec workload;
+  GateSpec gate;
+  std::string placement = "contiguous";
+  std::string network_model = "flow";  // flow | analytic
+  bool dedup = true;                   // one dispatch copy per (token, destination GPU)
+  bool layer_barrier = false;          // all GPUs wait for each other at every layer
+  std::string overlap = "none";        // none | two_microbatch
+  std::string output_dir;              // "" = results/<name> under the working directory
+  int timeline_steps = 1;              // steps drawn in timeline.json (0 = none)
+
+  bool prefill() const { return workload.phase == "prefill"; }
+  int microbatches() const { return overlap == "two_microbatch" ? 2 : 1; }
+};
+
+}  // namespace moesim

@@ -1,0 +1,438 @@
+// Simulation engine (see simulation.hpp): per-GPU task chains linked by data dependencies.
+#include "simulation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/error.hpp"
+
+namespace moesim {
+
+struct Simulation::Collective {
+  std::int64_t first_id = -1;         // network flow ids; -1 until the first sender starts
+  std::vector<std::int32_t> pair;     // [src * G + dst] -> index among `flows` (-1: none or local)
+  std::vector<FlowDecl> flows;
+  std::vector<int> pending;           // per receiver: arrivals still expected
+  std::vector<std::int32_t> last;     // per receiver: the latest arrival's task
+  std::vector<int> out_pending;       // per sender: deliveries outstanding
+  std::vector<TimePs> send_start_ps;  // per sender
+};
+
+struct Simulation::LayerState {
+  LayerTraffic traffic;
+  Collective dispatch;
+  Collective combine;
+  std::vector<std::int32_t> gate_task;    // per GPU, -1 until its gate is done
+  std::vector<std::int32_t> shared_task;  // per GPU, -1 until its shared experts are done
+  std::vector<char> shared_done;
+  std::vector<char> experts_started;
+  std::vector<char> reduced;
+};
+
+namespace {
+MessageCost message_cost(const Profile& p) {
+  MessageCost c;
+  const CommParams& up = p.comm.at("nvlink");
+  const CommParams& out = p.comm.at("scaleout");
+  c.alpha_ns[0] = up.latency_ns;
+  c.alpha_ns[1] = out.latency_ns;
+  c.efficiency = [up_eff = up.efficiency, out_eff = out.efficiency](int kind, double bytes) {
+    const LogTable& t = kind == 0 ? up_eff : out_eff;
+    return t.empty() ? 1.0 : t.at(bytes);
+  };
+  return c;
+}
+
+int checked_gpus(const Scenario& s, const Topology& t) {
+  const int n = s.ep_size == 0 ? t.gpu_count() : s.ep_size;
+  if (n > t.gpu_count())
+    throw InputError(fmt::format("{}: parallelism.ep = {} but topology {} has only {} GPUs", s.file, n, t.name(),
+                                 t.gpu_count()));
+  return n;
+}
+
+std::vector<int> hosts_of(const Topology& t, int gpus) {
+  std::vector<int> h(static_cast<std::size_t>(gpus));
+  for (int g = 0; g < gpus; ++g) h[static_cast<std::size_t>(g)] = t.gpu_host(g);
+  return h;
+}
+}  // namespace
+
+Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile)
+    : scenario_(scenario), topology_(topology), profile_(profile), gpus_(checked_gpus(scenario, topology)),
+      layers_(scenario.model.layers), moe_first_(scenario.model.dense_layers),
+      network_(make_network(scenario.network_model, queue_, topology, message_cost(profile))),
+      compute_(profile_, scenario_.model),
+      gate_(make_synthetic_gate(scenario.gate, scenario.model.routed_experts, scenario.model.top_k,
+                                scenario.model.moe_layers(), scenario.seed)),
+      placement_(make_placement(scenario.placement, scenario.model.moe_layers(), scenario.model.routed_experts, gpus_)),
+      planner_(placement_, hosts_of(topology, gpus_), scenario.dedup) {
+  const int t = scenario_.workload.tokens_per_gpu;
+  mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
+  const std::size_t g = static_cast<std::size_t>(gpus_);
+  stream_free_ps_.assign(g, 0);
+  gate_out_.resize(g);
+  mb_view_.resize(g);
+  const int moe_layers = scenario_.model.moe_layers();
+  for (int i = 0; i < moe_layers * scenario_.microbatches(); ++i) state_.push_back(std::make_unique<LayerState>());
+}
+
+Simulation::~Simulation() = default;
+
+void Simulation::reset_collective(int gpus, double bytes_per_copy, const LayerTraffic& tr, bool reverse,
+                                  Collective& c) {
+  const auto g = static_cast<std::size_t>(gpus);
+  c.first_id = -1;
+  c.pair.assign(g * g, -1);
+  c.flows.clear();
+  c.pending.assign(g, 0);
+  c.last.assign(g, -1);
+  c.out_pending.assign(g, 0);
+  c.send_start_ps.assign(g, -1);
+  for (int s = 0; s < gpus; ++s)
+    for (int d = 0; d < gpus; ++d) {
+      const std::int64_t n = tr.copies_from(s, d);
+      if (n == 0) continue;
+      // Dispatch goes s -> d; combine sends the same copies back d -> s.
+      const int from = reverse ? d : s;
+      const int to = reverse ? s : d;
+      ++c.pending[static_cast<std::size_t>(to)];
+      ++c.out_pending[static_cast<std::size_t>(from)];
+      if (from == to) continue;
+      c.pair[static_cast<std::size_t>(from) * g + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(c.flows.size());
+      c.flows.push_back(FlowDecl{from, to, static_cast<double>(n) * bytes_per_copy});
+    }
+}
+
+void Simulation::plan_step(int step) {
+  const ModelSpec& m = scenario_.model;
+  const int k = m.top_k;
+  const auto g = static_cast<std::size_t>(gpus_);
+  for (int ml = 0; ml < m.moe_layers(); ++ml) {
+    for (int src = 0; src < gpus_; ++src)
+      gate_->assign(step, ml, src, scenario_.workload.tokens_per_gpu, gate_out_[static_cast<std::size_t>(src)]);
+    int offset = 0;
+    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      for (std::size_t src = 0; src < g; ++src) {
+        const auto begin = gate_out_[src].begin() + offset * k;
+        mb_view_[src].assign(begin, begin + mb_tokens_[mb] * k);
+      }
+      offset += mb_tokens_[mb];
+      LayerState& st = *state_[mb * static_cast<std::size_t>(m.moe_layers()) + static_cast<std::size_t>(ml)];
+      planner_.plan(ml, mb_view_, k, st.traffic);
+      reset_collective(gpus_, m.dispatch_bytes_per_token(), st.traffic, false, st.dispatch);
+      reset_collective(gpus_, m.combine_bytes_per_token(), st.traffic, true, st.combine);
+      st.gate_task.assign(g, -1);
+      st.shared_task.assign(g, -1);
+      st.shared_done.assign(g, 0);
+      st.experts_started.assign(g, 0);
+      st.reduced.assign(g, 0);
+    }
+  }
+}
+
+void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, std::int32_t pred,
+                        void (Simulation::*next)(int, int, int, std::int32_t)) {
+  const TimePs now = queue_.now_ps();
+  TimePs& free = stream_free_ps_[static_cast<std::size_t>(g)];
+  const TimePs start = std::max(now, free);
+  const TimePs end = start + duration;
+  free = end;
+  TaskRec t;
+  t.ready_ps = now;
+  t.start_ps = start;
+  t.end_ps = end;
+  t.pred = pred;
+  t.gpu = static_cast<std::int16_t>(g);
+  t.layer = static_cast<std::int16_t>(layer);
+  t.mb = static_cast<std::uint8_t>(mb);
+  t.phase = phase;
+  const std::int32_t id = log_.add(t);
+  results_->gpus[static_cast<std::size_t>(g)].busy_ps[static_cast<int>(phase)] += duration;
+  if (record_spans_ && duration > 0)
+    results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase});
+  queue_.schedule(end, [this, g, mb, layer, id, next] { (this->*next)(g, mb, layer, id); });
+}
+
+void Simulation::start_layer(int g, int mb, int layer, std::int32_t pred) {
+  submit(g, mb, layer, Phase::attention,
+         compute_.attention_ps(mb_tokens_[static_cast<std::size_t>(mb)], scenario_.prefill(), scenario_.workload.kv_len),
+         pred, &Simulation::after_attention);
+}
+
+void Simulation::after_attention(int g, int mb, int layer, std::int32_t task) {
+  const int tokens = mb_tokens_[static_cast<std::size_t>(mb)];
+  if (layer < moe_first_) {
+    submit(g, mb, layer, Phase::dense_ffn, compute_.dense_ffn_ps(tokens), task, &Simulation::layer_done);
+    return;
+  }
+  submit(g, mb, layer, Phase::gate, compute_.gate_ps(tokens), task, &Simulation::after_gate);
+}
+
+Simulation::LayerState& Simulation::state(int mb, int layer) {
+  return *state_[static_cast<std::size_t>(mb * scenario_.model.moe_layers() + layer - moe_first_)];
+}
+
+void Simulation::after_gate(int g, int mb, int layer, std::int32_t task) {
+  LayerState& st = state(mb, layer);
+  const auto gi = static_cast<std::size_t>(g);
+  st.gate_task[gi] = task;
+  // Shared experts go first on the compute stream: they overlap the dispatch in flight.
+  if (scenario_.model.shared_experts > 0) {
+    submit(g, mb, layer, Phase::shared_experts, compute_.shared_experts_ps(mb_tokens_[static_cast<std::size_t>(mb)]),
+           task, &Simulation::after_shared);
+  } else {
+    st.shared_done[gi] = 1;
+  }
+  for (int d = 0; d < gpus_; ++d)
+    if (st.traffic.copies_from(g, d) > 0) send(Phase::dispatch, g, d, mb, layer, task);
+  maybe_start_experts(g, mb, layer);
+  maybe_reduce(g, mb, layer);
+}
+
+void Simulation::after_shared(int g, int mb, int layer, std::int32_t task) {
+  LayerState& st = state(mb, layer);
+  st.shared_task[static_cast<std::size_t>(g)] = task;
+  st.shared_done[static_cast<std::size_t>(g)] = 1;
+  maybe_reduce(g, mb, layer);
+}
+
+void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred) {
+  LayerState& st = state(mb, layer);
+  Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
+  const TimePs now = queue_.now_ps();
+  auto& start = c.send_start_ps[static_cast<std::size_t>(src)];
+  if (start < 0) start = now;
+  auto done = [this, phase, src, dst, mb, layer, pred, now](std::int64_t flow_id) {
+    TaskRec t;
+    t.ready_ps = now;
+    t.start_ps = now;
+    t.end_ps = queue_.now_ps();
+    t.pred = pred;
+    t.gpu = static_cast<std::int16_t>(src);
+    t.peer = static_cast<std::int16_t>(dst);
+    t.layer = static_cast<std::int16_t>(layer);
+    t.mb = static_cast<std::uint8_t>(mb);
+    t.phase = phase;
+    t.flow_id = flow_id;
+    arrived(phase, src, dst, mb, layer, log_.add(t));
+  };
+  if (src == dst) {  // a local expert: an HBM copy, no network
+    const double per_copy = phase == Phase::dispatch ? scenario_.model.dispatch_bytes_per_token()
+                                                     : scenario_.model.combine_bytes_per_token();
+    const double bytes = static_cast<double>(st.traffic.copies_from(src, src)) * per_copy;
+    queue_.schedule(now + compute_.local_copy_ps(bytes), [done] { done(-1); });
+    return;
+  }
+  if (c.first_id < 0) {
+    const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
+    c.first_id = network_->declare(c.flows, salt);
+  }
+  const std::int64_t id = c.first_id + c.pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus_) +
+                                              static_cast<std::size_t>(dst)];
+  network_->start(id, [done, id](TimePs) { done(id); });
+}
+
+void Simulation::arrived(Phase phase, int src, int dst, int mb, int layer, std::int32_t task) {
+  LayerState& st = state(mb, layer);
+  Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
+  const auto d = static_cast<std::size_t>(dst);
+  const auto s = static_cast<std::size_t>(src);
+  --c.pending[d];
+  c.last[d] = log_.later(c.last[d], task);
+  const TaskRec& t = log_.at(task);
+  if (t.flow_id >= 0) {
+    const double bytes = c.flows[static_cast<std::size_t>(c.pair[s * static_cast<std::size_t>(gpus_) + d])].bytes;
+    results_->gpus[s].bytes_sent += bytes;
+    results_->gpus[d].bytes_received += bytes;
+  }
+  if (--c.out_pending[s] == 0) {  // the sender's side of the phase is complete
+    const TimePs begin = c.send_start_ps[s];
+    results_->gpus[s].busy_ps[static_cast<int>(phase)] += t.end_ps - begin;
+    if (record_spans_)
+      results_->timeline.push_back(Span{begin, t.end_ps, t.gpu, t.layer, t.mb, phase});
+  }
+  if (phase == Phase::dispatch)
+    maybe_start_experts(dst, mb, layer);
+  else
+    maybe_reduce(dst, mb, layer);
+}
+
+void Simulation::maybe_start_experts(int d, int mb, int layer) {
+  LayerState& st = state(mb, layer);
+  const auto di = static_cast<std::size_t>(d);
+  // The receiver learns its counts with its own gate (layout exchange), so it waits for its own
+  // gate and for every GPU that actually sends it tokens, no more.
+  if (st.gate_task[di] < 0 || st.dispatch.pending[di] > 0 || st.experts_started[di]) return;
+  st.experts_started[di] = 1;
+  const std::int32_t pred = log_.later(st.gate_task[di], st.dispatch.last[di]);
+  submit(d, mb, layer, Phase::experts, compute_.experts_ps(st.traffic.slot_tokens[di]), pred,
+         &Simulation::after_experts);
+}
+
+void Simulation::after_experts(int d, int mb, int layer, std::int32_t task) {
+  LayerState& st = state(mb, layer);
+  for (int s = 0; s < gpus_; ++s)
+    if (st.traffic.copies_from(s, d) > 0) send(Phase::combine, d, s, mb, layer, task);
+}
+
+void Simulation::maybe_reduce(int g, int mb, int layer) {
+  LayerState& st = state(mb, layer);
+  const auto gi = static_cast<std::size_t>(g);
+  if (st.gate_task[gi] < 0 || !st.shared_done[gi] || st.combine.pending[gi] > 0 || st.reduced[gi]) return;
+  st.reduced[gi] = 1;
+  std::int64_t copies = 0;
+  for (int d = 0; d < gpus_; ++d) copies += st.traffic.copies_from(g, d);
+  const std::int32_t pred = log_.later(log_.later(st.gate_task[gi], st.shared_task[gi]), st.combine.last[gi]);
+  submit(g, mb, layer, Phase::reduce, compute_.combine_ps(copies), pred, &Simulation::layer_done);
+}
+
+void Simulation::layer_done(int g, int mb, int layer, std::int32_t task) {
+  const auto gi = static_cast<std::size_t>(g);
+  if (layer + 1 == layers_) {
+    last_task_[gi] = log_.later(last_task_[gi], task);
+    ++gpus_finished_;
+    return;
+  }
+  if (!scenario_.layer_barrier) {
+    start_layer(g, mb, layer + 1, task);
+    return;
+  }
+  // Layer barrier: the last GPU to finish releases everyone.
+  barrier_tasks_[static_cast<std::size_t>(mb) * static_cast<std::size_t>(gpus_) + gi] = task;
+  if (++barrier_waiting_[static_cast<std::size_t>(mb)] < gpus_) return;
+  barrier_waiting_[static_cast<std::size_t>(mb)] = 0;
+  for (int h = 0; h < gpus_; ++h) start_layer(h, mb, layer + 1, task);
+}
+
+void Simulation::run_step(int step, Results& out) {
+  step_ = step;
+  plan_step(step);
+  log_.clear();
+  network_->clear_declared();
+  record_spans_ = step < scenario_.timeline_steps;
+  const auto g = static_cast<std::size_t>(gpus_);
+  last_task_.assign(g, -1);
+  gpus_finished_ = 0;
+  barrier_waiting_.assign(mb_tokens_.size(), 0);
+  barrier_tasks_.assign(mb_tokens_.size() * g, -1);
+  const TimePs start = queue_.now_ps();
+  std::fill(stream_free_ps_.begin(), stream_free_ps_.end(), start);
+  for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb)
+    for (int h = 0; h < gpus_; ++h) start_layer(h, static_cast<int>(mb), 0, -1);
+  queue_.run();
+
+  const int expected = gpus_ * static_cast<int>(mb_tokens_.size());
+  if (gpus_finished_ != expected) {
+    for (int h = 0; h < gpus_; ++h)
+      if (last_task_[static_cast<std::size_t>(h)] < 0)
+        throw Error(fmt::format("simulation stalled in step {}: GPU {} never finished its last layer", step, h));
+    throw Error(fmt::format("simulation stalled in step {}", step));
+  }
+  StepResult sr;
+  sr.step = step;
+  sr.start_ps = start;
+  sr.tokens = static_cast<std::int64_t>(scenario_.workload.tokens_per_gpu) * gpus_;
+  std::int32_t last = -1;
+  for (std::int32_t t : last_task_) last = log_.later(last, t);
+  sr.end_ps = log_.at(last).end_ps;
+  out.steps.push_back(sr);
+  record_critical_path(step, out);
+
+  // Per-layer and per-GPU load figures from the step's plan.
+  const ModelSpec& m = scenario_.model;
+  std::vector<std::int64_t> received(g);
+  for (int ml = 0; ml < m.moe_layers(); ++ml) {
+    LayerResult& lr = out.layers[static_cast<std::size_t>(moe_first_ + ml)];
+    std::fill(received.begin(), received.end(), 0);
+    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
+      for (std::size_t h = 0; h < g; ++h) received[h] += st.traffic.received[h];
+      for (const FlowDecl& f : st.dispatch.flows) lr.dispatch_bytes += f.bytes;
+      for (const FlowDecl& f : st.combine.flows) lr.combine_bytes += f.bytes;
+    }
+    for (std::size_t h = 0; h < g; ++h) {
+      out.gpus[h].received += received[h];
+      lr.received_total += received[h];
+    }
+    lr.received_max_sum += *std::max_element(received.begin(), received.end());
+  }
+  out.assignments += static_cast<std::uint64_t>(sr.tokens) * static_cast<std::uint64_t>(m.top_k) *
+                     static_cast<std::uint64_t>(m.moe_layers());
+}
+
+void Simulation::record_critical_path(int /*step*/, Results& out) {
+  StepResult& sr = out.steps.back();
+  std::int32_t last = -1;
+  for (std::int32_t t : last_task_) last = log_.later(last, t);
+  const std::vector<std::int32_t> chain = log_.chain(last);
+  log_.attribute(chain, sr.start_ps, [&](const TaskRec& t, Phase p, TimePs ps) {
+    sr.critical_ps[static_cast<int>(p)] += ps;
+    out.layers[static_cast<std::size_t>(t.layer)].critical_ps[static_cast<int>(p)] += ps;
+  });
+  // Which GPU's experts and which link held each layer up.
+  std::vector<double> load(static_cast<std::size_t>(topology_.link_count()));
+  for (std::int32_t id : chain) {
+    const TaskRec& t = log_.at(id);
+    LayerResult& lr = out.layers[static_cast<std::size_t>(t.layer)];
+    if (t.phase == Phase::experts) ++lr.critical_gpu_count[static_cast<std::size_t>(t.gpu)];
+    if (t.flow_id < 0) continue;
+    // Bytes that the flow's collective put on each link of the flow's path.
+    const LayerState& st = state(t.mb, t.layer);
+    const Collective& c = t.phase == Phase::dispatch ? st.dispatch : st.combine;
+    const Path& path = network_->path_of(t.flow_id);
+    for (int l : path) load[static_cast<std::size_t>(l)] = 0;
+    for (std::size_t i = 0; i < c.flows.size(); ++i)
+      for (int l : network_->path_of(c.first_id + static_cast<std::int64_t>(i)))
+        load[static_cast<std::size_t>(l)] += c.flows[i].bytes;
+    for (int l : path) {
+      if (load[static_cast<std::size_t>(l)] <= lr.critical_link_bytes) continue;
+      lr.critical_link_bytes = load[static_cast<std::size_t>(l)];
+      const Link& link = topology_.link(l);
+      lr.critical_link = topology_.node(link.from).name + "->" + topology_.node(link.to).name;
+    }
+    std::fill(load.begin(), load.end(), 0.0);
+  }
+}
+
+Results Simulation::run() {
+  const auto wall_start = std::chrono::steady_clock::now();
+  Results out;
+  results_ = &out;
+  for (int h = 0; h < gpus_; ++h) {
+    GpuResult gr;
+    gr.gpu = h;
+    gr.host = topology_.gpu_host(h);
+    gr.domain = topology_.gpu_domain(h);
+    out.gpus.push_back(gr);
+  }
+  for (int l = 0; l < layers_; ++l) {
+    LayerResult lr;
+    lr.layer = l;
+    lr.moe = l >= moe_first_;
+    lr.critical_gpu_count.assign(static_cast<std::size_t>(gpus_), 0);
+    out.layers.push_back(std::move(lr));
+  }
+  for (int s = 0; s < scenario_.workload.steps; ++s) run_step(s, out);
+  network_->clear_declared();
+
+  out.total_ps = queue_.now_ps();
+  out.events = queue_.executed();
+  out.flows = network_->flows_completed();
+  for (int l = 0; l < topology_.link_count(); ++l) {
+    const Link& link = topology_.link(l);
+    out.links.push_back(LinkResult{l, topology_.node(link.from).name, topology_.node(link.to).name, link.link_class,
+                                   link.bandwidth_GBps, network_->link_bytes()[static_cast<std::size_t>(l)]});
+  }
+  std::string src;
+  for (const char* p : {"attention", "dense_ffn", "gate", "experts", "shared_experts", "combine"})
+    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", p, compute_.source(p));
+  out.compute_sources = src;
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  results_ = nullptr;
+  return out;
+}
+
+}  // namespace moesim

@@ -1,0 +1,86 @@
+#pragma once
+// Simulation: owns the event queue, network model, compute model, gate and placement for one
+// scenario and runs its steps. Per GPU, each layer is attention -> gate -> dispatch -> experts ->
+// combine, linked only by data dependencies (a GPU's experts start when every GPU that sends it
+// tokens has delivered them); a step ends when every GPU has finished the last layer.
+#include <memory>
+#include <vector>
+
+#include "core/event_queue.hpp"
+#include "gpu/compute_model.hpp"
+#include "gpu/profile.hpp"
+#include "moe/gate.hpp"
+#include "moe/moe_layer.hpp"
+#include "moe/placement.hpp"
+#include "net/network.hpp"
+#include "net/topology.hpp"
+#include "report/critical_path.hpp"
+#include "report/results.hpp"
+#include "scenario.hpp"
+
+namespace moesim {
+
+class Simulation {
+ public:
+  // The topology and profile must outlive the simulation. Throws InputError when the scenario
+  // does not fit them (EP size larger than the topology, missing link-class parameters...).
+  Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile);
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  Results run();
+
+ private:
+  struct Collective;  // one layer's dispatch or combine for one micro-batch
+  struct LayerState;  // per (micro-batch, MoE layer) bookkeeping of one step
+
+  static void reset_collective(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse,
+                               Collective& c);
+  LayerState& state(int mb, int layer);  // `layer` counts all layers; must be an MoE layer
+  void plan_step(int step);
+  void run_step(int step, Results& out);
+  void start_layer(int g, int mb, int layer, std::int32_t pred);
+  void submit(int g, int mb, int layer, Phase phase, TimePs duration, std::int32_t pred,
+              void (Simulation::*next)(int, int, int, std::int32_t));
+  void after_attention(int g, int mb, int layer, std::int32_t task);
+  void after_gate(int g, int mb, int layer, std::int32_t task);
+  void after_shared(int g, int mb, int layer, std::int32_t task);
+  void maybe_start_experts(int d, int mb, int layer);
+  void after_experts(int d, int mb, int layer, std::int32_t task);
+  void maybe_reduce(int g, int mb, int layer);
+  void layer_done(int g, int mb, int layer, std::int32_t task);
+  void send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred);
+  void arrived(Phase phase, int src, int dst, int mb, int layer, std::int32_t task);
+  void record_critical_path(int step, Results& out);
+
+  Scenario scenario_;
+  const Topology& topology_;
+  const Profile& profile_;
+  int gpus_;
+  int layers_;      // all transformer layers
+  int moe_first_;   // index of the first MoE layer
+  std::vector<int> mb_tokens_;  // tokens per GPU in each micro-batch
+
+  EventQueue queue_;
+  std::unique_ptr<Network> network_;
+  ComputeModel compute_;
+  std::unique_ptr<Gate> gate_;
+  Placement placement_;
+  MoeLayerPlanner planner_;
+  TaskLog log_;
+
+  std::vector<TimePs> stream_free_ps_;   // per GPU compute stream
+  std::vector<std::unique_ptr<LayerState>> state_;  // [mb * moe_layers + moe layer]
+  std::vector<std::vector<int>> gate_out_;          // scratch: gate output per source GPU
+  std::vector<std::vector<int>> mb_view_;           // scratch: one micro-batch's share of it
+  std::vector<std::int32_t> last_task_;              // per GPU: its final task of the step
+  int gpus_finished_ = 0;
+  std::vector<int> barrier_waiting_;                 // per micro-batch: GPUs at the barrier
+  std::vector<std::int32_t> barrier_tasks_;
+  bool record_spans_ = false;
+  Results* results_ = nullptr;
+  int step_ = 0;
+};
+
+}  // namespace moesim

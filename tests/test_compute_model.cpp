@@ -1,0 +1,196 @@
+// ComputeModel: closed-form roofline cases on a hand-made profile, tile quantisation, tables.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "core/error.hpp"
+#include "gpu/compute_model.hpp"
+
+using moesim::ComputeModel;
+using moesim::LogTable;
+using moesim::ModelSpec;
+using moesim::Profile;
+using moesim::TimePs;
+
+namespace {
+
+// 500 GB/s effective HBM, 200 / 400 TFLOP/s effective bf16 / fp8, 1 us launch, 128-token tiles.
+Profile test_profile() {
+  Profile p;
+  p.meta.device = "test";
+  p.meta.source = "derived";
+  p.hbm_GBps = 1000;
+  p.hbm_efficiency = 0.5;
+  p.matrix_bf16_TFLOPs = 400;
+  p.matrix_fp8_TFLOPs = 800;
+  p.matrix_efficiency = 0.5;
+  p.launch_ns = 1000;
+  p.gemm_tile_m = 128;
+  p.memory_GB = 80;
+  return p;
+}
+
+// The same with HBM so fast that every phase is bound by its FLOPs.
+Profile math_bound_profile() {
+  Profile p = test_profile();
+  p.hbm_GBps = 1e9;
+  return p;
+}
+
+ModelSpec test_model() {
+  ModelSpec m;
+  m.name = "test";
+  m.hidden = 1024;
+  m.layers = 4;
+  m.routed_experts = 8;
+  m.top_k = 2;
+  m.expert_ffn = 512;
+  m.attn_params = 1e6;
+  m.kv_bytes_per_token = 512;
+  m.attn_flops_per_ctx = 4096;
+  m.weight_bytes = 1;  // fp8: uses the fp8 rate
+  m.dispatch_bytes = 1;
+  m.combine_bytes = 2;
+  return m;
+}
+
+constexpr TimePs kLaunchPs = 1'000'000;  // 1000 ns
+
+}  // namespace
+
+TEST_CASE("decode experts are bound by reading the active experts' weights", "[compute_model]") {
+  const Profile p = test_profile();
+  const ModelSpec m = test_model();
+  REQUIRE_NOTHROW(m.validate("test"));
+  const ComputeModel cm(p, m);
+  // One expert, one token: weights 3 * 1024 * 512 * 1 B = 1,572,864; input + output
+  // 1 * 1024 * (1 + 2) = 3,072; intermediate 2 * 1 * 512 * 2 = 2,048; total 1,577,984 B.
+  // Memory: 1,577,984 B / 500 GB/s = 1,577,984e3 / 500 ps = 3,155,968 ps.
+  // Math: 6 * 1024 * 512 * 128 (one tile) = 402,653,184 FLOPs / 400 FLOP/ps = 1,006,633 ps (< memory).
+  // Time = launch 1,000,000 + 3,155,968 = 4,155,968 ps.
+  const std::vector<int> one{1, 0, 0, 0};
+  CHECK(cm.experts_ps(one) == kLaunchPs + 3'155'968);
+  // Two active experts read twice the bytes, under one launch: 1,000,000 + 2 * 3,155,968.
+  const std::vector<int> two{1, 1, 0, 0};
+  CHECK(cm.experts_ps(two) == kLaunchPs + 2 * 3'155'968);
+  const std::vector<int> four{1, 1, 1, 1};
+  CHECK(cm.experts_ps(four) > cm.experts_ps(two));
+  CHECK(cm.source("experts") == "roofline");
+}
+
+TEST_CASE("no tokens, no expert time", "[compute_model]") {
+  const Profile p = test_profile();
+  const ModelSpec m = test_model();
+  const ComputeModel cm(p, m);
+  const std::vector<int> idle{0, 0, 0};
+  CHECK(cm.experts_ps(idle) == 0);
+  CHECK(cm.experts_ps({}) == 0);
+  CHECK(cm.gate_ps(0) == 0);
+  CHECK(cm.combine_ps(0) == 0);
+  CHECK(cm.shared_experts_ps(100) == 0);  // the model has no shared experts
+  CHECK(cm.dense_ffn_ps(100) == 0);       // nor dense layers
+  const std::vector<int> negative{-1};
+  CHECK_THROWS_AS(cm.experts_ps(negative), moesim::Error);
+}
+
+TEST_CASE("tile quantisation: 1 and 128 tokens cost one tile, 129 cost two", "[compute_model]") {
+  const Profile p = math_bound_profile();
+  const ModelSpec m = test_model();
+  const ComputeModel cm(p, m);
+  // One tile: 6 * 1024 * 512 * 128 = 402,653,184 FLOPs / 400 FLOP/ps -> 1,006,633 ps (rounded up);
+  // two tiles: 805,306,368 / 400 -> 2,013,266 ps. Memory at 5e8 GB/s is a few ps.
+  const std::vector<int> t1{1}, t128{128}, t129{129};
+  CHECK(cm.experts_ps(t1) == kLaunchPs + 1'006'633);
+  CHECK(cm.experts_ps(t128) == cm.experts_ps(t1));
+  CHECK(cm.experts_ps(t129) == kLaunchPs + 2'013'266);
+}
+
+TEST_CASE("bf16 weights use the bf16 rate", "[compute_model]") {
+  const Profile p = math_bound_profile();
+  ModelSpec m = test_model();
+  m.weight_bytes = 2;
+  const ComputeModel cm(p, m);
+  // 402,653,184 FLOPs / 200 FLOP/ps = 2,013,266 ps (rounded up).
+  const std::vector<int> t1{1};
+  CHECK(cm.experts_ps(t1) == kLaunchPs + 2'013'266);
+}
+
+TEST_CASE("attention: decode reads the KV cache, prefill is causal FLOPs", "[compute_model]") {
+  const ModelSpec m = test_model();
+  {
+    const Profile p = test_profile();
+    const ComputeModel cm(p, m);
+    // Decode, 4 tokens over 999 cached: weights 1e6 * 1 B + in/out 2 * 4 * 1024 * 2 = 16,384
+    // + KV 4 * (999 + 1) * 512 = 2,048,000 -> 3,064,384 B / 500 GB/s = 6,128,768 ps.
+    // Math: 2 * 1e6 * 4 / 400 = 20,000 ps + 4096 * 4 * 999 / 200 = 81,839 ps (< memory).
+    CHECK(cm.attention_ps(4, false, 999) == kLaunchPs + 6'128'768);
+    CHECK(cm.attention_ps(4, false, 1999) > cm.attention_ps(4, false, 999));
+  }
+  {
+    const Profile p = math_bound_profile();
+    const ComputeModel cm(p, m);
+    // Prefill, 1024 tokens: projections 2 * 1e6 * 1024 = 2.048e9 FLOPs / 400 = 5,120,000 ps;
+    // causal 4096 * 1024 * 1025 / 2 = 2,149,580,800 FLOPs / 200 = 10,747,904 ps.
+    CHECK(cm.attention_ps(1024, true, 0) == kLaunchPs + 5'120'000 + 10'747'904);
+  }
+}
+
+TEST_CASE("combine and local copies are memory-bound", "[compute_model]") {
+  const Profile p = test_profile();
+  const ModelSpec m = test_model();
+  const ComputeModel cm(p, m);
+  // 16 copies: read 16 * 1024 * 2 = 32,768 B, write ceil(16 / top_k 2) = 8 tokens * 1024 * 2 =
+  // 16,384 B; 49,152 B / 500 GB/s = 98,304 ps.
+  CHECK(cm.combine_ps(16) == kLaunchPs + 98'304);
+  // Read + write 1 MB at 500 GB/s: 2e6 * 1e3 / 500 = 4,000,000 ps, no launch.
+  CHECK(cm.local_copy_ps(1e6) == 4'000'000);
+  CHECK(cm.local_copy_ps(0) == 0);
+}
+
+TEST_CASE("measured tables override the roofline", "[compute_model]") {
+  Profile p = test_profile();
+  const ModelSpec m = test_model();
+  const ComputeModel roof(p, m);
+  CHECK(roof.source("gate") == "roofline");
+  CHECK(roof.source("combine") == "roofline");
+  const TimePs roofline_gate = roof.gate_ps(10);
+
+  p.kernels_us["gate_us"] = LogTable{{1, 100}, {10, 20}};
+  p.kernels_us["permute_us"] = LogTable{{1}, {3}};
+  p.kernels_us["combine_us"] = LogTable{{1, 10000}, {5, 45}};
+  const ComputeModel cm(p, m);
+  // gate_us at 10 tokens: halfway in log between 1 and 100 -> 15 us; permute constant 3 us.
+  CHECK(cm.gate_ps(10) == 18'000'000);
+  CHECK(cm.gate_ps(10) != roofline_gate);
+  CHECK(cm.source("gate") == "profile");
+  // combine_us at 100 copies: halfway in log between 1 and 10,000 -> 25 us.
+  CHECK(cm.combine_ps(100) == 25'000'000);
+  CHECK(cm.source("combine") == "profile");
+  CHECK(cm.source("attention") == "roofline");
+  CHECK_THROWS_AS(cm.source("atention"), moesim::Error);
+
+  p.kernels_us.erase("permute_us");
+  const ComputeModel half(p, m);
+  CHECK(half.source("gate") == "profile+roofline");
+}
+
+TEST_CASE("presets on the shipped-like H100 numbers give sane decode times", "[compute_model]") {
+  Profile p = test_profile();
+  p.hbm_GBps = 3350;
+  p.hbm_efficiency = 0.8;
+  p.matrix_bf16_TFLOPs = 989;
+  p.matrix_fp8_TFLOPs = 1979;
+  p.matrix_efficiency = 0.7;
+  p.launch_ns = 3000;
+  const ModelSpec m = *moesim::model_preset("deepseek-v3");
+  const ComputeModel cm(p, m);
+  // 32 experts per GPU (EP8), 8 of them active with one token each: ~8 * 44 MB / 2680 GB/s
+  // ~ 131 us + 3 us launch.
+  std::vector<int> slots(32, 0);
+  for (int i = 0; i < 8; ++i) slots[static_cast<std::size_t>(i)] = 1;
+  const double us = moesim::us_from_ps(cm.experts_ps(slots));
+  CHECK(us > 130.0);
+  CHECK(us < 140.0);
+  CHECK(cm.shared_experts_ps(64) > 0);
+  CHECK(cm.dense_ffn_ps(64) > 0);
+}

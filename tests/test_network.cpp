@@ -1,0 +1,133 @@
+// Closed-form network cases for the max-min solver, the fluid FlowModel and the analytic model.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "core/event_queue.hpp"
+#include "net/analytic_network.hpp"
+#include "net/flow_model.hpp"
+#include "net/max_min_solver.hpp"
+
+using namespace moesim;
+
+namespace {
+
+// Two GPUs joined by one duplex link of 100 GB/s and 1000 ns.
+Topology two_gpus() {
+  Topology t("pair");
+  const int a = t.add_node(TopoNode{"g0", NodeKind::gpu, -1, 0, 0});
+  const int b = t.add_node(TopoNode{"g1", NodeKind::gpu, -1, 1, 0});
+  t.add_duplex(a, b, 100.0, 1000.0, "nvlink");
+  t.finalize();
+  return t;
+}
+
+// n GPUs on one non-blocking switch, ports of 100 GB/s and 500 ns per direction.
+Topology star(int n) {
+  Topology t("star");
+  const int sw = t.add_node(TopoNode{"sw", NodeKind::nvswitch, -1, -1, -1});
+  for (int i = 0; i < n; ++i) {
+    const int g = t.add_node(TopoNode{"g" + std::to_string(i), NodeKind::gpu, -1, i, 0});
+    t.add_duplex(g, sw, 100.0, 500.0, "nvlink");
+  }
+  t.finalize();
+  return t;
+}
+
+// Runs the flows (start time, declaration) and returns each delivery time.
+std::vector<TimePs> run_flows(const std::string& mode, const Topology& topo, const std::vector<FlowDecl>& flows,
+                              const std::vector<TimePs>& starts) {
+  EventQueue q;
+  auto net = make_network(mode, q, topo, MessageCost{});
+  const std::int64_t first = net->declare(flows, 7);
+  std::vector<TimePs> done(flows.size(), -1);
+  for (std::size_t i = 0; i < flows.size(); ++i)
+    q.schedule(starts[i], [&, i] { net->start(first + static_cast<std::int64_t>(i), [&, i](TimePs t) { done[i] = t; }); });
+  q.run();
+  return done;
+}
+
+}  // namespace
+
+TEST_CASE("max-min solver: classic two-link example", "[net]") {
+  // Link 0 has capacity 10, link 1 has 20. A uses link 0, B uses both, C uses link 1.
+  // Link 0 is the bottleneck: A = B = 10 / 2 = 5. C gets what B leaves on link 1: 20 - 5 = 15.
+  MaxMinSolver s;
+  std::vector<double> cap{10, 20};
+  std::vector<std::uint32_t> off{0, 1, 3, 4};
+  std::vector<std::int32_t> res{0, 0, 1, 1};
+  std::vector<double> rates;
+  s.solve(cap, off, res, rates);
+  REQUIRE(rates[0] == Approx(5));
+  REQUIRE(rates[1] == Approx(5));
+  REQUIRE(rates[2] == Approx(15));
+}
+
+TEST_CASE("one flow on one link takes latency + bytes / bandwidth", "[net]") {
+  const Topology t = two_gpus();
+  for (const std::string mode : {"flow", "analytic"}) {
+    // 1e6 B / 100 GB/s = 10 us; + 1000 ns link latency = 11 us = 11'000'000 ps.
+    auto done = run_flows(mode, t, {{0, 1, 1e6}}, {0});
+    REQUIRE(done[0] == 11'000'000);
+  }
+}
+
+TEST_CASE("n flows sharing a link get bandwidth / n each", "[net]") {
+  const Topology t = two_gpus();
+  // 4 flows of 1e6 B share 100 GB/s: 25 GB/s each, so all finish at 4e6 B / 100 GB/s = 40 us,
+  // delivered 1 us later: 41 us.
+  std::vector<FlowDecl> flows(4, FlowDecl{0, 1, 1e6});
+  for (const std::string mode : {"flow", "analytic"}) {
+    auto done = run_flows(mode, t, flows, {0, 0, 0, 0});
+    for (TimePs d : done) REQUIRE(d == 41'000'000);
+  }
+}
+
+TEST_CASE("two staggered flows finish at hand-computed times", "[net]") {
+  const Topology t = two_gpus();
+  // A (1e6 B) starts at 0, B (1e6 B) at 5 us. A alone sends 5e5 B by 5 us; then both get 50 GB/s:
+  // A's remaining 5e5 B take 10 us -> A leaves at 15 us. B has sent 5e5 B by then and finishes
+  // its other 5e5 B alone at 100 GB/s in 5 us -> 20 us. Add 1 us latency: 16 us and 21 us.
+  auto done = run_flows("flow", t, {{0, 1, 1e6}, {0, 1, 1e6}}, {0, 5'000'000});
+  REQUIRE(done[0] == 16'000'000);
+  REQUIRE(done[1] == 21'000'000);
+}
+
+TEST_CASE("flows in opposite directions do not share bandwidth", "[net]") {
+  const Topology t = two_gpus();
+  // Each direction is its own 100 GB/s link: both take 10 us + 1 us.
+  auto done = run_flows("flow", t, {{0, 1, 1e6}, {1, 0, 1e6}}, {0, 0});
+  REQUIRE(done[0] == 11'000'000);
+  REQUIRE(done[1] == 11'000'000);
+}
+
+TEST_CASE("uniform all-to-all on a non-blocking switch", "[net]") {
+  const int n = 8;
+  const Topology t = star(n);
+  std::vector<FlowDecl> flows;
+  for (int s = 0; s < n; ++s)
+    for (int d = 0; d < n; ++d)
+      if (s != d) flows.push_back({s, d, 1e6});
+  // Each GPU's 100 GB/s uplink carries its (n-1) flows: (n-1) x 1e6 B / 100 GB/s = 7 x 10 us =
+  // 70 us; the path is two 500 ns links: + 1 us = 71 us.
+  for (const std::string mode : {"flow", "analytic"}) {
+    auto done = run_flows(mode, t, flows, std::vector<TimePs>(flows.size(), 0));
+    for (TimePs d : done) REQUIRE(d == 71'000'000);
+  }
+}
+
+TEST_CASE("message-size efficiency and per-message latency apply per flow", "[net]") {
+  const Topology t = two_gpus();
+  EventQueue q;
+  MessageCost cost;
+  cost.alpha_ns[0] = 2000;
+  cost.efficiency = [](int, double) { return 0.5; };
+  FlowModel net(q, t, cost);
+  const auto id = net.declare({{0, 1, 1e6}}, 1);
+  TimePs done = -1;
+  net.start(id, [&](TimePs at) { done = at; });
+  q.run();
+  // At 50% efficiency 1e6 B move like 2e6 B: 20 us; + 1 us link latency + 2 us alpha = 23 us.
+  REQUIRE(done == 23'000'000);
+  REQUIRE(net.link_bytes()[0] == Approx(1e6));  // links carry the real bytes
+}

@@ -1,0 +1,182 @@
+// Profile tables, the shipped profiles, the TOML writer/reader round trip and broken profiles.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+
+#include "core/error.hpp"
+#include "gpu/profile.hpp"
+#include "io/profile_io.hpp"
+#include "io/toml_reader.hpp"
+#include "test_util.hpp"
+
+using moesim::LogTable;
+using moesim::Profile;
+
+TEST_CASE("LogTable interpolates linearly in log(x) and clamps", "[profile]") {
+  const LogTable t{{1.0, 100.0}, {0.0, 10.0}};
+  // log(10) is halfway between log(1) and log(100): 0 + 0.5 * (10 - 0) = 5.
+  CHECK(t.at(10.0) == Approx(5.0).epsilon(1e-12));
+  // log(sqrt(10)) is a quarter of the way: 2.5.
+  CHECK(t.at(std::sqrt(10.0)) == Approx(2.5).epsilon(1e-12));
+  CHECK(t.at(1.0) == 0.0);
+  CHECK(t.at(100.0) == 10.0);
+  CHECK(t.at(0.5) == 0.0);   // clamped below
+  CHECK(t.at(0.0) == 0.0);   // log undefined: clamped, not NaN
+  CHECK(t.at(1e9) == 10.0);  // clamped above
+
+  const LogTable three{{1.0, 10.0, 1000.0}, {2.0, 4.0, 8.0}};
+  // 100 lies in [10, 1000]: t = (ln 100 - ln 10) / (ln 1000 - ln 10) = 1 / 2, y = 4 + 0.5 * 4 = 6.
+  CHECK(three.at(100.0) == Approx(6.0).epsilon(1e-12));
+  CHECK(three.at(10.0) == Approx(4.0).epsilon(1e-12));
+
+  const LogTable one{{64.0}, {7.0}};
+  CHECK(one.at(1.0) == 7.0);  // a single point is a constant
+  CHECK(one.at(1e6) == 7.0);
+
+  CHECK_THROWS_AS(LogTable{}.at(1.0), moesim::Error);
+}
+
+TEST_CASE("LogTable::check names what is wrong", "[profile]") {
+  CHECK(LogTable{{1.0, 2.0}, {0.5, 0.6}}.check(0, 1).empty());
+  CHECK(LogTable{{2.0, 2.0}, {0.5, 0.6}}.check(0, 1).find("strictly increasing") != std::string::npos);
+  CHECK(LogTable{{1.0, 2.0}, {0.5}}.check(0, 1).find("lengths must match") != std::string::npos);
+  CHECK(LogTable{{0.0, 2.0}, {0.5, 0.6}}.check(0, 1).find("> 0") != std::string::npos);
+  CHECK(LogTable{{1.0, 2.0}, {0.5, 1.5}}.check(0, 1).find("y[1]") != std::string::npos);
+  CHECK(LogTable{}.check(0, 1) == "is empty");
+}
+
+TEST_CASE("shipped profiles load and validate", "[profile]") {
+  const Profile h100 = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm.toml"));
+  CHECK(h100.meta.source == "derived");
+  CHECK(h100.hbm_GBps == 3350.0);
+  CHECK(h100.matrix_bf16_TFLOPs == 989.0);
+  CHECK(h100.matrix_fp8_TFLOPs == 1979.0);
+  CHECK(h100.memory_GB == 80.0);
+  CHECK(h100.comm.at("nvlink").efficiency.at(1073741824.0) == 0.83);
+  CHECK(h100.comm.at("scaleout").efficiency.at(1e12) == 0.94);  // clamped beyond the last point
+  CHECK(h100.kernels_us.empty());
+  CHECK_NOTHROW(h100.validate("h100"));
+
+  const Profile gb200 = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/gb200.toml"));
+  CHECK(gb200.hbm_GBps == 8000.0);
+  CHECK(gb200.matrix_bf16_TFLOPs == 2500.0);
+  CHECK(gb200.matrix_fp8_TFLOPs == 5000.0);
+  CHECK(gb200.memory_GB == 186.0);
+}
+
+TEST_CASE("a written profile loads back identically", "[profile]") {
+  SECTION("the shipped profile") {
+    const Profile p = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm.toml"));
+    const std::string text = moesim::io::profile_to_toml(p);
+    const Profile q = moesim::io::load_profile_table(moesim::io::parse_toml_text(text, "written"), "written");
+    CHECK(q == p);
+  }
+  SECTION("awkward strings and doubles, kernel tables") {
+    Profile p;
+    p.meta = {"GPU \"X\"", "measured", "550.1", "12.4", "2.21.5", "2025-03-01", "moesim-calibrate --out a\\b",
+              "line one\nline two\ttab"};
+    p.hbm_GBps = 1.0 / 3.0;
+    p.hbm_efficiency = 0.1;
+    p.matrix_bf16_TFLOPs = 1.2345678901234568e20;  // would overflow a TOML integer if written bare
+    p.matrix_fp8_TFLOPs = 0;
+    p.matrix_efficiency = 1;
+    p.launch_ns = 1e-7;
+    p.gemm_tile_m = 64;
+    p.memory_GB = 141;
+    p.comm["nvlink"] = {2500, LogTable{{1024, 1 << 20}, {0.05, 0.83}}};
+    p.comm["scaleout"] = {6000.5, LogTable{{1}, {0.9}}};
+    p.kernels_us["gate_us"] = LogTable{{1, 128, 4096}, {9.5, 11.25, 40}};
+    p.kernels_us["combine_us"] = LogTable{{8}, {0.0}};
+    REQUIRE_NOTHROW(p.validate("hand-made"));
+    const auto dir = moesim::test::scratch_dir("profile-roundtrip");
+    const std::string path = moesim::test::write_file(dir, "p.toml", moesim::io::profile_to_toml(p));
+    const Profile q = moesim::io::load_profile(path);
+    CHECK(q == p);
+  }
+}
+
+namespace {
+
+// Line numbers below refer to this text (line 1 is "[meta]").
+const char* kGoodProfile = R"([meta]
+device = "Test GPU"
+source = "derived"
+
+[device]
+hbm_GBps = 1000.0
+hbm_efficiency = 0.5
+matrix_bf16_TFLOPs = 100.0
+matrix_fp8_TFLOPs = 200.0
+matrix_efficiency = 0.5
+launch_ns = 1000.0
+gemm_tile_m = 128
+memory_GB = 80.0
+
+[comm.nvlink]
+latency_ns = 2000.0
+efficiency_bytes = [1000.0, 1000000.0]
+efficiency = [0.1, 0.8]
+
+[comm.scaleout]
+latency_ns = 5000.0
+efficiency_bytes = [1000.0, 1000000.0]
+efficiency = [0.2, 0.9]
+
+[kernels]
+gate_tokens = [1.0, 100.0]
+gate_us = [10.0, 20.0]
+)";
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+// Loads `text` from a file and expects an InputError at `line` mentioning `fragment`.
+void expect_error(const std::string& name, const std::string& text, int line, const std::string& fragment) {
+  const auto dir = moesim::test::scratch_dir("profile-broken");
+  const std::string path = moesim::test::write_file(dir, name + ".toml", text);
+  INFO(name);
+  try {
+    moesim::io::load_profile(path);
+    FAIL("loaded a broken profile");
+  } catch (const moesim::InputError& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.rfind(path + ":" + std::to_string(line) + ":", 0) == 0);
+    CHECK(msg.find(fragment) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the test profile itself is good", "[profile]") {
+  const auto dir = moesim::test::scratch_dir("profile-good");
+  const Profile p = moesim::io::load_profile(moesim::test::write_file(dir, "good.toml", kGoodProfile));
+  CHECK(p.kernels_us.at("gate_us").at(10.0) == Approx(15.0));
+}
+
+TEST_CASE("broken profiles fail with file and line", "[profile]") {
+  const std::string good = kGoodProfile;
+  expect_error("unknown-key", replaced(good, "memory_GB = 80.0\n", "memory_GB = 80.0\nhbm_bandwith_GBps = 1.0\n"),
+               14, "unknown key \"device.hbm_bandwith_GBps\"");
+  expect_error("missing-source", replaced(good, "source = \"derived\"\n", ""), 1, "meta.source: required key");
+  expect_error("bad-source", replaced(good, "source = \"derived\"", "source = \"guessed\""), 3,
+               "unknown value \"guessed\"");
+  expect_error("hbm-efficiency-above-1", replaced(good, "hbm_efficiency = 0.5", "hbm_efficiency = 1.5"), 7,
+               "device.hbm_efficiency");
+  expect_error("comm-efficiency-above-1", replaced(good, "efficiency = [0.1, 0.8]", "efficiency = [0.1, 1.2]"),
+               18, "comm.nvlink.efficiency");
+  expect_error("non-increasing",
+               replaced(good, "efficiency_bytes = [1000.0, 1000000.0]\nefficiency = [0.1",
+                        "efficiency_bytes = [1000.0, 1000.0]\nefficiency = [0.1"),
+               17, "strictly increasing");
+  expect_error("mismatched-lengths", replaced(good, "gate_us = [10.0, 20.0]", "gate_us = [10.0]"), 27,
+               "lengths must match");
+  expect_error("unknown-kernel", replaced(good, "gate_tokens", "gaet_tokens"), 26, "unknown kernel \"gaet\"");
+  expect_error("unknown-comm-class", good + "\n[comm.infiniband]\nlatency_ns = 1.0\n", 29,
+               "unknown key \"comm.infiniband\"");
+  expect_error("malformed", replaced(good, "hbm_GBps = 1000.0", "hbm_GBps = = 1000.0"), 6, "");
+}

@@ -1,0 +1,265 @@
+// Topology graph, generators, routes (ECMP, never through a GPU), summary figures, shipped files.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <sstream>
+
+#include "io/topology_loader.hpp"
+#include "net/topology.hpp"
+#include "net/topology_generators.hpp"
+#include "report/topology_report.hpp"
+#include "test_util.hpp"
+
+using moesim::Topology;
+
+namespace {
+
+std::vector<std::string> path_classes(const Topology& t, const moesim::Path& p) {
+  std::vector<std::string> out;
+  for (int l : p) out.push_back(t.link(l).link_class);
+  return out;
+}
+
+// Every path is a chain of links from src GPU to dst GPU, never entering another GPU, and the
+// paths of a pair are distinct, equally long and sorted.
+void check_routes(const Topology& t) {
+  for (int s = 0; s < t.gpu_count(); ++s) {
+    for (int d = 0; d < t.gpu_count(); ++d) {
+      const auto& ps = t.paths(s, d);
+      if (s == d) {
+        REQUIRE(ps.empty());
+        continue;
+      }
+      REQUIRE(!ps.empty());
+      for (std::size_t i = 0; i < ps.size(); ++i) {
+        const auto& p = ps[i];
+        REQUIRE(p.size() == ps[0].size());
+        REQUIRE(t.link(p.front()).from == t.gpu_node(s));
+        REQUIRE(t.link(p.back()).to == t.gpu_node(d));
+        for (std::size_t k = 0; k + 1 < p.size(); ++k) {
+          REQUIRE(t.link(p[k]).to == t.link(p[k + 1]).from);
+          REQUIRE(t.node(t.link(p[k]).to).kind != moesim::NodeKind::gpu);
+        }
+        if (i > 0) REQUIRE(ps[i - 1] < p);
+      }
+    }
+  }
+}
+
+moesim::HgxSpec hgx(int nodes) {
+  moesim::HgxSpec s;
+  s.nodes = nodes;
+  s.gpus_per_node = 8;
+  s.nvlink_GBps = 450;
+  s.scaleout.nic_Gbps = 400;
+  return s;
+}
+
+moesim::NvlRackSpec nvl(int racks) {
+  moesim::NvlRackSpec s;
+  s.racks = racks;
+  s.gpus_per_rack = 72;
+  s.gpus_per_tray = 4;
+  s.nvlink_GBps = 900;
+  s.scaleout.nic_Gbps = 400;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("hgx single node: 8 GPUs, NVLink-only 2-link routes, bisection") {
+  Topology t = moesim::make_hgx(hgx(1));
+  t.finalize();
+  REQUIRE(t.gpu_count() == 8);
+  REQUIRE(t.node_count() == 9);  // 8 GPUs + 1 NVSwitch, no NICs with one node
+  check_routes(t);
+  REQUIRE(t.paths(0, 7).size() == 1);
+  REQUIRE(path_classes(t, t.paths(0, 7)[0]) == std::vector<std::string>{"nvlink", "nvlink"});
+  REQUIRE(t.nvlink_only(3, 5));
+  REQUIRE(t.gpu_host(7) == 0);
+  REQUIRE(t.path_latency_ns(t.paths(0, 1)[0]) == Approx(2 * 500.0));
+
+  const auto s = t.summarize();
+  // GPUs 0-3 each push at most 450 GB/s into the NVSwitch (and 4-7 each take 450 GB/s out):
+  // min cut = 4 x 450 GB/s = 1800 GB/s.
+  REQUIRE(s.bisection_GBps == Approx(1800.0));
+  REQUIRE(s.injection_GBps == Approx(450.0));
+  REQUIRE(s.scaleout_injection_GBps == 0.0);
+  REQUIRE(s.max_ecmp_paths == 1);
+  REQUIRE(s.max_path_links == 2);
+  REQUIRE(s.hosts == 1);
+  REQUIRE(s.domains == 1);
+  REQUIRE(s.classes.size() == 1);
+  REQUIRE(s.classes[0].links == 16);
+  REQUIRE(s.classes[0].total_GBps == Approx(16 * 450.0));
+}
+
+TEST_CASE("hgx x4 rail-optimised: NVLink inside, rail leaf across, spines across rails") {
+  Topology t = moesim::make_hgx(hgx(4));
+  t.finalize();
+  REQUIRE(t.gpu_count() == 32);
+  check_routes(t);
+  // Same node: NVSwitch, shorter than any NIC path.
+  REQUIRE(path_classes(t, t.paths(0, 1).at(0)) == std::vector<std::string>{"nvlink", "nvlink"});
+  // GPU 0 of node 0 to GPU 0 of node 1: same rail, one leaf.
+  REQUIRE(t.paths(0, 8).size() == 1);
+  REQUIRE(path_classes(t, t.paths(0, 8)[0]) == std::vector<std::string>{"nic", "nic"});
+  REQUIRE_FALSE(t.nvlink_only(0, 8));
+  // Different rail and node: leaf -> spine -> leaf, ECMP over the default 8 / 2 = 4 spines.
+  REQUIRE(t.paths(0, 9).size() == 4);
+  for (const auto& p : t.paths(0, 9))
+    REQUIRE(path_classes(t, p) == std::vector<std::string>{"nic", "fabric", "fabric", "nic"});
+  REQUIRE(t.node(t.link(t.paths(0, 9)[0][1]).to).name == "spine0");
+  REQUIRE(t.gpu_host(9) == 1);
+  REQUIRE(t.gpu_domain(9) == 1);
+
+  const auto s = t.summarize();
+  REQUIRE(s.scaleout_injection_GBps == Approx(50.0));  // 400 Gb/s / 8
+  REQUIRE(s.injection_GBps == Approx(500.0));          // 450 NVLink + 50 NIC
+  REQUIRE(s.max_ecmp_paths == 4);
+  REQUIRE(s.max_path_links == 4);
+  REQUIRE(s.hosts == 4);
+  // Nodes 0-1 vs 2-3: NVLink stays inside a node, so the cut is the 16 NICs of one half:
+  // 16 x 50 GB/s = 800 GB/s.
+  REQUIRE(s.bisection_GBps == Approx(800.0));
+}
+
+TEST_CASE("hgx explicit spine count, ECMP cap and non-rail leaves") {
+  auto spec = hgx(2);
+  spec.scaleout.spines = 3;
+  Topology t = moesim::make_hgx(spec);
+  t.finalize();
+  REQUIRE(t.paths(0, 9).size() == 3);
+  t.finalize(2);
+  REQUIRE(t.paths(0, 9).size() == 2);
+
+  spec.scaleout.rail_optimized = false;  // one leaf per node: any cross-node pair crosses a spine
+  Topology tor = moesim::make_hgx(spec);
+  tor.finalize();
+  check_routes(tor);
+  REQUIRE(tor.paths(0, 8).size() == 3);
+  REQUIRE(tor.paths(0, 8)[0].size() == 4);
+}
+
+TEST_CASE("nvl72 rack: NVLink inside the rack, trays as hosts") {
+  Topology t = moesim::make_nvl_racks(nvl(1));
+  t.finalize();
+  REQUIRE(t.gpu_count() == 72);
+  REQUIRE(path_classes(t, t.paths(0, 71).at(0)) == std::vector<std::string>{"nvlink", "nvlink"});
+  REQUIRE(t.paths(0, 71).size() == 1);
+  REQUIRE(t.gpu_host(3) == 0);
+  REQUIRE(t.gpu_host(4) == 1);
+  REQUIRE(t.gpu_host(71) == 17);
+  REQUIRE(t.gpu_domain(71) == 0);
+  const auto s = t.summarize();
+  REQUIRE(s.hosts == 18);
+  REQUIRE(s.scaleout_injection_GBps == Approx(50.0));  // NICs exist even with one rack
+  // Half the rack (36 GPUs) sends through the NVLink switch and, in parallel, through its NICs
+  // into the rack's one leaf: 36 x (900 + 50) GB/s = 34200 GB/s.
+  REQUIRE(s.bisection_GBps == Approx(36 * (900.0 + 50.0)));
+}
+
+TEST_CASE("two nvl72 racks: cross-rack path through a spine; oversubscription halves bisection") {
+  auto spec = nvl(2);
+  Topology t = moesim::make_nvl_racks(spec);
+  t.finalize();
+  REQUIRE(t.gpu_count() == 144);
+  check_routes(t);
+  REQUIRE(t.gpu_domain(72) == 1);
+  REQUIRE(t.gpu_host(72) == 18);
+  REQUIRE(path_classes(t, t.paths(1, 2).at(0)) == std::vector<std::string>{"nvlink", "nvlink"});
+  // One leaf per rack (2 leaves) -> default max(1, 2 / 2) = 1 spine.
+  REQUIRE(t.paths(0, 72).size() == 1);
+  REQUIRE(path_classes(t, t.paths(0, 72)[0]) == std::vector<std::string>{"nic", "fabric", "fabric", "nic"});
+  // Rack 0 vs rack 1: 72 NICs x 50 GB/s = 3600 GB/s, and the leaf uplinks carry the same at 1:1.
+  REQUIRE(t.summarize().bisection_GBps == Approx(3600.0));
+
+  spec.scaleout.oversubscription = 2.0;
+  spec.gpus_per_leaf = 18;  // 4 leaves per rack, 8 leaves, default 4 spines
+  Topology o = moesim::make_nvl_racks(spec);
+  o.finalize();
+  REQUIRE(o.paths(0, 72).size() == 4);
+  // Each leaf: 18 x 50 = 900 GB/s down, 900 / 2 = 450 GB/s up; rack 0's 4 leaves: 4 x 450 = 1800.
+  REQUIRE(o.summarize().bisection_GBps == Approx(1800.0));
+}
+
+TEST_CASE("generators reject bad specs with InputError") {
+  auto h = hgx(1);
+  h.nodes = 0;
+  REQUIRE_THROWS_AS(moesim::make_hgx(h), moesim::InputError);
+  h = hgx(2);
+  h.nvlink_GBps = 0;
+  REQUIRE_THROWS_WITH(moesim::make_hgx(h), Catch::Contains("nvlink_GBps"));
+  h = hgx(2);
+  h.scaleout.oversubscription = 0.5;
+  REQUIRE_THROWS_WITH(moesim::make_hgx(h), Catch::Contains("oversubscription"));
+  auto r = nvl(1);
+  r.gpus_per_tray = 5;
+  REQUIRE_THROWS_WITH(moesim::make_nvl_racks(r), Catch::Contains("gpus_per_tray"));
+  r = nvl(1);
+  r.scaleout.nic_Gbps = -1;
+  REQUIRE_THROWS_AS(moesim::make_nvl_racks(r), moesim::InputError);
+}
+
+TEST_CASE("routes never pass through a GPU; unreachable pairs are named") {
+  Topology t("chain");
+  const int a = t.add_node({"a", moesim::NodeKind::gpu});
+  const int b = t.add_node({"b", moesim::NodeKind::gpu});
+  const int c = t.add_node({"c", moesim::NodeKind::gpu});
+  t.add_duplex(a, b, 100, 10, "nvlink");
+  t.add_duplex(b, c, 100, 10, "nvlink");
+  // a -> c would have to forward through GPU b.
+  REQUIRE_THROWS_WITH(t.finalize(), Catch::Contains("'a'") && Catch::Contains("'c'"));
+  REQUIRE_THROWS_AS(t.add_node({"b", moesim::NodeKind::nvswitch}), moesim::Error);
+  const int sw = t.add_node({"sw", moesim::NodeKind::network_switch});
+  t.add_duplex(a, sw, 50, 10, "pcie");
+  t.add_duplex(c, sw, 50, 10, "pcie");
+  t.finalize();
+  REQUIRE(t.paths(0, 1).size() == 1);
+  REQUIRE(t.paths(0, 1)[0].size() == 1);  // a direct GPU-GPU link is fine
+  REQUIRE(path_classes(t, t.paths(0, 2).at(0)) == std::vector<std::string>{"pcie", "pcie"});
+}
+
+TEST_CASE("write_dot merges symmetric duplex pairs") {
+  Topology t = moesim::make_hgx(hgx(1));
+  t.finalize();
+  std::ostringstream os;
+  t.write_dot(os);
+  const std::string dot = os.str();
+  REQUIRE(dot.find("digraph") == 0);
+  REQUIRE(dot.find("nvlink 450 GB/s") != std::string::npos);
+  REQUIRE(dot.find("dir=none") != std::string::npos);
+  std::size_t edges = 0;
+  for (std::size_t p = dot.find(" -> "); p != std::string::npos; p = dot.find(" -> ", p + 1)) ++edges;
+  REQUIRE(edges == 8);  // 16 directed links, 8 duplex pairs
+}
+
+TEST_CASE("shipped topology files load, finalize and summarize") {
+  namespace fs = std::filesystem;
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(moesim::test::source_path("topologies"))) {
+    if (e.path().extension() != ".toml") continue;
+    INFO(e.path().string());
+    Topology t = moesim::io::load_topology(e.path().string());
+    REQUIRE(t.finalized());
+    REQUIRE(t.gpu_count() > 0);
+    check_routes(t);
+    const auto s = t.summarize();
+    REQUIRE(s.bisection_GBps > 0);
+    REQUIRE(moesim::topology_summary_text(s).find("bisection") != std::string::npos);
+    ++files;
+  }
+  REQUIRE(files >= 5);
+
+  Topology h = moesim::io::load_topology(moesim::test::source_path("topologies/hgx-h100.toml"));
+  REQUIRE(h.name() == "hgx-h100");
+  REQUIRE(h.gpu_count() == 8);
+  REQUIRE(h.gpu_memory_GB == 80);
+  REQUIRE(h.summarize().bisection_GBps == Approx(1800.0));
+  Topology n = moesim::io::load_topology(moesim::test::source_path("topologies/gb200-nvl72-x2.toml"));
+  REQUIRE(n.gpu_count() == 144);
+  REQUIRE(n.gpu_memory_GB == 186);
+  REQUIRE(n.paths(0, 72).size() == 4);  // 8 leaves of 18 GPUs -> 4 spines
+  const std::string text = moesim::topology_summary_text(n.summarize());
+  REQUIRE(text.find("3600.0 GB/s") != std::string::npos);  // 72 NICs x 50 GB/s at 1:1
+}
