@@ -151,6 +151,9 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   t.phase = phase;
   const std::int32_t id = log_.add(t);
   results_->gpus[static_cast<std::size_t>(g)].busy_ps[static_cast<int>(phase)] += duration;
+  if (phase == Phase::experts)
+    results_->gpu_layer_experts_ps[static_cast<std::size_t>(layer) * static_cast<std::size_t>(gpus_) +
+                                   static_cast<std::size_t>(g)] += duration;
   if (record_spans_ && duration > 0)
     results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase});
   queue_.schedule(end, [this, g, mb, layer, id, next] { (this->*next)(g, mb, layer, id); });
@@ -353,7 +356,9 @@ void Simulation::run_step(int step, Results& out) {
       for (const FlowDecl& f : st.dispatch.flows) lr.dispatch_bytes += f.bytes;
       for (const FlowDecl& f : st.combine.flows) lr.combine_bytes += f.bytes;
     }
+    const std::size_t row = static_cast<std::size_t>(moe_first_ + ml) * g;
     for (std::size_t h = 0; h < g; ++h) {
+      out.gpu_layer_received[row + h] += received[h];
       out.gpus[h].received += received[h];
       lr.received_total += received[h];
     }
@@ -415,6 +420,8 @@ Results Simulation::run() {
     lr.critical_gpu_count.assign(static_cast<std::size_t>(gpus_), 0);
     out.layers.push_back(std::move(lr));
   }
+  out.gpu_layer_received.assign(static_cast<std::size_t>(layers_) * static_cast<std::size_t>(gpus_), 0);
+  out.gpu_layer_experts_ps.assign(out.gpu_layer_received.size(), 0);
   for (int s = 0; s < scenario_.workload.steps; ++s) run_step(s, out);
   network_->clear_declared();
 

@@ -86,6 +86,22 @@ std::string per_gpu_csv(const Results& r) {
   return out;
 }
 
+// Long format, MoE layers only: the hotspot heatmap's input.
+std::string gpu_layer_csv(const Results& r, const std::vector<LayerResult>& layers) {
+  const double steps = static_cast<double>(r.steps.size());
+  const std::size_t g = r.gpus.size();
+  std::string out = "layer,gpu,received_per_step,experts_us_per_step\n";
+  for (const LayerResult& l : layers) {
+    if (!l.moe) continue;
+    for (std::size_t h = 0; h < g; ++h) {
+      const std::size_t i = static_cast<std::size_t>(l.layer) * g + h;
+      out += fmt::format("{},{},{:.2f},{:.4f}\n", l.layer, h, static_cast<double>(r.gpu_layer_received[i]) / steps,
+                         us_from_ps(r.gpu_layer_experts_ps[i]) / steps);
+    }
+  }
+  return out;
+}
+
 std::string per_link_csv(const Results& r) {
   std::string out = "link,from,to,class,bandwidth_GBps,bytes,utilization\n";
   for (const LinkResult& l : r.links)
@@ -165,6 +181,7 @@ void write_results(const RunContext& run, const std::string& dir) {
   write_text(d / "per_layer.csv", per_layer_csv(run.results, run.summary.gpus));
   write_text(d / "per_gpu.csv", per_gpu_csv(run.results));
   write_text(d / "per_link.csv", per_link_csv(run.results));
+  write_text(d / "gpu_layer.csv", gpu_layer_csv(run.results, run.results.layers));
   write_text(d / "timeline.json", timeline_json(run.results));
   write_text(d / "scenario.resolved.toml", scenario_to_toml(run.scenario));
 }

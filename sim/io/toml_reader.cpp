@@ -3,15 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
 namespace moesim::io {
 
 namespace {
-// Values injected by --set carry their own origin ("--set key=value"), which beats the file name.
 std::string pos(const toml::source_region& r, const std::string& file) {
-  if (r.path && r.path->rfind("--set", 0) == 0) return *r.path;
   if (r.begin.line == 0) return file;
   return fmt::format("{}:{}:{}", file, r.begin.line, r.begin.column);
 }
@@ -50,6 +49,10 @@ std::string TableReader::full_key(std::string_view key) const {
 }
 
 void TableReader::fail(std::string_view key, const std::string& message) const {
+  if (origins_) {
+    const auto it = origins_->find(full_key(key));
+    if (it != origins_->end()) throw InputError(fmt::format("{}: {}: {}", it->second, full_key(key), message));
+  }
   const toml::node* n = table_->get(key);
   throw InputError(fmt::format("{}: {}: {}", where(file_, n ? n : table_), full_key(key), message));
 }
@@ -57,6 +60,34 @@ void TableReader::fail(std::string_view key, const std::string& message) const {
 void TableReader::fail_here(const std::string& message) const {
   const std::string name = path_.empty() ? std::string("(top level)") : path_;
   throw InputError(fmt::format("{}: {}: {}", where(file_, table_), name, message));
+}
+
+namespace {
+// Levenshtein distance, to spot a misspelt key next to a missing one.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+void TableReader::missing(std::string_view key, const char* what) const {
+  // A required key is often missing because it is misspelt: point at the misspelling instead.
+  for (const auto& [k, v] : *table_) {
+    if (used_.count(k.str()) == 0 && edit_distance(k.str(), key) <= 2)
+      throw InputError(fmt::format("{}: unknown key \"{}\" (did you mean \"{}\"?)", pos(k.source(), file_),
+                                   full_key(k.str()), key));
+  }
+  fail(key, fmt::format("required {} is missing", what));
 }
 
 const toml::node* TableReader::node(std::string_view key) {
@@ -67,7 +98,7 @@ const toml::node* TableReader::node(std::string_view key) {
 
 std::string TableReader::string(std::string_view key) {
   const toml::node* n = node(key);
-  if (!n) fail(key, "required key is missing");
+  if (!n) missing(key, "key");
   if (!n->is_string()) fail(key, "expected a string");
   return std::string(n->as_string()->get());
 }
@@ -78,7 +109,7 @@ std::string TableReader::string_or(std::string_view key, const std::string& fall
 
 std::int64_t TableReader::integer(std::string_view key, std::int64_t min, std::int64_t max) {
   const toml::node* n = node(key);
-  if (!n) fail(key, "required key is missing");
+  if (!n) missing(key, "key");
   if (!n->is_integer()) fail(key, "expected an integer");
   const std::int64_t v = n->as_integer()->get();
   if (v < min || v > max) fail(key, fmt::format("value {} is out of range [{}, {}]", v, min, max));
@@ -92,7 +123,7 @@ std::int64_t TableReader::integer_or(std::string_view key, std::int64_t fallback
 
 double TableReader::number(std::string_view key, double min, double max) {
   const toml::node* n = node(key);
-  if (!n) fail(key, "required key is missing");
+  if (!n) missing(key, "key");
   double v = 0;
   if (n->is_integer()) {
     v = static_cast<double>(n->as_integer()->get());
@@ -112,7 +143,7 @@ double TableReader::number_or(std::string_view key, double fallback, double min,
 
 bool TableReader::boolean(std::string_view key) {
   const toml::node* n = node(key);
-  if (!n) fail(key, "required key is missing");
+  if (!n) missing(key, "key");
   if (!n->is_boolean()) fail(key, "expected true or false");
   return n->as_boolean()->get();
 }
@@ -135,7 +166,7 @@ std::string TableReader::choice_or(std::string_view key, const std::string& fall
 
 std::vector<double> TableReader::numbers(std::string_view key, double min, double max) {
   const toml::node* n = node(key);
-  if (!n) fail(key, "required key is missing");
+  if (!n) missing(key, "key");
   const toml::array* arr = n->as_array();
   if (!arr) fail(key, "expected an array of numbers");
   std::vector<double> out;
@@ -164,9 +195,11 @@ std::vector<double> TableReader::numbers_or(std::string_view key, std::vector<do
 
 TableReader TableReader::table(std::string_view key) {
   const toml::node* n = node(key);
-  if (!n) fail(key, "required table is missing");
+  if (!n) missing(key, "table");
   if (!n->is_table()) fail(key, "expected a table");
-  return TableReader(*n->as_table(), file_, full_key(key));
+  TableReader sub(*n->as_table(), file_, full_key(key));
+  sub.origins_ = origins_;
+  return sub;
 }
 
 std::optional<TableReader> TableReader::table_opt(std::string_view key) {
@@ -185,14 +218,20 @@ std::vector<TableReader> TableReader::tables(std::string_view key) {
     if (!el.is_table())
       throw InputError(fmt::format("{}: {}: element is not a table", where(file_, &el), full_key(key)));
     out.emplace_back(*el.as_table(), file_, fmt::format("{}[{}]", full_key(key), i++));
+    out.back().origins_ = origins_;
   }
   return out;
 }
 
 void TableReader::finish() const {
   for (const auto& [k, v] : *table_) {
-    if (used_.find(k.str()) == used_.end())
-      throw InputError(fmt::format("{}: unknown key \"{}\"", pos(k.source(), file_), full_key(k.str())));
+    if (used_.find(k.str()) != used_.end()) continue;
+    std::string at = pos(k.source(), file_);
+    if (origins_) {
+      const auto it = origins_->find(full_key(k.str()));
+      if (it != origins_->end()) at = it->second;
+    }
+    throw InputError(fmt::format("{}: unknown key \"{}\"", at, full_key(k.str())));
   }
 }
 

@@ -3,6 +3,8 @@
 // and reports "file:line:col: message"; finish() rejects keys nobody asked for (typos).
 #include <toml++/toml.h>
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -25,6 +27,9 @@ class TableReader {
  public:
   // `path` is the dotted name of this table inside the file ("" for the root), used in messages.
   TableReader(const toml::table& table, std::string file, std::string path = "");
+  // Values that came from elsewhere than the file (full dotted key -> origin, e.g. "--set a.b=1"):
+  // errors about them name that origin instead of a line in the file. Shared with sub-tables.
+  void set_origins(std::shared_ptr<const std::map<std::string, std::string>> origins) { origins_ = std::move(origins); }
 
   bool has(std::string_view key) const;
 
@@ -63,10 +68,12 @@ class TableReader {
 
  private:
   const toml::node* node(std::string_view key);  // marks the key consumed
+  [[noreturn]] void missing(std::string_view key, const char* what) const;
   const toml::table* table_;
   std::string file_;
   std::string path_;
   std::set<std::string, std::less<>> used_;
+  std::shared_ptr<const std::map<std::string, std::string>> origins_;
 };
 
 }  // namespace moesim::io

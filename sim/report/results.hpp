@@ -73,6 +73,8 @@ struct Results {
   std::vector<LayerResult> layers;
   std::vector<GpuResult> gpus;
   std::vector<LinkResult> links;
+  std::vector<std::int64_t> gpu_layer_received;  // [layer * gpus + gpu], summed over steps
+  std::vector<TimePs> gpu_layer_experts_ps;      // [layer * gpus + gpu], routed-expert compute
   std::vector<Span> timeline;          // only for the first timeline_steps steps
   TimePs total_ps = 0;                 // end of the last step
   std::uint64_t events = 0;

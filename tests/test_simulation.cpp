@@ -1,0 +1,155 @@
+// End-to-end behaviour of the simulation engine on small scenarios built in code.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "io/profile_io.hpp"
+#include "io/results_writer.hpp"
+#include "io/scenario_loader.hpp"
+#include "io/topology_loader.hpp"
+#include "report/metrics.hpp"
+#include "simulation.hpp"
+#include "test_util.hpp"
+
+using namespace moesim;
+
+namespace {
+
+struct Fixture {
+  Scenario scenario;
+  Topology topology;
+  Profile profile;
+  explicit Fixture(const std::vector<std::string>& sets = {})
+      : scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)),
+        topology(io::load_topology(scenario.topology_path)),
+        profile(io::load_profile(scenario.profile_path)) {}
+  Results run() const {
+    Simulation sim(scenario, topology, profile);
+    return sim.run();
+  }
+};
+
+TimePs critical_sum(const StepResult& s) {
+  TimePs t = 0;
+  for (TimePs p : s.critical_ps) t += p;
+  return t;
+}
+
+// Reads one column of a CSV written by the results writer.
+std::vector<double> csv_column(const std::string& path, const std::string& column) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) header.push_back(c);
+  const auto col = static_cast<std::size_t>(std::find(header.begin(), header.end(), column) - header.begin());
+  REQUIRE(col < header.size());
+  std::vector<double> out;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::string cell;
+    for (std::size_t i = 0; i <= col; ++i) std::getline(ls, cell, ',');
+    out.push_back(std::stod(cell));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the critical path adds up to the step time", "[sim]") {
+  for (const char* overlap : {"none", "two_microbatch"}) {
+    for (const char* net : {"flow", "analytic"}) {
+      Fixture f({std::string("overlap.mode=") + overlap, std::string("network.model=") + net});
+      const Results r = f.run();
+      REQUIRE(r.steps.size() == 3);
+      for (const StepResult& s : r.steps) {
+        INFO(overlap << " " << net << " step " << s.step);
+        REQUIRE(s.step_ps() > 0);
+        REQUIRE(critical_sum(s) == s.step_ps());
+      }
+    }
+  }
+}
+
+TEST_CASE("same scenario and seed give identical results; another seed differs", "[sim]") {
+  Fixture f;
+  const Results a = f.run();
+  const Results b = f.run();
+  REQUIRE(a.total_ps == b.total_ps);
+  for (std::size_t i = 0; i < a.steps.size(); ++i) REQUIRE(a.steps[i].end_ps == b.steps[i].end_ps);
+  Fixture g({"seed=8"});
+  REQUIRE(g.run().total_ps != a.total_ps);
+}
+
+TEST_CASE("a skewed gate on contiguous placement makes the hot experts' GPU the hottest", "[sim]") {
+  // Zipf 1.5 without per-layer variation: experts 0 and 1 (both on GPU 0 with 16 experts on 8
+  // GPUs) are the most popular in every layer.
+  Fixture f({"gate.kind=zipf", "gate.zipf_exponent=1.5", "gate.layer_variation=false"});
+  const Results r = f.run();
+  const Summary s = summarize(r);
+  const auto dir = test::scratch_dir("sim-skew");
+  io::write_results({f.scenario, f.topology, f.profile, r, s}, dir.string());
+  const auto received = csv_column((dir / "per_gpu.csv").string(), "received_per_step");
+  const auto experts_us = csv_column((dir / "per_gpu.csv").string(), "busy_experts_us");
+  REQUIRE(received.size() == 8);
+  REQUIRE(std::max_element(received.begin(), received.end()) - received.begin() == 0);
+  REQUIRE(std::max_element(experts_us.begin(), experts_us.end()) - experts_us.begin() == 0);
+  REQUIRE(s.hottest_gpu == 0);
+  REQUIRE(s.load_max_over_mean > 2.0);
+  // Every assignment is computed somewhere: 8 GPUs x 32 tokens x top-2 x 3 MoE layers per step.
+  double total = 0;
+  for (double v : received) total += v;
+  REQUIRE(total == Approx(8 * 32 * 2 * 3));
+}
+
+TEST_CASE("a uniform gate balances load; analytic and flow models agree on it", "[sim]") {
+  Fixture flow({"gate.kind=uniform", "network.model=flow"});
+  Fixture analytic({"gate.kind=uniform", "network.model=analytic"});
+  const Summary sf = summarize(flow.run());
+  const Summary sa = summarize(analytic.run());
+  REQUIRE(sf.load_max_over_mean < 1.5);
+  REQUIRE(sa.step_us_mean == Approx(sf.step_us_mean).epsilon(0.02));
+}
+
+TEST_CASE("a layer barrier never makes a step faster", "[sim]") {
+  Fixture free_run({"gate.kind=zipf", "gate.zipf_exponent=1.2"});
+  Fixture barrier({"gate.kind=zipf", "gate.zipf_exponent=1.2", "network.layer_barrier=true"});
+  REQUIRE(summarize(barrier.run()).step_us_mean >= summarize(free_run.run()).step_us_mean);
+}
+
+TEST_CASE("throughput is tokens over step time", "[sim]") {
+  Fixture f;
+  const Results r = f.run();
+  const Summary s = summarize(r);
+  // 8 GPUs x 32 tokens per step; all steps back to back from t = 0.
+  const double seconds = static_cast<double>(r.steps.back().end_ps) * 1e-12;
+  REQUIRE(s.tokens_per_s_total == Approx(3 * 8 * 32 / seconds));
+  REQUIRE(s.tokens_per_s_per_gpu == Approx(s.tokens_per_s_total / 8));
+}
+
+TEST_CASE("EP size larger than the topology is an input error", "[sim]") {
+  Fixture f({"parallelism.ep=9"});
+  REQUIRE_THROWS_AS(Simulation(f.scenario, f.topology, f.profile), InputError);
+}
+
+TEST_CASE("timeline.json is Chrome trace JSON with spans for every GPU", "[sim]") {
+  Fixture f;
+  const Results r = f.run();
+  const auto j = nlohmann::json::parse(io::timeline_json(r));  // throws if not valid JSON
+  REQUIRE(j["traceEvents"].is_array());
+  std::set<std::string> phases;
+  std::set<int> gpus;
+  for (const auto& e : j["traceEvents"]) {
+    if (e["ph"] != "X") continue;
+    REQUIRE(e["ts"].is_number());
+    REQUIRE(e["dur"].get<double>() > 0);
+    phases.insert(e["name"].get<std::string>());
+    gpus.insert(e["pid"].get<int>());
+  }
+  for (const char* phase : {"attention", "gate", "dispatch", "experts", "combine", "reduce"}) REQUIRE(phases.count(phase) == 1);
+  REQUIRE(gpus.size() == 8);
+}
