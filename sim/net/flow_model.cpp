@@ -16,7 +16,7 @@ FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost co
 void FlowModel::start(std::int64_t flow_id, Delivered on_delivered) {
   const Declared& d = info(flow_id);
   advance();
-  active_.push_back(Active{flow_id, d.eff_bytes, 0.0, std::move(on_delivered)});
+  active_.push_back(Active{flow_id, &path_of(flow_id), d.eff_bytes, 0.0, std::move(on_delivered)});
   schedule_resolve();
 }
 
@@ -61,7 +61,7 @@ void FlowModel::resolve() {
   offsets_.assign(1, 0);
   resources_.clear();
   for (const Active& a : active_) {
-    for (int l : path_of(a.id)) resources_.push_back(l);
+    resources_.insert(resources_.end(), a.path->begin(), a.path->end());
     offsets_.push_back(static_cast<std::uint32_t>(resources_.size()));
   }
   solver_.solve(capacity_, offsets_, resources_, rates_);

@@ -21,6 +21,7 @@ class FlowModel final : public Network {
  private:
   struct Active {
     std::int64_t id;
+    const Path* path;  // cached: looked up on every solve
     double remaining;  // effective bytes still to send
     double rate;       // bytes per ps
     Delivered on_delivered;

@@ -1,10 +1,11 @@
-// Max-min fairness by progressive filling with a lazy min-heap over resources' fair shares.
-// A resource's share (remaining capacity / unfixed users) never decreases while filling, so stale
-// heap entries are smaller than current ones and can be recognised by a version stamp.
+// Max-min fairness by progressive filling. Each round finds the resource with the smallest fair
+// share (remaining capacity / unfixed users) by a linear scan over the resources still in use and
+// fixes its users at that share. Networks have far fewer links than flows, so scanning the
+// resources (cache-friendly, no heap) beats a priority queue keyed per flow update.
 #include "net/max_min_solver.hpp"
 
 #include <algorithm>
-#include <functional>
+#include <limits>
 
 namespace moesim {
 
@@ -17,40 +18,37 @@ void MaxMinSolver::solve(std::span<const double> capacity, std::span<const std::
 
   remaining_.assign(capacity.begin(), capacity.end());
   unfixed_.assign(n_res, 0);
-  version_.assign(n_res, 0);
   fixed_.assign(n_var, 0);
   for (std::size_t v = 0; v < n_var; ++v)
     for (std::uint32_t i = offsets[v]; i < offsets[v + 1]; ++i) ++unfixed_[static_cast<std::size_t>(resources[i])];
 
-  // Resource -> variables index (CSR).
+  // Resource -> variables index (CSR), and the list of resources in use.
   by_res_offsets_.assign(n_res + 1, 0);
-  for (std::size_t r = 0; r < n_res; ++r) by_res_offsets_[r + 1] = by_res_offsets_[r] + static_cast<std::uint32_t>(unfixed_[r]);
-  by_res_vars_.resize(by_res_offsets_[n_res]);
-  {
-    std::vector<std::uint32_t>& fill = version_;  // reuse as cursor, reset below
-    for (std::size_t r = 0; r < n_res; ++r) fill[r] = by_res_offsets_[r];
-    for (std::size_t v = 0; v < n_var; ++v)
-      for (std::uint32_t i = offsets[v]; i < offsets[v + 1]; ++i)
-        by_res_vars_[fill[static_cast<std::size_t>(resources[i])]++] = static_cast<std::int32_t>(v);
-    std::fill(version_.begin(), version_.end(), 0u);
+  active_.clear();
+  for (std::size_t r = 0; r < n_res; ++r) {
+    by_res_offsets_[r + 1] = by_res_offsets_[r] + static_cast<std::uint32_t>(unfixed_[r]);
+    if (unfixed_[r] > 0) active_.push_back(static_cast<std::int32_t>(r));
   }
+  by_res_vars_.resize(by_res_offsets_[n_res]);
+  cursor_.assign(by_res_offsets_.begin(), by_res_offsets_.end() - 1);
+  for (std::size_t v = 0; v < n_var; ++v)
+    for (std::uint32_t i = offsets[v]; i < offsets[v + 1]; ++i)
+      by_res_vars_[cursor_[static_cast<std::size_t>(resources[i])]++] = static_cast<std::int32_t>(v);
 
-  using Entry = std::pair<double, std::int64_t>;
-  const auto later = std::greater<Entry>();
-  heap_.clear();
-  for (std::size_t r = 0; r < n_res; ++r)
-    if (unfixed_[r] > 0) heap_.emplace_back(remaining_[r] / unfixed_[r], static_cast<std::int64_t>(r));
-  std::make_heap(heap_.begin(), heap_.end(), later);
-
-  while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), later);
-    const Entry top = heap_.back();
-    heap_.pop_back();
-    const auto r = static_cast<std::size_t>(top.second & 0xffffffff);
-    const auto ver = static_cast<std::uint32_t>(top.second >> 32);
-    if (ver != version_[r] || unfixed_[r] == 0) continue;  // stale or finished
-    const double share = std::max(0.0, top.first);
-    // Fix every unfixed user of the bottleneck resource at the fair share.
+  while (!active_.empty()) {
+    // The bottleneck: smallest fair share among resources that still have unfixed users.
+    std::size_t best = 0;
+    double best_share = std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < active_.size(); ++i) {
+      const auto r = static_cast<std::size_t>(active_[i]);
+      const double share = remaining_[r] / unfixed_[r];
+      if (share < best_share) {
+        best_share = share;
+        best = i;
+      }
+    }
+    const auto r = static_cast<std::size_t>(active_[best]);
+    const double share = std::max(0.0, best_share);
     for (std::uint32_t i = by_res_offsets_[r]; i < by_res_offsets_[r + 1]; ++i) {
       const auto v = static_cast<std::size_t>(by_res_vars_[i]);
       if (fixed_[v]) continue;
@@ -60,13 +58,13 @@ void MaxMinSolver::solve(std::span<const double> capacity, std::span<const std::
         const auto q = static_cast<std::size_t>(resources[j]);
         remaining_[q] = std::max(0.0, remaining_[q] - share);
         --unfixed_[q];
-        ++version_[q];
-        if (q != r && unfixed_[q] > 0)
-          heap_.emplace_back(remaining_[q] / unfixed_[q],
-                             static_cast<std::int64_t>(q) | (static_cast<std::int64_t>(version_[q]) << 32));
-        if (q != r && unfixed_[q] > 0) std::push_heap(heap_.begin(), heap_.end(), later);
       }
     }
+    // Drop resources with no unfixed users left (the bottleneck among them).
+    std::size_t keep = 0;
+    for (std::size_t i = 0; i < active_.size(); ++i)
+      if (unfixed_[static_cast<std::size_t>(active_[i])] > 0) active_[keep++] = active_[i];
+    active_.resize(keep);
   }
 }
 

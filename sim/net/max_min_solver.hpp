@@ -3,7 +3,6 @@
 // capacities and variables that each use a set of resources; nothing about networks.
 #include <cstdint>
 #include <span>
-#include <utility>
 #include <vector>
 
 namespace moesim {
@@ -21,11 +20,11 @@ class MaxMinSolver {
   // Scratch space kept between calls so a re-solve allocates nothing.
   std::vector<double> remaining_;
   std::vector<std::int32_t> unfixed_;
-  std::vector<std::uint32_t> version_;
   std::vector<std::uint32_t> by_res_offsets_;
+  std::vector<std::uint32_t> cursor_;
   std::vector<std::int32_t> by_res_vars_;
+  std::vector<std::int32_t> active_;  // resources that still have unfixed users
   std::vector<char> fixed_;
-  std::vector<std::pair<double, std::int64_t>> heap_;  // (share, resource | version << 32)
 };
 
 }  // namespace moesim
