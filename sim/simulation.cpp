@@ -10,27 +10,6 @@
 
 namespace moesim {
 
-struct Simulation::Collective {
-  std::int64_t first_id = -1;         // network flow ids; -1 until the first sender starts
-  std::vector<std::int32_t> pair;     // [src * G + dst] -> index among `flows` (-1: none or local)
-  std::vector<FlowDecl> flows;
-  std::vector<int> pending;           // per receiver: arrivals still expected
-  std::vector<std::int32_t> last;     // per receiver: the latest arrival's task
-  std::vector<int> out_pending;       // per sender: deliveries outstanding
-  std::vector<TimePs> send_start_ps;  // per sender
-};
-
-struct Simulation::LayerState {
-  LayerTraffic traffic;
-  Collective dispatch;
-  Collective combine;
-  std::vector<std::int32_t> gate_task;    // per GPU, -1 until its gate is done
-  std::vector<std::int32_t> shared_task;  // per GPU, -1 until its shared experts are done
-  std::vector<char> shared_done;
-  std::vector<char> experts_started;
-  std::vector<char> reduced;
-};
-
 namespace {
 MessageCost message_cost(const Profile& p) {
   MessageCost c;
@@ -81,31 +60,6 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
 
 Simulation::~Simulation() = default;
 
-void Simulation::reset_collective(int gpus, double bytes_per_copy, const LayerTraffic& tr, bool reverse,
-                                  Collective& c) {
-  const auto g = static_cast<std::size_t>(gpus);
-  c.first_id = -1;
-  c.pair.assign(g * g, -1);
-  c.flows.clear();
-  c.pending.assign(g, 0);
-  c.last.assign(g, -1);
-  c.out_pending.assign(g, 0);
-  c.send_start_ps.assign(g, -1);
-  for (int s = 0; s < gpus; ++s)
-    for (int d = 0; d < gpus; ++d) {
-      const std::int64_t n = tr.copies_from(s, d);
-      if (n == 0) continue;
-      // Dispatch goes s -> d; combine sends the same copies back d -> s.
-      const int from = reverse ? d : s;
-      const int to = reverse ? s : d;
-      ++c.pending[static_cast<std::size_t>(to)];
-      ++c.out_pending[static_cast<std::size_t>(from)];
-      if (from == to) continue;
-      c.pair[static_cast<std::size_t>(from) * g + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(c.flows.size());
-      c.flows.push_back(FlowDecl{from, to, static_cast<double>(n) * bytes_per_copy});
-    }
-}
-
 void Simulation::plan_step(int step) {
   const ModelSpec& m = scenario_.model;
   const int k = m.top_k;
@@ -122,13 +76,7 @@ void Simulation::plan_step(int step) {
       offset += mb_tokens_[mb];
       LayerState& st = *state_[mb * static_cast<std::size_t>(m.moe_layers()) + static_cast<std::size_t>(ml)];
       planner_.plan(ml, mb_view_, k, st.traffic);
-      reset_collective(gpus_, m.dispatch_bytes_per_token(), st.traffic, false, st.dispatch);
-      reset_collective(gpus_, m.combine_bytes_per_token(), st.traffic, true, st.combine);
-      st.gate_task.assign(g, -1);
-      st.shared_task.assign(g, -1);
-      st.shared_done.assign(g, 0);
-      st.experts_started.assign(g, 0);
-      st.reduced.assign(g, 0);
+      st.reset(gpus_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
     }
   }
 }
@@ -174,7 +122,7 @@ void Simulation::after_attention(int g, int mb, int layer, std::int32_t task) {
   submit(g, mb, layer, Phase::gate, compute_.gate_ps(tokens), task, &Simulation::after_gate);
 }
 
-Simulation::LayerState& Simulation::state(int mb, int layer) {
+LayerState& Simulation::state(int mb, int layer) {
   return *state_[static_cast<std::size_t>(mb * scenario_.model.moe_layers() + layer - moe_first_)];
 }
 
@@ -233,8 +181,7 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
     const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
     c.first_id = network_->declare(c.flows, salt);
   }
-  const std::int64_t id = c.first_id + c.pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus_) +
-                                              static_cast<std::size_t>(dst)];
+  const std::int64_t id = c.first_id + c.flow_index(src, dst, gpus_);
   network_->start(id, [done, id](TimePs) { done(id); });
 }
 
@@ -247,7 +194,7 @@ void Simulation::arrived(Phase phase, int src, int dst, int mb, int layer, std::
   c.last[d] = log_.later(c.last[d], task);
   const TaskRec& t = log_.at(task);
   if (t.flow_id >= 0) {
-    const double bytes = c.flows[static_cast<std::size_t>(c.pair[s * static_cast<std::size_t>(gpus_) + d])].bytes;
+    const double bytes = c.flows[static_cast<std::size_t>(c.flow_index(src, dst, gpus_))].bytes;
     results_->gpus[s].bytes_sent += bytes;
     results_->gpus[d].bytes_received += bytes;
   }

@@ -9,6 +9,7 @@
 #include "core/event_queue.hpp"
 #include "gpu/compute_model.hpp"
 #include "gpu/profile.hpp"
+#include "layer_state.hpp"
 #include "moe/gate.hpp"
 #include "moe/moe_layer.hpp"
 #include "moe/placement.hpp"
@@ -32,11 +33,6 @@ class Simulation {
   Results run();
 
  private:
-  struct Collective;  // one layer's dispatch or combine for one micro-batch
-  struct LayerState;  // per (micro-batch, MoE layer) bookkeeping of one step
-
-  static void reset_collective(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse,
-                               Collective& c);
   LayerState& state(int mb, int layer);  // `layer` counts all layers; must be an MoE layer
   void plan_step(int step);
   void run_step(int step, Results& out);

@@ -1,0 +1,40 @@
+// Per-layer step bookkeeping (see layer_state.hpp).
+#include "layer_state.hpp"
+
+namespace moesim {
+
+void Collective::reset(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse) {
+  const auto g = static_cast<std::size_t>(gpus);
+  first_id = -1;
+  pair.assign(g * g, -1);
+  flows.clear();
+  pending.assign(g, 0);
+  last.assign(g, -1);
+  out_pending.assign(g, 0);
+  send_start_ps.assign(g, -1);
+  for (int s = 0; s < gpus; ++s)
+    for (int d = 0; d < gpus; ++d) {
+      const std::int64_t n = traffic.copies_from(s, d);
+      if (n == 0) continue;
+      const int from = reverse ? d : s;
+      const int to = reverse ? s : d;
+      ++pending[static_cast<std::size_t>(to)];
+      ++out_pending[static_cast<std::size_t>(from)];
+      if (from == to) continue;
+      pair[static_cast<std::size_t>(from) * g + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
+      flows.push_back(FlowDecl{from, to, static_cast<double>(n) * bytes_per_copy});
+    }
+}
+
+void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy) {
+  const auto g = static_cast<std::size_t>(gpus);
+  dispatch.reset(gpus, dispatch_bytes_per_copy, traffic, false);
+  combine.reset(gpus, combine_bytes_per_copy, traffic, true);
+  gate_task.assign(g, -1);
+  shared_task.assign(g, -1);
+  shared_done.assign(g, 0);
+  experts_started.assign(g, 0);
+  reduced.assign(g, 0);
+}
+
+}  // namespace moesim

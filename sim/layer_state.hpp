@@ -1,0 +1,44 @@
+#pragma once
+// Bookkeeping of one MoE layer for one micro-batch during a step: the planned traffic, and for its
+// dispatch and combine which arrivals each GPU still waits for and which arrived last.
+#include <cstdint>
+#include <vector>
+
+#include "core/units.hpp"
+#include "moe/moe_layer.hpp"
+#include "net/network.hpp"
+
+namespace moesim {
+
+// One all-to-all phase (dispatch, or combine in the reverse direction).
+struct Collective {
+  std::int64_t first_id = -1;         // network flow ids; -1 until the first sender starts
+  std::vector<std::int32_t> pair;     // [src * G + dst] -> index among `flows` (-1: none or local)
+  std::vector<FlowDecl> flows;        // GPU-to-GPU flows (local copies are not flows)
+  std::vector<int> pending;           // per receiver: arrivals still expected
+  std::vector<std::int32_t> last;     // per receiver: the latest arrival's task
+  std::vector<int> out_pending;       // per sender: deliveries outstanding
+  std::vector<TimePs> send_start_ps;  // per sender, -1 until it sends
+
+  // From the layer's copy matrix: dispatch goes src -> dst; `reverse` (combine) dst -> src.
+  void reset(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse);
+  std::int32_t flow_index(int src, int dst, int gpus) const {
+    return pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];
+  }
+};
+
+struct LayerState {
+  LayerTraffic traffic;
+  Collective dispatch;
+  Collective combine;
+  std::vector<std::int32_t> gate_task;    // per GPU, -1 until its gate is done
+  std::vector<std::int32_t> shared_task;  // per GPU, -1 until its shared experts are done
+  std::vector<char> shared_done;
+  std::vector<char> experts_started;
+  std::vector<char> reduced;
+
+  // After `traffic` has been planned: clears the per-step flags and builds both collectives.
+  void reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy);
+};
+
+}  // namespace moesim
