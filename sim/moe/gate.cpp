@@ -1,5 +1,6 @@
-// Synthetic gates: uniform and Zipf popularity over experts, top_k distinct experts per token,
-// assuming experts are chosen one after another proportional to popularity (without replacement).
+// Synthetic gates: uniform, Zipf and log-normal popularity over experts (with drift, layer
+// correlation and per-rank locality), top_k distinct experts per token, assuming experts are
+// chosen one after another proportional to popularity (without replacement).
 #include "moe/gate.hpp"
 
 #include <algorithm>
@@ -11,26 +12,67 @@
 
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "moe/gate_popularity.hpp"
 
 namespace moesim {
 namespace {
 
-// Stream tag for the per-layer rank->expert permutations; far above any step index, so it never
-// collides with the (step, layer, gpu) streams of assign().
-constexpr std::uint64_t kPermutationTag = 0x7065726d75746531ULL;
 constexpr std::uint64_t kOne32 = std::uint64_t{1} << 32;
+
+struct AliasEntry {
+  std::uint64_t threshold;  // accept the column when the low 32 random bits are below this (<= 2^32)
+  int alias;                // else take this slot
+};
+
+// Vose's alias method over slot weights; the scratch vectors are reused so rebuilding per epoch
+// does not allocate.
+class AliasBuilder {
+ public:
+  void build(const std::vector<double>& weight, std::vector<AliasEntry>& alias) {
+    const std::size_t n = weight.size();
+    double sum = 0;
+    for (double w : weight) sum += w;
+    scaled_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) scaled_[i] = weight[i] * static_cast<double>(n) / sum;
+    alias.resize(n);
+    for (std::size_t i = 0; i < n; ++i) alias[i] = {kOne32, static_cast<int>(i)};
+    small_.clear();
+    large_.clear();
+    for (std::size_t i = 0; i < n; ++i) (scaled_[i] < 1.0 ? small_ : large_).push_back(i);
+    while (!small_.empty() && !large_.empty()) {
+      const std::size_t s = small_.back();
+      small_.pop_back();
+      const std::size_t l = large_.back();
+      alias[s] = {static_cast<std::uint64_t>(std::llround(scaled_[s] * static_cast<double>(kOne32))), static_cast<int>(l)};
+      scaled_[l] -= 1.0 - scaled_[s];
+      if (scaled_[l] < 1.0) {
+        large_.pop_back();
+        small_.push_back(l);
+      }
+    }
+    // Leftovers (either list) are 1 up to rounding: always accept their own column.
+  }
+
+ private:
+  std::vector<double> scaled_;
+  std::vector<std::size_t> small_, large_;
+};
 
 class SyntheticGate final : public Gate {
  public:
-  SyntheticGate(std::vector<double> weight, bool layer_variation, int top_k, int moe_layers, std::uint64_t seed)
-      : experts_(static_cast<int>(weight.size())),
+  SyntheticGate(const PopularityParams& params, int top_k, int ranks, double rank_locality)
+      : experts_(params.experts),
         top_k_(top_k),
-        moe_layers_(moe_layers),
-        seed_(seed),
-        weight_(std::move(weight)),
-        stamp_(weight_.size(), 0) {
-    build_alias();
-    build_rank_maps(layer_variation);
+        moe_layers_(params.moe_layers),
+        ranks_(ranks),
+        seed_(params.seed),
+        drifts_(params.drift_per_step > 0.0),
+        local_(rank_locality),
+        field_(params),
+        stamp_(static_cast<std::size_t>(params.experts), 0) {
+    const std::size_t layers = static_cast<std::size_t>(field_.layers());
+    alias_.resize(field_.fixed_weights() ? 1 : layers);
+    alias_epoch_.assign(alias_.size(), -1);
   }
 
   int experts() const override { return experts_; }
@@ -40,58 +82,83 @@ class SyntheticGate final : public Gate {
     if (tokens < 0) throw Error(fmt::format("gate: negative token count {}", tokens));
     if (moe_layer < 0 || moe_layer >= moe_layers_)
       throw Error(fmt::format("gate: MoE layer {} out of range [0, {})", moe_layer, moe_layers_));
+    if (drifts_ && step < 0) throw Error(fmt::format("gate: negative step {} with popularity drift", step));
+    if (local_ > 0.0 && (src_gpu < 0 || src_gpu >= ranks_))
+      throw Error(fmt::format("gate: source rank {} out of range [0, {}) with rank_locality", src_gpu, ranks_));
+
+    field_.seek(field_.epoch_of(step));
+    const int layer = field_.layers() == 1 ? 0 : moe_layer;
+    const int* slot_to_expert = field_.slot_to_expert(layer).data();
+    const std::vector<double>& weight = field_.weights(layer);
+    const AliasEntry* alias = alias_for(layer, weight);
+
     experts.resize(static_cast<std::size_t>(tokens) * static_cast<std::size_t>(top_k_));
     Rng rng = Rng::derived(seed_, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(moe_layer),
                            static_cast<std::uint64_t>(src_gpu));
-    const int* rank_to_expert =
-        rank_to_expert_.data() + (per_layer_ ? static_cast<std::size_t>(moe_layer) * static_cast<std::size_t>(experts_) : 0);
+    // Rank-specific popularity = the layer's popularity rotated by shift (see gate.hpp).
+    const int shift = local_ > 0.0 ? static_cast<int>(static_cast<std::int64_t>(src_gpu) * experts_ / ranks_) : 0;
     const int max_rejections = 32 * top_k_;
     int* out = experts.data();
     for (int t = 0; t < tokens; ++t) {
       const std::uint32_t clock = next_clock();
+      // No coin at 0 (the stream stays as it always was) nor at 1.
+      int offset = 0;
+      if (local_ >= 1.0 || (local_ > 0.0 && rng.uniform() < local_)) offset = shift;
       int rejections = 0;
       for (int k = 0; k < top_k_; ++k) {
-        int rank;
+        int slot;
         for (;;) {
           // Too many duplicates (a very skewed popularity): finish this token exactly.
           if (rejections > max_rejections) {
-            rank = exact_rank(rng, clock);
+            slot = exact_slot(rng, clock, weight);
             break;
           }
-          rank = alias_draw(rng);
-          if (stamp_[static_cast<std::size_t>(rank)] != clock) break;
+          slot = alias_draw(rng, alias);
+          if (stamp_[static_cast<std::size_t>(slot)] != clock) break;
           ++rejections;
         }
-        stamp_[static_cast<std::size_t>(rank)] = clock;
-        *out++ = rank_to_expert[rank];
+        stamp_[static_cast<std::size_t>(slot)] = clock;
+        int e = slot_to_expert[slot] + offset;
+        if (e >= experts_) e -= experts_;
+        *out++ = e;
       }
     }
   }
 
  private:
-  // Vose's alias method: column from the high 32 bits, acceptance from the low 32 bits.
-  int alias_draw(Rng& rng) const {
+  const AliasEntry* alias_for(int layer, const std::vector<double>& weight) {
+    const std::size_t i = field_.fixed_weights() ? 0 : static_cast<std::size_t>(layer);
+    const std::int64_t epoch = field_.fixed_weights() ? 0 : field_.epoch();
+    if (alias_epoch_[i] != epoch) {
+      builder_.build(weight, alias_[i]);
+      alias_epoch_[i] = epoch;
+    }
+    return alias_[i].data();
+  }
+
+  // Alias draw: column from the high 32 bits, acceptance from the low 32 bits.
+  int alias_draw(Rng& rng, const AliasEntry* alias) const {
     const std::uint64_t x = rng.next_u64();
     const auto col = static_cast<std::size_t>(((x >> 32) * static_cast<std::uint64_t>(experts_)) >> 32);
-    const AliasEntry& a = alias_[col];
+    const AliasEntry& a = alias[col];
     // Branch-free select (mask): the acceptance test is a coin flip the predictor cannot learn.
     const int keep = -static_cast<int>((x & 0xffffffffULL) < a.threshold);  // all ones: accept
     return a.alias ^ ((static_cast<int>(col) ^ a.alias) & keep);
   }
 
-  // Exact draw over the ranks not yet taken by this token (linear scan).
-  int exact_rank(Rng& rng, std::uint32_t clock) const {
+  // Exact draw over the slots not yet taken by this token (linear scan).
+  int exact_slot(Rng& rng, std::uint32_t clock, const std::vector<double>& weight) const {
     double total = 0;
     int last_free = -1;
     for (int r = 0; r < experts_; ++r) {
       if (stamp_[static_cast<std::size_t>(r)] == clock) continue;
-      total += weight_[static_cast<std::size_t>(r)];
+      total += weight[static_cast<std::size_t>(r)];
       last_free = r;
     }
     double u = rng.uniform() * total;
     for (int r = 0; r < experts_; ++r) {
       if (stamp_[static_cast<std::size_t>(r)] == clock) continue;
-      u -= weight_[static_cast<std::size_t>(r)];
+      u -= weight[static_cast<std::size_t>(r)];
       if (u < 0) return r;
     }
     return last_free;  // rounding ran past the end; top_k <= experts guarantees one is free
@@ -105,83 +172,70 @@ class SyntheticGate final : public Gate {
     return clock_;
   }
 
-  void build_alias() {
-    const std::size_t n = weight_.size();
-    double sum = 0;
-    for (double w : weight_) sum += w;
-    std::vector<double> scaled(n);
-    for (std::size_t i = 0; i < n; ++i) scaled[i] = weight_[i] * static_cast<double>(n) / sum;
-    alias_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) alias_[i] = {kOne32, static_cast<int>(i)};
-    std::vector<std::size_t> small, large;
-    for (std::size_t i = 0; i < n; ++i) (scaled[i] < 1.0 ? small : large).push_back(i);
-    while (!small.empty() && !large.empty()) {
-      const std::size_t s = small.back();
-      small.pop_back();
-      const std::size_t l = large.back();
-      alias_[s] = {static_cast<std::uint64_t>(std::llround(scaled[s] * static_cast<double>(kOne32))), static_cast<int>(l)};
-      scaled[l] -= 1.0 - scaled[s];
-      if (scaled[l] < 1.0) {
-        large.pop_back();
-        small.push_back(l);
-      }
-    }
-    // Leftovers (either list) are 1 up to rounding: always accept their own column.
-  }
-
-  void build_rank_maps(bool layer_variation) {
-    per_layer_ = layer_variation;
-    const std::size_t n = static_cast<std::size_t>(experts_);
-    const int maps = per_layer_ ? moe_layers_ : 1;
-    rank_to_expert_.resize(n * static_cast<std::size_t>(maps));
-    for (int l = 0; l < maps; ++l) {
-      int* map = rank_to_expert_.data() + static_cast<std::size_t>(l) * n;
-      for (std::size_t i = 0; i < n; ++i) map[i] = static_cast<int>(i);
-      if (!per_layer_) break;
-      Rng rng = Rng::derived(seed_, kPermutationTag, static_cast<std::uint64_t>(l));
-      for (std::size_t i = n - 1; i > 0; --i) {  // Fisher-Yates
-        const std::size_t j = rng.below(static_cast<std::uint32_t>(i + 1));
-        std::swap(map[i], map[j]);
-      }
-    }
-  }
-
   int experts_;
   int top_k_;
   int moe_layers_;
+  int ranks_;
   std::uint64_t seed_;
-  std::vector<double> weight_;            // popularity by rank (unnormalised)
-  struct AliasEntry {
-    std::uint64_t threshold;  // accept the column when the low 32 random bits are below this (<= 2^32)
-    int alias;                // else take this rank
-  };
-  std::vector<AliasEntry> alias_;
-  bool per_layer_ = false;
-  std::vector<int> rank_to_expert_;  // [layer * experts + rank], or one map when !per_layer_
-  std::vector<std::uint32_t> stamp_; // [rank] == clock_: already chosen by the current token
+  bool drifts_;
+  double local_;                               // rank_locality
+  PopularityField field_;
+  AliasBuilder builder_;
+  std::vector<std::vector<AliasEntry>> alias_;  // one shared (zipf) or one per popularity layer
+  std::vector<std::int64_t> alias_epoch_;       // epoch each alias table was built for
+  std::vector<std::uint32_t> stamp_;            // [slot] == clock_: already chosen by the current token
   std::uint32_t clock_ = 0;
 };
+
+void check_unit(double v, const char* name) {
+  if (!(v >= 0.0 && v <= 1.0))  // also rejects NaN
+    throw InputError(fmt::format("gate: {} must be in [0, 1], got {}", name, v));
+}
 
 }  // namespace
 
 std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int top_k, int moe_layers,
-                                          std::uint64_t seed) {
-  if (spec.kind != "uniform" && spec.kind != "zipf")
-    throw InputError(fmt::format("gate: unknown kind '{}' (valid: uniform, zipf)", spec.kind));
+                                          std::uint64_t seed, int ranks) {
+  if (spec.kind != "uniform" && spec.kind != "zipf" && spec.kind != "lognormal")
+    throw InputError(fmt::format("gate: unknown kind '{}' (valid: uniform, zipf, lognormal)", spec.kind));
   if (experts < 1) throw InputError(fmt::format("gate: experts must be >= 1, got {}", experts));
   if (top_k < 1 || top_k > experts)
     throw InputError(fmt::format("gate: top_k must be in [1, experts = {}], got {}", experts, top_k));
   if (moe_layers < 1) throw InputError(fmt::format("gate: MoE layers must be >= 1, got {}", moe_layers));
+  if (ranks < 1) throw InputError(fmt::format("gate: ranks must be >= 1, got {}", ranks));
+  // Every field is range-checked whatever the kind, so switching kind never hides a bad value.
   const double s = spec.zipf_exponent;
   if (!(s >= 0.0 && s <= 20.0))  // also rejects NaN
     throw InputError(fmt::format("gate: zipf_exponent must be in [0, 20], got {}", s));
-  std::vector<double> weight(static_cast<std::size_t>(experts), 1.0);
-  if (spec.kind == "zipf") {
-    for (int r = 0; r < experts; ++r) weight[static_cast<std::size_t>(r)] = std::pow(static_cast<double>(r + 1), -s);
+  const double sigma = spec.lognormal_sigma;
+  if (!(sigma >= 0.0 && sigma <= 10.0))
+    throw InputError(fmt::format("gate: lognormal_sigma must be in [0, 10], got {}", sigma));
+  check_unit(spec.layer_correlation, "layer_correlation");
+  check_unit(spec.drift_per_step, "drift_per_step");
+  check_unit(spec.rank_locality, "rank_locality");
+  if (spec.drift_interval_steps < 1)
+    throw InputError(fmt::format("gate: drift_interval_steps must be >= 1, got {}", spec.drift_interval_steps));
+
+  PopularityParams p;
+  p.experts = experts;
+  p.moe_layers = moe_layers;
+  p.seed = seed;
+  p.drift_interval_steps = spec.drift_interval_steps;
+  double locality = spec.rank_locality;
+  if (spec.kind == "uniform") {
+    // Equal weights: variation, drift and locality would move nothing; the legacy stream is kept.
+    p.kind = PopularityKind::zipf;
+    p.zipf_exponent = 0.0;
+    locality = 0.0;
+  } else {
+    p.kind = spec.kind == "zipf" ? PopularityKind::zipf : PopularityKind::lognormal;
+    p.zipf_exponent = s;
+    p.lognormal_sigma = sigma;
+    p.layer_variation = spec.layer_variation;
+    p.layer_correlation = spec.layer_correlation;
+    p.drift_per_step = spec.drift_per_step;
   }
-  // Uniform is the alias table of equal weights: every column accepts, one code path.
-  const bool variation = spec.kind == "zipf" && spec.layer_variation;
-  return std::make_unique<SyntheticGate>(std::move(weight), variation, top_k, moe_layers, seed);
+  return std::make_unique<SyntheticGate>(p, top_k, ranks, locality);
 }
 
 }  // namespace moesim
