@@ -26,7 +26,8 @@ struct Scenario {
   std::string profile_path;    // absolute
   int ep_size = 0;             // GPUs used (the first ep_size of the topology); 0 = all
   WorkloadSpec workload;
-  GateSpec gate;
+  GateSpec gate;               // synthetic gate (unused when trace_path is set)
+  std::string trace_path;      // absolute; set when [gate] kind = "trace"
   std::string placement = "contiguous";
   std::string network_model = "flow";  // flow | analytic
   bool dedup = true;                   // one dispatch copy per (token, destination GPU)

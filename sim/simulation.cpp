@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/error.hpp"
+#include "moe/trace_gate.hpp"
 
 namespace moesim {
 
@@ -32,6 +33,13 @@ int checked_gpus(const Scenario& s, const Topology& t) {
   return n;
 }
 
+std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus) {
+  const ModelSpec& m = s.model;
+  if (!s.trace_path.empty())
+    return std::make_unique<TraceGate>(s.trace_path, m.moe_layers(), m.routed_experts, m.top_k, gpus, s.workload.steps);
+  return make_synthetic_gate(s.gate, m.routed_experts, m.top_k, m.moe_layers(), s.seed, gpus);
+}
+
 std::vector<int> hosts_of(const Topology& t, int gpus) {
   std::vector<int> h(static_cast<std::size_t>(gpus));
   for (int g = 0; g < gpus; ++g) h[static_cast<std::size_t>(g)] = t.gpu_host(g);
@@ -44,8 +52,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       layers_(scenario.model.layers), moe_first_(scenario.model.dense_layers),
       network_(make_network(scenario.network_model, queue_, topology, message_cost(profile))),
       compute_(profile_, scenario_.model),
-      gate_(make_synthetic_gate(scenario.gate, scenario.model.routed_experts, scenario.model.top_k,
-                                scenario.model.moe_layers(), scenario.seed)),
+      gate_(make_gate(scenario, gpus_)),
       placement_(make_placement(scenario.placement, scenario.model.moe_layers(), scenario.model.routed_experts, gpus_)),
       planner_(placement_, hosts_of(topology, gpus_), scenario.dedup) {
   const int t = scenario_.workload.tokens_per_gpu;
@@ -384,6 +391,7 @@ Results Simulation::run() {
   for (const char* p : {"attention", "dense_ffn", "gate", "experts", "shared_experts", "combine"})
     src += fmt::format("{}{}={}", src.empty() ? "" : ", ", p, compute_.source(p));
   out.compute_sources = src;
+  if (const auto* trace = dynamic_cast<const TraceGate*>(gate_.get())) out.notes = trace->notes();
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   results_ = nullptr;
   return out;

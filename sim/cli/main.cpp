@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/trace_commands.hpp"
 #include "core/error.hpp"
 #include "io/profile_io.hpp"
 #include "io/results_writer.hpp"
@@ -77,6 +78,8 @@ int main(int argc, char** argv) {
   show->add_option("file", topo_file, "topology TOML file")->required();
   show->add_option("--dot", dot_file, "also write Graphviz to this file");
 
+  const auto run_trace = moesim::cli::add_trace_commands(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,6 +88,7 @@ int main(int argc, char** argv) {
   try {
     if (run->parsed()) return run_scenario(run_args);
     if (show->parsed()) return topo_show(topo_file, dot_file);
+    if (run_trace()) return 0;
   } catch (const moesim::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -70,5 +70,7 @@ inline std::optional<double> parse_double(std::string_view s) {
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
 
 }  // namespace moesim::io

@@ -23,6 +23,8 @@ namespace moesim::io {
 
 static_assert(std::endian::native == std::endian::little, ".npy decoding assumes a little-endian host");
 
+// Opens the file and checks the header: the dtype must be one of `dtypes` (numpy descr strings such
+// as "<i2"), C order, and the file exactly as long as the shape says. Then read() streams elements.
 class NpyReader {
  public:
   NpyReader(const std::string& path, std::initializer_list<const char*> dtypes) : path_(path), f_(path, std::ios::binary) {
@@ -30,6 +32,7 @@ class NpyReader {
     std::error_code ec;
     size_ = std::filesystem::file_size(path, ec);
     if (ec) throw InputError(fmt::format("{}: cannot open ({})", path, ec.message()));
+    if (size_ == 0) fail(0, "empty input (0 bytes)");
     unsigned char pre[12] = {};
     read_at(0, pre, std::min<std::uint64_t>(size_, 12));
     if (size_ < 10 || std::memcmp(pre, "\x93NUMPY", 6) != 0) fail(0, "not a .npy file (bad magic)");
@@ -43,6 +46,7 @@ class NpyReader {
     read_at(len_at, text.data(), hlen);
     parse_dict(text, len_at);
     data_ = len_at + hlen;
+    dict_at_ = len_at;
     const bool ok = std::any_of(dtypes.begin(), dtypes.end(), [&](const char* d) { return descr_ == d; });
     if (!ok) {
       std::string list;
@@ -68,9 +72,9 @@ class NpyReader {
   std::string shape_text() const {
     std::string s;
     for (auto d : shape_) s += fmt::format("{}{}", s.empty() ? "" : ", ", d);
-    return "(" + s + ")";
+    return "(" + s + (shape_.size() == 1 ? ",)" : ")");  // as Python writes tuples
   }
-  std::uint64_t header_at() const { return 8; }
+  std::uint64_t header_at() const { return dict_at_; }  // where the header dict starts
   std::uint64_t offset_of(std::uint64_t element) const { return data_ + element * static_cast<std::uint64_t>(item_); }
   void rewind() { pos_ = 0; f_.clear(); f_.seekg(static_cast<std::streamoff>(data_)); }
   std::uint64_t pos() const { return pos_; }
@@ -168,7 +172,7 @@ class NpyReader {
 
   std::string path_;
   std::ifstream f_;
-  std::uint64_t size_ = 0, data_ = 0, count_ = 0, pos_ = 0;
+  std::uint64_t size_ = 0, data_ = 0, dict_at_ = 0, count_ = 0, pos_ = 0;
   std::string descr_;
   bool fortran_ = false;
   std::vector<std::uint64_t> shape_;

@@ -123,7 +123,8 @@ std::string summary_json(const RunContext& run) {
   j["profile"] = {{"file", sc.profile_path}, {"device", run.profile.meta.device}, {"source", run.profile.meta.source},
                   {"compute_sources", run.results.compute_sources}};
   j["workload"] = {{"phase", sc.workload.phase}, {"tokens_per_gpu", sc.workload.tokens_per_gpu},
-                   {"kv_len", sc.workload.kv_len}, {"steps", s.steps}, {"gate", sc.gate.kind},
+                   {"kv_len", sc.workload.kv_len}, {"steps", s.steps},
+                   {"gate", sc.trace_path.empty() ? sc.gate.kind : "trace"}, {"trace", sc.trace_path},
                    {"placement", sc.placement}, {"network_model", sc.network_model}, {"overlap", sc.overlap}};
   j["latency"] = {{"step_us_mean", s.step_us_mean}, {"step_us_p50", s.step_us_p50}, {"step_us_p90", s.step_us_p90},
                   {"step_us_p99", s.step_us_p99}};
@@ -139,6 +140,7 @@ std::string summary_json(const RunContext& run) {
                    {"hottest_link_utilization", s.hottest_link_utilization},
                    {"network_bytes_per_step", s.network_bytes_per_step},
                    {"scaleout_bytes_per_step", s.scaleout_bytes_per_step}};
+  j["notes"] = run.results.notes;
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},
                     {"token_expert_assignments", run.results.assignments},

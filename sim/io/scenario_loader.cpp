@@ -133,11 +133,22 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   wl.finish();
 
   if (auto gate = r.table_opt("gate")) {
-    s.gate.kind = gate->choice_or("kind", "uniform", {"uniform", "zipf"});
+    const std::string kind = gate->choice_or("kind", "uniform", {"uniform", "zipf", "lognormal", "trace"});
+    if (kind == "trace") {
+      s.trace_path = resolve(base_dir, gate->string("trace"));
+    } else {
+      s.gate.kind = kind;
+      if (gate->has("trace")) gate->fail("trace", "only meaningful with kind = \"trace\"");
+    }
     // Read (and range-checked) even for a uniform gate, so `--set gate.kind=uniform` works on a
     // Zipf scenario; the resolved scenario then omits it.
     s.gate.zipf_exponent = gate->number_or("zipf_exponent", 1.0, 0.0, 20.0);
+    s.gate.lognormal_sigma = gate->number_or("lognormal_sigma", 1.0, 0.0, 10.0);
     s.gate.layer_variation = gate->boolean_or("layer_variation", false);
+    s.gate.layer_correlation = gate->number_or("layer_correlation", 0.0, 0.0, 1.0);
+    s.gate.drift_per_step = gate->number_or("drift_per_step", 0.0, 0.0, 1.0);
+    s.gate.drift_interval_steps = static_cast<int>(gate->integer_or("drift_interval_steps", 1, 1, kMaxSteps));
+    s.gate.rank_locality = gate->number_or("rank_locality", 0.0, 0.0, 1.0);
     gate->finish();
   }
   if (s.model.top_k > s.model.routed_experts)
@@ -202,8 +213,17 @@ std::string scenario_to_toml(const Scenario& s) {
                     {"weight_bytes", m.weight_bytes},
                     {"dispatch_bytes", m.dispatch_bytes},
                     {"combine_bytes", m.combine_bytes}};
-  toml::table gate{{"kind", s.gate.kind}, {"layer_variation", s.gate.layer_variation}};
-  if (s.gate.kind == "zipf") gate.insert("zipf_exponent", s.gate.zipf_exponent);
+  toml::table gate{{"kind", s.gate.kind}};
+  if (s.gate.kind != "uniform") {  // the uniform gate ignores every other field
+    if (s.gate.kind == "zipf") gate.insert("zipf_exponent", s.gate.zipf_exponent);
+    if (s.gate.kind == "lognormal") gate.insert("lognormal_sigma", s.gate.lognormal_sigma);
+    gate.insert("layer_variation", s.gate.layer_variation);
+    gate.insert("layer_correlation", s.gate.layer_correlation);
+    gate.insert("drift_per_step", s.gate.drift_per_step);
+    gate.insert("drift_interval_steps", s.gate.drift_interval_steps);
+    gate.insert("rank_locality", s.gate.rank_locality);
+  }
+  if (!s.trace_path.empty()) gate = toml::table{{"kind", "trace"}, {"trace", s.trace_path}};
   toml::table root{
       {"name", s.name},
       {"seed", static_cast<std::int64_t>(s.seed)},

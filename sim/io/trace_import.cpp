@@ -6,195 +6,21 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <bit>
-#include <charconv>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "io/csv_text.hpp"
 #include "io/npy_reader.hpp"
+#include "io/trace_import_readers.hpp"
 
 namespace moesim::io {
 
+using namespace detail;  // the readers and checks of trace_import_readers.hpp
+
 namespace {
-
-constexpr std::int64_t kMaxDim = 1 << 20;  // layers, ranks: far beyond any real model, catches garbage
-
-[[noreturn]] void fail_line(const std::string& file, std::uint64_t line, const std::string& what) {
-  throw InputError(fmt::format("{}:{}: {}", file, line, what));
-}
-[[noreturn]] void fail_byte(const std::string& file, std::uint64_t at, const std::string& what) {
-  throw InputError(fmt::format("{}: byte {}: {}", file, at, what));
-}
-
-std::string lower_ext(const std::string& path) {
-  std::string e = std::filesystem::path(path).extension().string();
-  for (char& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e;
-}
-
-void check_option(const char* name, int v) {
-  if (v < 0 || v > kMaxDim) throw InputError(fmt::format("import option {} = {} is out of range", name, v));
-}
-
-  return v;
-}
-
-// Throws unless ids[0..k) are pairwise distinct; `where` names the place.
-template <class Fail>
-void check_distinct(const std::int32_t* ids, int k, Fail&& fail) {
-  for (int i = 1; i < k; ++i)
-    for (int j = 0; j < i; ++j)
-      if (ids[i] == ids[j]) fail(fmt::format("expert {} appears twice in one token", ids[i]));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rows (CSV / JSONL)
-
-struct Row {
-  std::uint64_t step = 0;
-  std::int32_t layer = 0, rank = 0;
-  std::int64_t token = 0;
-  std::uint64_t line = 0;
-  std::size_t at = 0;  // index of the row's first id in the step's id buffer
-};
-
-class RowSource {
- public:
-  RowSource(const std::string& path, bool jsonl, const ImportOptions& opt) : lines_(path), jsonl_(jsonl), opt_(opt) {
-    top_k_ = opt.top_k;
-    if (!jsonl_) read_csv_header();
-  }
-  // Reads the next row, appending its ids (and weights) to the buffers; false at the end.
-  bool next(Row& r, std::vector<std::int32_t>& ids, std::vector<float>& weights) {
-    if (!lines_.next(line_)) return false;
-    r.line = lines_.no();
-    if (jsonl_) parse_json(r, ids, weights); else parse_csv(r, ids, weights);
-    check_distinct(ids.data() + (ids.size() - top_k_), top_k_, [&](const std::string& m) { fail(m); });
-    return true;
-  }
-  int top_k() const { return top_k_; }
-  bool weights() const { return weights_ == 1; }
-
- private:
-  [[noreturn]] void fail(const std::string& what) const { fail_line(lines_.path(), lines_.no(), what); }
-
-  void read_csv_header() {
-    if (!lines_.next(line_)) throw InputError(fmt::format("{}: empty input (no header, no rows)", lines_.path()));
-    const auto cols = split_csv(line_);
-    static const char* kFixed[] = {"step", "layer", "rank", "token"};
-    for (int i = 0; i < 4; ++i)
-      if (cols.size() <= static_cast<std::size_t>(i) || cols[i] != kFixed[i])
-        fail(fmt::format("expected the header \"step,layer,rank,token,e0,e1,...[,w0,w1,...]\", got \"{}\"", line_));
-    int e = 0, w = 0;
-    for (std::size_t i = 4; i < cols.size(); ++i) {
-      if (w == 0 && cols[i] == fmt::format("e{}", e)) { ++e; continue; }
-      if (cols[i] == fmt::format("w{}", w)) { ++w; continue; }
-      fail(fmt::format("header column {} is \"{}\"; expected e{} or w{}", i + 1, cols[i], e, w));
-    }
-    if (e == 0) fail("header has no expert columns e0, e1, ...");
-    if (w != 0 && w != e) fail(fmt::format("header has {} expert columns but {} weight columns", e, w));
-    if (top_k_ != 0 && top_k_ != e) fail(fmt::format("header has {} expert columns but top_k = {}", e, top_k_));
-    top_k_ = e;
-    weights_ = w > 0 ? 1 : 0;
-    columns_ = cols.size();
-  }
-
-  std::int64_t field_int(std::string_view text, std::string_view name, std::int64_t lo, std::int64_t hi) const {
-    const auto v = parse_int(text);
-    if (!v) fail(fmt::format("{}: expected an integer, got \"{}\"", name, text));
-    if (*v < lo || *v > hi) fail(fmt::format("{} = {} is out of range [{}, {}]", name, *v, lo, hi));
-    return *v;
-  }
-
-  void set_keys(Row& r, std::int64_t step, std::int64_t layer, std::int64_t rank, std::int64_t token) const {
-    r.step = static_cast<std::uint64_t>(step);
-    r.layer = static_cast<std::int32_t>(layer);
-    r.rank = static_cast<std::int32_t>(rank);
-    r.token = token;
-  }
-  std::int64_t id_max() const { return opt_.experts > 0 ? opt_.experts - 1 : std::numeric_limits<std::int32_t>::max(); }
-  std::int64_t layer_max() const { return opt_.layers > 0 ? opt_.layers - 1 : kMaxDim - 1; }
-  std::int64_t rank_max() const { return opt_.ranks > 0 ? opt_.ranks - 1 : kMaxDim - 1; }
-  float weight(double w) const {
-    if (!std::isfinite(w) || w < 0) fail(fmt::format("gate weight {} is not a finite non-negative number", w));
-    return static_cast<float>(w);
-  }
-
-  void parse_csv(Row& r, std::vector<std::int32_t>& ids, std::vector<float>& weights) const {
-    const auto f = split_csv(line_);
-    if (f.size() != columns_) fail(fmt::format("{} columns, the header has {}", f.size(), columns_));
-    set_keys(r, field_int(f[0], "step", 0, std::numeric_limits<std::uint32_t>::max()),
-             field_int(f[1], "layer", 0, layer_max()), field_int(f[2], "rank", 0, rank_max()),
-             field_int(f[3], "token", 0, std::numeric_limits<std::int64_t>::max()));
-    for (int i = 0; i < top_k_; ++i)
-      ids.push_back(static_cast<std::int32_t>(field_int(f[4 + i], fmt::format("e{}", i), 0, id_max())));
-    for (int i = 0; i < top_k_ && weights_ == 1; ++i) {
-      const auto w = parse_double(f[4 + top_k_ + i]);
-      if (!w) fail(fmt::format("w{}: expected a number, got \"{}\"", i, f[4 + top_k_ + i]));
-      weights.push_back(weight(*w));
-    }
-  }
-
-  std::int64_t json_int(const nlohmann::json& v, std::string_view name, std::int64_t lo, std::int64_t hi) const {
-    if (!v.is_number_integer()) fail(fmt::format("\"{}\": expected an integer, got {}", name, v.dump()));
-    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
-      fail(fmt::format("\"{}\" = {} is out of range [{}, {}]", name, v.dump(), lo, hi));
-    const auto x = v.get<std::int64_t>();
-    if (x < lo || x > hi) fail(fmt::format("\"{}\" = {} is out of range [{}, {}]", name, x, lo, hi));
-    return x;
-  }
-
-  void parse_json(Row& r, std::vector<std::int32_t>& ids, std::vector<float>& weights) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line_);
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(fmt::format("invalid JSON: {}", e.what()));
-    }
-    if (!j.is_object()) fail("expected a JSON object per line");
-    for (const auto& [key, v] : j.items()) {
-      (void)v;
-      if (key != "step" && key != "layer" && key != "rank" && key != "token" && key != "experts" && key != "weights")
-        fail(fmt::format("unknown key \"{}\" (expected step, layer, rank, token, experts, weights)", key));
-    }
-    for (const char* key : {"step", "layer", "rank", "token", "experts"})
-      if (!j.contains(key)) fail(fmt::format("missing key \"{}\"", key));
-    set_keys(r, json_int(j["step"], "step", 0, std::numeric_limits<std::uint32_t>::max()),
-             json_int(j["layer"], "layer", 0, layer_max()), json_int(j["rank"], "rank", 0, rank_max()),
-             json_int(j["token"], "token", 0, std::numeric_limits<std::int64_t>::max()));
-    const auto& e = j["experts"];
-    if (!e.is_array() || e.empty()) fail("\"experts\" must be a non-empty array of expert ids");
-    if (top_k_ == 0) top_k_ = static_cast<int>(e.size());
-    if (e.size() != static_cast<std::size_t>(top_k_))
-      fail(fmt::format("\"experts\" has {} ids; expected top_k = {}", e.size(), top_k_));
-    for (const auto& id : e) ids.push_back(static_cast<std::int32_t>(json_int(id, "experts", 0, id_max())));
-    const bool has_w = j.contains("weights");
-    if (weights_ < 0) weights_ = has_w ? 1 : 0;
-    if (has_w != (weights_ == 1))
-      fail(has_w ? "\"weights\" given here but not on the first row" : "\"weights\" missing (the first row has them)");
-    if (!has_w) return;
-    const auto& w = j["weights"];
-    if (!w.is_array() || w.size() != e.size()) fail("\"weights\" must be an array as long as \"experts\"");
-    for (const auto& x : w) {
-      if (!x.is_number()) fail(fmt::format("\"weights\": expected a number, got {}", x.dump()));
-      weights.push_back(weight(x.get<double>()));
-    }
-  }
-
-  TextLines lines_;
-  bool jsonl_;
-  const ImportOptions& opt_;
-  std::string line_;
-  int top_k_ = 0;
-  int weights_ = -1;  // -1 unknown (JSONL before the first row), 0 no, 1 yes
-  std::size_t columns_ = 0;
-};
 
 bool rows_are_jsonl(const std::string& in, const ImportOptions& opt) {
   if (opt.format == "jsonl") return true;
@@ -204,22 +30,33 @@ bool rows_are_jsonl(const std::string& in, const ImportOptions& opt) {
   return e == ".jsonl" || e == ".ndjson" || e == ".json";
 }
 
-// Sorts one step's rows into blocks and writes it.
-void flush_rows_step(const std::string& in, std::vector<Row>& rows, const std::vector<std::int32_t>& ids,
-                     const std::vector<float>& weights, const TraceHeader& h, TraceStep& st, TraceWriter& w) {
+// Sorts one step's rows into block order (layer, rank, token) and checks that no (layer, rank,
+// token) repeats and no block exceeds the format's token limit.
+void sort_step_rows(const std::string& in, std::vector<Row>& rows) {
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     return std::tie(a.layer, a.rank, a.token) < std::tie(b.layer, b.rank, b.token);
   });
-  st.step = static_cast<std::uint32_t>(rows.front().step);
-  st.tokens.assign(static_cast<std::size_t>(h.layers) * h.ranks, 0);
+  std::uint64_t run = 0;  // tokens so far in the current block
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
-    if (i > 0 && r.layer == rows[i - 1].layer && r.rank == rows[i - 1].rank && r.token == rows[i - 1].token)
+    const bool same_block = i > 0 && r.layer == rows[i - 1].layer && r.rank == rows[i - 1].rank;
+    if (same_block && r.token == rows[i - 1].token)
       fail_line(in, std::max(r.line, rows[i - 1].line),
                 fmt::format("duplicate row for step {} layer {} rank {} token {} (also on line {})", r.step, r.layer,
                             r.rank, r.token, std::min(r.line, rows[i - 1].line)));
-    ++st.tokens[static_cast<std::size_t>(r.layer) * h.ranks + r.rank];
+    run = same_block ? run + 1 : 1;
+    if (run > kMaxBlockTokens)
+      fail_line(in, r.line, fmt::format("more than {} tokens for step {} layer {} rank {}", kMaxBlockTokens, r.step,
+                                        r.layer, r.rank));
   }
+}
+
+// Writes one step's rows (already sorted by sort_step_rows).
+void write_rows_step(const std::vector<Row>& rows, const std::vector<std::int32_t>& ids,
+                     const std::vector<float>& weights, const TraceHeader& h, TraceStep& st, TraceWriter& w) {
+  st.step = static_cast<std::uint32_t>(rows.front().step);
+  st.tokens.assign(static_cast<std::size_t>(h.layers) * h.ranks, 0);
+  for (const Row& r : rows) ++st.tokens[static_cast<std::size_t>(r.layer) * h.ranks + r.rank];
   st.index(h.top_k);
   const std::size_t k = static_cast<std::size_t>(h.top_k);
   st.experts.resize(rows.size() * k);
@@ -242,21 +79,24 @@ ImportResult import_rows(const std::string& in, const std::string& out, const Im
 
   // Pass 1: validate every row, check step order, find the sizes.
   std::int64_t max_layer = -1, max_rank = -1, max_id = -1;
-  std::uint64_t rows = 0, steps = 0, prev_step = 0;
-  bool gaps = false;
+  std::uint64_t rows = 0, prev_step = 0;
   {
     RowSource src(in, jsonl, opt);
     Row r;
     std::vector<std::int32_t> ids;
     std::vector<float> weights;
-    while (src.next(r, ids, weights)) {
+    std::vector<Row> step_rows;  // keys only, to check one step at a time
+    for (;;) {
+      const bool more = src.next(r, ids, weights);
+      if (!step_rows.empty() && (!more || r.step != prev_step)) {
+        sort_step_rows(in, step_rows);
+        step_rows.clear();
+      }
+      if (!more) break;
       if (rows > 0 && r.step < prev_step)
         fail_line(in, r.line, fmt::format("step {} after step {}: steps must be non-decreasing", r.step, prev_step));
-      if (rows == 0 || r.step != prev_step) {
-        gaps = gaps || (rows == 0 ? r.step != 0 : r.step != prev_step + 1);
-        ++steps;
-      }
       prev_step = r.step;
+      step_rows.push_back(r);
       ++rows;
       max_layer = std::max<std::int64_t>(max_layer, r.layer);
       max_rank = std::max<std::int64_t>(max_rank, r.rank);
@@ -279,7 +119,6 @@ ImportResult import_rows(const std::string& in, const std::string& out, const Im
   if (opt.experts == 0)
     res.notes.push_back(fmt::format("experts = {} inferred as max expert id + 1; give the model's expert count "
                                     "if some experts were never selected", h.experts));
-  if (gaps) res.notes.push_back("input step numbers are not 0, 1, 2, ...; they are kept as they are");
 
   // Pass 2: one step at a time.
   RowSource src(in, jsonl, opt);
@@ -299,7 +138,8 @@ ImportResult import_rows(const std::string& in, const std::string& out, const Im
       if (h.has_weights()) keep_w.assign(weights.begin() + static_cast<std::ptrdiff_t>(r.at), weights.end());
       ids.resize(r.at);
       weights.resize(h.has_weights() ? r.at : 0);
-      flush_rows_step(in, step_rows, ids, weights, h, st, writer);
+      sort_step_rows(in, step_rows);
+      write_rows_step(step_rows, ids, weights, h, st, writer);
       res.tokens += step_rows.size();
       ++res.steps;
       step_rows.clear();
@@ -317,10 +157,7 @@ ImportResult import_rows(const std::string& in, const std::string& out, const Im
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------
-// .npy arrays: header dict parsed here, data streamed in chunks; errors name byte offsets.
-
-
+// Dimension i of the array, checked against the option (0 = take it from the shape).
 int dim(const NpyReader& a, std::size_t i, const char* name, int option) {
   const std::uint64_t d = a.shape()[i];
   if (d == 0) a.fail(a.header_at(), fmt::format("empty input: shape {} has no {}", a.shape_text(), name));
@@ -350,7 +187,8 @@ ImportResult import_npy_ids(const std::string& in, const std::string& out, const
   if (tpr == 0 || tokens < per_step)
     a.fail(a.header_at(), fmt::format("{} tokens are fewer than one step ({} ranks x {} tokens per rank)", tokens,
                                       h.ranks, std::max<std::uint64_t>(tpr, 1)));
-  if (tpr > std::numeric_limits<std::uint32_t>::max()) a.fail(a.header_at(), "too many tokens per rank for one step");
+  if (tpr > kMaxBlockTokens)
+    a.fail(a.header_at(), fmt::format("{} tokens per rank in one step; the trace format allows {} (set tokens_per_rank)", tpr, kMaxBlockTokens));
   const std::uint64_t steps = tokens / per_step, kept = steps * per_step;
   if (kept < tokens)
     res.notes.push_back(fmt::format("dropped the last {} tokens: a partial step (a step is {} ranks x {} tokens)",
@@ -415,3 +253,114 @@ ImportResult import_npy_ids(const std::string& in, const std::string& out, const
   res.tokens = kept * L;
   return res;
 }
+
+namespace {
+
+// Splits each layer total over the ranks: rank r gets c / R, and the c mod R leftover tokens go one
+// each to ranks e, e + 1, ... (mod R) so no rank is always favoured. Returns the step's total count.
+template <class Int>
+std::uint64_t write_counts_step(std::uint32_t step, const std::vector<Int>& m, const TraceHeader& h, TraceStep& st,
+                                TraceWriter& w) {
+  const std::size_t L = h.layers, R = h.ranks, E = h.experts;
+  st.step = step;
+  st.counts.assign(L * R * E, 0);
+  st.tokens.clear();  // the counts-only form has no per-block token counts
+  st.offsets.clear();
+  st.experts.clear();
+  st.weights.clear();
+  std::uint64_t total = 0;
+  for (std::size_t l = 0; l < L; ++l)
+    for (std::size_t e = 0; e < E; ++e) {
+      const auto c = static_cast<std::uint64_t>(m[l * E + e]);
+      total += c;
+      for (std::size_t r = 0; r < R; ++r)
+        st.counts[(l * R + r) * E + e] = static_cast<std::uint32_t>(c / R + ((r + R - e % R) % R < c % R ? 1 : 0));
+    }
+  w.write(st);
+  return total;
+}
+
+// Checks one cell against the format's limit after the split over ranks.
+bool cell_fits(std::uint64_t c, int ranks) { return (c + ranks - 1) / ranks <= kMaxBlockTokens; }
+
+}  // namespace
+
+ImportResult import_counts(const std::string& in, const std::string& out, const ImportOptions& opt) {
+  for (auto [n, v] : {std::pair{"layers", opt.layers}, {"ranks", opt.ranks}, {"experts", opt.experts}, {"top_k", opt.top_k}})
+    check_option(n, v);
+  std::string fmt_name = opt.format.empty() ? (lower_ext(in) == ".npy" ? "npy" : "csv") : opt.format;
+  if (fmt_name != "csv" && fmt_name != "npy")
+    throw InputError(fmt::format("counts import: unknown format \"{}\" (csv or npy)", opt.format));
+  ImportResult res;
+  TraceHeader& h = res.header;
+  h.flags = TraceHeader::kFlagCountsOnly;
+  h.ranks = opt.ranks > 0 ? opt.ranks : 1;
+  h.top_k = opt.top_k > 0 ? opt.top_k : 1;
+  if (opt.top_k == 0) res.notes.push_back("top_k = 1 (default; counts do not say how many experts a token picks)");
+  if (opt.ranks == 0) res.notes.push_back("ranks = 1 (default)");
+  std::vector<std::uint64_t> m;
+  TraceStep st;
+
+  if (fmt_name == "csv") {
+    {  // pass 1: validate everything and learn the sizes
+      CountsCsv csv(in, opt);
+      std::uint32_t step = 0;
+      while (csv.next(step, m))
+        for (auto c : m)
+          if (!cell_fits(c, h.ranks)) throw InputError(fmt::format("{}: step {}: count {} over {} ranks exceeds {} per cell",
+                                                                   in, step, c, h.ranks, kMaxBlockTokens));
+      h.layers = csv.layers();
+      h.experts = csv.experts();
+    }
+    CountsCsv csv(in, opt);
+    TraceWriter writer(out, h);
+    std::uint32_t step = 0;
+    while (csv.next(step, m)) {
+      res.tokens += write_counts_step(step, m, h, st, writer);
+      ++res.steps;
+    }
+    writer.close();
+  } else {
+    NpyReader a(in, {"<i4", "<i8", "<f8"});
+    const std::size_t nd = a.shape().size();
+    if (nd != 2 && nd != 3)
+      a.fail(a.header_at(), fmt::format("shape {}: expected [layers, experts] or [steps, layers, experts]", a.shape_text()));
+    const std::uint64_t steps = nd == 3 ? a.shape()[0] : 1;
+    if (steps == 0) a.fail(a.header_at(), "empty input: the array has no steps");
+    h.layers = dim(a, nd - 2, "layers", opt.layers);
+    h.experts = dim(a, nd - 1, "experts", opt.experts);
+    const std::size_t per_step = static_cast<std::size_t>(h.layers) * h.experts;
+    std::vector<std::int64_t> v;
+    for (std::uint64_t s = 0; s < steps; ++s) {  // pass 1
+      a.read(per_step, v);
+      for (std::size_t i = 0; i < per_step; ++i) {
+        const std::int64_t c = v[i];
+        if (c < 0) a.fail(a.offset_of(s * per_step + i), fmt::format("negative count {}", c));
+        if (!cell_fits(static_cast<std::uint64_t>(c), h.ranks))
+          a.fail(a.offset_of(s * per_step + i), fmt::format("count {} over {} ranks exceeds {} per cell", c, h.ranks,
+                                                            kMaxBlockTokens));
+      }
+    }
+    a.rewind();
+    TraceWriter writer(out, h);
+    for (std::uint64_t s = 0; s < steps; ++s) {
+      a.read(per_step, v);
+      res.tokens += write_counts_step(static_cast<std::uint32_t>(s), v, h, st, writer);
+    }
+    writer.close();
+    res.steps = steps;
+  }
+  h.steps = res.steps;
+  res.tokens /= static_cast<std::uint64_t>(h.top_k);  // counts are assignments; tokens = assignments / top_k
+  return res;
+}
+
+ImportResult import_trace(const std::string& kind, const std::string& in, const std::string& out,
+                          const ImportOptions& opt) {
+  if (kind == "rows") return import_rows(in, out, opt);
+  if (kind == "npy") return import_npy_ids(in, out, opt);
+  if (kind == "counts") return import_counts(in, out, opt);
+  throw InputError(fmt::format("unknown trace import kind \"{}\" (rows, npy or counts)", kind));
+}
+
+}  // namespace moesim::io

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
-#include <utility>
 
 #include <fmt/format.h>
 
@@ -95,37 +94,60 @@ class SyntheticGate final : public Gate {
     experts.resize(static_cast<std::size_t>(tokens) * static_cast<std::size_t>(top_k_));
     Rng rng = Rng::derived(seed_, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(moe_layer),
                            static_cast<std::uint64_t>(src_gpu));
-    // Rank-specific popularity = the layer's popularity rotated by shift (see gate.hpp).
-    const int shift = local_ > 0.0 ? static_cast<int>(static_cast<std::int64_t>(src_gpu) * experts_ / ranks_) : 0;
-    const int max_rejections = 32 * top_k_;
-    int* out = experts.data();
+    const Table table{alias, weight.data(), slot_to_expert};
+    if (local_ > 0.0) {
+      // Rank-specific popularity = the layer's popularity rotated by shift (see gate.hpp).
+      const int shift = static_cast<int>(static_cast<std::int64_t>(src_gpu) * experts_ / ranks_);
+      draw<true>(rng, table, shift, tokens, experts.data());
+    } else {
+      draw<false>(rng, table, 0, tokens, experts.data());
+    }
+  }
+
+ private:
+  struct Table {
+    const AliasEntry* alias;
+    const double* weight;       // by slot
+    const int* slot_to_expert;
+  };
+
+  // The hot loop; kLocal = false draws exactly the stream the gate has always drawn.
+  template <bool kLocal>
+  void draw(Rng& rng, const Table& table, int shift, int tokens, int* out) {
+    const int n = experts_;  // locals: stores through `out` could otherwise alias the members
+    const int top_k = top_k_;
+    const double local = local_;
+    std::uint32_t* stamp = stamp_.data();
+    const int max_rejections = 32 * top_k;
     for (int t = 0; t < tokens; ++t) {
       const std::uint32_t clock = next_clock();
-      // No coin at 0 (the stream stays as it always was) nor at 1.
       int offset = 0;
-      if (local_ >= 1.0 || (local_ > 0.0 && rng.uniform() < local_)) offset = shift;
+      // No coin at 1: every token is local.
+      if constexpr (kLocal) offset = (local >= 1.0 || rng.uniform() < local) ? shift : 0;
       int rejections = 0;
-      for (int k = 0; k < top_k_; ++k) {
+      for (int k = 0; k < top_k; ++k) {
         int slot;
         for (;;) {
           // Too many duplicates (a very skewed popularity): finish this token exactly.
           if (rejections > max_rejections) {
-            slot = exact_slot(rng, clock, weight);
+            slot = exact_slot(rng, clock, table.weight);
             break;
           }
-          slot = alias_draw(rng, alias);
-          if (stamp_[static_cast<std::size_t>(slot)] != clock) break;
+          slot = alias_draw(rng, table.alias, n);
+          if (stamp[slot] != clock) break;
           ++rejections;
         }
-        stamp_[static_cast<std::size_t>(slot)] = clock;
-        int e = slot_to_expert[slot] + offset;
-        if (e >= experts_) e -= experts_;
+        stamp[slot] = clock;
+        int e = table.slot_to_expert[slot];
+        if constexpr (kLocal) {
+          e += offset;
+          if (e >= n) e -= n;
+        }
         *out++ = e;
       }
     }
   }
 
- private:
   const AliasEntry* alias_for(int layer, const std::vector<double>& weight) {
     const std::size_t i = field_.fixed_weights() ? 0 : static_cast<std::size_t>(layer);
     const std::int64_t epoch = field_.fixed_weights() ? 0 : field_.epoch();
@@ -137,9 +159,9 @@ class SyntheticGate final : public Gate {
   }
 
   // Alias draw: column from the high 32 bits, acceptance from the low 32 bits.
-  int alias_draw(Rng& rng, const AliasEntry* alias) const {
+  static int alias_draw(Rng& rng, const AliasEntry* alias, int n) {
     const std::uint64_t x = rng.next_u64();
-    const auto col = static_cast<std::size_t>(((x >> 32) * static_cast<std::uint64_t>(experts_)) >> 32);
+    const auto col = static_cast<std::size_t>(((x >> 32) * static_cast<std::uint64_t>(n)) >> 32);
     const AliasEntry& a = alias[col];
     // Branch-free select (mask): the acceptance test is a coin flip the predictor cannot learn.
     const int keep = -static_cast<int>((x & 0xffffffffULL) < a.threshold);  // all ones: accept
@@ -147,7 +169,7 @@ class SyntheticGate final : public Gate {
   }
 
   // Exact draw over the slots not yet taken by this token (linear scan).
-  int exact_slot(Rng& rng, std::uint32_t clock, const std::vector<double>& weight) const {
+  int exact_slot(Rng& rng, std::uint32_t clock, const double* weight) const {
     double total = 0;
     int last_free = -1;
     for (int r = 0; r < experts_; ++r) {

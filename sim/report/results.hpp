@@ -81,6 +81,7 @@ struct Results {
   std::uint64_t flows = 0;
   std::uint64_t assignments = 0;       // token-expert assignments routed
   std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
+  std::vector<std::string> notes;      // how inputs were adapted (trace replay rules that applied)
   double wall_s = 0;
 };
 

@@ -5,6 +5,19 @@
 
 namespace moesim {
 
+namespace {
+std::string gate_detail(const GateSpec& g) {
+  std::string d;
+  if (g.kind == "zipf") d += fmt::format("s={}", g.zipf_exponent);
+  if (g.kind == "lognormal") d += fmt::format("sigma={}", g.lognormal_sigma);
+  if (g.kind == "uniform") return "";
+  if (g.layer_variation) d += fmt::format(", per-layer (rho={})", g.layer_correlation);
+  if (g.drift_per_step > 0) d += fmt::format(", drift {}/step every {}", g.drift_per_step, g.drift_interval_steps);
+  if (g.rank_locality > 0) d += fmt::format(", rank locality {}", g.rank_locality);
+  return " (" + d + ")";
+}
+}  // namespace
+
 std::string summary_text(const SummaryContext& run) {
   const Summary& s = run.summary;
   const Scenario& sc = run.scenario;
@@ -13,10 +26,13 @@ std::string summary_text(const SummaryContext& run) {
                    sc.workload.tokens_per_gpu,
                    sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
   o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
-  o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, dedup {}\n", sc.gate.kind,
-                   sc.gate.kind == "zipf" ? fmt::format(" (s={})", sc.gate.zipf_exponent) : std::string(), sc.placement,
+  o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, dedup {}\n",
+                   sc.trace_path.empty() ? sc.gate.kind : "trace " + sc.trace_path,
+                   gate_detail(sc.gate), sc.placement,
                    sc.network_model, sc.overlap, sc.dedup ? "on" : "off");
-  o += fmt::format("  compute costs: {}\n\n", run.results.compute_sources);
+  o += fmt::format("  compute costs: {}\n", run.results.compute_sources);
+  for (const std::string& n : run.results.notes) o += fmt::format("  note: {}\n", n);
+  o += "\n";
   o += fmt::format("throughput   {:>12.0f} tokens/s total   {:>10.1f} tokens/s per GPU\n", s.tokens_per_s_total,
                    s.tokens_per_s_per_gpu);
   o += fmt::format("step latency p50 {:.1f} us   p90 {:.1f} us   p99 {:.1f} us   (mean {:.1f} us)\n\n", s.step_us_p50,

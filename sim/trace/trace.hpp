@@ -96,8 +96,10 @@ class TraceWriter {
   const TraceHeader& header() const { return header_; }
 
  private:
-  void encode_tokens(const TraceStep& step);
-  void encode_counts(const TraceStep& step);
+  // Each builds the whole step block in buf_ and returns its CRC.
+  std::uint32_t encode_tokens(const TraceStep& step);
+  std::uint32_t encode_counts(const TraceStep& step);
+  unsigned char* begin_block(const TraceStep& step, std::uint64_t len);
   [[noreturn]] void reject(const TraceStep& step, const std::string& what) const;
   void write_bytes(const void* data, std::size_t n);
   std::string path_;

@@ -1,0 +1,41 @@
+#pragma once
+// Replays a recorded routing trace as the gate. The trace gives the routing, the scenario the batch:
+// when a rank's block holds more tokens than a GPU's batch, its first tokens are used; when it holds
+// fewer, its tokens are reused cyclically. Steps beyond the trace's wrap around to its first step;
+// with fewer GPUs than trace ranks GPU g replays rank g, with more GPUs GPU g replays rank g mod R.
+// Counts-only traces are expanded into tokens: each token takes the next top_k distinct experts
+// from the (rank, expert) counts, in expert order, cycling. Each rule that applies is reported.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moe/gate.hpp"
+#include "trace/trace.hpp"
+
+namespace moesim {
+
+class TraceGate final : public Gate {
+ public:
+  // Throws InputError when the trace does not fit the model (layers, experts, top_k).
+  TraceGate(const std::string& path, int moe_layers, int experts, int top_k, int gpus, int steps_wanted);
+  // Steps must be asked in non-decreasing order (the simulator does); a step is read once.
+  void assign(int step, int moe_layer, int src_gpu, int tokens, std::vector<int>& experts) override;
+  int experts() const override { return experts_; }
+  int top_k() const override { return top_k_; }
+  // How the trace was mapped onto the scenario (for the report); complete after the run.
+  const std::vector<std::string>& notes() const { return notes_; }
+
+ private:
+  void load_step(int step);
+  std::unique_ptr<TraceReader> reader_;
+  int layers_, experts_, top_k_, gpus_;
+  int loaded_ = -1;             // scenario step served from `current_`
+  std::int64_t position_ = -1;  // index of the trace step in `current_`
+  std::uint64_t trace_steps_ = 0;
+  TraceStep current_;
+  std::vector<int> expanded_;  // counts-only: token-level ids of one block
+  std::vector<std::string> notes_;
+  bool batch_noted_ = false;
+};
+
+}  // namespace moesim
