@@ -99,7 +99,7 @@ std::function<bool()> add_trace_commands(CLI::App& app) {
       ->check(CLI::IsMember({"rows", "npy", "counts"}));
   i->add_option("input", imp->in, "input file")->required();
   i->add_option("-o,--out", imp->out, "trace file to write")->required();
-  i->add_option("--format", imp->opt.format, "csv | jsonl | npy (default: by extension)");
+  i->add_option("--format", imp->opt.format, "rows: csv or jsonl; counts: csv or npy (default: by file extension)");
   i->add_option("--layers", imp->opt.layers, "MoE layers (default: inferred)")->check(CLI::Range(0, 4096));
   i->add_option("--ranks", imp->opt.ranks, "source ranks (default: inferred)")->check(CLI::Range(0, 65536));
   i->add_option("--experts", imp->opt.experts, "routed experts (default: max id + 1)")->check(CLI::Range(0, 1 << 20));
