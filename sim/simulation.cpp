@@ -63,6 +63,21 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   mb_view_.resize(g);
   const int moe_layers = scenario_.model.moe_layers();
   for (int i = 0; i < moe_layers * scenario_.microbatches(); ++i) state_.push_back(std::make_unique<LayerState>());
+  check_memory();
+}
+
+void Simulation::check_memory() {
+  memory_ = gpu_memory(scenario_.model, placement_, scenario_.workload.tokens_per_gpu, scenario_.workload.kv_len,
+                       scenario_.prefill());
+  const double gb = topology_.gpu_memory_GB > 0 ? topology_.gpu_memory_GB : profile_.memory_GB;
+  memory_capacity_bytes_ = gb * 1e9;
+  if (gb <= 0 || memory_.max_total_bytes() <= memory_capacity_bytes_) return;
+  const auto g = static_cast<std::size_t>(memory_.fullest_gpu());
+  throw InputError(fmt::format(
+      "{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} GB + attention/dense/shared "
+      "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
+      scenario_.file, scenario_.placement, g, memory_.max_total_bytes() / 1e9, memory_.expert_bytes[g] / 1e9,
+      memory_.replicated_bytes / 1e9, memory_.kv_bytes / 1e9, gb, (memory_.max_total_bytes() - memory_capacity_bytes_) / 1e9));
 }
 
 Simulation::~Simulation() = default;
@@ -391,6 +406,10 @@ Results Simulation::run() {
   for (const char* p : {"attention", "dense_ffn", "gate", "experts", "shared_experts", "combine"})
     src += fmt::format("{}{}={}", src.empty() ? "" : ", ", p, compute_.source(p));
   out.compute_sources = src;
+  out.memory_expert_bytes_max = memory_.expert_bytes[static_cast<std::size_t>(memory_.fullest_gpu())];
+  out.memory_replicated_bytes = memory_.replicated_bytes;
+  out.memory_kv_bytes = memory_.kv_bytes;
+  out.memory_capacity_bytes = memory_capacity_bytes_;
   if (const auto* trace = dynamic_cast<const TraceGate*>(gate_.get())) out.notes = trace->notes();
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   results_ = nullptr;

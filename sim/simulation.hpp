@@ -11,6 +11,7 @@
 #include "gpu/profile.hpp"
 #include "layer_state.hpp"
 #include "moe/gate.hpp"
+#include "moe/memory_model.hpp"
 #include "moe/moe_layer.hpp"
 #include "moe/placement.hpp"
 #include "net/network.hpp"
@@ -34,6 +35,7 @@ class Simulation {
 
  private:
   LayerState& state(int mb, int layer);  // `layer` counts all layers; must be an MoE layer
+  void check_memory();
   void plan_step(int step);
   void run_step(int step, Results& out);
   void start_layer(int g, int mb, int layer, std::int32_t pred);
@@ -75,6 +77,8 @@ class Simulation {
   std::vector<int> barrier_waiting_;                 // per micro-batch: GPUs at the barrier
   std::vector<std::int32_t> barrier_tasks_;
   bool record_spans_ = false;
+  GpuMemory memory_;
+  double memory_capacity_bytes_ = 0;
   Results* results_ = nullptr;
   int step_ = 0;
 };

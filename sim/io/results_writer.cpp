@@ -140,6 +140,12 @@ std::string summary_json(const RunContext& run) {
                    {"hottest_link_utilization", s.hottest_link_utilization},
                    {"network_bytes_per_step", s.network_bytes_per_step},
                    {"scaleout_bytes_per_step", s.scaleout_bytes_per_step}};
+  const Results& r = run.results;
+  j["memory_per_gpu"] = {{"routed_experts_bytes_max", r.memory_expert_bytes_max},
+                         {"attention_dense_shared_bytes", r.memory_replicated_bytes},
+                         {"kv_cache_bytes", r.memory_kv_bytes},
+                         {"total_bytes_max", r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes},
+                         {"capacity_bytes", r.memory_capacity_bytes}};
   j["notes"] = run.results.notes;
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},

@@ -32,6 +32,8 @@ class Placement {
     return replica_slots_[static_cast<std::size_t>(layer)][static_cast<std::size_t>(expert)];
   }
   int max_slots_per_gpu() const { return max_slots_; }  // over layers and GPUs
+  // Same GPU count and the same replica lists (in the same order) in every layer.
+  bool operator==(const Placement& other) const = default;
 
  private:
   int gpus_;

@@ -82,6 +82,11 @@ struct Results {
   std::uint64_t assignments = 0;       // token-expert assignments routed
   std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
   std::vector<std::string> notes;      // how inputs were adapted (trace replay rules that applied)
+  // HBM per GPU (bytes): routed experts on the fullest GPU, what every GPU holds, capacity.
+  double memory_expert_bytes_max = 0;
+  double memory_replicated_bytes = 0;
+  double memory_kv_bytes = 0;
+  double memory_capacity_bytes = 0;    // 0 = unknown
   double wall_s = 0;
 };
 
