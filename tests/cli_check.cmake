@@ -60,3 +60,11 @@ endif()
 file(WRITE ${WORK}/bad.moetrace "MOESIMTR")
 expect_run(2 "bad.moetrace: byte" ${MOESIM} trace stats ${WORK}/bad.moetrace)
 expect_run(2 "top_k" ${MOESIM} run ${SRC}/scenarios/smoke-trace.toml --set model.top_k=3 -q -o ${WORK}/bad)
+
+# compare: a table, compare.csv, one results directory per placement; a bad placement is reported
+# in its row and makes the exit code 2 while the others still run.
+expect_run(0 "round_robin" ${MOESIM} compare ${SRC}/scenarios/smoke.toml --placement contiguous,round_robin -o ${WORK}/cmp)
+if(NOT EXISTS ${WORK}/cmp/compare.csv OR NOT EXISTS ${WORK}/cmp/round_robin/summary.json)
+  message(FATAL_ERROR "compare did not write compare.csv and per-placement results")
+endif()
+expect_run(2 "nonsense +error: .*unknown value" ${MOESIM} compare ${SRC}/scenarios/smoke.toml --placement contiguous,nonsense -o ${WORK}/cmp2)

@@ -7,16 +7,14 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/compare_command.hpp"
 #include "cli/trace_commands.hpp"
 #include "core/error.hpp"
-#include "io/profile_io.hpp"
-#include "io/results_writer.hpp"
 #include "io/scenario_loader.hpp"
+#include "io/scenario_run.hpp"
 #include "io/topology_loader.hpp"
-#include "report/metrics.hpp"
 #include "report/summary_text.hpp"
 #include "report/topology_report.hpp"
-#include "simulation.hpp"
 
 namespace {
 
@@ -28,17 +26,13 @@ struct RunArgs {
 };
 
 int run_scenario(const RunArgs& a) {
-  const moesim::Scenario sc = moesim::io::load_scenario(a.scenario, a.sets);
-  const moesim::Topology topo = moesim::io::load_topology(sc.topology_path);
-  const moesim::Profile profile = moesim::io::load_profile(sc.profile_path);
-  moesim::Simulation sim(sc, topo, profile);
-  const moesim::Results results = sim.run();
-  const moesim::Summary summary = moesim::summarize(results);
+  const moesim::io::ScenarioRun run = moesim::io::run_scenario(moesim::io::load_scenario(a.scenario, a.sets));
+  const moesim::Scenario& sc = run.scenario;
   const std::string dir = !a.out_dir.empty() ? a.out_dir : !sc.output_dir.empty() ? sc.output_dir : "results/" + sc.name;
-  moesim::io::write_results({sc, topo, profile, results, summary}, dir);
+  moesim::io::write_run(run, dir);
   if (!a.quiet) {
-    const std::string prov = fmt::format("{} ({})", profile.meta.device, profile.meta.source);
-    std::cout << moesim::summary_text({sc, topo.name(), prov, results, summary});
+    const std::string prov = fmt::format("{} ({})", run.profile.meta.device, run.profile.meta.source);
+    std::cout << moesim::summary_text({sc, run.topology.name(), prov, run.results, run.summary});
     std::cout << fmt::format("\nresults written to {}/ (summary.json, per_*.csv, timeline.json, scenario.resolved.toml)\n", dir);
   }
   return 0;
@@ -79,6 +73,7 @@ int main(int argc, char** argv) {
   show->add_option("--dot", dot_file, "also write Graphviz to this file");
 
   const auto run_trace = moesim::cli::add_trace_commands(app);
+  const auto run_compare = moesim::cli::add_compare_command(app);
 
   try {
     app.parse(argc, argv);
@@ -89,6 +84,7 @@ int main(int argc, char** argv) {
     if (run->parsed()) return run_scenario(run_args);
     if (show->parsed()) return topo_show(topo_file, dot_file);
     if (run_trace()) return 0;
+    if (const int rc = run_compare(); rc >= 0) return rc;
   } catch (const moesim::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

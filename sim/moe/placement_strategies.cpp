@@ -143,9 +143,12 @@ Ids balanced_packing(const std::vector<double>& weight, const Ids& label, int pa
 
 // EPLB's replicate_experts inside one domain: `slots` - |members| times, one more replica for the
 // member with the highest load per replica (ties: earlier member), as EPLB; our addition: at most
-// `max_copies` replicas each (one per GPU of the domain). Returns the replica count per member.
-Ids replicate(const Ids& members, const std::vector<double>& load, int slots, int max_copies) {
-  Ids count(members.size(), 1);
+// `max_copies` replicas each (one per GPU of the domain). Returns EPLB's physical experts: the
+// members, then each added replica in the order added; `count` gets the replicas per member.
+Ids replicate(const Ids& members, const std::vector<double>& load, int slots, int max_copies, Ids& count) {
+  count.assign(members.size(), 1);
+  Ids phys(members.size());
+  std::iota(phys.begin(), phys.end(), 0);
   for (int extra = slots - static_cast<int>(members.size()); extra > 0; --extra) {
     std::size_t best = members.size();
     for (std::size_t i = 0; i < members.size(); ++i) {
@@ -154,8 +157,9 @@ Ids replicate(const Ids& members, const std::vector<double>& load, int slots, in
       if (best == members.size() || per > load[at(members[best])] / count[best]) best = i;
     }
     ++count[best];  // exists: slots <= |members| * max_copies, checked by the caller
+    phys.push_back(static_cast<int>(best));
   }
-  return count;
+  return phys;  // indices into members
 }
 
 Placement redundant(const PlacementInputs& in) {
@@ -189,30 +193,25 @@ Placement redundant(const PlacementInputs& in) {
   std::vector<Layer> layers(at(in.moe_layers), Layer(at(E)));
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const auto& load = in.load[l];
-    // Step 1: experts to domains, E / nodes each, balancing load; members in packing order.
+    // Step 1: experts to domains, E / nodes each, balancing load. EPLB numbers a domain's experts
+    // by their rank in this packing (load descending), which orders ties in step 2.
+    Ids order(at(E));
+    std::iota(order.begin(), order.end(), 0);
+    const Ids dom = nodes == 1 ? Ids(at(E), 0) : balanced_packing(load, order, nodes, E / nodes);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load[at(a)] > load[at(b)]; });
     std::vector<Ids> members(at(nodes));
-    {
-      Ids ids(at(E));
-      std::iota(ids.begin(), ids.end(), 0);
-      const Ids dom = nodes == 1 ? Ids(at(E), 0) : balanced_packing(load, ids, nodes, E / nodes);
-      Ids order(at(E));  // EPLB orders a node's experts by their rank in the packing
-      std::iota(order.begin(), order.end(), 0);
-      if (nodes > 1)
-        std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return load[at(a)] > load[at(b)]; });
-      for (int e : order) members[at(dom[at(e)])].push_back(e);
-    }
+    for (int e : order) members[at(dom[at(e)])].push_back(e);
     for (int d = 0; d < nodes; ++d) {
-      // Step 2: replicas inside the domain; step 3: replicas to the domain's GPUs.
+      // Step 2: replicas inside the domain; step 3: replicas (load split evenly) to its GPUs.
       const Ids& m = members[at(d)];
-      const Ids count = replicate(m, load, S * gpus_per_domain, gpus_per_domain);
+      Ids count;
+      const Ids phys = replicate(m, load, S * gpus_per_domain, gpus_per_domain, count);
       std::vector<double> weight;
       Ids label;
-      for (std::size_t r = 0; r < at(gpus_per_domain); ++r)  // EPLB's physical order: originals first
-        for (std::size_t i = 0; i < m.size(); ++i)
-          if (count[i] > static_cast<int>(r)) {
-            weight.push_back(load[at(m[i])] / count[i]);
-            label.push_back(m[i]);
-          }
+      for (int i : phys) {
+        weight.push_back(load[at(m[at(i)])] / count[at(i)]);
+        label.push_back(m[at(i)]);
+      }
       const Ids gpu_of = balanced_packing(weight, label, gpus_per_domain, S);
       for (std::size_t k = 0; k < label.size(); ++k)
         layers[l][at(label[k])].push_back(domains[at(d)][at(gpu_of[k])]);
