@@ -28,7 +28,10 @@ struct Scenario {
   WorkloadSpec workload;
   GateSpec gate;               // synthetic gate (unused when trace_path is set)
   std::string trace_path;      // absolute; set when [gate] kind = "trace"
-  std::string placement = "contiguous";
+  std::string placement = "contiguous";  // a strategy (moe/placement_strategies.hpp) or from_file
+  std::string placement_file;           // absolute; from_file only
+  int placement_window_steps = 8;       // steps of routing a load-aware strategy observes
+  int redundant_slots = 0;              // extra expert replicas in total (redundant strategy)
   std::string network_model = "flow";  // flow | analytic
   bool dedup = true;                   // one dispatch copy per (token, destination GPU)
   bool layer_barrier = false;          // all GPUs wait for each other at every layer

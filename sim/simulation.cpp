@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "moe/trace_gate.hpp"
+#include "placement_builder.hpp"
 
 namespace moesim {
 
@@ -53,7 +54,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       network_(make_network(scenario.network_model, queue_, topology, message_cost(profile))),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
-      placement_(make_placement(scenario.placement, scenario.model.moe_layers(), scenario.model.routed_experts, gpus_)),
+      placement_(build_placement(scenario_, *gate_, topology, gpus_, notes_)),
       planner_(placement_, hosts_of(topology, gpus_), scenario.dedup) {
   const int t = scenario_.workload.tokens_per_gpu;
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
@@ -410,7 +411,9 @@ Results Simulation::run() {
   out.memory_replicated_bytes = memory_.replicated_bytes;
   out.memory_kv_bytes = memory_.kv_bytes;
   out.memory_capacity_bytes = memory_capacity_bytes_;
-  if (const auto* trace = dynamic_cast<const TraceGate*>(gate_.get())) out.notes = trace->notes();
+  out.notes = notes_;
+  if (const auto* trace = dynamic_cast<const TraceGate*>(gate_.get()))
+    out.notes.insert(out.notes.end(), trace->notes().begin(), trace->notes().end());
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   results_ = nullptr;
   return out;

@@ -32,6 +32,7 @@ class Simulation {
   Simulation& operator=(const Simulation&) = delete;
 
   Results run();
+  const Placement& placement() const { return placement_; }
 
  private:
   LayerState& state(int mb, int layer);  // `layer` counts all layers; must be an MoE layer
@@ -64,6 +65,7 @@ class Simulation {
   std::unique_ptr<Network> network_;
   ComputeModel compute_;
   std::unique_ptr<Gate> gate_;
+  std::vector<std::string> notes_;  // for the report; filled while building the placement
   Placement placement_;
   MoeLayerPlanner planner_;
   TaskLog log_;

@@ -68,3 +68,16 @@ if(NOT EXISTS ${WORK}/cmp/compare.csv OR NOT EXISTS ${WORK}/cmp/round_robin/summ
   message(FATAL_ERROR "compare did not write compare.csv and per-placement results")
 endif()
 expect_run(2 "nonsense +error: .*unknown value" ${MOESIM} compare ${SRC}/scenarios/smoke.toml --placement contiguous,nonsense -o ${WORK}/cmp2)
+
+# Every run writes the placement it used; from_file replays it to the same result.
+expect_run(0 ".*" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=greedy -o ${WORK}/greedy -q)
+expect_run(0 ".*" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=from_file
+           --set "placement.file=\"${WORK}/greedy/placement.toml\"" -o ${WORK}/fromfile -q)
+file(READ ${WORK}/greedy/per_step.csv a)
+file(READ ${WORK}/fromfile/per_step.csv b)
+if(NOT a STREQUAL b)
+  message(FATAL_ERROR "from_file with the written greedy placement gave a different result")
+endif()
+file(WRITE ${WORK}/badplace.csv "layer,expert,gpu\n*,0,99\n")
+expect_run(2 "badplace.csv:2" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=from_file
+           --set "placement.file=\"${WORK}/badplace.csv\"" -q -o ${WORK}/bad2)

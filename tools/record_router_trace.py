@@ -364,7 +364,7 @@ def _tensors(out):
 
 
 def interpret_router_output(out, experts, top_k, rule, normalize, want_weights):
-    """(ids [N, k] long tensor, weights [N, k] float tensor or None) from what a router returned:
+    """(ids [N, k] long tensor, weights [N, k] float tensor or None, from_logits) from what a router returned:
     integer ids with score / dense-score tensors (DeepSeek MoEGate, gpt-oss, transformers-5
     TopKRouters, route_tokens_to_experts), or bare logits [..., experts] (nn.Linear gates)."""
     import torch
@@ -387,14 +387,14 @@ def interpret_router_output(out, experts, top_k, rule, normalize, want_weights):
                         break
             if weights is None:
                 raise RuntimeError("router output has expert ids but no gate weights I can match; run without --weights")
-        return ids, weights
+        return ids, weights, False
     logits = [f for f in floats if f.shape[-1] == experts]
     if logits and rule != "ids_only":
         probs = torch.softmax(logits[0].reshape(-1, experts).float(), dim=-1)
         weights, ids = torch.topk(probs, top_k, dim=-1)
         if normalize:
             weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-20)
-        return ids, weights
+        return ids, weights, True
     shapes = ", ".join(f"{type(x).__name__}{tuple(x.shape) if torch.is_tensor(x) else ''}"
                        for x in (out if isinstance(out, (tuple, list)) else [out]))
     why = " (this architecture's routing cannot be rebuilt from logits)" if logits else ""
@@ -455,20 +455,23 @@ def record_with_transformers(args, prompts, log=_note):
     rule = sites[0].rule
     normalize = rule == "softmax_norm" or bool(getattr(config, "norm_topk_prob", False))
     if model_type not in ARCHITECTURES:
-        log(f"model_type {model_type!r} is not a known architecture: routers found by a generic scan; "
-            f"logits are read as softmax + top-{top_k}{' + renormalise' if normalize else ''}")
+        log(f"model_type {model_type!r} is not a known architecture: routers found by a generic scan")
     dense = (_config_value(config, ("num_hidden_layers",), len(sites)) or len(sites)) - len(sites)
     log(f"{model_type}: {len(sites)} MoE layers (model layers {sites[0].model_layer}..{sites[-1].model_layer}"
-        f"{f'; {dense} dense layers not recorded' if dense > 0 else ''}), {experts} experts, top-{top_k}")
+        f"{f'; {dense} dense layer(s) not recorded' if dense > 0 else ''}), {experts} experts, top-{top_k}")
 
     recorder = RouterRecorder(args.out, len(sites), int(experts), int(top_k), args.ranks, args.tokens_per_rank,
                               weights=args.weights, log=log)
-    state = {"active": False}
+    state = {"active": False, "warned": model_type in ARCHITECTURES}
 
     def capture(index, out):
         if not state["active"]:
             return
-        ids, weights = interpret_router_output(out, int(experts), int(top_k), rule, normalize, args.weights)
+        ids, weights, from_logits = interpret_router_output(out, int(experts), int(top_k), rule, normalize, args.weights)
+        if from_logits and not state["warned"]:
+            state["warned"] = True
+            log(f"the routers return bare logits: read as softmax + top-{top_k}"
+                f"{' + renormalise' if normalize else ''} (check that this is the model's own routing rule)")
         recorder.record(index, ids.cpu().tolist(), weights.float().cpu().tolist() if args.weights else None)
 
     handles, wrapped = [], []
@@ -582,8 +585,13 @@ def main(argv=None):
         return 2
     try:
         summary = record_with_transformers(args, prompts)
-    except (RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (RuntimeError, ValueError, OSError) as e:
+        hint = ""
+        if isinstance(e, OSError) and not args.allow_download:
+            hint = " (only local files are used; give a local directory, or --allow-download)"
+        elif str(e).startswith("fewer tokens than one step"):
+            hint = " (add prompts, or lower --ranks / --tokens-per-rank)"
+        print(f"error: {e}{hint}", file=sys.stderr)
         return 1
     print(f"wrote {summary['path']}: {summary['steps']} steps x {summary['moe_layers']} MoE layers x "
           f"{summary['ranks']} ranks x {args.tokens_per_rank} tokens, {summary['experts']} experts, "

@@ -30,7 +30,7 @@ struct Row {
   double expert_GB = 0;
 };
 
-double balancedness(const Summary& s) { return s.load_max_over_mean > 0 ? 1.0 / s.load_max_over_mean : 0; }
+double balancedness(const Summary& s) { return s.layer_load_max_over_mean > 0 ? 1.0 / s.layer_load_max_over_mean : 0; }
 
 int run_compare(const CompareArgs& a) {
   std::vector<Row> rows;
@@ -57,12 +57,12 @@ int run_compare(const CompareArgs& a) {
 
   std::cout << fmt::format("moesim compare: {} ({} placements)\n\n", name, rows.size());
   std::cout << fmt::format("{:<16} {:>12} {:>12} {:>14} {:>10} {:>9} {:>14} {:>10} {:>11}\n", "placement",
-                           "step_p50_us", "step_p99_us", "tok/s/GPU", "load_max/", "balanced", "scaleout_GB/", "hot_link",
+                           "step_p50_us", "step_p99_us", "tok/s/GPU", "layer load", "balanced", "scaleout_GB/", "hot_link",
                            "experts_GB");
-  std::cout << fmt::format("{:<16} {:>12} {:>12} {:>14} {:>10} {:>9} {:>14} {:>10} {:>11}\n", "", "", "", "", "mean",
+  std::cout << fmt::format("{:<16} {:>12} {:>12} {:>14} {:>10} {:>9} {:>14} {:>10} {:>11}\n", "", "", "", "", "max/mean",
                            "(avg/max)", "step", "util %", "per GPU");
   std::string csv =
-      "placement,step_us_p50,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,gpu_load_max_over_mean,"
+      "placement,step_us_p50,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,layer_gpu_load_max_over_mean,"
       "balancedness,scaleout_bytes_per_step,hottest_link,hottest_link_utilization,expert_bytes_per_gpu_max,error\n";
   int failed = 0;
   for (const Row& r : rows) {
@@ -74,12 +74,12 @@ int run_compare(const CompareArgs& a) {
     }
     const Summary& s = r.s;
     std::cout << fmt::format("{:<16} {:>12.1f} {:>12.1f} {:>14.1f} {:>10.3f} {:>9.3f} {:>14.3f} {:>10.2f} {:>11.2f}\n",
-                             r.placement, s.step_us_p50, s.step_us_p99, s.tokens_per_s_per_gpu, s.load_max_over_mean,
+                             r.placement, s.step_us_p50, s.step_us_p99, s.tokens_per_s_per_gpu, s.layer_load_max_over_mean,
                              balancedness(s), s.scaleout_bytes_per_step / 1e9, 100 * s.hottest_link_utilization,
                              r.expert_GB);
     csv += fmt::format("{},{:.4f},{:.4f},{:.1f},{:.2f},{:.6f},{:.6f},{:.0f},{},{:.6f},{:.0f},\n", r.placement,
                        s.step_us_p50, s.step_us_p99, s.tokens_per_s_total, s.tokens_per_s_per_gpu,
-                       s.load_max_over_mean, balancedness(s), s.scaleout_bytes_per_step, s.hottest_link,
+                       s.layer_load_max_over_mean, balancedness(s), s.scaleout_bytes_per_step, s.hottest_link,
                        s.hottest_link_utilization, r.expert_GB * 1e9);
   }
   std::filesystem::create_directories(dir);

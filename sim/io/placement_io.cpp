@@ -100,6 +100,8 @@ Placement load_toml(const std::string& path, int moe_layers, int experts, int gp
       if (fallback) t.fail("default", "a second default layer");
       fallback = read_experts(t, experts, gpus);
     } else {
+      if (!t.has("index"))
+        t.fail("index", "required key is missing (or default = true for the layer applying to all unlisted ones)");
       const auto index = t.integer("index", 0, moe_layers - 1);
       if (own[at(index)]) t.fail("index", fmt::format("MoE layer {} is listed twice", index));
       own[at(index)] = read_experts(t, experts, gpus);

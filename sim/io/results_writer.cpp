@@ -132,7 +132,8 @@ std::string summary_json(const RunContext& run) {
   j["critical_path_per_step"] = phases_json(s.critical_us);
   j["critical_path_per_step"]["dominant_phase"] = s.critical_phase;
   j["busy_per_gpu_per_step"] = phases_json(s.busy_us);
-  j["hotspots"] = {{"gpu_load_max_over_mean", s.load_max_over_mean},
+  j["hotspots"] = {{"layer_gpu_load_max_over_mean", s.layer_load_max_over_mean},
+                   {"gpu_load_max_over_mean", s.load_max_over_mean},
                    {"hottest_gpu", s.hottest_gpu},
                    {"hottest_gpu_share", s.hottest_gpu_share},
                    {"hottest_link", s.hottest_link},

@@ -9,7 +9,7 @@
 
 #include "core/error.hpp"
 #include "io/toml_reader.hpp"
-#include "moe/placement.hpp"
+#include "moe/placement_strategies.hpp"
 
 namespace moesim::io {
 
@@ -155,7 +155,13 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     model.fail_here(fmt::format("top_k {} exceeds routed_experts {}", s.model.top_k, s.model.routed_experts));
 
   if (auto pl = r.table_opt("placement")) {
-    s.placement = pl->choice_or("kind", "contiguous", placement_kinds());
+    std::vector<std::string> kinds = placement_strategy_kinds();
+    kinds.push_back("from_file");
+    s.placement = pl->choice_or("kind", "contiguous", kinds);
+    if (s.placement == "from_file") s.placement_file = resolve(base_dir, pl->string("file"));
+    else if (pl->has("file")) pl->fail("file", "only meaningful with kind = \"from_file\"");
+    s.placement_window_steps = static_cast<int>(pl->integer_or("window_steps", 8, 1, kMaxSteps));
+    s.redundant_slots = static_cast<int>(pl->integer_or("redundant_slots", 0, 0, 1 << 20));
     pl->finish();
   }
   if (auto net = r.table_opt("network")) {
@@ -192,6 +198,15 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
   const std::string base = std::filesystem::absolute(path).parent_path().string();
   return read_scenario(t, path, base, std::move(origins));
 }
+
+namespace {
+toml::table placement_table(const Scenario& s) {
+  toml::table t{{"kind", s.placement}, {"window_steps", s.placement_window_steps},
+                {"redundant_slots", s.redundant_slots}};
+  if (!s.placement_file.empty()) t.insert("file", s.placement_file);
+  return t;
+}
+}  // namespace
 
 std::string scenario_to_toml(const Scenario& s) {
   const ModelSpec& m = s.model;
@@ -235,7 +250,7 @@ std::string scenario_to_toml(const Scenario& s) {
                                {"kv_len", s.workload.kv_len},
                                {"steps", s.workload.steps}}},
       {"gate", gate},
-      {"placement", toml::table{{"kind", s.placement}}},
+      {"placement", placement_table(s)},
       {"network", toml::table{{"model", s.network_model}, {"dedup", s.dedup}, {"layer_barrier", s.layer_barrier}}},
       {"overlap", toml::table{{"mode", s.overlap}}},
       {"output", toml::table{{"dir", s.output_dir}, {"timeline_steps", s.timeline_steps}}},

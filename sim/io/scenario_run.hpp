@@ -17,11 +17,13 @@ struct ScenarioRun {
   Profile profile;
   Results results;
   Summary summary;
+  std::string placement_toml;  // the placement used, in the from_file format
 };
 
 // Throws InputError for bad input (files, values, a placement that does not fit), Error otherwise.
 ScenarioRun run_scenario(const Scenario& scenario);
-// Writes the run's result files into `dir`.
+// Writes the run's result files into `dir`, plus placement.toml (loadable with
+// [placement] kind = "from_file").
 void write_run(const ScenarioRun& run, const std::string& dir);
 
 }  // namespace moesim::io

@@ -75,6 +75,14 @@ Summary summarize(const Results& r) {
     for (int p = 0; p < kPhaseCount; ++p) s.busy_us[p] += us_from_ps(g.busy_ps[p]) / (s.gpus * s.steps);
   }
   s.load_max_over_mean = total > 0 ? max / (total / s.gpus) : 0;
+  int moe_layers = 0;
+  for (const LayerResult& l : r.layers) {
+    if (!l.moe || l.received_total == 0) continue;
+    ++moe_layers;
+    s.layer_load_max_over_mean +=
+        static_cast<double>(l.received_max_sum) / (static_cast<double>(l.received_total) / s.gpus);
+  }
+  if (moe_layers > 0) s.layer_load_max_over_mean /= moe_layers;
   s.hottest_gpu_share = total > 0 ? max / total : 0;
 
   for (const LinkResult& l : r.links) {

@@ -20,7 +20,10 @@ struct Summary {
   double tokens_per_s_per_gpu = 0;
   double critical_us[kPhaseCount] = {};   // mean per step, along the critical path
   double busy_us[kPhaseCount] = {};       // mean per GPU per step
-  double load_max_over_mean = 0;          // token-expert assignments per GPU, max / mean
+  double load_max_over_mean = 0;          // token-expert assignments per GPU over the whole step, max / mean
+  // Per MoE layer, max / mean over GPUs of the assignments received, averaged over layers: what
+  // each layer's all-to-all and expert phase wait for. Its inverse is EPLB's "balancedness".
+  double layer_load_max_over_mean = 0;
   int hottest_gpu = -1;
   double hottest_gpu_share = 0;           // its share of all assignments
   std::string hottest_link;               // by utilisation

@@ -47,7 +47,9 @@ std::string summary_text(const SummaryContext& run) {
                      comm ? " (sender span)" : "");
   }
   o += fmt::format("  dominant phase on the critical path: {}\n\n", s.critical_phase);
-  o += fmt::format("GPU load (token-expert assignments) max/mean {:.3f}; hottest GPU {} with {:.2f}% of all\n",
+  o += fmt::format("GPU load (token-expert assignments) max/mean per layer {:.3f} (balancedness {:.3f}); over the "
+                   "step {:.3f}, hottest GPU {} with {:.2f}% of all\n",
+                   s.layer_load_max_over_mean, s.layer_load_max_over_mean > 0 ? 1 / s.layer_load_max_over_mean : 0.0,
                    s.load_max_over_mean, s.hottest_gpu, 100.0 * s.hottest_gpu_share);
   o += fmt::format("hottest link {} [{}] utilisation {:.2f}%\n", s.hottest_link, s.hottest_link_class,
                    100.0 * s.hottest_link_utilization);

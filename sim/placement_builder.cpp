@@ -1,0 +1,64 @@
+// Placement from a file or from observed routing (see placement_builder.hpp).
+#include "placement_builder.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "io/placement_io.hpp"
+#include "moe/placement_strategies.hpp"
+
+namespace moesim {
+
+namespace {
+
+// Expert loads (and, when asked, co-selection counts) per MoE layer over the first `steps` steps.
+void observe(const Scenario& s, Gate& gate, int gpus, int steps, bool pairs, PlacementInputs& in) {
+  const int layers = s.model.moe_layers(), experts = s.model.routed_experts, k = s.model.top_k;
+  const auto e = static_cast<std::size_t>(experts);
+  in.load.assign(static_cast<std::size_t>(layers), std::vector<double>(e, 0.0));
+  if (pairs) in.coselect.assign(static_cast<std::size_t>(layers), std::vector<double>(e * (e - 1) / 2, 0.0));
+  std::vector<int> ids;
+  for (int step = 0; step < steps; ++step)
+    for (int l = 0; l < layers; ++l) {
+      auto& load = in.load[static_cast<std::size_t>(l)];
+      for (int g = 0; g < gpus; ++g) {
+        gate.assign(step, l, g, s.workload.tokens_per_gpu, ids);
+        for (int id : ids) load[static_cast<std::size_t>(id)] += 1;
+        if (!pairs) continue;
+        auto& co = in.coselect[static_cast<std::size_t>(l)];
+        for (std::size_t t = 0; t + static_cast<std::size_t>(k) <= ids.size(); t += static_cast<std::size_t>(k))
+          for (int a = 0; a < k; ++a)
+            for (int b = a + 1; b < k; ++b) {
+              const int x = std::min(ids[t + static_cast<std::size_t>(a)], ids[t + static_cast<std::size_t>(b)]);
+              const int y = std::max(ids[t + static_cast<std::size_t>(a)], ids[t + static_cast<std::size_t>(b)]);
+              co[coselect_index(x, y, experts)] += 1;
+            }
+      }
+    }
+}
+
+}  // namespace
+
+Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus,
+                          std::vector<std::string>& notes) {
+  const int layers = s.model.moe_layers(), experts = s.model.routed_experts;
+  if (s.placement == "from_file") return io::load_placement(s.placement_file, layers, experts, gpus);
+  PlacementInputs in;
+  in.moe_layers = layers;
+  in.experts = experts;
+  in.gpus = gpus;
+  for (int g = 0; g < gpus; ++g) {
+    in.gpu_host.push_back(topology.gpu_host(g));
+    in.gpu_domain.push_back(topology.gpu_domain(g));
+  }
+  in.redundant_slots = s.redundant_slots;
+  if (s.placement != "contiguous" && s.placement != "round_robin") {
+    const int window = std::min(s.placement_window_steps, s.workload.steps);
+    observe(s, gate, gpus, window, s.placement == "topology_aware", in);
+    notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", s.placement, window - 1));
+  }
+  return make_placement(s.placement, in);
+}
+
+}  // namespace moesim

@@ -1,0 +1,19 @@
+#pragma once
+// Builds a scenario's expert placement: read from a file, or computed by a strategy from the
+// routing observed over the first `placement.window_steps` steps of the scenario's own gate (as a
+// deployment would use recent expert-load statistics; the run then replays those same steps).
+#include <string>
+#include <vector>
+
+#include "moe/gate.hpp"
+#include "moe/placement.hpp"
+#include "net/topology.hpp"
+#include "scenario.hpp"
+
+namespace moesim {
+
+// Appends to `notes` what was observed and decided (for the report).
+Placement build_placement(const Scenario& scenario, Gate& gate, const Topology& topology, int gpus,
+                          std::vector<std::string>& notes);
+
+}  // namespace moesim
