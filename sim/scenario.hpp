@@ -3,7 +3,9 @@
 // absolute), so the same Scenario always gives the same Results.
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "faults.hpp"
 #include "moe/gate.hpp"
 #include "moe/model_spec.hpp"
 
@@ -38,6 +40,7 @@ struct Scenario {
   std::string overlap = "none";        // none | two_microbatch
   std::string output_dir;              // "" = results/<name> under the working directory
   int timeline_steps = 1;              // steps drawn in timeline.json (0 = none)
+  std::vector<FaultSpec> faults;       // what-if failures; empty = healthy
 
   bool prefill() const { return workload.phase == "prefill"; }
   int microbatches() const { return overlap == "two_microbatch" ? 2 : 1; }

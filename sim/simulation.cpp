@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "core/error.hpp"
 #include "moe/trace_gate.hpp"
@@ -60,6 +61,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
   const std::size_t g = static_cast<std::size_t>(gpus_);
   stream_free_ps_.assign(g, 0);
+  compute_factor_ = compute_factors(scenario_.faults, gpus_);
   gate_out_.resize(g);
   mb_view_.resize(g);
   const int moe_layers = scenario_.model.moe_layers();
@@ -109,6 +111,7 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   const TimePs now = queue_.now_ps();
   TimePs& free = stream_free_ps_[static_cast<std::size_t>(g)];
   const TimePs start = std::max(now, free);
+  duration = static_cast<TimePs>(std::llround(static_cast<double>(duration) * compute_factor_[static_cast<std::size_t>(g)]));
   const TimePs end = start + duration;
   free = end;
   TaskRec t;

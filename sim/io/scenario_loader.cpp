@@ -179,6 +179,22 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     s.timeline_steps = static_cast<int>(out->integer_or("timeline_steps", 1, 0, 1000));
     out->finish();
   }
+  for (TableReader& f : r.tables("faults")) {
+    FaultSpec fault;
+    fault.where = where(f.file(), &f.raw());
+    fault.kind = f.choice("kind", {"link_down", "link_degraded", "slow_gpu"});
+    if (fault.kind == "slow_gpu") {
+      fault.gpu = static_cast<int>(f.integer("gpu", 0, 1 << 16));
+      fault.compute_factor = f.number("compute_factor", 1.0, 1000.0);
+    } else {
+      fault.a = f.string("a");
+      fault.b = f.string("b");
+      fault.duplex = f.boolean_or("duplex", true);
+      if (fault.kind == "link_degraded") fault.bandwidth_factor = f.number("bandwidth_factor", 1e-6, 1.0);
+    }
+    f.finish();
+    s.faults.push_back(fault);
+  }
   r.finish();
   return s;
 }
@@ -255,6 +271,21 @@ std::string scenario_to_toml(const Scenario& s) {
       {"overlap", toml::table{{"mode", s.overlap}}},
       {"output", toml::table{{"dir", s.output_dir}, {"timeline_steps", s.timeline_steps}}},
   };
+  toml::array faults;
+  for (const FaultSpec& f : s.faults) {
+    toml::table t{{"kind", f.kind}};
+    if (f.kind == "slow_gpu") {
+      t.insert("gpu", f.gpu);
+      t.insert("compute_factor", f.compute_factor);
+    } else {
+      t.insert("a", f.a);
+      t.insert("b", f.b);
+      t.insert("duplex", f.duplex);
+      if (f.kind == "link_degraded") t.insert("bandwidth_factor", f.bandwidth_factor);
+    }
+    faults.push_back(std::move(t));
+  }
+  if (!faults.empty()) root.insert("faults", std::move(faults));
   std::ostringstream os;
   os << "# Resolved scenario written by moesim: every value explicit" << (s.model_preset.empty() ? "" : ", model preset \"" + s.model_preset + "\" expanded") << ".\n";
   os << root << "\n";

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "core/error.hpp"
 #include "io/placement_io.hpp"
 #include "io/profile_io.hpp"
@@ -14,11 +16,26 @@
 namespace moesim::io {
 
 ScenarioRun run_scenario(const Scenario& scenario) {
-  ScenarioRun run{scenario, load_topology(scenario.topology_path), load_profile(scenario.profile_path), {}, {}, {}};
+  ScenarioRun run{scenario, load_topology(scenario.topology_path), load_profile(scenario.profile_path), {}, {}, {}, 0};
+  apply_link_faults(run.topology, scenario.faults);
   Simulation sim(run.scenario, run.topology, run.profile);
   run.results = sim.run();
   run.placement_toml = placement_to_toml(sim.placement());
   run.summary = summarize(run.results);
+  if (!scenario.faults.empty()) {
+    // The impact of the faults: the same scenario without them, side by side in the report.
+    Scenario healthy = scenario;
+    healthy.faults.clear();
+    const ScenarioRun base = run_scenario(healthy);
+    const Summary& h = base.summary;
+    const Summary& f = run.summary;
+    run.results.notes.push_back(fmt::format(
+        "faults ({}): step p50 {:.1f} us vs {:.1f} us healthy ({:+.2f}%), throughput {:.0f} vs {:.0f} tokens/s "
+        "({:+.2f}%)",
+        scenario.faults.size(), f.step_us_p50, h.step_us_p50, 100 * (f.step_us_p50 / h.step_us_p50 - 1),
+        f.tokens_per_s_total, h.tokens_per_s_total, 100 * (f.tokens_per_s_total / h.tokens_per_s_total - 1)));
+    run.healthy_step_us_p50 = h.step_us_p50;
+  }
   return run;
 }
 

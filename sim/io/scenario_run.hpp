@@ -18,9 +18,10 @@ struct ScenarioRun {
   Results results;
   Summary summary;
   std::string placement_toml;  // the placement used, in the from_file format
+  double healthy_step_us_p50 = 0;  // with faults: the same scenario without them
 };
 
-// Throws InputError for bad input (files, values, a placement that does not fit), Error otherwise.
+// With faults, also runs the healthy scenario and notes the impact. Throws InputError for bad input (files, values, a placement that does not fit), Error otherwise.
 ScenarioRun run_scenario(const Scenario& scenario);
 // Writes the run's result files into `dir`, plus placement.toml (loadable with
 // [placement] kind = "from_file").

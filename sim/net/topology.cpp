@@ -132,9 +132,11 @@ void Topology::finalize(int max_ecmp) {
   const std::size_t n_gpus = gpu_nodes_.size();
 
   RouteGraph g(nodes_.size());
+  max_ecmp_ = max_ecmp;
   for (std::size_t i = 0; i < links_.size(); ++i)
-    boost::add_edge(static_cast<std::size_t>(links_[i].from), static_cast<std::size_t>(links_[i].to),
-                    static_cast<int>(i), g);
+    if (links_[i].up)
+      boost::add_edge(static_cast<std::size_t>(links_[i].from), static_cast<std::size_t>(links_[i].to),
+                      static_cast<int>(i), g);
 
   std::vector<Cost> link_cost(links_.size());
   for (std::size_t i = 0; i < links_.size(); ++i) link_cost[i] = Cost{1, ps_from_ns(links_[i].latency_ns)};
@@ -165,7 +167,7 @@ void Topology::finalize(int max_ecmp) {
     for (std::size_t l = 0; l < links_.size(); ++l) {
       const int x = links_[l].from, y = links_[l].to;
       const bool may_enter = y == dst_node || nodes_[static_cast<std::size_t>(y)].kind != NodeKind::gpu;
-      if (may_enter && reached(x) && reached(y) &&
+      if (links_[l].up && may_enter && reached(x) && reached(y) &&
           CostPlus()(link_cost[l], dist[static_cast<std::size_t>(y)]) == dist[static_cast<std::size_t>(x)])
         next_hops[static_cast<std::size_t>(x)].push_back(static_cast<int>(l));
     }
@@ -204,6 +206,13 @@ void Topology::finalize(int max_ecmp) {
     }
   }
   finalized_ = true;
+}
+
+std::vector<int> Topology::links_between(int a, int b) const {
+  std::vector<int> out;
+  for (int l : out_links(a))
+    if (links_[static_cast<std::size_t>(l)].to == b) out.push_back(l);
+  return out;
 }
 
 bool Topology::nvlink_only(int src_gpu, int dst_gpu) const {

@@ -32,6 +32,7 @@ struct Link {
   double bandwidth_GBps = 0;  // per direction (each Link is one direction)
   double latency_ns = 0;
   std::string link_class;
+  bool up = true;  // a downed link carries nothing and no route uses it (fault what-ifs)
 };
 
 using Path = std::vector<int>;  // link ids, source GPU to destination GPU
@@ -81,6 +82,11 @@ class Topology {
   // pair, sorted by link ids); throws RouteError when some GPU cannot reach another. Call once
   // after building, before any query below.
   void finalize(int max_ecmp = 16);
+  // Fault what-ifs, applied before (re-)finalizing: the directed links from node a to node b.
+  std::vector<int> links_between(int a, int b) const;
+  void set_link_up(int link, bool up) { links_[static_cast<std::size_t>(link)].up = up; finalized_ = false; }
+  void scale_link_bandwidth(int link, double factor) { links_[static_cast<std::size_t>(link)].bandwidth_GBps *= factor; }
+  int max_ecmp() const { return max_ecmp_; }
 
   const std::string& name() const { return name_; }
   int gpu_count() const { return static_cast<int>(gpu_nodes_.size()); }
@@ -120,6 +126,7 @@ class Topology {
   std::unordered_map<std::string, int> node_by_name_;
   std::vector<std::vector<Path>> routes_;  // [src * gpus + dst]
   bool finalized_ = false;
+  int max_ecmp_ = 16;
 };
 
 }  // namespace moesim

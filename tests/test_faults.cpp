@@ -1,0 +1,111 @@
+// Fault what-ifs: a downed link reroutes traffic (hand-computed times), a degraded link slows it,
+// a slow GPU's kernels take longer by its factor, and bad fault specs are located errors.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/event_queue.hpp"
+#include "faults.hpp"
+#include "io/scenario_loader.hpp"
+#include "io/scenario_run.hpp"
+#include "net/network.hpp"
+#include "test_util.hpp"
+
+using namespace moesim;
+
+namespace {
+
+// g0 and g1 joined directly at 100 GB/s, and also through switch s at 50 GB/s per link; no latency.
+Topology detour() {
+  Topology t("detour");
+  const int g0 = t.add_node(TopoNode{"g0", NodeKind::gpu, -1, 0, 0});
+  const int g1 = t.add_node(TopoNode{"g1", NodeKind::gpu, -1, 1, 0});
+  const int s = t.add_node(TopoNode{"s", NodeKind::network_switch, -1, -1, -1});
+  t.add_duplex(g0, g1, 100.0, 0.0, "nvlink");
+  t.add_duplex(g0, s, 50.0, 0.0, "nvlink");
+  t.add_duplex(s, g1, 50.0, 0.0, "nvlink");
+  t.finalize();
+  return t;
+}
+
+TimePs one_flow(const Topology& t, double bytes) {
+  EventQueue q;
+  auto net = make_network("flow", q, t, MessageCost{});
+  const auto id = net->declare({{0, 1, bytes}}, 1);
+  TimePs done = -1;
+  net->start(id, [&](TimePs at) { done = at; });
+  q.run();
+  return done;
+}
+
+FaultSpec link(const char* kind, const char* a, const char* b, double factor = 1) {
+  FaultSpec f;
+  f.kind = kind;
+  f.where = "test";
+  f.a = a;
+  f.b = b;
+  f.bandwidth_factor = factor;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("a downed link reroutes its traffic: hand-computed times", "[faults]") {
+  Topology t = detour();
+  // Healthy: the direct link (1 hop) at 100 GB/s: 1e6 B / 100 GB/s = 10 us.
+  REQUIRE(t.paths(0, 1).size() == 1);
+  REQUIRE(one_flow(t, 1e6) == 10'000'000);
+  // Direct link down: the detour g0 -> s -> g1 at 50 GB/s: 1e6 B / 50 GB/s = 20 us, 10 us more.
+  apply_link_faults(t, {link("link_down", "g0", "g1")});
+  REQUIRE(t.paths(0, 1).size() == 1);
+  REQUIRE(t.paths(0, 1)[0].size() == 2);
+  REQUIRE(one_flow(t, 1e6) == 20'000'000);
+}
+
+TEST_CASE("a degraded link carries bandwidth x factor", "[faults]") {
+  Topology t = detour();
+  // 100 GB/s x 0.25 = 25 GB/s: 1e6 B take 40 us (still the 1-hop route).
+  apply_link_faults(t, {link("link_degraded", "g0", "g1", 0.25)});
+  REQUIRE(one_flow(t, 1e6) == 40'000'000);
+}
+
+TEST_CASE("link faults that name nothing or cut the network are located errors", "[faults]") {
+  Topology t = detour();
+  REQUIRE_THROWS_WITH(apply_link_faults(t, {link("link_down", "g0", "nope")}), Catch::Contains("no node \"nope\""));
+  REQUIRE_THROWS_WITH(apply_link_faults(t, {link("link_down", "g1", "g1")}), Catch::Contains("no link"));
+  Topology u = detour();
+  REQUIRE_THROWS_AS(apply_link_faults(u, {link("link_down", "g0", "g1"), link("link_down", "g0", "s")}), InputError);
+}
+
+TEST_CASE("a slow GPU's compute takes factor times longer; the report compares with healthy", "[faults]") {
+  const std::string smoke = test::source_path("scenarios/smoke.toml");
+  const auto dir = test::scratch_dir("faults");
+  std::string text = "[[faults]]\nkind = \"slow_gpu\"\ngpu = 3\ncompute_factor = 2.0\n";
+  std::ifstream in(smoke);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string scenario = ss.str();
+  for (const char* rel : {"../topologies", "../calibrate"}) {
+    const auto at = scenario.find(rel);
+    scenario.replace(at, 2, MOESIM_SOURCE_DIR);
+  }
+  const std::string path = test::write_file(dir, "slow.toml", scenario + text);
+  const io::ScenarioRun slow = io::run_scenario(io::load_scenario(path));
+  const io::ScenarioRun healthy = io::run_scenario(io::load_scenario(smoke));
+  // Every kernel on GPU 3 lasts twice as long (to the picosecond, up to rounding of each kernel).
+  const double ratio = static_cast<double>(slow.results.gpus[3].compute_busy_ps()) /
+                       static_cast<double>(healthy.results.gpus[3].compute_busy_ps());
+  REQUIRE(ratio == Approx(2.0).epsilon(1e-6));
+  REQUIRE(slow.results.gpus[2].compute_busy_ps() == healthy.results.gpus[2].compute_busy_ps());
+  REQUIRE(slow.summary.step_us_p50 > healthy.summary.step_us_p50);
+  REQUIRE(slow.healthy_step_us_p50 == Approx(healthy.summary.step_us_p50));
+  REQUIRE_THAT(slow.results.notes.back(), Catch::Contains("healthy"));
+
+  // Bad fault entries name their line.
+  const std::string bad = test::write_file(dir, "bad.toml", scenario + "[[faults]]\nkind = \"gpu_on_fire\"\n");
+  REQUIRE_THROWS_WITH(io::load_scenario(bad), Catch::Contains("bad.toml:") && Catch::Contains("gpu_on_fire"));
+  const std::string far = test::write_file(dir, "far.toml", scenario + text + "[[faults]]\nkind = \"slow_gpu\"\ngpu = 99\ncompute_factor = 2\n");
+  REQUIRE_THROWS_WITH(io::run_scenario(io::load_scenario(far)), Catch::Contains("far.toml:") && Catch::Contains("gpu 99"));
+}
