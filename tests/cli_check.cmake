@@ -13,6 +13,14 @@ function(expect_run code pattern)
   endif()
 endfunction()
 
+function(expect_same_file a b why)
+  file(READ ${a} ta)
+  file(READ ${b} tb)
+  if(NOT ta STREQUAL tb)
+    message(FATAL_ERROR "${why}: ${a} and ${b} differ")
+  endif()
+endfunction()
+
 # A good run writes every result file.
 expect_run(0 "throughput" ${MOESIM} run ${SRC}/scenarios/smoke.toml -o ${WORK}/smoke)
 foreach(f summary.json per_step.csv per_layer.csv per_gpu.csv per_link.csv gpu_layer.csv timeline.json scenario.resolved.toml)
@@ -22,11 +30,7 @@ foreach(f summary.json per_step.csv per_layer.csv per_gpu.csv per_link.csv gpu_l
 endforeach()
 # The resolved scenario runs again to the same result.
 expect_run(0 ".*" ${MOESIM} run ${WORK}/smoke/scenario.resolved.toml -o ${WORK}/again -q)
-file(READ ${WORK}/smoke/per_step.csv a)
-file(READ ${WORK}/again/per_step.csv b)
-if(NOT a STREQUAL b)
-  message(FATAL_ERROR "re-running the resolved scenario gave different per_step.csv")
-endif()
+expect_same_file(${WORK}/smoke/per_step.csv ${WORK}/again/per_step.csv "re-running the resolved scenario")
 
 # Bad input: exit code 2 and the place named.
 file(WRITE ${WORK}/bad.toml "name = \"x\"\n[modle]\npreset = \"deepseek-v3\"\n")
@@ -52,11 +56,7 @@ expect_run(0 "wrote" ${MOESIM} trace import rows ${SRC}/scenarios/traces/example
 expect_run(0 "wrote" ${MOESIM} trace import npy ${SRC}/scenarios/traces/example_ids.npy -o ${WORK}/ids.moetrace)
 expect_run(0 "counts only" ${MOESIM} trace import counts ${SRC}/scenarios/traces/example_counts.csv -o ${WORK}/counts.moetrace)
 expect_run(0 ".*" ${MOESIM} run ${SRC}/scenarios/smoke-trace.toml --set "gate.trace=\"${WORK}/smoke.moetrace\"" -o ${WORK}/replay -q)
-file(READ ${WORK}/replay/per_step.csv replayed)
-file(READ ${WORK}/smoke/per_step.csv synthetic)
-if(NOT replayed STREQUAL synthetic)
-  message(FATAL_ERROR "replaying the generated trace did not reproduce the synthetic run")
-endif()
+expect_same_file(${WORK}/replay/per_step.csv ${WORK}/smoke/per_step.csv "replaying the generated trace")
 file(WRITE ${WORK}/bad.moetrace "MOESIMTR")
 expect_run(2 "bad.moetrace: byte" ${MOESIM} trace stats ${WORK}/bad.moetrace)
 expect_run(2 "top_k" ${MOESIM} run ${SRC}/scenarios/smoke-trace.toml --set model.top_k=3 -q -o ${WORK}/bad)
@@ -73,11 +73,7 @@ expect_run(2 "nonsense +error: .*unknown value" ${MOESIM} compare ${SRC}/scenari
 expect_run(0 ".*" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=greedy -o ${WORK}/greedy -q)
 expect_run(0 ".*" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=from_file
            --set "placement.file=\"${WORK}/greedy/placement.toml\"" -o ${WORK}/fromfile -q)
-file(READ ${WORK}/greedy/per_step.csv a)
-file(READ ${WORK}/fromfile/per_step.csv b)
-if(NOT a STREQUAL b)
-  message(FATAL_ERROR "from_file with the written greedy placement gave a different result")
-endif()
+expect_same_file(${WORK}/greedy/per_step.csv ${WORK}/fromfile/per_step.csv "from_file with the written greedy placement")
 file(WRITE ${WORK}/badplace.csv "layer,expert,gpu\n*,0,99\n")
 expect_run(2 "badplace.csv:2" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=from_file
            --set "placement.file=\"${WORK}/badplace.csv\"" -q -o ${WORK}/bad2)

@@ -3,31 +3,19 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
-#include "io/profile_io.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/topology_loader.hpp"
+#include "io/scenario_run.hpp"
 #include "moe/trace_gate.hpp"
 #include "moe/trace_generate.hpp"
-#include "simulation.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
 
 namespace {
 
-struct Run {
-  Scenario scenario;
-  Topology topology;
-  Profile profile;
-  explicit Run(const std::vector<std::string>& sets)
-      : scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)),
-        topology(io::load_topology(scenario.topology_path)),
-        profile(io::load_profile(scenario.profile_path)) {}
-  Results results() const {
-    Simulation sim(scenario, topology, profile);
-    return sim.run();
-  }
-};
+Results run_smoke(const std::vector<std::string>& sets) {
+  return io::run_scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)).results;
+}
 
 // Writes the smoke scenario's own synthetic routing as a trace.
 std::string smoke_trace(const std::string& name, int steps, int ranks, int tokens) {
@@ -43,8 +31,8 @@ std::string smoke_trace(const std::string& name, int steps, int ranks, int token
 TEST_CASE("replaying a generated trace reproduces the synthetic run exactly", "[trace]") {
   // smoke.toml: 8 GPUs, 32 tokens per GPU, 3 steps.
   const std::string path = smoke_trace("replay-exact", 3, 8, 32);
-  const Results synthetic = Run({}).results();
-  const Results replayed = Run({"gate.kind=trace", "gate.trace=\"" + path + "\""}).results();
+  const Results synthetic = run_smoke({});
+  const Results replayed = run_smoke({"gate.kind=trace", "gate.trace=\"" + path + "\""});
   REQUIRE(replayed.steps.size() == synthetic.steps.size());
   for (std::size_t i = 0; i < synthetic.steps.size(); ++i) REQUIRE(replayed.steps[i].end_ps == synthetic.steps[i].end_ps);
   for (std::size_t g = 0; g < synthetic.gpus.size(); ++g) REQUIRE(replayed.gpus[g].received == synthetic.gpus[g].received);
@@ -55,7 +43,7 @@ TEST_CASE("replaying a generated trace reproduces the synthetic run exactly", "[
 TEST_CASE("trace and scenario mismatches follow the stated rules", "[trace]") {
   SECTION("fewer steps wrap around") {
     const std::string path = smoke_trace("replay-wrap", 1, 8, 32);
-    const Results r = Run({"gate.kind=trace", "gate.trace=\"" + path + "\""}).results();
+    const Results r = run_smoke({"gate.kind=trace", "gate.trace=\"" + path + "\""});
     // Steps 0, 1 and 2 all replay trace step 0: identical routing, identical step times.
     REQUIRE(r.steps[1].step_ps() == r.steps[0].step_ps());
     REQUIRE(r.steps[2].step_ps() == r.steps[0].step_ps());
@@ -87,7 +75,7 @@ TEST_CASE("trace and scenario mismatches follow the stated rules", "[trace]") {
     REQUIRE_THROWS_AS(TraceGate(path, 3, 16, 4, 8, 1), InputError);   // top_k
     REQUIRE_THROWS_AS(TraceGate(path, 2, 16, 2, 8, 1), InputError);   // layers
     REQUIRE_THROWS_AS(TraceGate(path, 3, 32, 2, 8, 1), InputError);   // experts
-    REQUIRE_THROWS_WITH(Run({"gate.kind=trace", "gate.trace=\"" + path + "\"", "model.top_k=4"}).results(),
+    REQUIRE_THROWS_WITH(run_smoke({"gate.kind=trace", "gate.trace=\"" + path + "\"", "model.top_k=4"}),
                         Catch::Contains("top_k"));
   }
 }
