@@ -1,0 +1,324 @@
+// `moesim sweep` (see sweep_command.hpp).
+#include "cli/sweep_command.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/error.hpp"
+#include "io/scenario_loader.hpp"
+#include "io/scenario_run.hpp"
+
+namespace moesim::cli {
+
+namespace {
+
+struct SweepArgs {
+  std::string scenario;
+  std::vector<std::string> vary;
+  std::vector<std::string> sets;
+  int jobs = 0;  // 0: one per hardware thread
+  bool resume = false;
+  std::string out_dir;
+};
+
+// One varied key and its values, in the order given.
+struct Axis {
+  std::string key;
+  std::vector<std::string> values;
+};
+
+constexpr const char* kMetricColumns =
+    "step_us_mean,step_us_p50,step_us_p90,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,"
+    "layer_gpu_load_max_over_mean,gpu_load_max_over_mean,hottest_link_utilization,network_bytes_per_step,"
+    "scaleout_bytes_per_step,wall_s";
+constexpr std::size_t kMaxRuns = 10'000'000;  // a typo'd range, not a sweep anyone means to run
+
+std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
+  std::vector<Axis> axes;
+  for (const std::string& v : vary) {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError(fmt::format("--vary '{}': expected key=v1[,v2,...]", v));
+    Axis a{v.substr(0, eq), {}};
+    for (const Axis& prev : axes)
+      if (prev.key == a.key) throw InputError(fmt::format("--vary {}: key given twice", a.key));
+    // Values are split on every comma, so a TOML array or a string with a comma cannot be varied.
+    std::stringstream rest(v.substr(eq + 1));
+    std::string value;
+    while (std::getline(rest, value, ',')) a.values.push_back(value);
+    if (v.back() == ',' || a.values.empty()) a.values.push_back("");
+    for (std::size_t i = 0; i < a.values.size(); ++i)
+      if (a.values[i].find_first_not_of(" \t") == std::string::npos)
+        throw InputError(fmt::format("--vary {}: value {} is empty", a.key, i + 1));
+    axes.push_back(std::move(a));
+  }
+  return axes;
+}
+
+std::size_t run_count(const std::vector<Axis>& axes) {
+  std::size_t n = 1;
+  for (const Axis& a : axes) {
+    if (n > kMaxRuns / a.values.size()) throw InputError(fmt::format("--vary: more than {} runs", kMaxRuns));
+    n *= a.values.size();
+  }
+  return n;
+}
+
+// The value of each axis in run `id` of the cartesian product, last axis varying fastest.
+std::vector<std::string> run_values(const std::vector<Axis>& axes, std::size_t id) {
+  std::vector<std::string> values(axes.size());
+  for (std::size_t k = axes.size(); k-- > 0;) {
+    values[k] = axes[k].values[id % axes[k].values.size()];
+    id /= axes[k].values.size();
+  }
+  return values;
+}
+
+std::string csv_field(const std::string& s, bool always_quote = false) {
+  if (!always_quote && s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += (c == '\n' || c == '\r') ? ' ' : c;  // one physical line per row keeps resume simple
+  }
+  return q + '"';
+}
+
+// Splits one CSV line (quotes doubled inside quoted fields).
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') fields.back() += line[++i];
+      else if (c == '"') quoted = false;
+      else fields.back() += c;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else {
+      fields.back() += c;
+    }
+  }
+  return fields;
+}
+
+std::string header_line(const std::vector<Axis>& axes) {
+  std::string h = "run_id";
+  for (const Axis& a : axes) h += "," + csv_field(a.key);
+  return h + ",status," + kMetricColumns + ",error\n";
+}
+
+std::string format_row(std::size_t id, const std::vector<std::string>& values, const Summary* s, double wall_s,
+                       const std::string& error) {
+  std::string row = std::to_string(id);
+  for (const std::string& v : values) row += "," + csv_field(v);
+  if (s) {
+    row += fmt::format(",ok,{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},{:.4f},\n",
+                       s->step_us_mean, s->step_us_p50, s->step_us_p90, s->step_us_p99, s->tokens_per_s_total,
+                       s->tokens_per_s_per_gpu, s->layer_load_max_over_mean, s->load_max_over_mean,
+                       s->hottest_link_utilization, s->network_bytes_per_step, s->scaleout_bytes_per_step, wall_s);
+  } else {
+    row += fmt::format(",error,,,,,,,,,,,,{:.4f},{}\n", wall_s, csv_field(error, true));
+  }
+  return row;
+}
+
+std::vector<std::string> overrides_for(const SweepArgs& a, const std::vector<Axis>& axes, std::size_t id) {
+  std::vector<std::string> o = a.sets;  // the varied values come last, so they win over --set
+  const std::vector<std::string> values = run_values(axes, id);
+  for (std::size_t k = 0; k < axes.size(); ++k) o.push_back(axes[k].key + "=" + values[k]);
+  return o;
+}
+
+// results/<name>-sweep; the name comes from the scenario with the --set overrides (or, if that
+// alone does not validate, with run 0's values too).
+std::string default_dir(const SweepArgs& a, const std::vector<Axis>& axes) {
+  try {
+    return "results/" + io::load_scenario(a.scenario, a.sets).name + "-sweep";
+  } catch (const InputError&) {
+    try {
+      return "results/" + io::load_scenario(a.scenario, overrides_for(a, axes, 0)).name + "-sweep";
+    } catch (const InputError&) {
+    }
+    throw;  // the error of the scenario itself, e.g. a missing file
+  }
+}
+
+struct Previous {
+  std::set<std::size_t> done;  // run_ids already in sweep.csv, ok or error
+  std::size_t errors = 0;
+};
+
+// Reads an interrupted sweep.csv: checks it belongs to this sweep, and drops a last line cut
+// short (no newline) by rewriting the file, so that run is done again rather than lost or doubled.
+Previous read_previous(const std::filesystem::path& path, const std::string& header, const std::vector<Axis>& axes,
+                       std::size_t total) {
+  Previous prev;
+  std::string text;
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error(fmt::format("cannot read {}", path.string()));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  if (!text.empty() && text.back() != '\n') {
+    text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << (text.empty() ? header : text);
+    if (!out.flush()) throw Error(fmt::format("cannot rewrite {}", path.string()));
+    if (text.empty()) return prev;
+  }
+  if (text.empty()) {  // created but nothing written yet
+    std::ofstream(path, std::ios::binary) << header;
+    return prev;
+  }
+  std::istringstream lines(text);
+  std::string line;
+  std::getline(lines, line);
+  if (line + "\n" != header)
+    throw InputError(fmt::format(
+        "{}: its header is not this sweep's, so --resume cannot continue it (the --vary keys must be the same, in "
+        "the same order)\n  found:    {}\n  expected: {}\npass another -o to start a new sweep",
+        path.string(), line, header.substr(0, header.size() - 1)));
+  for (std::size_t no = 2; std::getline(lines, line); ++no) {
+    const std::vector<std::string> f = split_csv_line(line);
+    std::size_t id = 0;
+    const bool number = !f[0].empty() && f[0].size() < 19 && f[0].find_first_not_of("0123456789") == std::string::npos &&
+                        (id = std::stoull(f[0]), id < total);
+    if (!number || f.size() < axes.size() + 2)
+      throw InputError(fmt::format("{}:{}: not a row of this sweep (run_id '{}' of {} runs)", path.string(), no,
+                                   f[0], total));
+    // The same keys with other values would give the run_ids another meaning.
+    const std::vector<std::string> values = run_values(axes, id);
+    for (std::size_t k = 0; k < axes.size(); ++k)
+      if (f[k + 1] != values[k])
+        throw InputError(fmt::format("{}:{}: run {} has {}={}, but in this sweep it is {}; pass the same --vary "
+                                     "values to resume, or another -o",
+                                     path.string(), no, id, axes[k].key, f[k + 1], values[k]));
+    if (prev.done.insert(id).second && f[axes.size() + 1] != "ok") ++prev.errors;
+  }
+  return prev;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int run_sweep(const SweepArgs& a) {
+  const std::vector<Axis> axes = parse_axes(a.vary);
+  const std::size_t total = run_count(axes);
+  const std::string header = header_line(axes);
+  const std::filesystem::path dir = a.out_dir.empty() ? default_dir(a, axes) : a.out_dir;
+  const std::filesystem::path csv = dir / "sweep.csv";
+
+  Previous prev;
+  if (std::filesystem::exists(csv)) {
+    if (!a.resume)
+      throw InputError(fmt::format("{} already exists: pass --resume to continue that sweep, or -o for another "
+                                   "directory",
+                                   csv.string()));
+    prev = read_previous(csv, header, axes, total);
+  } else {
+    std::filesystem::create_directories(dir);
+    std::ofstream(csv, std::ios::binary) << header;
+  }
+  std::vector<std::size_t> pending;
+  for (std::size_t id = 0; id < total; ++id)
+    if (!prev.done.count(id)) pending.push_back(id);
+
+  std::ofstream out(csv, std::ios::binary | std::ios::app);
+  if (!out) throw Error(fmt::format("cannot append to {}", csv.string()));
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t jobs =
+      std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, pending.size()));
+  std::cout << fmt::format("moesim sweep: {} runs ({} already in {}), {} to do on {} threads\n", total,
+                           prev.done.size(), csv.string(), pending.size(), jobs)
+            << std::flush;
+
+  const bool progress = isatty(2) != 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::mutex mu;  // guards `out` and the counters below
+  std::size_t finished = 0, failed = 0;
+  std::string write_error;
+  std::atomic<std::size_t> next{0};
+
+  auto worker = [&] {
+    for (std::size_t i; (i = next.fetch_add(1)) < pending.size();) {
+      const std::size_t id = pending[i];
+      const auto t_run = std::chrono::steady_clock::now();
+      std::string row;
+      bool ok = true;
+      try {
+        const io::ScenarioRun run = io::run_scenario(io::load_scenario(a.scenario, overrides_for(a, axes, id)));
+        row = format_row(id, run_values(axes, id), &run.summary, seconds_since(t_run), "");
+      } catch (const std::exception& e) {  // InputError, Error or worse: recorded, the others go on
+        ok = false;
+        row = format_row(id, run_values(axes, id), nullptr, seconds_since(t_run), e.what());
+      }
+      const std::lock_guard lock(mu);
+      if (!write_error.empty()) return;
+      out << row;
+      if (!out.flush()) {
+        write_error = fmt::format("cannot write {}", csv.string());
+        next = pending.size();  // stop everyone: the rows would be lost
+        return;
+      }
+      ++finished;
+      if (!ok) ++failed;
+      if (progress)
+        std::cerr << fmt::format("\r[{}/{}] runs done, {} errors, {:.1f} s", finished, pending.size(), failed,
+                                 seconds_since(t0))
+                  << std::flush;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < jobs && !pending.empty(); ++t) threads.emplace_back(worker);
+  for (std::thread& t : threads) t.join();
+  if (progress && !pending.empty()) std::cerr << "\n";
+  if (!write_error.empty()) throw Error(write_error);
+
+  const double wall = seconds_since(t0);
+  std::cout << fmt::format("runs: {}  ok: {}  errors: {}  wall: {:.3f} s  ({:.1f} runs/s)\n", finished,
+                           finished - failed, failed, wall, wall > 0 ? double(finished) / wall : 0.0);
+  if (prev.errors > 0) std::cout << fmt::format("errors from earlier runs: {} (in {})\n", prev.errors, csv.string());
+  std::cout << fmt::format("results in {}\n", csv.string());
+  return failed + prev.errors > 0 ? 2 : 0;
+}
+
+}  // namespace
+
+std::function<int()> add_sweep_command(CLI::App& app) {
+  auto args = std::make_shared<SweepArgs>();
+  CLI::App* c = app.add_subcommand("sweep", "run a scenario over the cartesian product of varied keys");
+  c->add_option("scenario", args->scenario, "scenario TOML file")->required();
+  // No CLI11 delimiter: the comma-separated values belong to one --vary.
+  c->add_option("--vary", args->vary, "key=v1,v2,... (repeatable; the last key varies fastest)")
+      ->required()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->add_option("--set", args->sets, "override a scenario key in every run")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->add_option("--jobs,-j", args->jobs, "worker threads (default: hardware threads)")->check(CLI::Range(1, 4096));
+  c->add_flag("--resume", args->resume, "continue the sweep.csv in the output directory, skipping its runs");
+  c->add_option("-o,--out", args->out_dir, "output directory (default: results/<name>-sweep)");
+  return [c, args]() { return c->parsed() ? run_sweep(*args) : -1; };
+}
+
+}  // namespace moesim::cli

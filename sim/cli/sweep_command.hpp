@@ -1,0 +1,14 @@
+#pragma once
+// `moesim sweep SCENARIO --vary key=v1,v2 ...`: the cartesian product of the varied keys, run on
+// worker threads, one row per run appended to sweep.csv as it finishes; --resume continues it.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace moesim::cli {
+
+// Adds `sweep` to `app`; the returned function runs it when parsed and returns its exit code
+// (0 all runs ok, 2 some failed), or -1 when `sweep` was not the command given.
+std::function<int()> add_sweep_command(CLI::App& app);
+
+}  // namespace moesim::cli
