@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/error.hpp"
 
 namespace moesim {
@@ -36,6 +38,18 @@ void apply_link_faults(Topology& topology, const std::vector<FaultSpec>& faults)
   } catch (const Error& e) {
     throw InputError(fmt::format("faults leave the topology partitioned: {}", e.what()));
   }
+}
+
+std::vector<char> down_gpus(const std::vector<FaultSpec>& faults, int gpus) {
+  std::vector<char> down(static_cast<std::size_t>(gpus), 0);
+  for (const FaultSpec& f : faults) {
+    if (f.kind != "gpu_down") continue;
+    if (f.gpu < 0 || f.gpu >= gpus)
+      throw InputError(fmt::format("{}: gpu {} is outside the {} GPUs in use", f.where, f.gpu, gpus));
+    down[static_cast<std::size_t>(f.gpu)] = 1;
+  }
+  if (std::count(down.begin(), down.end(), 1) == gpus) throw InputError("faults: every GPU is down");
+  return down;
 }
 
 std::vector<double> compute_factors(const std::vector<FaultSpec>& faults, int gpus) {

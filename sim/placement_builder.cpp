@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "io/placement_io.hpp"
+#include "faults.hpp"
 #include "moe/placement_strategies.hpp"
 
 namespace moesim {
@@ -38,10 +39,7 @@ void observe(const Scenario& s, Gate& gate, int gpus, int steps, bool pairs, Pla
     }
 }
 
-}  // namespace
-
-Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus,
-                          std::vector<std::string>& notes) {
+Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpus, std::vector<std::string>& notes) {
   const int layers = s.model.moe_layers(), experts = s.model.routed_experts;
   if (s.placement == "from_file") return io::load_placement(s.placement_file, layers, experts, gpus);
   PlacementInputs in;
@@ -59,6 +57,54 @@ Placement build_placement(const Scenario& s, Gate& gate, const Topology& topolog
     notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", s.placement, window - 1));
   }
   return make_placement(s.placement, in);
+}
+
+// Experts hosted by a down GPU keep their other replicas; an expert left with none moves to the
+// surviving GPU hosting the fewest experts in that layer (lowest id on ties).
+Placement fail_over(const Placement& p, const std::vector<char>& down, std::vector<std::string>& notes) {
+  std::vector<std::vector<std::vector<int>>> replicas(static_cast<std::size_t>(p.layers()));
+  int moved = 0, kept = 0;
+  for (int l = 0; l < p.layers(); ++l) {
+    std::vector<int> slots(static_cast<std::size_t>(p.gpus()), 0);
+    auto& layer = replicas[static_cast<std::size_t>(l)];
+    for (int e = 0; e < p.experts(); ++e) {
+      std::vector<int> alive;
+      bool lost = false;
+      for (int g : p.replicas(l, e)) {
+        if (down[static_cast<std::size_t>(g)])
+          lost = true;
+        else
+          alive.push_back(g);
+      }
+      if (lost && !alive.empty()) ++kept;
+      layer.push_back(alive);
+      for (int g : alive) ++slots[static_cast<std::size_t>(g)];
+    }
+    for (auto& reps : layer) {
+      if (!reps.empty()) continue;
+      int best = -1;
+      for (int g = 0; g < p.gpus(); ++g)
+        if (!down[static_cast<std::size_t>(g)] && (best < 0 || slots[static_cast<std::size_t>(g)] < slots[static_cast<std::size_t>(best)]))
+          best = g;
+      reps.push_back(best);
+      ++slots[static_cast<std::size_t>(best)];
+      ++moved;
+    }
+  }
+  notes.push_back(fmt::format("GPU down: {} expert placements (over all layers) moved to surviving GPUs, {} served by "
+                              "their remaining replicas",
+                              moved, kept));
+  return Placement(p.gpus(), std::move(replicas));
+}
+
+}  // namespace
+
+Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus,
+                          std::vector<std::string>& notes) {
+  Placement p = place(s, gate, topology, gpus, notes);
+  const std::vector<char> down = down_gpus(s.faults, gpus);
+  if (std::find(down.begin(), down.end(), 1) == down.end()) return p;
+  return fail_over(p, down, notes);
 }
 
 }  // namespace moesim

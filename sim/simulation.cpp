@@ -62,6 +62,8 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   const std::size_t g = static_cast<std::size_t>(gpus_);
   stream_free_ps_.assign(g, 0);
   compute_factor_ = compute_factors(scenario_.faults, gpus_);
+  down_ = down_gpus(scenario_.faults, gpus_);
+  live_gpus_ = gpus_ - static_cast<int>(std::count(down_.begin(), down_.end(), 1));
   gate_out_.resize(g);
   mb_view_.resize(g);
   const int moe_layers = scenario_.model.moe_layers();
@@ -90,13 +92,21 @@ void Simulation::plan_step(int step) {
   const int k = m.top_k;
   const auto g = static_cast<std::size_t>(gpus_);
   for (int ml = 0; ml < m.moe_layers(); ++ml) {
-    for (int src = 0; src < gpus_; ++src)
-      gate_->assign(step, ml, src, scenario_.workload.tokens_per_gpu, gate_out_[static_cast<std::size_t>(src)]);
+    for (int src = 0; src < gpus_; ++src) {  // a down GPU holds no tokens
+      auto& out = gate_out_[static_cast<std::size_t>(src)];
+      if (down_[static_cast<std::size_t>(src)])
+        out.clear();
+      else
+        gate_->assign(step, ml, src, scenario_.workload.tokens_per_gpu, out);
+    }
     int offset = 0;
     for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
       for (std::size_t src = 0; src < g; ++src) {
         const auto begin = gate_out_[src].begin() + offset * k;
-        mb_view_[src].assign(begin, begin + mb_tokens_[mb] * k);
+        if (down_[src])
+          mb_view_[src].clear();
+        else
+          mb_view_[src].assign(begin, begin + mb_tokens_[mb] * k);
       }
       offset += mb_tokens_[mb];
       LayerState& st = *state_[mb * static_cast<std::size_t>(m.moe_layers()) + static_cast<std::size_t>(ml)];
@@ -278,9 +288,10 @@ void Simulation::layer_done(int g, int mb, int layer, std::int32_t task) {
   }
   // Layer barrier: the last GPU to finish releases everyone.
   barrier_tasks_[static_cast<std::size_t>(mb) * static_cast<std::size_t>(gpus_) + gi] = task;
-  if (++barrier_waiting_[static_cast<std::size_t>(mb)] < gpus_) return;
+  if (++barrier_waiting_[static_cast<std::size_t>(mb)] < live_gpus_) return;
   barrier_waiting_[static_cast<std::size_t>(mb)] = 0;
-  for (int h = 0; h < gpus_; ++h) start_layer(h, mb, layer + 1, task);
+  for (int h = 0; h < gpus_; ++h)
+    if (!down_[static_cast<std::size_t>(h)]) start_layer(h, mb, layer + 1, task);
 }
 
 void Simulation::run_step(int step, Results& out) {
@@ -297,20 +308,21 @@ void Simulation::run_step(int step, Results& out) {
   const TimePs start = queue_.now_ps();
   std::fill(stream_free_ps_.begin(), stream_free_ps_.end(), start);
   for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb)
-    for (int h = 0; h < gpus_; ++h) start_layer(h, static_cast<int>(mb), 0, -1);
+    for (int h = 0; h < gpus_; ++h)
+      if (!down_[static_cast<std::size_t>(h)]) start_layer(h, static_cast<int>(mb), 0, -1);
   queue_.run();
 
-  const int expected = gpus_ * static_cast<int>(mb_tokens_.size());
+  const int expected = live_gpus_ * static_cast<int>(mb_tokens_.size());
   if (gpus_finished_ != expected) {
     for (int h = 0; h < gpus_; ++h)
-      if (last_task_[static_cast<std::size_t>(h)] < 0)
+      if (!down_[static_cast<std::size_t>(h)] && last_task_[static_cast<std::size_t>(h)] < 0)
         throw Error(fmt::format("simulation stalled in step {}: GPU {} never finished its last layer", step, h));
     throw Error(fmt::format("simulation stalled in step {}", step));
   }
   StepResult sr;
   sr.step = step;
   sr.start_ps = start;
-  sr.tokens = static_cast<std::int64_t>(scenario_.workload.tokens_per_gpu) * gpus_;
+  sr.tokens = static_cast<std::int64_t>(scenario_.workload.tokens_per_gpu) * live_gpus_;
   std::int32_t last = -1;
   for (std::int32_t t : last_task_) last = log_.later(last, t);
   sr.end_ps = log_.at(last).end_ps;

@@ -72,6 +72,8 @@ class Simulation {
 
   std::vector<TimePs> stream_free_ps_;   // per GPU compute stream
   std::vector<double> compute_factor_;   // per GPU, > 1 for a slow GPU (faults)
+  std::vector<char> down_;               // per GPU, 1 when down (faults): no tokens, no experts
+  int live_gpus_ = 0;
   std::vector<std::unique_ptr<LayerState>> state_;  // [mb * moe_layers + moe layer]
   std::vector<std::vector<int>> gate_out_;          // scratch: gate output per source GPU
   std::vector<std::vector<int>> mb_view_;           // scratch: one micro-batch's share of it

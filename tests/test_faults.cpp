@@ -109,3 +109,33 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
   const std::string far = test::write_file(dir, "far.toml", scenario + text + "[[faults]]\nkind = \"slow_gpu\"\ngpu = 99\ncompute_factor = 2\n");
   REQUIRE_THROWS_WITH(io::run_scenario(io::load_scenario(far)), Catch::Contains("far.toml:") && Catch::Contains("gpu 99"));
 }
+
+TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or move", "[faults]") {
+  const std::string smoke = test::source_path("scenarios/smoke.toml");
+  std::ifstream in(smoke);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string scenario = ss.str();
+  for (const char* rel : {"../topologies", "../calibrate"}) scenario.replace(scenario.find(rel), 2, MOESIM_SOURCE_DIR);
+  const auto dir = test::scratch_dir("gpu-down");
+  const std::string path =
+      test::write_file(dir, "down.toml", scenario + "[[faults]]\nkind = \"gpu_down\"\ngpu = 0\n");
+
+  const io::ScenarioRun contiguous = io::run_scenario(io::load_scenario(path));
+  // GPU 0 holds no tokens and no experts: 7 live GPUs x 32 tokens x top-2 x 3 MoE layers per step
+  // = 1344 assignments, all computed elsewhere.
+  REQUIRE(contiguous.results.gpus[0].received == 0);
+  std::int64_t total = 0;
+  for (const GpuResult& g : contiguous.results.gpus) total += g.received;
+  REQUIRE(total == 3 * 7 * 32 * 2 * 3);
+  REQUIRE(contiguous.results.steps[0].tokens == 7 * 32);
+  // Contiguous: GPU 0's 2 experts per layer have no replica: 2 x 3 layers move.
+  REQUIRE_THAT(contiguous.results.notes[0], Catch::Contains("6 expert placements") && Catch::Contains("0 served"));
+
+  // Redundant with 8 extra slots replicates the hottest experts (0 and 1 under Zipf), so some of
+  // GPU 0's experts keep serving from their other replicas.
+  const io::ScenarioRun redundant = io::run_scenario(
+      io::load_scenario(path, {"placement.kind=redundant", "placement.redundant_slots=8", "gate.layer_variation=false"}));
+  REQUIRE(redundant.results.gpus[0].received == 0);
+  REQUIRE_THAT(redundant.results.notes[1], !Catch::Contains("0 served"));
+}

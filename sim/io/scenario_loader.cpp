@@ -182,8 +182,10 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   for (TableReader& f : r.tables("faults")) {
     FaultSpec fault;
     fault.where = where(f.file(), &f.raw());
-    fault.kind = f.choice("kind", {"link_down", "link_degraded", "slow_gpu"});
-    if (fault.kind == "slow_gpu") {
+    fault.kind = f.choice("kind", {"link_down", "link_degraded", "slow_gpu", "gpu_down"});
+    if (fault.kind == "gpu_down") {
+      fault.gpu = static_cast<int>(f.integer("gpu", 0, 1 << 16));
+    } else if (fault.kind == "slow_gpu") {
       fault.gpu = static_cast<int>(f.integer("gpu", 0, 1 << 16));
       fault.compute_factor = f.number("compute_factor", 1.0, 1000.0);
     } else {
@@ -274,7 +276,9 @@ std::string scenario_to_toml(const Scenario& s) {
   toml::array faults;
   for (const FaultSpec& f : s.faults) {
     toml::table t{{"kind", f.kind}};
-    if (f.kind == "slow_gpu") {
+    if (f.kind == "gpu_down") {
+      t.insert("gpu", f.gpu);
+    } else if (f.kind == "slow_gpu") {
       t.insert("gpu", f.gpu);
       t.insert("compute_factor", f.compute_factor);
     } else {
