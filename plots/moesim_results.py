@@ -253,3 +253,52 @@ def main_guard(main):
     except ResultsError as e:
         sys.stderr.write("error: %s\n" % e)
         return 1
+
+
+# --- Files outside a results directory (sweep.csv, compare.csv, profiles) ---
+
+# Colours for categorical series (placements, sweep series, link classes).
+SERIES_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+
+LINK_CLASS_COLOURS = {"nvlink": "#2ca02c", "nic": "#ff7f0e", "fabric": "#1f77b4"}
+
+
+def series_colour(index):
+    return SERIES_COLOURS[index % len(SERIES_COLOURS)]
+
+
+def read_csv_file(path, required, what="CSV file"):
+    """Any CSV file -> (columns, rows as dicts); errors for a missing file,
+    missing columns or no rows."""
+    if not os.path.isfile(path):
+        raise ResultsError("%s not found (expected a %s)" % (path, what))
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        missing = [c for c in required if c not in columns]
+        if missing:
+            raise ResultsError("%s: missing column(s) %s (is it a %s?)"
+                               % (path, ", ".join(missing), what))
+        rows = list(reader)
+    if not rows:
+        raise ResultsError("%s: no rows" % path)
+    return columns, rows
+
+
+def number(path, row, column):
+    """Float value of a CSV cell; ResultsError naming the file and column if bad."""
+    return _num(path, row, column, float)
+
+
+def maybe_number(text):
+    """float(text), or None when the text is not a number."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def output_next_to(input_path, output, default_name):
+    """Resolve -o for a single-file input; default: next to the input file."""
+    return output_path(os.path.dirname(os.path.abspath(input_path)), output, default_name)

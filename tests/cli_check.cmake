@@ -77,3 +77,10 @@ expect_same_file(${WORK}/greedy/per_step.csv ${WORK}/fromfile/per_step.csv "from
 file(WRITE ${WORK}/badplace.csv "layer,expert,gpu\n*,0,99\n")
 expect_run(2 "badplace.csv:2" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set placement.kind=from_file
            --set "placement.file=\"${WORK}/badplace.csv\"" -q -o ${WORK}/bad2)
+
+# plan: the cheapest configuration meeting both targets, and the runner-up with the reason it lost.
+expect_run(0 "best: workload.tokens_per_gpu=32 .*runner-up: workload.tokens_per_gpu=16 lost because same 8 GPUs"
+           ${MOESIM} plan ${SRC}/scenarios/smoke.toml --vary workload.tokens_per_gpu=8,16,32 --jobs 2
+           --target-tokens-per-s 1000 --max-step-ms 10 -o ${WORK}/plan)
+expect_run(0 "no configuration meets both targets" ${MOESIM} plan ${SRC}/scenarios/smoke.toml
+           --vary workload.tokens_per_gpu=8,16 --target-tokens-per-s 1e12 --max-step-ms 10 -o ${WORK}/plan2)

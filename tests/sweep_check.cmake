@@ -46,7 +46,7 @@ expect_run(0 "runs: 9  ok: 9  errors: 0" ${MOESIM} sweep ${SMOKE} --vary workloa
 expect_runs(${WORK}/sw/sweep.csv 9)
 file(STRINGS ${WORK}/sw/sweep.csv lines)
 list(GET lines 0 header)
-if(NOT header MATCHES "^run_id,workload.tokens_per_gpu,placement.kind,status,step_us_mean,.*,wall_s,error$")
+if(NOT header MATCHES "^run_id,workload.tokens_per_gpu,placement.kind,status,gpus,step_us_mean,.*,wall_s,error$")
   message(FATAL_ERROR "unexpected sweep.csv header: ${header}")
 endif()
 

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/compare_command.hpp"
+#include "cli/plan_command.hpp"
 #include "cli/sweep_command.hpp"
 #include "cli/trace_commands.hpp"
 #include "core/error.hpp"
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
   const auto run_trace = moesim::cli::add_trace_commands(app);
   const auto run_compare = moesim::cli::add_compare_command(app);
   const auto run_sweep = moesim::cli::add_sweep_command(app);
+  const auto run_plan = moesim::cli::add_plan_command(app);
 
   try {
     app.parse(argc, argv);
@@ -88,6 +90,7 @@ int main(int argc, char** argv) {
     if (run_trace()) return 0;
     if (const int rc = run_compare(); rc >= 0) return rc;
     if (const int rc = run_sweep(); rc >= 0) return rc;
+    if (const int rc = run_plan(); rc >= 0) return rc;
   } catch (const moesim::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

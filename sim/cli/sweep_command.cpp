@@ -1,5 +1,6 @@
 // `moesim sweep` (see sweep_command.hpp).
 #include "cli/sweep_command.hpp"
+#include "cli/sweep_runner.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -26,14 +27,6 @@ namespace moesim::cli {
 
 namespace {
 
-struct SweepArgs {
-  std::string scenario;
-  std::vector<std::string> vary;
-  std::vector<std::string> sets;
-  int jobs = 0;  // 0: one per hardware thread
-  bool resume = false;
-  std::string out_dir;
-};
 
 // One varied key and its values, in the order given.
 struct Axis {
@@ -42,7 +35,7 @@ struct Axis {
 };
 
 constexpr const char* kMetricColumns =
-    "step_us_mean,step_us_p50,step_us_p90,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,"
+    "gpus,step_us_mean,step_us_p50,step_us_p90,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,"
     "layer_gpu_load_max_over_mean,gpu_load_max_over_mean,hottest_link_utilization,network_bytes_per_step,"
     "scaleout_bytes_per_step,wall_s";
 constexpr std::size_t kMaxRuns = 10'000'000;  // a typo'd range, not a sweep anyone means to run
@@ -99,6 +92,8 @@ std::string csv_field(const std::string& s, bool always_quote = false) {
 }
 
 // Splits one CSV line (quotes doubled inside quoted fields).
+}  // namespace
+
 std::vector<std::string> split_csv_line(const std::string& line) {
   std::vector<std::string> fields(1);
   bool quoted = false;
@@ -119,6 +114,8 @@ std::vector<std::string> split_csv_line(const std::string& line) {
   return fields;
 }
 
+namespace {
+
 std::string header_line(const std::vector<Axis>& axes) {
   std::string h = "run_id";
   for (const Axis& a : axes) h += "," + csv_field(a.key);
@@ -130,12 +127,12 @@ std::string format_row(std::size_t id, const std::vector<std::string>& values, c
   std::string row = std::to_string(id);
   for (const std::string& v : values) row += "," + csv_field(v);
   if (s) {
-    row += fmt::format(",ok,{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},{:.4f},\n",
-                       s->step_us_mean, s->step_us_p50, s->step_us_p90, s->step_us_p99, s->tokens_per_s_total,
+    row += fmt::format(",ok,{},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},{:.4f},\n",
+                       s->gpus, s->step_us_mean, s->step_us_p50, s->step_us_p90, s->step_us_p99, s->tokens_per_s_total,
                        s->tokens_per_s_per_gpu, s->layer_load_max_over_mean, s->load_max_over_mean,
                        s->hottest_link_utilization, s->network_bytes_per_step, s->scaleout_bytes_per_step, wall_s);
   } else {
-    row += fmt::format(",error,,,,,,,,,,,,{:.4f},{}\n", wall_s, csv_field(error, true));
+    row += fmt::format(",error,,,,,,,,,,,,,{:.4f},{}\n", wall_s, csv_field(error, true));
   }
   return row;
 }
@@ -220,7 +217,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-int run_sweep(const SweepArgs& a) {
+}  // namespace
+
+int run_sweep(const SweepArgs& a, std::string* csv_path) {
   const std::vector<Axis> axes = parse_axes(a.vary);
   const std::size_t total = run_count(axes);
   const std::string header = header_line(axes);
@@ -298,10 +297,9 @@ int run_sweep(const SweepArgs& a) {
                            finished - failed, failed, wall, wall > 0 ? double(finished) / wall : 0.0);
   if (prev.errors > 0) std::cout << fmt::format("errors from earlier runs: {} (in {})\n", prev.errors, csv.string());
   std::cout << fmt::format("results in {}\n", csv.string());
+  if (csv_path) *csv_path = csv.string();
   return failed + prev.errors > 0 ? 2 : 0;
 }
-
-}  // namespace
 
 std::function<int()> add_sweep_command(CLI::App& app) {
   auto args = std::make_shared<SweepArgs>();
@@ -318,7 +316,7 @@ std::function<int()> add_sweep_command(CLI::App& app) {
   c->add_option("--jobs,-j", args->jobs, "worker threads (default: hardware threads)")->check(CLI::Range(1, 4096));
   c->add_flag("--resume", args->resume, "continue the sweep.csv in the output directory, skipping its runs");
   c->add_option("-o,--out", args->out_dir, "output directory (default: results/<name>-sweep)");
-  return [c, args]() { return c->parsed() ? run_sweep(*args) : -1; };
+  return [c, args]() { return c->parsed() ? run_sweep(*args, nullptr) : -1; };
 }
 
 }  // namespace moesim::cli
