@@ -102,7 +102,7 @@ def main(argv=None):
     # Panel 2: throughput per GPU.
     ax = axes[1]
     bars = ax.bar(okx, [e["tps"] for e in ok], 0.6, color=[colours[x] for x in okx])
-    value_labels(ax, bars, "%.4g")
+    value_labels(ax, bars, "%.0f")
     top = max(e["tps"] for e in ok) * 1.15
     ax.set_ylim(0, top)
     gap_labels(ax, top)

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """End-to-end test of the plot scripts in plots/.
 
-Runs `moesim run scenarios/smoke.toml` into WORK/plots-test/results, then both plot
-scripts (with this interpreter, sys.executable) to PNG and SVG, and checks that
-every output exists, is non-empty and has the right magic bytes. Also checks
-that a missing results directory gives a clean error (exit 1, no traceback).
+Runs `moesim run scenarios/smoke.toml` into WORK/plots-test/results, a 4-run
+`moesim sweep` and a 2-placement `moesim compare` of the same scenario, then
+every plot script (with this interpreter, sys.executable) on those outputs and
+on calibrate/profiles/h100-sxm.toml (as shipped, and with [kernels] tables
+added), and checks that every output exists, is non-empty and has the right
+magic bytes. Also checks that bad inputs give a clean error (exit 1, no
+traceback).
 
 Usage: test_plots.py --moesim BUILD/moesim --source-dir REPO --work DIR
 Exit codes: 0 pass, 1 fail, 77 skip (matplotlib not installed).
@@ -74,7 +77,12 @@ def main():
     plots = os.path.join(src, "plots")
     scenario = os.path.join(src, "scenarios", "smoke.toml")
     for path in (moesim, scenario, os.path.join(plots, "step_breakdown.py"),
-                 os.path.join(plots, "hotspot_heatmap.py")):
+                 os.path.join(plots, "hotspot_heatmap.py"),
+                 os.path.join(plots, "link_utilisation.py"),
+                 os.path.join(plots, "capacity_curves.py"),
+                 os.path.join(plots, "placement_comparison.py"),
+                 os.path.join(plots, "calibration.py"),
+                 os.path.join(src, "calibrate", "profiles", "h100-sxm.toml")):
         if not os.path.isfile(path):
             print("FAIL: %s not found" % path)
             return 1
@@ -127,6 +135,75 @@ def main():
         p = run([py, script, empty, "-o", os.path.join(work, "x.png")], cwd, env)
         check(p.returncode == 1 and "error:" in p.stderr and "Traceback" not in p.stderr,
               "%s on a non-results dir fails cleanly" % os.path.basename(script))
+    # --- The scripts that read other inputs than one results directory. ---
+    # per_link.csv comes from the smoke run above.
+    link = os.path.join(plots, "link_utilisation.py")
+    cap = os.path.join(plots, "capacity_curves.py")
+    cmpp = os.path.join(plots, "placement_comparison.py")
+    cal = os.path.join(plots, "calibration.py")
+    check(os.path.isfile(os.path.join(results, "per_link.csv")), "results/per_link.csv written")
+
+    sweep_dir = os.path.join(work, "sweep")
+    p = run([moesim, "sweep", scenario, "--vary", "workload.tokens_per_gpu=8,16",
+             "--vary", "placement.kind=contiguous,greedy", "-o", sweep_dir], cwd, env)
+    sweep_csv = os.path.join(sweep_dir, "sweep.csv")
+    check(p.returncode == 0 and os.path.isfile(sweep_csv), "moesim sweep (4 runs) writes sweep.csv")
+    compare_dir = os.path.join(work, "compare")
+    p = run([moesim, "compare", scenario, "--placement", "contiguous,greedy",
+             "-o", compare_dir], cwd, env)
+    compare_csv = os.path.join(compare_dir, "compare.csv")
+    check(p.returncode == 0 and os.path.isfile(compare_csv), "moesim compare writes compare.csv")
+    profile = os.path.join(src, "calibrate", "profiles", "h100-sxm.toml")
+    # The same profile with [kernels] tables, for the measured-kernel panel.
+    profile_k = os.path.join(work, "h100-kernels.toml")
+    with open(profile) as f, open(profile_k, "w") as g:
+        g.write(f.read() + "\n[kernels]\ngate_tokens = [1.0, 128.0, 4096.0]\n"
+                "gate_us = [9.0, 11.0, 40.0]\ncombine_tokens = [1.0, 32768.0]\n"
+                "combine_us = [6.0, 90.0]\n")
+
+    jobs = [
+        ([py, link, results, "-o", os.path.join(work, "link_utilisation.png")],
+         os.path.join(work, "link_utilisation.png")),
+        ([py, link, results, "--top", "5", "-o", os.path.join(work, "link_utilisation.svg")],
+         os.path.join(work, "link_utilisation.svg")),
+        ([py, cap, sweep_csv, "--x", "workload.tokens_per_gpu", "--series", "placement.kind",
+          "-o", os.path.join(work, "capacity.png")], os.path.join(work, "capacity.png")),
+        ([py, cap, sweep_csv, "--x", "workload.tokens_per_gpu",
+          "--where", "placement.kind=greedy", "-o", os.path.join(work, "capacity_where.png")],
+         os.path.join(work, "capacity_where.png")),
+        ([py, cmpp, compare_csv, "-o", os.path.join(work, "placement_comparison.png")],
+         os.path.join(work, "placement_comparison.png")),
+        ([py, cal, profile, "-o", os.path.join(work, "calibration.png")],
+         os.path.join(work, "calibration.png")),
+        ([py, cal, profile_k, "-o", os.path.join(work, "calibration_kernels.png")],
+         os.path.join(work, "calibration_kernels.png")),
+    ]
+    for cmd, out in jobs:
+        if not os.path.isfile(cmd[1]):
+            check(False, "%s exists" % cmd[1])
+            continue
+        p = run(cmd, cwd, env)
+        if check(p.returncode == 0, "%s exits 0" % " ".join(
+                [os.path.basename(cmd[1])] + [c for c in cmd[3:] if c.startswith("--")])):
+            check_image(out)
+        check("Traceback" not in p.stderr, "no Python traceback")
+
+    # Clean errors: a missing input, a key that was not swept, a file of the wrong kind.
+    bad = [
+        ([py, link, empty, "-o", os.path.join(work, "x.png")], "link_utilisation on a non-results dir"),
+        ([py, cap, sweep_csv, "--x", "no.such_key", "-o", os.path.join(work, "x.png")],
+         "capacity_curves with an unswept --x"),
+        ([py, cap, compare_csv, "--x", "workload.tokens_per_gpu", "-o", os.path.join(work, "x.png")],
+         "capacity_curves on a compare.csv"),
+        ([py, cmpp, os.path.join(work, "missing.csv"), "-o", os.path.join(work, "x.png")],
+         "placement_comparison on a missing file"),
+        ([py, cal, sweep_csv, "-o", os.path.join(work, "x.png")], "calibration on a non-TOML file"),
+    ]
+    for cmd, what in bad:
+        p = run(cmd, cwd, env)
+        check(p.returncode == 1 and "error:" in p.stderr and "Traceback" not in p.stderr,
+              "%s fails cleanly" % what)
+
     # Unsupported output extension.
     p = run([py, step, results, "-o", os.path.join(work, "x.txt")], cwd, env)
     check(p.returncode == 1 and "extension" in p.stderr, "bad -o extension is rejected")
