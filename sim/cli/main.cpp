@@ -9,6 +9,7 @@
 
 #include "cli/compare_command.hpp"
 #include "cli/plan_command.hpp"
+#include "cli/sweep_comm.hpp"
 #include "cli/sweep_command.hpp"
 #include "cli/trace_commands.hpp"
 #include "core/error.hpp"
@@ -55,6 +56,14 @@ int topo_show(const std::string& file, const std::string& dot) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Under mpirun/srun (and an MPI build) sweeps spread over the ranks; finalised on every exit path.
+  struct MpiSession {
+    bool on;
+    ~MpiSession() {
+      if (on) moesim::cli::mpi_finish();
+    }
+  } const mpi{moesim::cli::mpi_start(argc, argv)};
+
   CLI::App app{"moesim: discrete-event simulator of Mixture-of-Experts expert parallelism on GPU clusters"};
   app.require_subcommand(1);
 

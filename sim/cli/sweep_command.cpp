@@ -1,5 +1,6 @@
 // `moesim sweep` (see sweep_command.hpp).
 #include "cli/sweep_command.hpp"
+#include "cli/sweep_comm.hpp"
 #include "cli/sweep_runner.hpp"
 
 #include <fmt/format.h>
@@ -217,6 +218,59 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Runs one configuration; the row to record and whether it succeeded.
+std::pair<std::string, bool> run_one(const SweepArgs& a, const std::vector<Axis>& axes, std::size_t id) {
+  const auto t_run = std::chrono::steady_clock::now();
+  try {
+    const io::ScenarioRun run = io::run_scenario(io::load_scenario(a.scenario, overrides_for(a, axes, id)));
+    return {format_row(id, run_values(axes, id), &run.summary, seconds_since(t_run), ""), true};
+  } catch (const std::exception& e) {  // InputError, Error or worse: recorded, the others go on
+    return {format_row(id, run_values(axes, id), nullptr, seconds_since(t_run), e.what()), false};
+  }
+}
+
+// MPI ranks > 0: run this rank's share on local threads; the main thread sends rows to rank 0.
+int run_share(const SweepArgs& a, const std::vector<Axis>& axes, const std::vector<std::size_t>& pending,
+              const SweepComm& comm) {
+  std::vector<std::size_t> mine;
+  for (std::size_t i = 0; i < pending.size(); ++i)
+    if (static_cast<int>(i % static_cast<std::size_t>(comm.size() - 1)) == comm.rank() - 1) mine.push_back(pending[i]);
+  std::mutex mu;
+  std::vector<std::pair<std::string, bool>> ready;
+  std::atomic<std::size_t> next{0};
+  std::atomic<int> running{0};
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t jobs = std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, mine.size()));
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < jobs && !mine.empty(); ++t) {
+    ++running;
+    threads.emplace_back([&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < mine.size();) {
+        auto row = run_one(a, axes, mine[i]);
+        const std::lock_guard lock(mu);
+        ready.push_back(std::move(row));
+      }
+      --running;
+    });
+  }
+  auto flush = [&] {
+    std::vector<std::pair<std::string, bool>> batch;
+    {
+      const std::lock_guard lock(mu);
+      batch.swap(ready);
+    }
+    for (const auto& [row, ok] : batch) comm.send_row(row, ok);
+  };
+  while (running > 0) {
+    flush();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (std::thread& t : threads) t.join();
+  flush();
+  comm.send_done();
+  return 0;
+}
+
 }  // namespace
 
 int run_sweep(const SweepArgs& a, std::string* csv_path) {
@@ -226,28 +280,42 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
   const std::filesystem::path dir = a.out_dir.empty() ? default_dir(a, axes) : a.out_dir;
   const std::filesystem::path csv = dir / "sweep.csv";
 
+  const SweepComm comm;
   Previous prev;
-  if (std::filesystem::exists(csv)) {
-    if (!a.resume)
-      throw InputError(fmt::format("{} already exists: pass --resume to continue that sweep, or -o for another "
-                                   "directory",
-                                   csv.string()));
-    prev = read_previous(csv, header, axes, total);
-  } else {
-    std::filesystem::create_directories(dir);
-    std::ofstream(csv, std::ios::binary) << header;
-  }
   std::vector<std::size_t> pending;
-  for (std::size_t id = 0; id < total; ++id)
-    if (!prev.done.count(id)) pending.push_back(id);
+  std::string setup_error;
+  if (comm.rank() == 0) {
+    try {
+      if (std::filesystem::exists(csv)) {
+        if (!a.resume)
+          throw InputError(fmt::format("{} already exists: pass --resume to continue that sweep, or -o for another "
+                                       "directory",
+                                       csv.string()));
+        prev = read_previous(csv, header, axes, total);
+      } else {
+        std::filesystem::create_directories(dir);
+        std::ofstream(csv, std::ios::binary) << header;
+      }
+      for (std::size_t id = 0; id < total; ++id)
+        if (!prev.done.count(id)) pending.push_back(id);
+    } catch (const std::exception& e) {
+      if (!comm.distributed()) throw;
+      setup_error = e.what();  // every rank must hear it, or the others would wait forever
+    }
+  }
+  comm.share_pending(pending, setup_error);
+  if (!setup_error.empty()) throw InputError(setup_error);
+  if (comm.distributed() && comm.rank() > 0) return run_share(a, axes, pending, comm);
 
   std::ofstream out(csv, std::ios::binary | std::ios::app);
   if (!out) throw Error(fmt::format("cannot append to {}", csv.string()));
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t jobs =
       std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, pending.size()));
-  std::cout << fmt::format("moesim sweep: {} runs ({} already in {}), {} to do on {} threads\n", total,
-                           prev.done.size(), csv.string(), pending.size(), jobs)
+  const std::string workers = comm.distributed() ? fmt::format("{} MPI ranks", comm.size() - 1)
+                                                : fmt::format("{} threads", jobs);
+  std::cout << fmt::format("moesim sweep: {} runs ({} already in {}), {} to do on {}\n", total, prev.done.size(),
+                           csv.string(), pending.size(), workers)
             << std::flush;
 
   const bool progress = isatty(2) != 0;
@@ -257,38 +325,39 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
   std::string write_error;
   std::atomic<std::size_t> next{0};
 
-  auto worker = [&] {
-    for (std::size_t i; (i = next.fetch_add(1)) < pending.size();) {
-      const std::size_t id = pending[i];
-      const auto t_run = std::chrono::steady_clock::now();
-      std::string row;
-      bool ok = true;
-      try {
-        const io::ScenarioRun run = io::run_scenario(io::load_scenario(a.scenario, overrides_for(a, axes, id)));
-        row = format_row(id, run_values(axes, id), &run.summary, seconds_since(t_run), "");
-      } catch (const std::exception& e) {  // InputError, Error or worse: recorded, the others go on
-        ok = false;
-        row = format_row(id, run_values(axes, id), nullptr, seconds_since(t_run), e.what());
-      }
-      const std::lock_guard lock(mu);
-      if (!write_error.empty()) return;
-      out << row;
-      if (!out.flush()) {
-        write_error = fmt::format("cannot write {}", csv.string());
-        next = pending.size();  // stop everyone: the rows would be lost
-        return;
-      }
-      ++finished;
-      if (!ok) ++failed;
-      if (progress)
-        std::cerr << fmt::format("\r[{}/{}] runs done, {} errors, {:.1f} s", finished, pending.size(), failed,
-                                 seconds_since(t0))
-                  << std::flush;
+  // Appends one finished row (from a local thread or, under MPI, from another rank).
+  auto record = [&](const std::string& row, bool ok) {
+    const std::lock_guard lock(mu);
+    if (!write_error.empty()) return false;
+    out << row;
+    if (!out.flush()) {
+      write_error = fmt::format("cannot write {}", csv.string());
+      return false;
     }
+    ++finished;
+    if (!ok) ++failed;
+    if (progress)
+      std::cerr << fmt::format("\r[{}/{}] runs done, {} errors, {:.1f} s", finished, pending.size(), failed,
+                               seconds_since(t0))
+                << std::flush;
+    return true;
   };
-  std::vector<std::thread> threads;
-  for (std::size_t t = 0; t < jobs && !pending.empty(); ++t) threads.emplace_back(worker);
-  for (std::thread& t : threads) t.join();
+  if (comm.distributed()) {
+    comm.gather(record);  // rank 0 only writes; the other ranks run
+  } else {
+    auto worker = [&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < pending.size();) {
+        const auto [row, ok] = run_one(a, axes, pending[i]);
+        if (!record(row, ok)) {
+          next = pending.size();  // stop everyone: the rows would be lost
+          return;
+        }
+      }
+    };
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < jobs && !pending.empty(); ++t) threads.emplace_back(worker);
+    for (std::thread& t : threads) t.join();
+  }
   if (progress && !pending.empty()) std::cerr << "\n";
   if (!write_error.empty()) throw Error(write_error);
 
