@@ -12,6 +12,7 @@
 #include "io/scenario_run.hpp"
 #include "net/network.hpp"
 #include "test_util.hpp"
+#include "trace/trace.hpp"
 
 using namespace moesim;
 
@@ -138,4 +139,112 @@ TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or mov
       io::load_scenario(path, {"placement.kind=redundant", "placement.redundant_slots=8", "gate.layer_variation=false"}));
   REQUIRE(redundant.results.gpus[0].received == 0);
   REQUIRE_THAT(redundant.results.notes[1], !Catch::Contains("0 served"));
+}
+
+TEST_CASE("a downed link raises the step time by the hand-computed detour cost", "[faults]") {
+  const auto dir = test::scratch_dir("detour-step");
+  // Two GPUs joined directly at 100 GB/s and through a switch at 50 GB/s per link; no latencies.
+  const std::string topo = test::write_file(dir, "detour.toml", R"(name = "detour"
+[[node]]
+name = "g0"
+kind = "gpu"
+host = 0
+domain = 0
+[[node]]
+name = "g1"
+kind = "gpu"
+host = 1
+domain = 0
+[[node]]
+name = "s"
+kind = "switch"
+[[link]]
+a = "g0"
+b = "g1"
+bandwidth_GBps = 100
+latency_ns = 0
+class = "nvlink"
+[[link]]
+a = "g0"
+b = "s"
+bandwidth_GBps = 50
+latency_ns = 0
+class = "nvlink"
+[[link]]
+a = "s"
+b = "g1"
+bandwidth_GBps = 50
+latency_ns = 0
+class = "nvlink"
+)");
+  // A profile whose network adds nothing: efficiency 1 at every size, no per-message latency.
+  const std::string prof = test::write_file(dir, "flat.toml", R"([meta]
+device = "test"
+source = "derived"
+[device]
+hbm_GBps = 3000.0
+hbm_efficiency = 1.0
+matrix_bf16_TFLOPs = 1000.0
+matrix_efficiency = 1.0
+launch_ns = 1000.0
+gemm_tile_m = 128
+memory_GB = 80.0
+[comm.nvlink]
+latency_ns = 0.0
+efficiency_bytes = [1.0]
+efficiency = [1.0]
+[comm.scaleout]
+latency_ns = 0.0
+efficiency_bytes = [1.0]
+efficiency = [1.0]
+)");
+  // Every token of GPU 0 picks expert 1 (on GPU 1) and vice versa: 50 tokens each way per layer.
+  TraceHeader h;
+  h.layers = 2;
+  h.experts = 2;
+  h.top_k = 1;
+  h.ranks = 2;
+  const std::string trace = (dir / "cross.moetrace").string();
+  {
+    TraceWriter w(trace, h);
+    TraceStep st;
+    st.tokens.assign(4, 50);
+    st.index(1);
+    for (int b = 0; b < 4; ++b) st.experts.insert(st.experts.end(), 50, b % 2 == 0 ? 1 : 0);
+    w.write(st);
+    w.close();
+  }
+  const std::string scenario = test::write_file(dir, "s.toml", R"(name = "detour"
+[model]
+hidden = 1000
+layers = 2
+routed_experts = 2
+top_k = 1
+expert_ffn = 64
+attn_params = 1000
+kv_bytes_per_token = 10
+dispatch_bytes = 2
+combine_bytes = 2
+[hardware]
+topology = "detour.toml"
+profile = "flat.toml"
+[workload]
+tokens_per_gpu = 50
+kv_len = 10
+steps = 1
+[gate]
+kind = "trace"
+trace = "cross.moetrace"
+[[faults]]
+kind = "link_down"
+a = "g0"
+b = "g1"
+)");
+  const io::ScenarioRun faulted = io::run_scenario(io::load_scenario(scenario));
+  // Each dispatch and each combine carries 50 tokens x 1000 x 2 B = 100,000 B per direction:
+  // 1 us on the direct 100 GB/s link, 2 us on the 50 GB/s detour, so +1 us for the dispatch and
+  // +1 us for the combine of each of the 2 MoE layers (both directions run in parallel on their
+  // own links): the step is 4 us = 4,000,000 ps longer, exactly.
+  const TimePs healthy_ps = ps_from_us(faulted.healthy_step_us_p50);
+  REQUIRE(faulted.results.steps[0].step_ps() - healthy_ps == 4'000'000);
 }
