@@ -14,13 +14,13 @@ namespace moesim {
 namespace {
 
 // Expert loads (and, when asked, co-selection counts) per MoE layer over the first `steps` steps.
-void observe(const Scenario& s, Gate& gate, int gpus, int steps, bool pairs, PlacementInputs& in) {
+void observe(const Scenario& s, Gate& gate, int gpus, int first, int steps, bool pairs, PlacementInputs& in) {
   const int layers = s.model.moe_layers(), experts = s.model.routed_experts, k = s.model.top_k;
   const auto e = static_cast<std::size_t>(experts);
   in.load.assign(static_cast<std::size_t>(layers), std::vector<double>(e, 0.0));
   if (pairs) in.coselect.assign(static_cast<std::size_t>(layers), std::vector<double>(e * (e - 1) / 2, 0.0));
   std::vector<int> ids;
-  for (int step = 0; step < steps; ++step)
+  for (int step = first; step < first + steps; ++step)
     for (int l = 0; l < layers; ++l) {
       auto& load = in.load[static_cast<std::size_t>(l)];
       for (int g = 0; g < gpus; ++g) {
@@ -39,7 +39,8 @@ void observe(const Scenario& s, Gate& gate, int gpus, int steps, bool pairs, Pla
     }
 }
 
-Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpus, std::vector<std::string>& notes) {
+Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpus, int before_step,
+                std::vector<std::string>& notes) {
   const int layers = s.model.moe_layers(), experts = s.model.routed_experts;
   if (s.placement == "from_file") return io::load_placement(s.placement_file, layers, experts, gpus);
   PlacementInputs in;
@@ -52,9 +53,13 @@ Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpu
   }
   in.redundant_slots = s.redundant_slots;
   if (s.placement != "contiguous" && s.placement != "round_robin") {
-    const int window = std::min(s.placement_window_steps, s.workload.steps);
-    observe(s, gate, gpus, window, s.placement == "topology_aware", in);
-    notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", s.placement, window - 1));
+    // The initial placement looks ahead at steps 0..W-1 (as statistics from earlier serving would);
+    // a re-balance before step s looks back at steps s-W..s-1.
+    const int first = before_step == 0 ? 0 : std::max(0, before_step - s.placement_window_steps);
+    const int count = before_step == 0 ? std::min(s.placement_window_steps, s.workload.steps) : before_step - first;
+    observe(s, gate, gpus, first, count, s.placement == "topology_aware", in);
+    if (before_step == 0)
+      notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", s.placement, count - 1));
   }
   return make_placement(s.placement, in);
 }
@@ -99,9 +104,9 @@ Placement fail_over(const Placement& p, const std::vector<char>& down, std::vect
 
 }  // namespace
 
-Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus,
+Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus, int before_step,
                           std::vector<std::string>& notes) {
-  Placement p = place(s, gate, topology, gpus, notes);
+  Placement p = place(s, gate, topology, gpus, before_step, notes);
   const std::vector<char> down = down_gpus(s.faults, gpus);
   if (std::find(down.begin(), down.end(), 1) == down.end()) return p;
   return fail_over(p, down, notes);

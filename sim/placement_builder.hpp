@@ -12,8 +12,9 @@
 
 namespace moesim {
 
-// Appends to `notes` what was observed and decided (for the report).
-Placement build_placement(const Scenario& scenario, Gate& gate, const Topology& topology, int gpus,
+// `before_step` = 0 for the initial placement, else the step a re-balance takes effect at (it then
+// observes the window of steps before it). Appends to `notes` what was observed and decided.
+Placement build_placement(const Scenario& scenario, Gate& gate, const Topology& topology, int gpus, int before_step,
                           std::vector<std::string>& notes);
 
 }  // namespace moesim

@@ -34,6 +34,7 @@ struct Scenario {
   std::string placement_file;           // absolute; from_file only
   int placement_window_steps = 8;       // steps of routing a load-aware strategy observes
   int redundant_slots = 0;              // extra expert replicas in total (redundant strategy)
+  int rebalance_every_steps = 0;        // recompute the placement every K steps (0 = never)
   std::string network_model = "flow";  // flow | analytic
   bool dedup = true;                   // one dispatch copy per (token, destination GPU)
   bool layer_barrier = false;          // all GPUs wait for each other at every layer

@@ -55,8 +55,8 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       network_(make_network(scenario.network_model, queue_, topology, message_cost(profile))),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
-      placement_(build_placement(scenario_, *gate_, topology, gpus_, notes_)),
-      planner_(placement_, hosts_of(topology, gpus_), scenario.dedup) {
+      placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, notes_)),
+      planner_(std::make_unique<MoeLayerPlanner>(placement_, hosts_of(topology, gpus_), scenario.dedup)) {
   const int t = scenario_.workload.tokens_per_gpu;
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
   const std::size_t g = static_cast<std::size_t>(gpus_);
@@ -110,7 +110,7 @@ void Simulation::plan_step(int step) {
       }
       offset += mb_tokens_[mb];
       LayerState& st = *state_[mb * static_cast<std::size_t>(m.moe_layers()) + static_cast<std::size_t>(ml)];
-      planner_.plan(ml, mb_view_, k, st.traffic);
+      planner_->plan(ml, mb_view_, k, st.traffic);
       st.reset(gpus_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
     }
   }
@@ -294,6 +294,46 @@ void Simulation::layer_done(int g, int mb, int layer, std::int32_t task) {
     if (!down_[static_cast<std::size_t>(h)]) start_layer(h, mb, layer + 1, task);
 }
 
+void Simulation::rebalance(int step) {
+  std::vector<std::string> notes;
+  Placement next = build_placement(scenario_, *gate_, topology_, gpus_, step, notes);
+  // Every expert a GPU gains is copied from its first holder in the old placement.
+  std::vector<double> bytes(static_cast<std::size_t>(gpus_) * static_cast<std::size_t>(gpus_), 0.0);
+  std::int64_t copies = 0;
+  for (int l = 0; l < next.layers(); ++l)
+    for (int g = 0; g < gpus_; ++g)
+      for (int e : next.local_experts(l, g)) {
+        if (placement_.slot(l, e, g) >= 0) continue;
+        const int from = placement_.replicas(l, e).front();
+        bytes[static_cast<std::size_t>(from) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(g)] +=
+            scenario_.model.expert_weight_bytes();
+        ++copies;
+      }
+  double total = 0;
+  for (int s = 0; s < gpus_; ++s)
+    for (int d = 0; d < gpus_; ++d) {
+      const double b = bytes[static_cast<std::size_t>(s) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(d)];
+      if (b > 0) weight_moves_.push_back(FlowDecl{s, d, b});
+      total += b;
+    }
+  weight_bytes_moved_ += total;
+  placement_ = std::move(next);
+  planner_ = std::make_unique<MoeLayerPlanner>(placement_, hosts_of(topology_, gpus_), scenario_.dedup);
+  check_memory();
+  notes_.push_back(fmt::format("step {}: placement re-balanced from steps {}..{}: {} expert copies, {:.3f} GB of "
+                               "weights moved during the step",
+                               step, std::max(0, step - scenario_.placement_window_steps), step - 1, copies, total / 1e9));
+}
+
+void Simulation::move_weights() {
+  if (weight_moves_.empty()) return;
+  const std::int64_t first = network_->declare(weight_moves_, static_cast<std::uint64_t>(step_) * 7919u + 1);
+  for (std::size_t i = 0; i < weight_moves_.size(); ++i)
+    network_->start(first + static_cast<std::int64_t>(i),
+                    [this](TimePs at) { weights_moved_ps_ = std::max(weights_moved_ps_, at); });
+  weight_moves_.clear();
+}
+
 void Simulation::run_step(int step, Results& out) {
   step_ = step;
   plan_step(step);
@@ -307,6 +347,8 @@ void Simulation::run_step(int step, Results& out) {
   barrier_tasks_.assign(mb_tokens_.size() * g, -1);
   const TimePs start = queue_.now_ps();
   std::fill(stream_free_ps_.begin(), stream_free_ps_.end(), start);
+  weights_moved_ps_ = start;
+  move_weights();
   for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb)
     for (int h = 0; h < gpus_; ++h)
       if (!down_[static_cast<std::size_t>(h)]) start_layer(h, static_cast<int>(mb), 0, -1);
@@ -325,7 +367,8 @@ void Simulation::run_step(int step, Results& out) {
   sr.tokens = static_cast<std::int64_t>(scenario_.workload.tokens_per_gpu) * live_gpus_;
   std::int32_t last = -1;
   for (std::int32_t t : last_task_) last = log_.later(last, t);
-  sr.end_ps = log_.at(last).end_ps;
+  // A re-balance's weight transfers share the network with the step and must land within it.
+  sr.end_ps = std::max(log_.at(last).end_ps, weights_moved_ps_);
   out.steps.push_back(sr);
   record_critical_path(step, out);
 
@@ -407,7 +450,11 @@ Results Simulation::run() {
   }
   out.gpu_layer_received.assign(static_cast<std::size_t>(layers_) * static_cast<std::size_t>(gpus_), 0);
   out.gpu_layer_experts_ps.assign(out.gpu_layer_received.size(), 0);
-  for (int s = 0; s < scenario_.workload.steps; ++s) run_step(s, out);
+  for (int s = 0; s < scenario_.workload.steps; ++s) {
+    const int every = scenario_.rebalance_every_steps;
+    if (every > 0 && s > 0 && s % every == 0) rebalance(s);
+    run_step(s, out);
+  }
   network_->clear_declared();
 
   out.total_ps = queue_.now_ps();
@@ -427,6 +474,7 @@ Results Simulation::run() {
   out.memory_kv_bytes = memory_.kv_bytes;
   out.memory_capacity_bytes = memory_capacity_bytes_;
   out.notes = notes_;
+  out.weight_bytes_moved = weight_bytes_moved_;
   if (const auto* trace = dynamic_cast<const TraceGate*>(gate_.get()))
     out.notes.insert(out.notes.end(), trace->notes().begin(), trace->notes().end());
   out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -37,6 +37,8 @@ class Simulation {
  private:
   LayerState& state(int mb, int layer);  // `layer` counts all layers; must be an MoE layer
   void check_memory();
+  void rebalance(int step);
+  void move_weights();
   void plan_step(int step);
   void run_step(int step, Results& out);
   void start_layer(int g, int mb, int layer, std::int32_t pred);
@@ -67,7 +69,10 @@ class Simulation {
   std::unique_ptr<Gate> gate_;
   std::vector<std::string> notes_;  // for the report; filled while building the placement
   Placement placement_;
-  MoeLayerPlanner planner_;
+  std::unique_ptr<MoeLayerPlanner> planner_;  // rebuilt when the placement is re-balanced
+  std::vector<FlowDecl> weight_moves_;        // expert weights to move at the start of the next step
+  TimePs weights_moved_ps_ = 0;               // when the last of them arrived
+  double weight_bytes_moved_ = 0;
   TaskLog log_;
 
   std::vector<TimePs> stream_free_ps_;   // per GPU compute stream

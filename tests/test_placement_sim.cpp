@@ -2,6 +2,8 @@
 // contiguous on the figures they target.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "io/scenario_loader.hpp"
 #include "io/scenario_run.hpp"
 #include "test_util.hpp"
@@ -30,4 +32,22 @@ TEST_CASE("greedy and redundant placements balance a skewed gate better than con
   REQUIRE(greedy.layer_load_max_over_mean < contiguous.layer_load_max_over_mean);
   REQUIRE(redundant.layer_load_max_over_mean < greedy.layer_load_max_over_mean);
   REQUIRE(redundant.step_us_mean < contiguous.step_us_mean);
+}
+
+TEST_CASE("periodic re-balancing charges the expert weights it moves on the links", "[placement]") {
+  // Greedy, re-balanced every 2 steps from the 2 steps before, with popularity drifting fast.
+  const io::ScenarioRun run = io::run_scenario(io::load_scenario(
+      test::source_path("scenarios/smoke.toml"),
+      {"workload.steps=6", "placement.kind=greedy", "placement.rebalance_every_steps=2", "placement.window_steps=2",
+       "gate.drift_per_step=0.5", "gate.layer_variation=true"}));
+  const Results& r = run.results;
+  REQUIRE(r.weight_bytes_moved > 0);
+  // Each moved expert is 3 x 1024 x 512 x 2 B = 3,145,728 B.
+  REQUIRE(std::fmod(r.weight_bytes_moved, 3145728.0) == 0.0);
+  // On one NVSwitch every GPU-to-GPU path is 2 links, so the links carry exactly twice the bytes
+  // of dispatch, combine and weight moves together.
+  double link_bytes = 0, traffic = 0;
+  for (const LinkResult& l : r.links) link_bytes += l.bytes;
+  for (const LayerResult& l : r.layers) traffic += l.dispatch_bytes + l.combine_bytes;
+  REQUIRE(link_bytes == Approx(2 * (traffic + r.weight_bytes_moved)));
 }

@@ -147,6 +147,7 @@ std::string summary_json(const RunContext& run) {
                          {"kv_cache_bytes", r.memory_kv_bytes},
                          {"total_bytes_max", r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes},
                          {"capacity_bytes", r.memory_capacity_bytes}};
+  j["rebalance"] = {{"weight_bytes_moved", r.weight_bytes_moved}};
   j["notes"] = run.results.notes;
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},

@@ -162,6 +162,10 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     else if (pl->has("file")) pl->fail("file", "only meaningful with kind = \"from_file\"");
     s.placement_window_steps = static_cast<int>(pl->integer_or("window_steps", 8, 1, kMaxSteps));
     s.redundant_slots = static_cast<int>(pl->integer_or("redundant_slots", 0, 0, 1 << 20));
+    s.rebalance_every_steps = static_cast<int>(pl->integer_or("rebalance_every_steps", 0, 0, kMaxSteps));
+    if (s.rebalance_every_steps > 0 && (s.placement == "contiguous" || s.placement == "round_robin" ||
+                                        s.placement == "from_file"))
+      pl->fail("rebalance_every_steps", "needs a load-aware placement (greedy, redundant or topology_aware)");
     pl->finish();
   }
   if (auto net = r.table_opt("network")) {
@@ -220,7 +224,7 @@ Scenario load_scenario(const std::string& path, const std::vector<std::string>& 
 namespace {
 toml::table placement_table(const Scenario& s) {
   toml::table t{{"kind", s.placement}, {"window_steps", s.placement_window_steps},
-                {"redundant_slots", s.redundant_slots}};
+                {"redundant_slots", s.redundant_slots}, {"rebalance_every_steps", s.rebalance_every_steps}};
   if (!s.placement_file.empty()) t.insert("file", s.placement_file);
   return t;
 }

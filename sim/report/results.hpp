@@ -82,6 +82,7 @@ struct Results {
   std::uint64_t assignments = 0;       // token-expert assignments routed
   std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
   std::vector<std::string> notes;      // how inputs were adapted (trace replay rules that applied)
+  double weight_bytes_moved = 0;       // expert weights copied by periodic re-balancing (network bytes)
   // HBM per GPU (bytes): routed experts on the fullest GPU, what every GPU holds, capacity.
   double memory_expert_bytes_max = 0;
   double memory_replicated_bytes = 0;
