@@ -18,7 +18,10 @@ void observe(const Scenario& s, Gate& gate, int gpus, int first, int steps, bool
   const int layers = s.model.moe_layers(), experts = s.model.routed_experts, k = s.model.top_k;
   const auto e = static_cast<std::size_t>(experts);
   in.load.assign(static_cast<std::size_t>(layers), std::vector<double>(e, 0.0));
-  if (pairs) in.coselect.assign(static_cast<std::size_t>(layers), std::vector<double>(e * (e - 1) / 2, 0.0));
+  if (pairs) {
+    in.coselect.assign(static_cast<std::size_t>(layers), std::vector<double>(e * (e - 1) / 2, 0.0));
+    in.source_load.assign(static_cast<std::size_t>(layers), std::vector<double>(static_cast<std::size_t>(gpus) * e, 0.0));
+  }
   std::vector<int> ids;
   for (int step = first; step < first + steps; ++step)
     for (int l = 0; l < layers; ++l) {
@@ -27,6 +30,8 @@ void observe(const Scenario& s, Gate& gate, int gpus, int first, int steps, bool
         gate.assign(step, l, g, s.workload.tokens_per_gpu, ids);
         for (int id : ids) load[static_cast<std::size_t>(id)] += 1;
         if (!pairs) continue;
+        auto& from = in.source_load[static_cast<std::size_t>(l)];
+        for (int id : ids) from[static_cast<std::size_t>(g) * e + static_cast<std::size_t>(id)] += 1;
         auto& co = in.coselect[static_cast<std::size_t>(l)];
         for (std::size_t t = 0; t + static_cast<std::size_t>(k) <= ids.size(); t += static_cast<std::size_t>(k))
           for (int a = 0; a < k; ++a)

@@ -51,3 +51,23 @@ TEST_CASE("periodic re-balancing charges the expert weights it moves on the link
   for (const LayerResult& l : r.layers) traffic += l.dispatch_bytes + l.combine_bytes;
   REQUIRE(link_bytes == Approx(2 * (traffic + r.weight_bytes_moved)));
 }
+
+TEST_CASE("topology-aware placement lowers scale-out bytes on two nodes", "[placement]") {
+  // Two HGX nodes (EP16 on the four-node file), 32 experts; each rank prefers its own experts
+  // (rank locality 1 over a per-layer Zipf 2 popularity), so the tokens of one node co-select a
+  // group of experts: keeping each group in the node its tokens come from keeps their copies on
+  // NVLink. Measured: 7.63 MB per step (contiguous) against 5.81 MB (topology_aware), -24 %.
+  auto run = [](const char* kind) {
+    return io::run_scenario(
+               io::load_scenario(test::source_path("scenarios/smoke.toml"),
+                                 {"hardware.topology=\"" + test::source_path("topologies/hgx-h100-x4-ib.toml") + "\"",
+                                  "parallelism.ep=16", "model.routed_experts=32", "gate.kind=zipf",
+                                  "gate.zipf_exponent=2.0", "gate.layer_variation=true", "gate.rank_locality=1.0",
+                                  std::string("placement.kind=") + kind}))
+        .summary;
+  };
+  const Summary contiguous = run("contiguous");
+  const Summary aware = run("topology_aware");
+  REQUIRE(contiguous.scaleout_bytes_per_step > 0);
+  REQUIRE(aware.scaleout_bytes_per_step < 0.85 * contiguous.scaleout_bytes_per_step);
+}

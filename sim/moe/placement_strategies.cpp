@@ -298,6 +298,32 @@ Ids cluster(const std::vector<double>& cos, const Ids& target, int E) {
   return dom;
 }
 
+// Relabels the groups so that each lands in the domain sending it the most tokens: greedily over
+// (group, domain) pairs by affinity, among domains of the group's size.
+Ids toward_sources(const Ids& dom, const std::vector<Ids>& domains, const Ids& target, const std::vector<double>& src,
+                   int experts) {
+  const std::size_t n = domains.size();
+  std::vector<std::vector<double>> affinity(n, std::vector<double>(n, 0.0));  // [group][domain]
+  for (int e = 0; e < experts; ++e)
+    for (std::size_t d = 0; d < n; ++d)
+      for (int g : domains[d]) affinity[at(dom[at(e)])][d] += src[at(g) * at(experts) + at(e)];
+  std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> pairs;
+  for (std::size_t c = 0; c < n; ++c)
+    for (std::size_t d = 0; d < n; ++d)
+      if (target[c] == target[d]) pairs.push_back({affinity[c][d], {c, d}});
+  std::stable_sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  Ids to(n, -1);
+  std::vector<char> taken(n, 0);
+  for (const auto& [a, cd] : pairs)
+    if (to[cd.first] < 0 && !taken[cd.second]) {
+      to[cd.first] = static_cast<int>(cd.second);
+      taken[cd.second] = 1;
+    }
+  Ids out(dom.size());
+  for (std::size_t e = 0; e < dom.size(); ++e) out[e] = to[at(dom[e])];
+  return out;
+}
+
 Placement topology_aware(const PlacementInputs& in) {
   if (in.gpu_domain.empty())
     throw InputError("placement topology_aware: needs the NVLink domain of every GPU (gpu_domain)");
@@ -309,7 +335,8 @@ Placement topology_aware(const PlacementInputs& in) {
   const Ids target = domain_targets(domains, in.experts, in.gpus);
   std::vector<Layer> layers(at(in.moe_layers), Layer(at(in.experts)));
   for (std::size_t l = 0; l < layers.size(); ++l) {
-    const Ids dom = domains.size() > 1 ? cluster(in.coselect[l], target, in.experts) : Ids(at(in.experts), 0);
+    Ids dom = domains.size() > 1 ? cluster(in.coselect[l], target, in.experts) : Ids(at(in.experts), 0);
+    if (domains.size() > 1 && !in.source_load.empty()) dom = toward_sources(dom, domains, target, in.source_load[l], in.experts);
     for (std::size_t d = 0; d < domains.size(); ++d) {
       Ids members;
       for (int e = 0; e < in.experts; ++e)

@@ -21,6 +21,9 @@ struct PlacementInputs {
   // empty except for topology_aware over more than one domain.
   std::vector<std::vector<double>> coselect;
   int redundant_slots = 0;  // extra expert slots in total (redundant strategy)
+  // [layer][gpu * experts + expert] tokens routed from that GPU in the window; may be empty.
+  // topology_aware uses it to put each group of co-selected experts in the domain its tokens come from.
+  std::vector<std::vector<double>> source_load;
 };
 
 // Index of the pair (i, j), i < j, in a flat upper-triangular E x E array of E * (E - 1) / 2.
