@@ -220,10 +220,7 @@ def main(argv=None):
     fig.suptitle("Device profile %s: %s (source = %s)"
                  % (os.path.basename(path), meta["device"], meta["source"]), fontsize=11)
     fig.tight_layout()
-    mr.save(fig, out, args.dpi)
-    plt.close(fig)
-    print("wrote %s" % out)
-    return 0
+    return mr.save(fig, out, args.dpi)
 
 
 if __name__ == "__main__":

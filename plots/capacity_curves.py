@@ -164,10 +164,7 @@ def main(argv=None):
     fig.suptitle("Capacity sweep (%s): throughput and latency vs %s\n%s"
                  % (name, args.x, "; ".join(notes)), fontsize=11)
     fig.tight_layout()
-    mr.save(fig, out, args.dpi)
-    plt.close(fig)
-    print("wrote %s" % out)
-    return 0
+    return mr.save(fig, out, args.dpi)
 
 
 if __name__ == "__main__":

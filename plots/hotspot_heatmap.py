@@ -85,10 +85,7 @@ def main(argv=None):
     ax.set_title("%s\n%s, per step\n(%s)" % (mr.run_title(summary), what, stats),
                  fontsize=11)
     fig.tight_layout()
-    mr.save(fig, out, args.dpi)
-    plt.close(fig)
-    print("wrote %s" % out)
-    return 0
+    return mr.save(fig, out, args.dpi)
 
 
 if __name__ == "__main__":

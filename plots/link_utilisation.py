@@ -99,10 +99,7 @@ def main(argv=None):
 
     fig.suptitle("%s\nLink utilisation per step" % mr.run_title(summary), fontsize=11)
     fig.tight_layout()
-    mr.save(fig, out, args.dpi)
-    plt.close(fig)
-    print("wrote %s" % out)
-    return 0
+    return mr.save(fig, out, args.dpi)
 
 
 if __name__ == "__main__":

@@ -224,11 +224,16 @@ def output_path(results_dir, output, default_name):
 
 
 def save(fig, path, dpi):
-    """Save the figure (format from the extension), creating the folder."""
+    """Save the figure (format from the extension), creating the folder, close it and say where
+    it went. Returns 0, the scripts' exit code."""
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         os.makedirs(parent)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    print("wrote %s" % path)
+    return 0
 
 
 def pyplot_agg():

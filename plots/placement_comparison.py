@@ -129,10 +129,7 @@ def main(argv=None):
     note += "; fastest p50: %s (%.4g ms)" % (best["placement"], best["p50"])
     fig.suptitle("Placement comparison (%s)\n%s" % (name, note), fontsize=11)
     fig.tight_layout()
-    mr.save(fig, out, args.dpi)
-    plt.close(fig)
-    print("wrote %s" % out)
-    return 0
+    return mr.save(fig, out, args.dpi)
 
 
 if __name__ == "__main__":

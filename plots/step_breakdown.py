@@ -90,10 +90,7 @@ def main(argv=None):
     ax.set_title("%s\nCritical path per layer, mean step %s (sum of all bars)"
                  % (mr.run_title(summary), mr.format_us(step_us)), fontsize=11)
     fig.tight_layout()
-    mr.save(fig, out, args.dpi)
-    plt.close(fig)
-    print("wrote %s" % out)
-    return 0
+    return mr.save(fig, out, args.dpi)
 
 
 if __name__ == "__main__":

@@ -2,24 +2,9 @@
 # Usage: cmake -DMOESIM=<binary> -DSRC=<source dir> -DWORK=<scratch dir> -P cli_check.cmake
 file(REMOVE_RECURSE "${WORK}")
 file(MAKE_DIRECTORY "${WORK}")
+include(${CMAKE_CURRENT_LIST_DIR}/check_helpers.cmake)
 
-function(expect_run code pattern)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL ${code})
-    message(FATAL_ERROR "expected exit ${code}, got ${rc}: ${ARGN}\nstdout: ${out}\nstderr: ${err}")
-  endif()
-  if(NOT "${out}${err}" MATCHES "${pattern}")
-    message(FATAL_ERROR "output of ${ARGN} does not match '${pattern}':\n${out}${err}")
-  endif()
-endfunction()
 
-function(expect_same_file a b why)
-  file(READ ${a} ta)
-  file(READ ${b} tb)
-  if(NOT ta STREQUAL tb)
-    message(FATAL_ERROR "${why}: ${a} and ${b} differ")
-  endif()
-endfunction()
 
 # A good run writes every result file.
 expect_run(0 "throughput" ${MOESIM} run ${SRC}/scenarios/smoke.toml -o ${WORK}/smoke)
