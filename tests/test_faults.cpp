@@ -41,6 +41,16 @@ TimePs one_flow(const Topology& t, double bytes) {
   return done;
 }
 
+// smoke.toml's text with its relative paths made absolute, to append [[faults]] to.
+std::string smoke_text() {
+  std::ifstream in(test::source_path("scenarios/smoke.toml"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  for (const char* rel : {"../topologies", "../calibrate"}) text.replace(text.find(rel), 2, MOESIM_SOURCE_DIR);
+  return text;
+}
+
 FaultSpec link(const char* kind, const char* a, const char* b, double factor = 1) {
   FaultSpec f;
   f.kind = kind;
@@ -84,14 +94,7 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
   const std::string smoke = test::source_path("scenarios/smoke.toml");
   const auto dir = test::scratch_dir("faults");
   std::string text = "[[faults]]\nkind = \"slow_gpu\"\ngpu = 3\ncompute_factor = 2.0\n";
-  std::ifstream in(smoke);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string scenario = ss.str();
-  for (const char* rel : {"../topologies", "../calibrate"}) {
-    const auto at = scenario.find(rel);
-    scenario.replace(at, 2, MOESIM_SOURCE_DIR);
-  }
+  const std::string scenario = smoke_text();
   const std::string path = test::write_file(dir, "slow.toml", scenario + text);
   const io::ScenarioRun slow = io::run_scenario(io::load_scenario(path));
   const io::ScenarioRun healthy = io::run_scenario(io::load_scenario(smoke));
@@ -112,12 +115,7 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
 }
 
 TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or move", "[faults]") {
-  const std::string smoke = test::source_path("scenarios/smoke.toml");
-  std::ifstream in(smoke);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string scenario = ss.str();
-  for (const char* rel : {"../topologies", "../calibrate"}) scenario.replace(scenario.find(rel), 2, MOESIM_SOURCE_DIR);
+  const std::string scenario = smoke_text();
   const auto dir = test::scratch_dir("gpu-down");
   const std::string path =
       test::write_file(dir, "down.toml", scenario + "[[faults]]\nkind = \"gpu_down\"\ngpu = 0\n");
