@@ -361,3 +361,11 @@ TEST_CASE("bad count matrices name the line or byte", "[trace][import][errors]")
   CHECK_THAT(input_error([&] { moesim::io::import_trace("ids", "x", s.out, {}); }), Contains("rows, npy or counts"));
   CHECK(!std::filesystem::exists(s.out));
 }
+
+TEST_CASE("a JSONL number too large for JSON is an input error with its line (fuzz finding)", "[trace]") {
+  const auto dir = moesim::test::scratch_dir("jsonl-overflow");
+  const std::string in = moesim::test::write_file(
+      dir, "rows.jsonl", "{\"step\": 0, \"layer\": 0, \"rank\": 1336E66666666674, \"token\": 0, \"experts\": [1]}\n");
+  REQUIRE_THROWS_WITH(moesim::io::import_trace("rows", in, (dir / "t.moetrace").string(), moesim::io::ImportOptions{}),
+                      Catch::Contains("rows.jsonl:1") && Catch::Contains("invalid JSON"));
+}

@@ -146,7 +146,7 @@ class RowSource {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line_);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // syntax errors and out-of-range numbers alike
       fail(fmt::format("invalid JSON: {}", e.what()));
     }
     if (!j.is_object()) fail("expected a JSON object per line");
