@@ -370,7 +370,7 @@ void Simulation::run_step(int step, Results& out) {
   // A re-balance's weight transfers share the network with the step and must land within it.
   sr.end_ps = std::max(log_.at(last).end_ps, weights_moved_ps_);
   out.steps.push_back(sr);
-  record_critical_path(step, out);
+  record_critical_path(out);
 
   // Per-layer and per-GPU load figures from the step's plan.
   const ModelSpec& m = scenario_.model;
@@ -396,7 +396,7 @@ void Simulation::run_step(int step, Results& out) {
                      static_cast<std::uint64_t>(m.moe_layers());
 }
 
-void Simulation::record_critical_path(int /*step*/, Results& out) {
+void Simulation::record_critical_path(Results& out) {
   StepResult& sr = out.steps.back();
   std::int32_t last = -1;
   for (std::int32_t t : last_task_) last = log_.later(last, t);

@@ -53,7 +53,7 @@ class Simulation {
   void layer_done(int g, int mb, int layer, std::int32_t task);
   void send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred);
   void arrived(Phase phase, int src, int dst, int mb, int layer, std::int32_t task);
-  void record_critical_path(int step, Results& out);
+  void record_critical_path(Results& out);
 
   Scenario scenario_;
   const Topology& topology_;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "gate_test_util.hpp"
 #include "moe/gate.hpp"
 
 using moesim::GateSpec;
@@ -33,17 +34,6 @@ double max_over_mean(const std::vector<long>& counts) {
   return static_cast<double>(*std::max_element(counts.begin(), counts.end())) / (total / static_cast<double>(counts.size()));
 }
 
-bool tokens_distinct(const std::vector<int>& ids, int top_k, int experts) {
-  for (std::size_t t = 0; t < ids.size(); t += static_cast<std::size_t>(top_k)) {
-    std::vector<int> tok(ids.begin() + static_cast<long>(t), ids.begin() + static_cast<long>(t) + top_k);
-    for (int e : tok)
-      if (e < 0 || e >= experts) return false;
-    std::sort(tok.begin(), tok.end());
-    if (std::adjacent_find(tok.begin(), tok.end()) != tok.end()) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 TEST_CASE("gate: shape, range and distinct experts per token", "[gate]") {
@@ -57,7 +47,7 @@ TEST_CASE("gate: shape, range and distinct experts per token", "[gate]") {
     REQUIRE(ids.size() == 6000);
     const auto counts = counts_of(ids, 64);
     REQUIRE(std::accumulate(counts.begin(), counts.end(), 0L) == 6000);
-    REQUIRE(tokens_distinct(ids, 6, 64));
+    REQUIRE(moesim::test::tokens_distinct(ids, 6, 64));
     gate->assign(1, 0, 0, 0, ids);
     REQUIRE(ids.empty());
   }
@@ -148,14 +138,14 @@ TEST_CASE("gate: extreme skew with top_k = experts terminates with a permutation
     std::vector<int> ids;
     gate->assign(0, 0, 0, 20, ids);
     REQUIRE(ids.size() == 20 * 256);
-    REQUIRE(tokens_distinct(ids, 256, 256));
+    REQUIRE(moesim::test::tokens_distinct(ids, 256, 256));
     // p(rank 0) = 1/zeta(s) > 0.999 for s >= 10: the first draw is expert 0.
     REQUIRE(ids[0] == 0);
   }
   auto uniform = moesim::make_synthetic_gate(GateSpec{}, 256, 256, 1, 5);
   std::vector<int> ids;
   uniform->assign(0, 0, 0, 20, ids);
-  REQUIRE(tokens_distinct(ids, 256, 256));
+  REQUIRE(moesim::test::tokens_distinct(ids, 256, 256));
 }
 
 TEST_CASE("gate: layer_variation moves the hottest expert between layers", "[gate]") {

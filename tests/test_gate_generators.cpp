@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "gate_test_util.hpp"
 #include "moe/gate.hpp"
 #include "moe/gate_popularity.hpp"
 
@@ -58,17 +59,6 @@ double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   return sxy / std::sqrt(sxx * syy);
 }
 
-bool tokens_distinct(const std::vector<int>& ids, int top_k, int experts) {
-  for (std::size_t t = 0; t < ids.size(); t += static_cast<std::size_t>(top_k)) {
-    std::vector<int> tok(ids.begin() + static_cast<long>(t), ids.begin() + static_cast<long>(t) + top_k);
-    for (int e : tok)
-      if (e < 0 || e >= experts) return false;
-    std::sort(tok.begin(), tok.end());
-    if (std::adjacent_find(tok.begin(), tok.end()) != tok.end()) return false;
-  }
-  return true;
-}
-
 GateSpec everything(const char* kind) {  // every generator feature on at once
   GateSpec spec = spec_of(kind, kind == std::string("zipf") ? 1.2 : 1.5);
   spec.layer_variation = true;
@@ -104,14 +94,14 @@ TEST_CASE("gate generators: shape and distinct experts with every feature on", "
         gate->assign(step, step % 4, src, 500, ids);
         // 500 tokens x top-6 = 3000 ids, each token's 6 distinct and in [0, 64).
         REQUIRE(ids.size() == 3000);
-        REQUIRE(tokens_distinct(ids, 6, 64));
+        REQUIRE(moesim::test::tokens_distinct(ids, 6, 64));
       }
   }
   // Extreme log-normal skew with top_k = experts finishes each token exactly: a permutation.
   auto gate = moesim::make_synthetic_gate(spec_of("lognormal", 10.0), 128, 128, 1, 5);
   std::vector<int> ids;
   gate->assign(0, 0, 0, 10, ids);
-  REQUIRE(tokens_distinct(ids, 128, 128));
+  REQUIRE(moesim::test::tokens_distinct(ids, 128, 128));
 }
 
 TEST_CASE("gate generators: log-normal spread grows with sigma", "[gate]") {
