@@ -9,9 +9,12 @@ void Collective::reset(int gpus, double bytes_per_copy, const LayerTraffic& traf
   pair.assign(g * g, -1);
   flows.clear();
   pending.assign(g, 0);
+  latest.assign(g, Arrival{});
   last.assign(g, -1);
   out_pending.assign(g, 0);
+  out_last_ps.assign(g, -1);
   send_start_ps.assign(g, -1);
+  send_pred.assign(g, -1);
   for (int s = 0; s < gpus; ++s)
     for (int d = 0; d < gpus; ++d) {
       const std::int64_t n = traffic.copies_from(s, d);
@@ -24,6 +27,8 @@ void Collective::reset(int gpus, double bytes_per_copy, const LayerTraffic& traf
       pair[static_cast<std::size_t>(from) * g + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
       flows.push_back(FlowDecl{from, to, static_cast<double>(n) * bytes_per_copy});
     }
+  waiting.resize(g);
+  for (std::size_t d = 0; d < g; ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
 }
 
 void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy) {

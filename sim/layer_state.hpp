@@ -10,15 +10,28 @@
 
 namespace moesim {
 
-// One all-to-all phase (dispatch, or combine in the reverse direction).
+// The latest delivery to one receiver so far (ties: the first one the network reported).
+struct Arrival {
+  TimePs at_ps = -1;
+  std::int64_t flow_id = -1;  // -1: a local copy
+  int src = -1;
+};
+
+// One all-to-all phase (dispatch, or combine in the reverse direction). Deliveries may be
+// reported before they land (DeliverySink), so `pending` counts reports and `waiting` says
+// whether the receiver's arrivals have actually landed.
 struct Collective {
   std::int64_t first_id = -1;         // network flow ids; -1 until the first sender starts
   std::vector<std::int32_t> pair;     // [src * G + dst] -> index among `flows` (-1: none or local)
   std::vector<FlowDecl> flows;        // GPU-to-GPU flows (local copies are not flows)
-  std::vector<int> pending;           // per receiver: arrivals still expected
-  std::vector<std::int32_t> last;     // per receiver: the latest arrival's task
-  std::vector<int> out_pending;       // per sender: deliveries outstanding
+  std::vector<int> pending;           // per receiver: deliveries not yet reported
+  std::vector<char> waiting;          // per receiver: 1 until its last arrival has landed
+  std::vector<Arrival> latest;        // per receiver: the latest delivery reported
+  std::vector<std::int32_t> last;     // per receiver: the latest arrival's task, once landed
+  std::vector<int> out_pending;       // per sender: deliveries not yet reported
+  std::vector<TimePs> out_last_ps;    // per sender: its latest delivery so far
   std::vector<TimePs> send_start_ps;  // per sender, -1 until it sends
+  std::vector<std::int32_t> send_pred;  // per sender: the task its sends waited for
 
   // From the layer's copy matrix: dispatch goes src -> dst; `reverse` (combine) dst -> src.
   void reset(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse);

@@ -37,6 +37,9 @@ struct Scenario {
   int rebalance_every_steps = 0;        // recompute the placement every K steps (0 = never)
   std::string network_model = "flow";  // flow | analytic
   bool dedup = true;                   // one dispatch copy per (token, destination GPU)
+  // Flow model: re-solve rates once this fraction of the active flows has started or finished
+  // since the last solve (0 = after every change: exact max-min; see net/flow_model.hpp).
+  double resolve_tolerance = 0.05;
   bool layer_barrier = false;          // all GPUs wait for each other at every layer
   std::string overlap = "none";        // none | two_microbatch
   std::string output_dir;              // "" = results/<name> under the working directory

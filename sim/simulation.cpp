@@ -52,11 +52,12 @@ std::vector<int> hosts_of(const Topology& t, int gpus) {
 Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile)
     : scenario_(scenario), topology_(topology), profile_(profile), gpus_(checked_gpus(scenario, topology)),
       layers_(scenario.model.layers), moe_first_(scenario.model.dense_layers),
-      network_(make_network(scenario.network_model, queue_, topology, message_cost(profile))),
+      network_(make_network(scenario.network_model, queue_, topology, message_cost(profile), scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
       placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, notes_)),
       planner_(std::make_unique<MoeLayerPlanner>(placement_, hosts_of(topology, gpus_), scenario.dedup)) {
+  network_->set_sink(this);
   const int t = scenario_.workload.tokens_per_gpu;
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
   const std::size_t g = static_cast<std::size_t>(gpus_);
@@ -190,56 +191,79 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
   LayerState& st = state(mb, layer);
   Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
   const TimePs now = queue_.now_ps();
-  auto& start = c.send_start_ps[static_cast<std::size_t>(src)];
-  if (start < 0) start = now;
-  auto done = [this, phase, src, dst, mb, layer, pred, now](std::int64_t flow_id) {
-    TaskRec t;
-    t.ready_ps = now;
-    t.start_ps = now;
-    t.end_ps = queue_.now_ps();
-    t.pred = pred;
-    t.gpu = static_cast<std::int16_t>(src);
-    t.peer = static_cast<std::int16_t>(dst);
-    t.layer = static_cast<std::int16_t>(layer);
-    t.mb = static_cast<std::uint8_t>(mb);
-    t.phase = phase;
-    t.flow_id = flow_id;
-    arrived(phase, src, dst, mb, layer, log_.add(t));
-  };
+  const auto s = static_cast<std::size_t>(src);
+  // A sender starts all its flows of a phase at once, after one task.
+  if (c.send_start_ps[s] < 0) {
+    c.send_start_ps[s] = now;
+    c.send_pred[s] = pred;
+  }
   if (src == dst) {  // a local expert: an HBM copy, no network
     const double per_copy = phase == Phase::dispatch ? scenario_.model.dispatch_bytes_per_token()
                                                      : scenario_.model.combine_bytes_per_token();
     const double bytes = static_cast<double>(st.traffic.copies_from(src, src)) * per_copy;
-    queue_.schedule(now + compute_.local_copy_ps(bytes), [done] { done(-1); });
+    note_delivery(phase, src, dst, mb, layer, now + compute_.local_copy_ps(bytes), -1);
     return;
   }
+  const int index = (mb * scenario_.model.moe_layers() + layer - moe_first_) * 2 + (phase == Phase::combine);
   if (c.first_id < 0) {
     const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
     c.first_id = network_->declare(c.flows, salt);
   }
-  const std::int64_t id = c.first_id + c.flow_index(src, dst, gpus_);
-  network_->start(id, [done, id](TimePs) { done(id); });
+  network_->start(c.first_id + c.flow_index(src, dst, gpus_), static_cast<std::uint64_t>(index));
 }
 
-void Simulation::arrived(Phase phase, int src, int dst, int mb, int layer, std::int32_t task) {
+void Simulation::delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
+  const int moe_layers = scenario_.model.moe_layers();
+  const auto index = static_cast<int>(tag / 2);
+  const Phase phase = tag % 2 ? Phase::combine : Phase::dispatch;
+  const FlowDecl& f = network_->flow(flow_id);
+  note_delivery(phase, f.src_gpu, f.dst_gpu, index / moe_layers, index % moe_layers + moe_first_, at_ps, flow_id);
+}
+
+void Simulation::note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id) {
   LayerState& st = state(mb, layer);
   Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
   const auto d = static_cast<std::size_t>(dst);
   const auto s = static_cast<std::size_t>(src);
-  --c.pending[d];
-  c.last[d] = log_.later(c.last[d], task);
-  const TaskRec& t = log_.at(task);
-  if (t.flow_id >= 0) {
+  if (flow_id >= 0) {
     const double bytes = c.flows[static_cast<std::size_t>(c.flow_index(src, dst, gpus_))].bytes;
     results_->gpus[s].bytes_sent += bytes;
     results_->gpus[d].bytes_received += bytes;
   }
+  c.out_last_ps[s] = std::max(c.out_last_ps[s], at_ps);
   if (--c.out_pending[s] == 0) {  // the sender's side of the phase is complete
     const TimePs begin = c.send_start_ps[s];
-    results_->gpus[s].busy_ps[static_cast<int>(phase)] += t.end_ps - begin;
+    results_->gpus[s].busy_ps[static_cast<int>(phase)] += c.out_last_ps[s] - begin;
     if (record_spans_)
-      results_->timeline.push_back(Span{begin, t.end_ps, t.gpu, t.layer, t.mb, phase});
+      results_->timeline.push_back(Span{begin, c.out_last_ps[s], static_cast<std::int16_t>(src),
+                                        static_cast<std::int16_t>(layer), static_cast<std::uint8_t>(mb), phase});
   }
+  Arrival& latest = c.latest[d];
+  if (at_ps > latest.at_ps) latest = Arrival{at_ps, flow_id, src};
+  if (--c.pending[d] == 0)
+    queue_.schedule(latest.at_ps, [this, phase, dst, mb, layer] { arrivals_landed(phase, dst, mb, layer); });
+}
+
+void Simulation::arrivals_landed(Phase phase, int dst, int mb, int layer) {
+  LayerState& st = state(mb, layer);
+  Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
+  const auto d = static_cast<std::size_t>(dst);
+  c.waiting[d] = 0;
+  // Only the latest arrival can be on the critical path, so only it enters the task log.
+  const Arrival& a = c.latest[d];
+  const auto s = static_cast<std::size_t>(a.src);
+  TaskRec t;
+  t.ready_ps = c.send_start_ps[s];
+  t.start_ps = c.send_start_ps[s];
+  t.end_ps = a.at_ps;
+  t.pred = c.send_pred[s];
+  t.gpu = static_cast<std::int16_t>(a.src);
+  t.peer = static_cast<std::int16_t>(dst);
+  t.layer = static_cast<std::int16_t>(layer);
+  t.mb = static_cast<std::uint8_t>(mb);
+  t.phase = phase;
+  t.flow_id = a.flow_id;
+  c.last[d] = log_.add(t);
   if (phase == Phase::dispatch)
     maybe_start_experts(dst, mb, layer);
   else
@@ -251,7 +275,7 @@ void Simulation::maybe_start_experts(int d, int mb, int layer) {
   const auto di = static_cast<std::size_t>(d);
   // The receiver learns its counts with its own gate (layout exchange), so it waits for its own
   // gate and for every GPU that actually sends it tokens, no more.
-  if (st.gate_task[di] < 0 || st.dispatch.pending[di] > 0 || st.experts_started[di]) return;
+  if (st.gate_task[di] < 0 || st.dispatch.waiting[di] || st.experts_started[di]) return;
   st.experts_started[di] = 1;
   const std::int32_t pred = log_.later(st.gate_task[di], st.dispatch.last[di]);
   submit(d, mb, layer, Phase::experts, compute_.experts_ps(st.traffic.slot_tokens[di]), pred,
@@ -267,7 +291,7 @@ void Simulation::after_experts(int d, int mb, int layer, std::int32_t task) {
 void Simulation::maybe_reduce(int g, int mb, int layer) {
   LayerState& st = state(mb, layer);
   const auto gi = static_cast<std::size_t>(g);
-  if (st.gate_task[gi] < 0 || !st.shared_done[gi] || st.combine.pending[gi] > 0 || st.reduced[gi]) return;
+  if (st.gate_task[gi] < 0 || !st.shared_done[gi] || st.combine.waiting[gi] || st.reduced[gi]) return;
   st.reduced[gi] = 1;
   std::int64_t copies = 0;
   for (int d = 0; d < gpus_; ++d) copies += st.traffic.copies_from(g, d);
@@ -456,10 +480,15 @@ Results Simulation::run() {
     run_step(s, out);
   }
   network_->clear_declared();
+  // Spans are recorded when known, which for network phases can be before they end: order them.
+  std::stable_sort(out.timeline.begin(), out.timeline.end(), [](const Span& a, const Span& b) {
+    return a.start_ps != b.start_ps ? a.start_ps < b.start_ps : a.gpu < b.gpu;
+  });
 
   out.total_ps = queue_.now_ps();
   out.events = queue_.executed();
   out.flows = network_->flows_completed();
+  out.rate_solves = network_->rate_solves();
   for (int l = 0; l < topology_.link_count(); ++l) {
     const Link& link = topology_.link(l);
     out.links.push_back(LinkResult{l, topology_.node(link.from).name, topology_.node(link.to).name, link.link_class,

@@ -22,7 +22,7 @@
 
 namespace moesim {
 
-class Simulation {
+class Simulation final : private DeliverySink {
  public:
   // The topology and profile must outlive the simulation. Throws InputError when the scenario
   // does not fit them (EP size larger than the topology, missing link-class parameters...).
@@ -52,7 +52,10 @@ class Simulation {
   void maybe_reduce(int g, int mb, int layer);
   void layer_done(int g, int mb, int layer, std::int32_t task);
   void send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred);
-  void arrived(Phase phase, int src, int dst, int mb, int layer, std::int32_t task);
+  void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override;
+  // A delivery reported (at or before `at_ps`); the receiver acts once all its arrivals landed.
+  void note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id);
+  void arrivals_landed(Phase phase, int dst, int mb, int layer);
   void record_critical_path(Results& out);
 
   Scenario scenario_;

@@ -1,9 +1,15 @@
 #pragma once
 // Discrete-event core: events ordered by (time, insertion sequence), so equal-time events run in
-// the order they were scheduled and every run is deterministic.
+// the order they were scheduled and every run is deterministic. Actions live in a slab of
+// fixed-size slots (no allocation per event for small callables); the heap orders 24-byte keys.
+#include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <queue>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/units.hpp"
@@ -12,24 +18,48 @@ namespace moesim {
 
 class EventQueue {
  public:
-  using Action = std::function<void()>;
-
-  // Schedules `action` at absolute time `at_ps` (never earlier than now).
-  void schedule(TimePs at_ps, Action action) {
-    if (at_ps < now_ps_) at_ps = now_ps_;
-    heap_.push(Event{at_ps, next_seq_++, std::move(action)});
+  EventQueue() = default;
+  EventQueue(const EventQueue&) = delete;
+  EventQueue& operator=(const EventQueue&) = delete;
+  ~EventQueue() {
+    while (!heap_.empty()) {
+      slots_[heap_.top().slot].destroy();
+      heap_.pop();
+    }
   }
-  void schedule_in(TimePs delay_ps, Action action) { schedule(now_ps_ + delay_ps, std::move(action)); }
+
+  // Schedules `action` (any callable taking no arguments) at absolute time `at_ps` (never
+  // earlier than now).
+  template <class F>
+  void schedule(TimePs at_ps, F&& action) {
+    if (at_ps < now_ps_) at_ps = now_ps_;
+    std::uint32_t slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<std::uint32_t>(slots_.size());
+      slots_.emplace_back();
+    }
+    slots_[slot].set(std::forward<F>(action));
+    heap_.push(Key{at_ps, next_seq_++, slot});
+  }
+  template <class F>
+  void schedule_in(TimePs delay_ps, F&& action) {
+    schedule(now_ps_ + delay_ps, std::forward<F>(action));
+  }
 
   // Runs one event; returns false when the queue is empty.
   bool step() {
     if (heap_.empty()) return false;
-    // Move the action out before popping: the action may schedule more events.
-    Event ev = std::move(const_cast<Event&>(heap_.top()));
+    const Key k = heap_.top();
     heap_.pop();
-    now_ps_ = ev.at_ps;
+    now_ps_ = k.at_ps;
     ++executed_;
-    ev.action();
+    // Move the action out of its slot first: it may schedule more events (and grow the slab).
+    Slot action = slots_[k.slot];
+    free_.push_back(k.slot);
+    action.run();
     return true;
   }
 
@@ -44,17 +74,52 @@ class EventQueue {
   std::uint64_t executed() const { return executed_; }
 
  private:
-  struct Event {
+  // A type-erased callable in 48 inline bytes. Trivially copyable callables that fit are stored
+  // in place; anything else is boxed on the heap and the slot holds the pointer. A Slot is a
+  // plain byte copy either way, so the slab can grow by memcpy.
+  struct Slot {
+    static constexpr std::size_t kBytes = 48;
+    alignas(std::max_align_t) unsigned char buf[kBytes];
+    void (*invoke)(void*, bool run) = nullptr;  // run == false: destroy without running
+
+    template <class F>
+    void set(F&& f) {
+      using Fn = std::decay_t<F>;
+      if constexpr (sizeof(Fn) <= kBytes && alignof(Fn) <= alignof(std::max_align_t) &&
+                    std::is_trivially_copyable_v<Fn> && std::is_trivially_destructible_v<Fn>) {
+        ::new (static_cast<void*>(buf)) Fn(std::forward<F>(f));
+        invoke = [](void* p, bool run) {
+          if (run) (*std::launder(static_cast<Fn*>(p)))();
+        };
+      } else {
+        Fn* boxed = new Fn(std::forward<F>(f));
+        std::memcpy(buf, &boxed, sizeof boxed);
+        invoke = [](void* p, bool run) {
+          Fn* b = nullptr;
+          std::memcpy(&b, p, sizeof b);
+          std::unique_ptr<Fn> owner(b);  // freed even if the action throws
+          if (run) (*b)();
+        };
+      }
+    }
+    void run() { invoke(buf, true); }
+    void destroy() { invoke(buf, false); }
+  };
+  static_assert(std::is_trivially_copyable_v<Slot>);
+
+  struct Key {
     TimePs at_ps;
     std::uint64_t seq;
-    Action action;
+    std::uint32_t slot;
   };
   struct Later {
-    bool operator()(const Event& a, const Event& b) const {
+    bool operator()(const Key& a, const Key& b) const {
       return a.at_ps != b.at_ps ? a.at_ps > b.at_ps : a.seq > b.seq;
     }
   };
-  std::priority_queue<Event, std::vector<Event>, Later> heap_;
+  std::priority_queue<Key, std::vector<Key>, Later> heap_;
+  std::vector<Slot> slots_;
+  std::vector<std::uint32_t> free_;
   TimePs now_ps_ = 0;
   std::uint64_t next_seq_ = 0;
   std::uint64_t executed_ = 0;

@@ -171,6 +171,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   if (auto net = r.table_opt("network")) {
     s.network_model = net->choice_or("model", "flow", {"flow", "analytic"});
     s.dedup = net->boolean_or("dedup", true);
+    s.resolve_tolerance = net->number_or("resolve_tolerance", s.resolve_tolerance, 0, 0.5);
     s.layer_barrier = net->boolean_or("layer_barrier", false);
     net->finish();
   }
@@ -273,7 +274,8 @@ std::string scenario_to_toml(const Scenario& s) {
                                {"steps", s.workload.steps}}},
       {"gate", gate},
       {"placement", placement_table(s)},
-      {"network", toml::table{{"model", s.network_model}, {"dedup", s.dedup}, {"layer_barrier", s.layer_barrier}}},
+      {"network", toml::table{{"model", s.network_model}, {"dedup", s.dedup}, {"resolve_tolerance", s.resolve_tolerance},
+                             {"layer_barrier", s.layer_barrier}}},
       {"overlap", toml::table{{"mode", s.overlap}}},
       {"output", toml::table{{"dir", s.output_dir}, {"timeline_steps", s.timeline_steps}}},
   };

@@ -12,21 +12,28 @@ AnalyticNetwork::AnalyticNetwork(EventQueue& queue, const Topology& topology, Me
 void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count) {
   duration_ps_.resize(index(first_id) + count, 0);
 
-  uses_.clear();
+  // Bucket the flows' link uses by link (counting sort), then order each link's flows by size:
+  // a flow's finish on a link under processor sharing is
+  // (bytes of all smaller flows + its bytes x flows not smaller) / bandwidth.
+  const auto links = static_cast<std::size_t>(topology_.link_count());
+  link_start_.assign(links + 1, 0);
+  for (std::size_t i = 0; i < count; ++i)
+    for (int l : path_of(first_id + static_cast<std::int64_t>(i))) ++link_start_[static_cast<std::size_t>(l) + 1];
+  for (std::size_t l = 0; l < links; ++l) link_start_[l + 1] += link_start_[l];
+  uses_.resize(link_start_[links]);
+  cursor_.assign(link_start_.begin(), link_start_.end() - 1);
   for (std::size_t i = 0; i < count; ++i) {
     const std::int64_t id = first_id + static_cast<std::int64_t>(i);
-    for (int l : path_of(id)) uses_.push_back(Use{l, info(id).eff_bytes, id});
+    const double bytes = info(id).eff_bytes;
+    for (int l : path_of(id)) uses_[cursor_[static_cast<std::size_t>(l)]++] = Use{bytes, id};
   }
-  // Group by link, smallest flows first: a flow's finish on a link under processor sharing is
-  // (bytes of all smaller flows + its bytes x flows not smaller) / bandwidth.
-  std::sort(uses_.begin(), uses_.end(), [](const Use& a, const Use& b) {
-    return a.link != b.link ? a.link < b.link : (a.bytes != b.bytes ? a.bytes < b.bytes : a.flow < b.flow);
-  });
-  std::size_t i = 0;
-  while (i < uses_.size()) {
-    std::size_t j = i;
-    while (j < uses_.size() && uses_[j].link == uses_[i].link) ++j;
-    const double bw = topology_.link(uses_[i].link).bandwidth_GBps;
+  for (std::size_t l = 0; l < links; ++l) {
+    const std::size_t i = link_start_[l], j = link_start_[l + 1];
+    if (i == j) continue;
+    // Equal sizes finish together whatever their order, so sorting by size alone is enough.
+    std::sort(uses_.begin() + static_cast<std::ptrdiff_t>(i), uses_.begin() + static_cast<std::ptrdiff_t>(j),
+              [](const Use& a, const Use& b) { return a.bytes < b.bytes; });
+    const double bw = topology_.link(static_cast<int>(l)).bandwidth_GBps;
     double smaller = 0;
     for (std::size_t k = i; k < j; ++k) {
       const double finish_bytes = smaller + uses_[k].bytes * static_cast<double>(j - k);
@@ -35,15 +42,12 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count) {
       d = std::max(d, t);
       smaller += uses_[k].bytes;
     }
-    i = j;
   }
 }
 
-void AnalyticNetwork::start(std::int64_t flow_id, Delivered on_delivered) {
+void AnalyticNetwork::start(std::int64_t flow_id, std::uint64_t tag) {
   account(flow_id);
-  const TimePs at = queue_.now_ps() + duration_ps_[index(flow_id)] +
-                    info(flow_id).latency_ps;
-  queue_.schedule(at, [cb = std::move(on_delivered), at] { cb(at); });
+  deliver(flow_id, tag, queue_.now_ps() + duration_ps_[index(flow_id)] + info(flow_id).latency_ps);
 }
 
 }  // namespace moesim

@@ -14,18 +14,20 @@ namespace moesim {
 class AnalyticNetwork final : public Network {
  public:
   AnalyticNetwork(EventQueue& queue, const Topology& topology, MessageCost cost);
-  void start(std::int64_t flow_id, Delivered on_delivered) override;
+  using Network::start;
+  void start(std::int64_t flow_id, std::uint64_t tag) override;
 
  private:
   void on_declared(std::int64_t first_id, std::size_t count) override;
   void on_cleared() override { duration_ps_.clear(); }
   std::vector<TimePs> duration_ps_;  // by index(flow id)
   struct Use {
-    std::int32_t link;
     double bytes;
     std::int64_t flow;
   };
-  std::vector<Use> uses_;  // scratch
+  std::vector<Use> uses_;                 // scratch: link uses grouped by link
+  std::vector<std::size_t> link_start_;   // scratch: link -> first use
+  std::vector<std::size_t> cursor_;       // scratch
 };
 
 }  // namespace moesim

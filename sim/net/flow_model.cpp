@@ -1,23 +1,60 @@
-// Max-min fluid flow model (see flow_model.hpp).
+// Max-min fluid flow model with tolerance-batched re-solves (see flow_model.hpp).
 #include "net/flow_model.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
+
+#include "core/error.hpp"
 
 namespace moesim {
 
-FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost cost)
-    : Network(queue, topology, std::move(cost)) {
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// A flow is due when less than a picosecond of its data is left (rounding of event times).
+bool due(double remaining, double rate) { return remaining <= 1e-6 || (rate > 0 && remaining <= rate); }
+}  // namespace
+
+FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost cost, double resolve_tolerance)
+    : Network(queue, topology, std::move(cost)), tolerance_(resolve_tolerance) {
+  if (!(tolerance_ >= 0 && tolerance_ < 1)) throw Error("FlowModel: resolve tolerance must be in [0, 1)");
   capacity_.reserve(static_cast<std::size_t>(topology.link_count()));
   for (const Link& l : topology.links()) capacity_.push_back(bytes_per_ps(l.bandwidth_GBps));
+  residual_ = capacity_;
 }
 
-void FlowModel::start(std::int64_t flow_id, Delivered on_delivered) {
-  const Declared& d = info(flow_id);
-  advance();
-  active_.push_back(Active{flow_id, &path_of(flow_id), d.eff_bytes, 0.0, std::move(on_delivered)});
-  schedule_resolve();
+void FlowModel::push_due(std::uint32_t index) {
+  due_.push_back(Due{active_[index].finish_ps, index});
+  std::push_heap(due_.begin(), due_.end(), std::greater<>{});
+}
+
+void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
+  const TimePs now = queue_.now_ps();
+  active_.push_back(Active{flow_id, &path_of(flow_id), info(flow_id).eff_bytes, 0.0, kInf, now, tag, false});
+  ++changes_;
+  if (tolerance_ == 0 || changes_ >= threshold_ || active_.size() == 1) {
+    schedule_resolve();
+    return;
+  }
+  if (resolve_pending_) return;  // the solve at this instant rates it
+  // Until the next solve the flow takes what its links have left (nothing if one is full).
+  Active& a = active_.back();
+  double rate = kInf, smallest = kInf;
+  for (int l : *a.path) {
+    rate = std::min(rate, residual_[static_cast<std::size_t>(l)]);
+    smallest = std::min(smallest, capacity_[static_cast<std::size_t>(l)]);
+  }
+  if (!(rate > 1e-3 * smallest)) {
+    ++unrated_;
+    if (due_.empty()) schedule_resolve();  // nothing else will trigger a solve
+    return;
+  }
+  for (int l : *a.path) residual_[static_cast<std::size_t>(l)] -= rate;
+  a.rate = rate;
+  a.finish_ps = static_cast<double>(now) + a.remaining / rate;
+  push_due(static_cast<std::uint32_t>(active_.size() - 1));
+  arm_timer();
 }
 
 void FlowModel::schedule_resolve() {
@@ -30,54 +67,105 @@ void FlowModel::schedule_resolve() {
   });
 }
 
-void FlowModel::advance() {
+void FlowModel::arm_timer() {
+  if (due_.empty()) return;
+  const Active& a = active_[due_.front().index];
   const TimePs now = queue_.now_ps();
-  const double dt = static_cast<double>(now - last_update_ps_);
-  if (dt > 0)
-    for (Active& a : active_) a.remaining -= a.rate * dt;
-  last_update_ps_ = now;
+  const auto at = std::max(now + 1, a.ref_ps + static_cast<TimePs>(std::ceil(a.remaining / a.rate)));
+  if (timer_at_ >= 0 && timer_at_ <= at) return;
+  timer_at_ = at;
+  const std::uint64_t gen = ++timer_gen_;
+  queue_.schedule(at, [this, gen] {
+    if (gen == timer_gen_) on_timer();
+  });
+}
+
+void FlowModel::complete(Active& a, TimePs now) {
+  a.done = true;
+  for (int l : *a.path) residual_[static_cast<std::size_t>(l)] += a.rate;
+  account(a.id);
+  deliver(a.id, a.tag, now + info(a.id).latency_ps);
+}
+
+void FlowModel::on_timer() {
+  timer_at_ = -1;
+  const TimePs now = queue_.now_ps();
+  // Everything due by now, delivered in start order (as a full re-solve would).
+  std::vector<std::uint32_t>& batch = due_batch_;
+  batch.clear();
+  while (!due_.empty()) {
+    const Active& a = active_[due_.front().index];
+    if (!due(a.remaining - a.rate * static_cast<double>(now - a.ref_ps), a.rate)) break;
+    batch.push_back(due_.front().index);
+    std::pop_heap(due_.begin(), due_.end(), std::greater<>{});
+    due_.pop_back();
+  }
+  std::sort(batch.begin(), batch.end());
+  for (std::uint32_t i : batch) complete(active_[i], now);
+  changes_ += batch.size();
+  if (changes_ >= threshold_ || (due_.empty() && unrated_ > 0)) {
+    resolve();
+    return;
+  }
+  arm_timer();
 }
 
 void FlowModel::resolve() {
-  advance();
   const TimePs now = queue_.now_ps();
-  // Complete every flow with less than a picosecond of data left (rounding of event times).
-  std::size_t keep = 0;
-  for (std::size_t i = 0; i < active_.size(); ++i) {
-    Active& a = active_[i];
-    if (a.remaining <= 1e-6 || (a.rate > 0 && a.remaining <= a.rate)) {
-      account(a.id);
-      const TimePs at = now + info(a.id).latency_ps;
-      queue_.schedule(at, [cb = std::move(a.on_delivered), at] { cb(at); });
-    } else {
-      if (keep != i) active_[keep] = std::move(a);
-      ++keep;
-    }
-  }
-  active_.resize(keep);
-  ++generation_;
-  if (active_.empty()) return;
-
+  // Bring live flows up to date; delivered ones stay as tombstones until they are a quarter of
+  // the list (compacting on every solve would copy every flow).
   offsets_.assign(1, 0);
   resources_.clear();
-  for (const Active& a : active_) {
-    resources_.insert(resources_.end(), a.path->begin(), a.path->end());
+  live_.clear();
+  std::size_t dead = 0;
+  for (std::size_t i = 0; i < active_.size(); ++i) {
+    Active& a = active_[i];
+    if (!a.done) {
+      a.remaining -= a.rate * static_cast<double>(now - a.ref_ps);
+      a.ref_ps = now;
+      if (due(a.remaining, a.rate)) complete(a, now);
+    }
+    if (a.done) {
+      ++dead;
+      continue;
+    }
+    live_.push_back(static_cast<std::uint32_t>(i));
+  }
+  if (dead > 0 && (dead * 4 > active_.size() || live_.empty())) {
+    std::size_t keep = 0;
+    for (std::uint32_t i : live_) active_[keep++] = active_[i];
+    active_.resize(keep);
+    for (std::size_t i = 0; i < keep; ++i) live_[i] = static_cast<std::uint32_t>(i);
+  }
+  ++timer_gen_;
+  timer_at_ = -1;
+  due_.clear();
+  changes_ = 0;
+  unrated_ = 0;
+  residual_ = capacity_;
+  if (live_.empty()) {
+    threshold_ = 1;
+    return;
+  }
+  for (std::uint32_t i : live_) {
+    const Path& p = *active_[i].path;
+    resources_.insert(resources_.end(), p.begin(), p.end());
     offsets_.push_back(static_cast<std::uint32_t>(resources_.size()));
   }
   solver_.solve(capacity_, offsets_, resources_, rates_);
   ++solves_;
 
-  double next = std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < active_.size(); ++i) {
-    active_[i].rate = rates_[i];
-    if (rates_[i] > 0) next = std::min(next, active_[i].remaining / rates_[i]);
+  for (std::size_t v = 0; v < live_.size(); ++v) {
+    const std::uint32_t i = live_[v];
+    Active& a = active_[i];
+    a.rate = rates_[v];
+    for (int l : *a.path) residual_[static_cast<std::size_t>(l)] -= a.rate;
+    a.finish_ps = a.rate > 0 ? static_cast<double>(now) + a.remaining / a.rate : kInf;
+    if (a.rate > 0) due_.push_back(Due{a.finish_ps, i});
   }
-  if (!std::isfinite(next)) return;  // cannot happen with positive capacities; nothing to wait for
-  const std::uint64_t gen = generation_;
-  const auto at = now + std::max<TimePs>(1, static_cast<TimePs>(std::ceil(next)));
-  queue_.schedule(at, [this, gen] {
-    if (gen == generation_) resolve();
-  });
+  std::make_heap(due_.begin(), due_.end(), std::greater<>{});
+  threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(live_.size())));
+  arm_timer();
 }
 
 }  // namespace moesim

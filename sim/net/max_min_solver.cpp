@@ -1,10 +1,10 @@
-// Max-min fairness by progressive filling. Each round finds the resource with the smallest fair
-// share (remaining capacity / unfixed users) by a linear scan over the resources still in use and
-// fixes its users at that share. Networks have far fewer links than flows, so scanning the
-// resources (cache-friendly, no heap) beats a priority queue keyed per flow update.
+// Max-min fairness by progressive filling: repeatedly the resource with the smallest fair share
+// (remaining capacity / unfixed users) fixes its users at that share. The smallest share comes
+// from a heap of lower bounds, refreshed only when popped (never on every flow update).
 #include "net/max_min_solver.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 
 namespace moesim {
@@ -35,20 +35,29 @@ void MaxMinSolver::solve(std::span<const double> capacity, std::span<const std::
     for (std::uint32_t i = offsets[v]; i < offsets[v + 1]; ++i)
       by_res_vars_[cursor_[static_cast<std::size_t>(resources[i])]++] = static_cast<std::int32_t>(v);
 
-  while (!active_.empty()) {
-    // The bottleneck: smallest fair share among resources that still have unfixed users.
-    std::size_t best = 0;
-    double best_share = std::numeric_limits<double>::infinity();
-    for (std::size_t i = 0; i < active_.size(); ++i) {
-      const auto r = static_cast<std::size_t>(active_[i]);
-      const double share = remaining_[r] / unfixed_[r];
-      if (share < best_share) {
-        best_share = share;
-        best = i;
-      }
+  // Progressive filling: fix the users of the resource with the smallest fair share, repeat.
+  // Fixing users at the smallest share s never lowers another resource's share ((rem - s) /
+  // (n - 1) >= rem / n when rem / n >= s), so a heap entry's key is a lower bound of its
+  // resource's share: pop, and if the share has grown since, push it back with its new value.
+  heap_.clear();
+  for (std::int32_t r : active_) {
+    const auto ri = static_cast<std::size_t>(r);
+    heap_.push_back(Entry{remaining_[ri] / unfixed_[ri], r});
+  }
+  std::make_heap(heap_.begin(), heap_.end(), std::greater<>{});
+  while (!heap_.empty()) {
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    const Entry top = heap_.back();
+    heap_.pop_back();
+    const auto r = static_cast<std::size_t>(top.resource);
+    if (unfixed_[r] == 0) continue;
+    const double current = remaining_[r] / unfixed_[r];
+    if (current > top.share) {
+      heap_.push_back(Entry{current, top.resource});
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+      continue;
     }
-    const auto r = static_cast<std::size_t>(active_[best]);
-    const double share = std::max(0.0, best_share);
+    const double share = std::max(0.0, current);
     for (std::uint32_t i = by_res_offsets_[r]; i < by_res_offsets_[r + 1]; ++i) {
       const auto v = static_cast<std::size_t>(by_res_vars_[i]);
       if (fixed_[v]) continue;
@@ -60,11 +69,6 @@ void MaxMinSolver::solve(std::span<const double> capacity, std::span<const std::
         --unfixed_[q];
       }
     }
-    // Drop resources with no unfixed users left (the bottleneck among them).
-    std::size_t keep = 0;
-    for (std::size_t i = 0; i < active_.size(); ++i)
-      if (unfixed_[static_cast<std::size_t>(active_[i])] > 0) active_[keep++] = active_[i];
-    active_.resize(keep);
   }
 }
 

@@ -25,6 +25,12 @@ class MaxMinSolver {
   std::vector<std::int32_t> by_res_vars_;
   std::vector<std::int32_t> active_;  // resources that still have unfixed users
   std::vector<char> fixed_;
+  struct Entry {
+    double share;
+    std::int32_t resource;
+    bool operator>(const Entry& o) const { return share != o.share ? share > o.share : resource > o.resource; }
+  };
+  std::vector<Entry> heap_;
 };
 
 }  // namespace moesim

@@ -1,6 +1,9 @@
 // Shared part of the network models: flow declaration, ECMP path choice, per-link accounting.
 #include "net/network.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include "core/error.hpp"
 #include "net/analytic_network.hpp"
 #include "net/flow_model.hpp"
@@ -16,11 +19,24 @@ std::uint64_t mix(std::uint64_t x) {
   x *= 0xc4ceb9fe1a85ec53ULL;
   return x ^ (x >> 33);
 }
+constexpr std::uint64_t kCallbackTag = ~std::uint64_t{0};
 }  // namespace
 
 Network::Network(EventQueue& queue, const Topology& topology, MessageCost cost)
     : queue_(queue), topology_(topology), cost_(std::move(cost)),
-      link_bytes_(static_cast<std::size_t>(topology.link_count()), 0.0) {}
+      link_bytes_(static_cast<std::size_t>(topology.link_count()), 0.0),
+      pair_kind_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count()), -1),
+      eff_cache_(2 * kEffCache) {}
+
+double Network::efficiency(int kind, double bytes) {
+  if (!cost_.efficiency) return 1.0;
+  std::uint64_t bits = 0;
+  static_assert(sizeof bits == sizeof bytes);
+  std::memcpy(&bits, &bytes, sizeof bits);
+  EffEntry& e = eff_cache_[static_cast<std::size_t>(kind) * kEffCache + (mix(bits) & (kEffCache - 1))];
+  if (e.bytes != bytes) e = EffEntry{bytes, cost_.efficiency(kind, bytes)};
+  return e.eff;
+}
 
 std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t salt) {
   const std::int64_t first = base_ + static_cast<std::int64_t>(decls_.size());
@@ -28,14 +44,18 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     const auto& paths = topology_.paths(f.src_gpu, f.dst_gpu);
     if (paths.empty()) throw Error("network: flow between a GPU and itself, or no route");
     Declared d;
-    d.path = static_cast<std::int32_t>(
+    const std::size_t choice = paths.size() == 1 ? 0 :
         mix(salt * 0x9e3779b97f4a7c15ULL ^ (static_cast<std::uint64_t>(f.src_gpu) << 20) ^
             static_cast<std::uint64_t>(f.dst_gpu)) %
-        paths.size());
-    d.kind = topology_.nvlink_only(f.src_gpu, f.dst_gpu) ? 0 : 1;
-    const double eff = cost_.efficiency ? cost_.efficiency(d.kind, f.bytes) : 1.0;
+        paths.size();
+    const Path& p = paths[choice];
+    d.route = &p;
+    char& kind = pair_kind_[static_cast<std::size_t>(f.src_gpu) * static_cast<std::size_t>(topology_.gpu_count()) +
+                            static_cast<std::size_t>(f.dst_gpu)];
+    if (kind < 0) kind = topology_.nvlink_only(f.src_gpu, f.dst_gpu) ? 0 : 1;
+    d.kind = kind;
+    const double eff = efficiency(d.kind, f.bytes);
     d.eff_bytes = f.bytes / (eff > 0 ? eff : 1.0);
-    const Path& p = paths[static_cast<std::size_t>(d.path)];
     d.latency_ps = ps_from_ns(topology_.path_latency_ns(p) + cost_.alpha_ns[d.kind]);
     decls_.push_back(f);
     info_.push_back(d);
@@ -51,21 +71,34 @@ void Network::clear_declared() {
   on_cleared();
 }
 
-const Path& Network::path_of(std::int64_t flow_id) const {
-  const FlowDecl& f = flow(flow_id);
-  const Declared& d = info_[index(flow_id)];
-  return topology_.paths(f.src_gpu, f.dst_gpu)[static_cast<std::size_t>(d.path)];
-}
-
 void Network::account(std::int64_t flow_id) {
   const double bytes = flow(flow_id).bytes;
   for (int l : path_of(flow_id)) link_bytes_[static_cast<std::size_t>(l)] += bytes;
   ++completed_;
 }
 
+void Network::start(std::int64_t flow_id, Delivered on_delivered) {
+  callbacks_.emplace_back(flow_id, std::move(on_delivered));
+  start(flow_id, kCallbackTag);
+}
+
+void Network::deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
+  if (tag != kCallbackTag) {
+    if (sink_ == nullptr) throw Error("network: a flow was delivered but nobody listens (no sink set)");
+    sink_->delivered(flow_id, tag, at_ps);
+    return;
+  }
+  // Few flows use callbacks (weight moves, tests): a linear search from the newest is enough.
+  const auto it = std::find_if(callbacks_.rbegin(), callbacks_.rend(), [&](const auto& c) { return c.first == flow_id; });
+  if (it == callbacks_.rend()) throw Error("network: delivery of a flow without a callback");
+  Delivered cb = std::move(it->second);
+  callbacks_.erase(std::next(it).base());
+  queue_.schedule(at_ps, [cb = std::move(cb), at_ps] { cb(at_ps); });
+}
+
 std::unique_ptr<Network> make_network(const std::string& mode, EventQueue& queue, const Topology& topology,
-                                      MessageCost cost) {
-  if (mode == "flow") return std::make_unique<FlowModel>(queue, topology, std::move(cost));
+                                      MessageCost cost, double resolve_tolerance) {
+  if (mode == "flow") return std::make_unique<FlowModel>(queue, topology, std::move(cost), resolve_tolerance);
   if (mode == "analytic") return std::make_unique<AnalyticNetwork>(queue, topology, std::move(cost));
   throw InputError("unknown network model \"" + mode + "\" (expected flow or analytic)");
 }

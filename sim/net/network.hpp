@@ -15,6 +15,17 @@
 
 namespace moesim {
 
+// Receives flow deliveries. `at_ps` is when the flow's last byte arrives; the call may come
+// earlier (the analytic model knows it when the flow starts), so the receiver must not act on it
+// before `at_ps`. `tag` is what the flow was started with.
+class DeliverySink {
+ public:
+  virtual void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) = 0;
+
+ protected:
+  ~DeliverySink() = default;
+};
+
 // Per-message costs on top of link bandwidth, by path kind (0 = NVLink only, 1 = scale-out).
 struct MessageCost {
   double alpha_ns[2] = {0, 0};  // fixed software/protocol latency per message
@@ -41,21 +52,25 @@ class Network {
   // Registers a collective; returns the id of its first flow (flows get consecutive ids).
   // `salt` varies the ECMP hash between collectives.
   std::int64_t declare(const std::vector<FlowDecl>& flows, std::uint64_t salt);
-  // Starts a declared flow now; `on_delivered` runs when its last byte has arrived.
-  virtual void start(std::int64_t flow_id, Delivered on_delivered) = 0;
+  // Starts a declared flow now; the sink hears of its delivery (see DeliverySink).
+  virtual void start(std::int64_t flow_id, std::uint64_t tag) = 0;
+  void set_sink(DeliverySink* sink) { sink_ = sink; }
+  // Convenience for rare flows (and tests): `on_delivered` runs at the delivery time.
+  void start(std::int64_t flow_id, Delivered on_delivered);
   // Forgets declared flows (between steps, to keep memory flat); no flow may be in flight.
   void clear_declared();
 
-  const Path& path_of(std::int64_t flow_id) const;
+  const Path& path_of(std::int64_t flow_id) const { return *info_[index(flow_id)].route; }
   const FlowDecl& flow(std::int64_t flow_id) const { return decls_[index(flow_id)]; }
   // Bytes carried by each link since construction.
   const std::vector<double>& link_bytes() const { return link_bytes_; }
   std::uint64_t flows_completed() const { return completed_; }
+  virtual std::uint64_t rate_solves() const { return 0; }  // max-min solves so far
   const Topology& topology() const { return topology_; }
 
  protected:
   struct Declared {
-    std::int32_t path = 0;   // index into the pair's ECMP set
+    const Path* route = nullptr;  // the ECMP path taken (owned by the topology)
     std::int32_t kind = 0;   // 0 nvlink-only, 1 scale-out
     double eff_bytes = 0;    // bytes / efficiency
     TimePs latency_ps = 0;   // links + alpha
@@ -66,6 +81,8 @@ class Network {
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
   Declared& info(std::int64_t flow_id) { return info_[index(flow_id)]; }
   void account(std::int64_t flow_id);  // adds the flow's bytes to its links; counts completion
+  // Hands a delivery to the sink (or to the flow's callback); at_ps >= now.
+  void deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps);
 
   EventQueue& queue_;
   const Topology& topology_;
@@ -77,9 +94,22 @@ class Network {
   std::vector<FlowDecl> decls_;
   std::vector<Declared> info_;
   std::int64_t base_ = 0;  // id of decls_[0]
+  DeliverySink* sink_ = nullptr;
+  std::vector<char> pair_kind_;  // [src * G + dst]: 0 nvlink-only, 1 scale-out, -1 not yet known
+  // Efficiency by message size, memoised (direct-mapped by the size's bits): flows of a step
+  // repeat a few sizes, and each lookup otherwise costs a log and a binary search.
+  static constexpr std::size_t kEffCache = 4096;
+  struct EffEntry {
+    double bytes = -1;
+    double eff = 1;
+  };
+  std::vector<EffEntry> eff_cache_;  // [kind * kEffCache + slot]
+  double efficiency(int kind, double bytes);
+  std::vector<std::pair<std::int64_t, Delivered>> callbacks_;  // flows started with a callback
 };
 
+// `resolve_tolerance`: the flow model's re-solve tolerance (see FlowModel); ignored by "analytic".
 std::unique_ptr<Network> make_network(const std::string& mode, EventQueue& queue, const Topology& topology,
-                                      MessageCost cost);
+                                      MessageCost cost, double resolve_tolerance = 0);
 
 }  // namespace moesim

@@ -79,6 +79,7 @@ struct Results {
   TimePs total_ps = 0;                 // end of the last step
   std::uint64_t events = 0;
   std::uint64_t flows = 0;
+  std::uint64_t rate_solves = 0;  // flow model: max-min solves (0 for the analytic model)
   std::uint64_t assignments = 0;       // token-expert assignments routed
   std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
   std::vector<std::string> notes;      // how inputs were adapted (trace replay rules that applied)

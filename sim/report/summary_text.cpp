@@ -60,8 +60,10 @@ std::string summary_text(const SummaryContext& run) {
                    r.memory_kv_bytes / 1e9);
   o += fmt::format("network bytes per step {:.3g} (scale-out {:.3g})\n", s.network_bytes_per_step,
                    s.scaleout_bytes_per_step);
-  o += fmt::format("simulated {} events, {} flows, {} token-expert assignments in {:.2f} s wall\n",
-                   run.results.events, run.results.flows, run.results.assignments, run.results.wall_s);
+  o += fmt::format("simulated {} events, {} flows{}, {} token-expert assignments in {:.2f} s wall\n",
+                   run.results.events, run.results.flows,
+                   run.results.rate_solves > 0 ? fmt::format(" ({} max-min solves)", run.results.rate_solves) : "",
+                   run.results.assignments, run.results.wall_s);
   return o;
 }
 

@@ -1,0 +1,136 @@
+// Benchmark: the fixed workloads of issue 7, end to end on one core (scenario loaded, simulated,
+// summarised), in each network mode. Prints wall and CPU seconds, token-expert assignments per
+// second, flow completions per second and peak RSS. Each workload runs in its own process (this
+// program re-executes itself) so that every peak RSS belongs to one workload alone.
+// Usage: bench_workloads [--only NAME] [--mode analytic|flow] [--steps N] [--source-dir DIR]
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "io/scenario_loader.hpp"
+#include "io/scenario_run.hpp"
+
+#ifndef MOESIM_SOURCE_DIR
+#define MOESIM_SOURCE_DIR "."
+#endif
+
+namespace {
+
+struct Workload {
+  const char* name;
+  const char* scenario;  // relative to the source tree
+  int steps;             // default steps (decode: issue 7's 50)
+  std::vector<std::string> overrides;
+};
+
+std::vector<Workload> workloads() {
+  return {
+      // DeepSeek-V3 decode, one GB200 NVL72 rack, EP72, 128 tokens per GPU, 58 MoE layers.
+      {"decode-nvl72-ep72", "scenarios/default.toml", 50, {}},
+      // DeepSeek-V3 prefill, EP32 over four HGX H100 nodes, 4096 tokens per GPU, one micro-batch.
+      {"prefill-hgx4-ep32", "scenarios/hgx-prefill.toml", 10, {"overlap.mode=\"none\""}},
+  };
+}
+
+double cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+int run_one(const std::string& source_dir, const Workload& w, const std::string& mode, int steps) {
+  std::vector<std::string> overrides = w.overrides;
+  overrides.push_back("network.model=\"" + mode + "\"");
+  overrides.push_back("workload.steps=" + std::to_string(steps));
+  overrides.push_back("output.timeline_steps=0");
+  const auto wall0 = std::chrono::steady_clock::now();
+  const double cpu0 = cpu_seconds();
+  const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);
+  const moesim::io::ScenarioRun run = moesim::io::run_scenario(scenario);
+  const double cpu = cpu_seconds() - cpu0;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const auto& r = run.results;
+  std::printf("%-18s %-8s %5d %8.2f %8.2f %12.3g %14.3g %12.3g %10llu %9.1f %12.1f\n", w.name, mode.c_str(), steps, wall,
+              cpu, static_cast<double>(r.assignments) / cpu, static_cast<double>(r.flows) / cpu,
+              static_cast<double>(r.events) / cpu, static_cast<unsigned long long>(r.flows), peak_rss_mib(),
+              run.summary.step_us_p50);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string only, mode, source_dir = MOESIM_SOURCE_DIR;
+  int steps = 0;
+  bool child = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_workloads: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--only") only = value();
+    else if (a == "--mode") mode = value();
+    else if (a == "--steps") steps = std::atoi(value().c_str());
+    else if (a == "--source-dir") source_dir = value();
+    else if (a == "--child") child = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--only NAME] [--mode analytic|flow] [--steps N] [--source-dir DIR]\n", argv[0]);
+      return 2;
+    }
+  }
+  try {
+    if (child) {
+      for (const Workload& w : workloads())
+        if (w.name == only) return run_one(source_dir, w, mode, steps > 0 ? steps : w.steps);
+      std::fprintf(stderr, "bench_workloads: unknown workload %s\n", only.c_str());
+      return 2;
+    }
+    std::printf("%-18s %-8s %5s %8s %8s %12s %14s %12s %10s %9s %12s\n", "workload", "network", "steps", "wall_s",
+                "cpu_s", "assign/cpu_s", "flows/cpu_s", "events/cpu_s", "flows", "rss_MiB", "step_p50_us");
+    std::fflush(stdout);
+    for (const Workload& w : workloads()) {
+      if (!only.empty() && only != w.name) continue;
+      for (const char* m : {"analytic", "flow"}) {
+        if (!mode.empty() && mode != m) continue;
+        const std::string n = std::to_string(steps > 0 ? steps : w.steps);
+        const pid_t pid = fork();
+        if (pid < 0) throw moesim::Error("bench_workloads: fork failed");
+        if (pid == 0) {
+          execl("/proc/self/exe", argv[0], "--child", "--only", w.name, "--mode", m, "--steps", n.c_str(),
+                "--source-dir", source_dir.c_str(), static_cast<char*>(nullptr));
+          std::_Exit(127);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+          std::fprintf(stderr, "bench_workloads: %s/%s failed\n", w.name, m);
+          return 1;
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_workloads: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
