@@ -17,8 +17,15 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count) {
   // (bytes of all smaller flows + its bytes x flows not smaller) / bandwidth.
   const auto links = static_cast<std::size_t>(topology_.link_count());
   link_start_.assign(links + 1, 0);
-  for (std::size_t i = 0; i < count; ++i)
-    for (int l : path_of(first_id + static_cast<std::int64_t>(i))) ++link_start_[static_cast<std::size_t>(l) + 1];
+  // Every declared flow will run, so its bytes go on its links now (one pass, in order).
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::int64_t id = first_id + static_cast<std::int64_t>(i);
+    const double bytes = flow(id).bytes;
+    for (int l : path_of(id)) {
+      ++link_start_[static_cast<std::size_t>(l) + 1];
+      link_bytes_[static_cast<std::size_t>(l)] += bytes;
+    }
+  }
   for (std::size_t l = 0; l < links; ++l) link_start_[l + 1] += link_start_[l];
   uses_.resize(link_start_[links]);
   cursor_.assign(link_start_.begin(), link_start_.end() - 1);
@@ -46,7 +53,7 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count) {
 }
 
 void AnalyticNetwork::start(std::int64_t flow_id, std::uint64_t tag) {
-  account(flow_id);
+  ++completed_;  // its bytes were put on its links when it was declared
   deliver(flow_id, tag, queue_.now_ps() + duration_ps_[index(flow_id)] + info(flow_id).latency_ps);
 }
 
