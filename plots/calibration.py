@@ -24,7 +24,7 @@ import moesim_results as mr  # noqa: E402
 
 ACT_BYTES = 2.0    # bf16 activations (sim/gpu/compute_model.cpp kActBytes)
 LOGIT_BYTES = 4.0  # fp32 router logits (kLogitBytes)
-KERNELS = ("gate", "permute", "combine")
+KERNELS = ("gate", "permute", "combine", "expert")
 
 
 def load_profile(path):
@@ -98,6 +98,8 @@ def main(argv=None):
                     help="bytes per element sent to the experts (default 1, fp8)")
     ap.add_argument("--combine-bytes", type=float, default=2.0,
                     help="bytes per element returned (default 2, bf16)")
+    ap.add_argument("--expert-ffn", type=int, default=2048,
+                    help="intermediate size of one routed expert, for the expert roofline (default 2048)")
     ap.add_argument("--dpi", type=int, default=150, help="PNG resolution (default 150)")
     args = ap.parse_args(argv)
 
@@ -126,6 +128,13 @@ def main(argv=None):
         "combine": lambda c: roofline_us(c * h * args.combine_bytes
                                          + math.ceil(c / args.top_k) * h * ACT_BYTES, 0),
     }
+    # One expert's SwiGLU FFN on t tokens, at the precision its table was measured at
+    # (sim/gpu/compute_model.cpp experts_ps, for one expert; tiles of gemm_tile_m rows).
+    f, wb = float(args.expert_ffn), float(kernels.get("weight_bytes", 2.0))
+    tile = float(dev.get("gemm_tile_m", 128))
+    estimate["expert"] = lambda t: roofline_us(
+        3 * h * f * wb + t * h * (args.dispatch_bytes + args.combine_bytes) + 2 * t * f * ACT_BYTES,
+        6 * h * f * math.ceil(t / tile) * tile)
 
     plt = mr.pyplot_agg()
     fig, (ax_c, ax_r, ax_k) = plt.subplots(1, 3, figsize=(17, 5.4))
@@ -186,7 +195,7 @@ def main(argv=None):
     ax_r.grid(alpha=0.3)
 
     # Panel 3: measured kernel tables vs the roofline estimate.
-    colours = {"gate": "#9467bd", "permute": "#8c564b", "combine": "#ff7f0e"}
+    colours = {"gate": "#9467bd", "permute": "#8c564b", "combine": "#ff7f0e", "expert": "#1f77b4"}
     present = [k for k in KERNELS if kernels.get(k + "_tokens")]
     if present:
         xmin = min(min(kernels[k + "_tokens"]) for k in present)
@@ -204,8 +213,8 @@ def main(argv=None):
         ax_k.set_yscale("log")
         ax_k.legend(loc="upper left", fontsize=8, ncol=2)
         ax_k.grid(alpha=0.3)
-        ax_k.set_title("Kernel tables (dots) vs roofline\n(hidden %d, %d experts, top-%d)"
-                       % (args.hidden, args.experts, args.top_k), fontsize=10)
+        ax_k.set_title("Kernel tables (dots, model %s) vs roofline\n(hidden %d, %d experts, top-%d)"
+                       % (kernels.get("model", "?"), args.hidden, args.experts, args.top_k), fontsize=10)
     else:
         ax_k.text(0.5, 0.5, "no measured kernel tables\n(source = %s)\n\n"
                   "gate / permute / combine use the roofline" % meta["source"],
@@ -214,7 +223,7 @@ def main(argv=None):
         ax_k.set_xticks([])
         ax_k.set_yticks([])
         ax_k.set_title("Kernel tables ([kernels])", fontsize=10)
-    ax_k.set_xlabel("Tokens (combine: token copies), log scale")
+    ax_k.set_xlabel("Tokens (combine: token copies; expert: tokens per expert), log scale")
     ax_k.set_ylabel("Kernel time (\u00b5s, log scale)")
 
     fig.suptitle("Device profile %s: %s (source = %s)"

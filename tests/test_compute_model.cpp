@@ -155,6 +155,7 @@ TEST_CASE("measured tables override the roofline", "[compute_model]") {
   CHECK(roof.source("combine") == "roofline");
   const TimePs roofline_gate = roof.gate_ps(10);
 
+  p.kernels_model = "test";
   p.kernels_us["gate_us"] = LogTable{{1, 100}, {10, 20}};
   p.kernels_us["permute_us"] = LogTable{{1}, {3}};
   p.kernels_us["combine_us"] = LogTable{{1, 10000}, {5, 45}};
@@ -172,6 +173,58 @@ TEST_CASE("measured tables override the roofline", "[compute_model]") {
   p.kernels_us.erase("permute_us");
   const ComputeModel half(p, m);
   CHECK(half.source("gate") == "profile+roofline");
+}
+
+TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[compute_model]") {
+  Profile p = test_profile();
+  const ModelSpec m = test_model();  // fp8 weights (weight_bytes 1)
+  const ComputeModel roof(p, m);
+  const std::vector<int> load{1, 0, 100, 10000};
+  const TimePs roofline = roof.experts_ps(load);
+
+  p.kernels_model = "test";
+  p.kernels_weight_bytes = 1;
+  p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
+  const ComputeModel cm(p, m);
+  CHECK(cm.source("experts") == "profile");
+  // Per active expert, no extra launch: 1 token -> 20 us, 100 -> 40 us, 10,000 -> 40 us (clamped);
+  // the idle expert costs nothing.
+  CHECK(cm.experts_ps(load) == 100'000'000);
+  CHECK(cm.experts_ps(load) != roofline);
+  const std::vector<int> idle{0, 0};
+  CHECK(cm.experts_ps(idle) == 0);
+  // 10 tokens: halfway in log between 1 and 100 -> 30 us.
+  const std::vector<int> ten{10};
+  CHECK(cm.experts_ps(ten) == 30'000'000);
+  CHECK(cm.source("gate") == "roofline");  // no gate tables: plain roofline, no reason
+
+  // Measured at another precision: the roofline, and the source says why.
+  ModelSpec bf16 = m;
+  bf16.weight_bytes = 2;
+  const ComputeModel other_precision(p, bf16);
+  CHECK(other_precision.source("experts") == "roofline (profile expert table is for 1-byte weights)");
+  CHECK(other_precision.experts_ps(ten) == ComputeModel(test_profile(), bf16).experts_ps(ten));
+}
+
+TEST_CASE("tables measured for another model are not used", "[compute_model]") {
+  Profile p = test_profile();
+  p.kernels_model = "qwen3-30b-a3b";
+  p.kernels_weight_bytes = 1;
+  p.kernels_us["gate_us"] = LogTable{{1, 100}, {10, 20}};
+  p.kernels_us["combine_us"] = LogTable{{1, 10000}, {5, 45}};
+  p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
+  const ModelSpec m = test_model();
+  const ComputeModel cm(p, m);
+  const ComputeModel roof(test_profile(), m);
+  CHECK(cm.gate_ps(10) == roof.gate_ps(10));
+  CHECK(cm.combine_ps(100) == roof.combine_ps(100));
+  const std::vector<int> load{3, 0, 7};
+  CHECK(cm.experts_ps(load) == roof.experts_ps(load));
+  for (const char* phase : {"gate", "experts", "combine"}) {
+    INFO(phase);
+    CHECK(cm.source(phase) == "roofline (profile tables are for qwen3-30b-a3b)");
+  }
+  CHECK(cm.source("attention") == "roofline");
 }
 
 TEST_CASE("presets on the shipped-like H100 numbers give sane decode times", "[compute_model]") {

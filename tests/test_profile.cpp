@@ -56,13 +56,26 @@ TEST_CASE("shipped profiles load and validate", "[profile]") {
   CHECK(h100.comm.at("nvlink").efficiency.at(1073741824.0) == 0.83);
   CHECK(h100.comm.at("scaleout").efficiency.at(1e12) == 0.94);  // clamped beyond the last point
   CHECK(h100.kernels_us.empty());
+  CHECK(h100.kernels_model.empty());
   CHECK_NOTHROW(h100.validate("h100"));
+  // Per-section provenance: derived device efficiencies, published communication levels.
+  CHECK(h100.device_provenance.source == "derived");
+  CHECK(h100.comm.at("nvlink").provenance.source == "published");
+  CHECK(h100.comm.at("nvlink").provenance.citation.find("375") != std::string::npos);
+  CHECK(h100.comm.at("scaleout").provenance.source == "published");
+  CHECK(h100.comm.at("scaleout").provenance.citation.find("ConnectX-7") != std::string::npos);
 
   const Profile gb200 = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/gb200.toml"));
   CHECK(gb200.hbm_GBps == 8000.0);
   CHECK(gb200.matrix_bf16_TFLOPs == 2500.0);
   CHECK(gb200.matrix_fp8_TFLOPs == 5000.0);
   CHECK(gb200.memory_GB == 186.0);
+  for (const auto& [cls, c] : gb200.comm) {
+    INFO(cls);
+    CHECK(!c.provenance.source.empty());
+    CHECK(!c.provenance.citation.empty());
+  }
+  CHECK(gb200.device_provenance.source == "derived");
 }
 
 TEST_CASE("a written profile loads back identically", "[profile]") {
@@ -84,10 +97,16 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
     p.launch_ns = 1e-7;
     p.gemm_tile_m = 64;
     p.memory_GB = 141;
-    p.comm["nvlink"] = {2500, LogTable{{1024, 1 << 20}, {0.05, 0.83}}};
-    p.comm["scaleout"] = {6000.5, LogTable{{1}, {0.9}}};
+    p.device_provenance = {"measured", "copy 2814 GB/s of 3350; \"quoted\"\nnext line"};
+    p.comm["nvlink"] = {2500, LogTable{{1024, 1 << 20}, {0.05, 0.83}}, {"published", "NCCL: ~375 of 450 GB/s"}};
+    p.comm["scaleout"] = {6000.5, LogTable{{1}, {0.9}}, {}};  // no provenance: none written
+    p.comm["scaleout"].provenance.citation = "citation without a source";
+    p.kernels_model = "deepseek-v3";
+    p.kernels_weight_bytes = 4.25 / 8;
+    p.kernels_provenance = {"derived", ""};
     p.kernels_us["gate_us"] = LogTable{{1, 128, 4096}, {9.5, 11.25, 40}};
     p.kernels_us["combine_us"] = LogTable{{8}, {0.0}};
+    p.kernels_us["expert_us"] = LogTable{{1, 2, 4}, {15.9, 15.95, 16.0}};
     REQUIRE_NOTHROW(p.validate("hand-made"));
     const auto dir = moesim::test::scratch_dir("profile-roundtrip");
     const std::string path = moesim::test::write_file(dir, "p.toml", moesim::io::profile_to_toml(p));
@@ -124,6 +143,7 @@ efficiency_bytes = [1000.0, 1000000.0]
 efficiency = [0.2, 0.9]
 
 [kernels]
+model = "tiny"
 gate_tokens = [1.0, 100.0]
 gate_us = [10.0, 20.0]
 )";
@@ -156,6 +176,25 @@ TEST_CASE("the test profile itself is good", "[profile]") {
   const auto dir = moesim::test::scratch_dir("profile-good");
   const Profile p = moesim::io::load_profile(moesim::test::write_file(dir, "good.toml", kGoodProfile));
   CHECK(p.kernels_us.at("gate_us").at(10.0) == Approx(15.0));
+  CHECK(p.kernels_model == "tiny");
+  CHECK(p.kernels_weight_bytes == 0);
+  CHECK(p.device_provenance == moesim::Provenance{});
+}
+
+TEST_CASE("validate checks provenance and the kernel tables' model", "[profile]") {
+  const auto dir = moesim::test::scratch_dir("profile-validate");
+  const Profile good = moesim::io::load_profile(moesim::test::write_file(dir, "good.toml", kGoodProfile));
+  Profile p = good;
+  p.comm["scaleout"].provenance.source = "guessed";
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("comm.scaleout.source"));
+  p = good;
+  p.kernels_model.clear();
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("kernels.model"));
+  p = good;
+  p.kernels_us["expert_us"] = LogTable{{1.0}, {5.0}};
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("kernels.weight_bytes"));
+  p.kernels_weight_bytes = 1;
+  CHECK_NOTHROW(p.validate("x"));
 }
 
 TEST_CASE("broken profiles fail with file and line", "[profile]") {
@@ -173,10 +212,23 @@ TEST_CASE("broken profiles fail with file and line", "[profile]") {
                replaced(good, "efficiency_bytes = [1000.0, 1000000.0]\nefficiency = [0.1",
                         "efficiency_bytes = [1000.0, 1000.0]\nefficiency = [0.1"),
                17, "strictly increasing");
-  expect_error("mismatched-lengths", replaced(good, "gate_us = [10.0, 20.0]", "gate_us = [10.0]"), 27,
+  expect_error("mismatched-lengths", replaced(good, "gate_us = [10.0, 20.0]", "gate_us = [10.0]"), 28,
                "lengths must match");
-  expect_error("unknown-kernel", replaced(good, "gate_tokens", "gaet_tokens"), 26, "unknown kernel \"gaet\"");
-  expect_error("unknown-comm-class", good + "\n[comm.infiniband]\nlatency_ns = 1.0\n", 29,
+  expect_error("unknown-kernel", replaced(good, "gate_tokens", "gaet_tokens"), 27, "unknown kernel \"gaet\"");
+  expect_error("unknown-comm-class", good + "\n[comm.infiniband]\nlatency_ns = 1.0\n", 30,
                "unknown key \"comm.infiniband\"");
+  // Provenance and the [kernels] header keys.
+  expect_error("bad-section-source", replaced(good, "[comm.nvlink]\n", "[comm.nvlink]\nsource = \"guess\"\n"), 16,
+               "unknown value \"guess\"");
+  expect_error("citation-not-a-string", replaced(good, "memory_GB = 80.0\n", "memory_GB = 80.0\ncitation = 3\n"),
+               14, "device.citation");
+  expect_error("tables-without-model", replaced(good, "model = \"tiny\"\n", ""), 26, "kernels.model");
+  expect_error("empty-model", replaced(good, "model = \"tiny\"", "model = \"\""), 26, "must name the model");
+  expect_error("expert-without-weight-bytes",
+               replaced(good, "gate_us = [10.0, 20.0]\n",
+                        "gate_us = [10.0, 20.0]\nexpert_tokens = [1.0]\nexpert_us = [5.0]\n"),
+               29, "kernels.weight_bytes");
+  expect_error("weight-bytes-range", replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nweight_bytes = 9.0\n"),
+               27, "kernels.weight_bytes");
   expect_error("malformed", replaced(good, "hbm_GBps = 1000.0", "hbm_GBps = = 1000.0"), 6, "");
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/error.hpp"
 
@@ -47,9 +48,32 @@ const LogTable* find_table(const Profile& p, const char* name) {
   return it == p.kernels_us.end() || it->second.empty() ? nullptr : &it->second;
 }
 
+bool same_bytes(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b)); }
+
 TimePs table_ps(const LogTable& t, double x) { return ps_from_us(std::max(0.0, t.at(x))); }
 
 }  // namespace
+
+// A measured table applies only to the model whose shapes it was measured with (and the expert
+// table only at the weight precision it was measured at).
+const LogTable* ComputeModel::table(const char* name) const {
+  const LogTable* t = find_table(profile_, name);
+  if (!t || profile_.kernels_model != model_.name) return nullptr;
+  if (std::string_view(name) == "expert_us" && !same_bytes(profile_.kernels_weight_bytes, model_.weight_bytes))
+    return nullptr;
+  return t;
+}
+
+// Why a phase whose tables exist in the profile still uses the roofline ("" when it has none).
+std::string ComputeModel::unused_tables(std::initializer_list<const char*> names) const {
+  for (const char* name : names) {
+    if (!find_table(profile_, name) || table(name)) continue;
+    if (profile_.kernels_model != model_.name)
+      return fmt::format(" (profile tables are for {})", profile_.kernels_model);
+    return fmt::format(" (profile expert table is for {}-byte weights)", profile_.kernels_weight_bytes);
+  }
+  return "";
+}
 
 TimePs ComputeModel::roofline_ps(double bytes, double flops, bool fp8) const {
   return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math_ps(profile_, flops, fp8));
@@ -97,14 +121,23 @@ TimePs ComputeModel::gate_ps(int tokens) const {
   const double router_flops = 2.0 * t * h * e;
   // ... then the permute reads each token once and writes it packed in the dispatch precision.
   const double permute_bytes = t * h * kActBytes + t * h * model_.dispatch_bytes;
-  const LogTable* gate = find_table(profile_, "gate_us");
-  const LogTable* permute = find_table(profile_, "permute_us");
+  const LogTable* gate = table("gate_us");
+  const LogTable* permute = table("permute_us");
   if (!gate && !permute) return roofline_ps(router_bytes + permute_bytes, router_flops, false);
   const TimePs router = gate ? table_ps(*gate, t) : roofline_ps(router_bytes, router_flops, false);
   return router + (permute ? table_ps(*permute, t) : roofline_ps(permute_bytes, 0, false));
 }
 
 TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) const {
+  if (const LogTable* expert = table("expert_us")) {
+    // Each entry is one expert's share of a measured grouped GEMM, its amortised launch included.
+    TimePs sum = 0;
+    for (int n : tokens_per_local_expert) {
+      check_count(n, "tokens for an expert");
+      if (n > 0) sum += table_ps(*expert, n);
+    }
+    return sum;
+  }
   const double h = model_.hidden, f = model_.expert_ffn;
   const double tile = profile_.gemm_tile_m;
   double bytes = 0, flops = 0;
@@ -137,7 +170,7 @@ TimePs ComputeModel::combine_ps(std::int64_t token_copies) const {
   check_count(token_copies, "token copies");
   if (token_copies == 0) return 0;
   const double c = static_cast<double>(token_copies);
-  if (const LogTable* table = find_table(profile_, "combine_us")) return table_ps(*table, c);
+  if (const LogTable* combine = table("combine_us")) return table_ps(*combine, c);
   // Reads every returned copy and writes one reduced vector per token; a token comes back as at
   // most top_k copies, so c / top_k tokens is the fewest it can be (the reads dominate anyway).
   const double h = model_.hidden;
@@ -151,14 +184,14 @@ TimePs ComputeModel::local_copy_ps(double bytes) const {
 }
 
 std::string ComputeModel::source(const std::string& phase) const {
-  if (phase == "attention" || phase == "dense_ffn" || phase == "experts" || phase == "shared_experts")
-    return "roofline";
-  if (phase == "combine") return find_table(profile_, "combine_us") ? "profile" : "roofline";
+  if (phase == "attention" || phase == "dense_ffn" || phase == "shared_experts") return "roofline";
+  if (phase == "experts") return table("expert_us") ? "profile" : "roofline" + unused_tables({"expert_us"});
+  if (phase == "combine") return table("combine_us") ? "profile" : "roofline" + unused_tables({"combine_us"});
   if (phase == "gate") {
-    const bool gate = find_table(profile_, "gate_us") != nullptr;
-    const bool permute = find_table(profile_, "permute_us") != nullptr;
+    const bool gate = table("gate_us") != nullptr;
+    const bool permute = table("permute_us") != nullptr;
     if (gate && permute) return "profile";
-    return gate || permute ? "profile+roofline" : "roofline";
+    return gate || permute ? "profile+roofline" : "roofline" + unused_tables({"gate_us", "permute_us"});
   }
   throw Error(fmt::format("ComputeModel::source: unknown phase \"{}\"", phase));
 }

@@ -1,6 +1,8 @@
 #pragma once
 // Kernel durations on one GPU: a roofline (max of bytes / HBM rate and FLOPs / matrix rate, each
-// with its achievable efficiency, plus a launch overhead) unless the profile has a measured table.
+// with its achievable efficiency, plus a launch overhead) unless the profile has a measured table
+// for this model.
+#include <initializer_list>
 #include <span>
 #include <string>
 
@@ -21,6 +23,7 @@ class ComputeModel {
   TimePs dense_ffn_ps(int tokens) const;           // a dense layer's FFN
   TimePs gate_ps(int tokens) const;                // router GEMM + top-k + permute into layout
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
+  // With a usable expert_us table: the sum of expert_us(n) over the experts with n > 0.
   TimePs experts_ps(std::span<const int> tokens_per_local_expert) const;
   TimePs shared_experts_ps(int tokens) const;      // 0 when the model has none
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
@@ -29,10 +32,15 @@ class ComputeModel {
   // "profile" when a measured table gave the time, "roofline" otherwise, "profile+roofline" for
   // a gate with only one of its gate_us / permute_us tables; phase in
   // {attention, dense_ffn, gate, experts, shared_experts, combine} (anything else throws Error).
+  // Tables are used only when the profile's kernels.model is this model (and, for expert_us,
+  // kernels.weight_bytes its weight_bytes); otherwise the roofline says why, e.g.
+  // "roofline (profile tables are for qwen3-30b-a3b)".
   std::string source(const std::string& phase) const;
 
  private:
   TimePs roofline_ps(double bytes, double flops, bool fp8) const;
+  const LogTable* table(const char* name) const;  // usable measured table, or nullptr
+  std::string unused_tables(std::initializer_list<const char*> names) const;
   const Profile& profile_;
   const ModelSpec& model_;
 };

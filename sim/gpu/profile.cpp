@@ -36,7 +36,7 @@ std::string LogTable::check(double y_min, double y_max) const {
   return "";
 }
 
-std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us", "combine_us"}; }
+std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us", "combine_us", "expert_us"}; }
 
 namespace {
 
@@ -50,6 +50,11 @@ void require_positive(double v, const std::string& where, const char* name) {
 
 void require_fraction(double v, const std::string& where, const char* name) {
   require(std::isfinite(v) && v > 0 && v <= 1, where, fmt::format("{} must be in (0, 1] (got {})", name, v));
+}
+
+void require_provenance(const Provenance& p, const std::string& where, const std::string& section) {
+  require(p.source.empty() || p.source == "measured" || p.source == "published" || p.source == "derived", where,
+          fmt::format("{}.source must be measured, published or derived (got \"{}\")", section, p.source));
 }
 
 }  // namespace
@@ -68,6 +73,7 @@ void Profile::validate(const std::string& where) const {
           fmt::format("device.launch_ns must be >= 0 (got {})", launch_ns));
   require(gemm_tile_m >= 1, where, fmt::format("device.gemm_tile_m must be >= 1 (got {})", gemm_tile_m));
   require_positive(memory_GB, where, "device.memory_GB");
+  require_provenance(device_provenance, where, "device");
 
   for (const char* cls : {"nvlink", "scaleout"})
     require(comm.count(cls) == 1, where, fmt::format("comm.{} is missing", cls));
@@ -80,6 +86,7 @@ void Profile::validate(const std::string& where) const {
     require(bad.empty(), where, fmt::format("comm.{}.efficiency {}", cls, bad));
     for (double e : c.efficiency.y)
       require(e > 0, where, fmt::format("comm.{}.efficiency values must be > 0 (got {})", cls, e));
+    require_provenance(c.provenance, where, "comm." + cls);
   }
 
   const auto known = known_kernel_tables();
@@ -89,6 +96,14 @@ void Profile::validate(const std::string& where) const {
     const std::string bad = table.check(0, 1e12);
     require(bad.empty(), where, fmt::format("kernels.{} {}", name, bad));
   }
+  require(kernels_us.empty() || !kernels_model.empty(), where,
+          "kernels.model must name the model the kernel tables were measured for");
+  require(kernels_weight_bytes == 0 || (std::isfinite(kernels_weight_bytes) && kernels_weight_bytes > 0 &&
+                                        kernels_weight_bytes <= 8),
+          where, fmt::format("kernels.weight_bytes must be in (0, 8] (got {})", kernels_weight_bytes));
+  require(!kernels_us.count("expert_us") || kernels_weight_bytes > 0, where,
+          "kernels.weight_bytes must give the weight precision of the expert_us table");
+  require_provenance(kernels_provenance, where, "kernels");
 }
 
 }  // namespace moesim

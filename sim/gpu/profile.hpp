@@ -1,6 +1,7 @@
 #pragma once
 // A device profile: calibrated or published cost parameters for one GPU type and its links.
-// Every profile says where its numbers come from ([meta] source = measured | published | derived).
+// Every profile says where its numbers come from ([meta] source = measured | published | derived;
+// optionally per section, with a citation).
 #include <map>
 #include <string>
 #include <vector>
@@ -31,10 +32,18 @@ struct LogTable {
   bool operator==(const LogTable&) const = default;
 };
 
+// Where one section's figures come from; both optional ("" = not stated).
+struct Provenance {
+  std::string source;    // "" | measured | published | derived
+  std::string citation;  // the run, paper or datasheet behind the figures
+  bool operator==(const Provenance&) const = default;
+};
+
 // Communication parameters of one link class ("nvlink", "scaleout").
 struct CommParams {
   double latency_ns = 0;        // per message (alpha), added once per flow on top of link latency
   LogTable efficiency;          // achievable fraction of link bandwidth by message size (bytes)
+  Provenance provenance;        // [comm.<class>] source / citation
   bool operator==(const CommParams&) const = default;
 };
 
@@ -48,10 +57,15 @@ struct Profile {
   double launch_ns = 4000;         // per kernel launch / phase fixed overhead
   int gemm_tile_m = 128;           // token-dimension tile of the grouped GEMM (tile quantisation)
   double memory_GB = 0;            // HBM capacity
+  Provenance device_provenance;    // [device] source / citation
   std::map<std::string, CommParams> comm;   // by class: "nvlink", "scaleout"
   // Measured kernel tables (filled by calibration): name -> time in us by token count.
-  // Known names: "gate_us", "permute_us", "combine_us". Absent = roofline.
+  // Known names: known_kernel_tables(). Absent = roofline. They hold for one model's shapes only.
   std::map<std::string, LogTable> kernels_us;
+  std::string kernels_model;         // model the tables were measured for (required with tables)
+  double kernels_weight_bytes = 0;   // bytes per weight of the expert_us table (0 = not stated;
+                                     // required with expert_us)
+  Provenance kernels_provenance;     // [kernels] source / citation
 
   // Throws InputError (prefixed with `where`) when a field is out of range or a table is bad.
   void validate(const std::string& where) const;
@@ -59,7 +73,8 @@ struct Profile {
 };
 
 // Names of the kernel tables the compute model understands ("gate_us", ...); x is tokens
-// (token copies for "combine_us"), y is microseconds.
+// (token copies for "combine_us", tokens routed to one expert for "expert_us"), y is
+// microseconds ("expert_us": one expert's share of a grouped GEMM, amortised launch included).
 std::vector<std::string> known_kernel_tables();
 
 }  // namespace moesim

@@ -40,8 +40,17 @@ LogTable read_table(TableReader& r, const std::string& x_key, const std::string&
   return t;
 }
 
+// Optional `source` / `citation` of a section.
+Provenance read_provenance(TableReader& r) {
+  Provenance p;
+  p.source = r.choice_or("source", "", {"measured", "published", "derived"});
+  p.citation = r.string_or("citation", "");
+  return p;
+}
+
 CommParams read_comm(TableReader& r) {
   CommParams c;
+  c.provenance = read_provenance(r);
   c.latency_ns = r.number("latency_ns", 0, 1e12);
   c.efficiency = read_table(r, "efficiency_bytes", "efficiency", 0, 1);
   for (double e : c.efficiency.y)
@@ -54,11 +63,22 @@ bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// [kernels]: columnar pairs `<name>_tokens = [...]`, `<name>_us = [...]`.
+// [kernels]: model, weight_bytes, provenance, then columnar pairs `<name>_tokens = [...]`,
+// `<name>_us = [...]`.
 void read_kernels(TableReader& r, Profile& p) {
   const auto known = known_kernel_tables();
+  p.kernels_provenance = read_provenance(r);
+  const bool has_model = r.has("model");
+  if (has_model) {
+    p.kernels_model = r.string("model");
+    if (p.kernels_model.empty()) r.fail("model", "must name the model the kernel tables were measured for");
+  }
+  if (r.has("weight_bytes")) p.kernels_weight_bytes = positive(r, "weight_bytes", 8);
   std::vector<std::string> keys;
-  for (const auto& [k, v] : r.raw()) keys.emplace_back(k.str());
+  for (const auto& [k, v] : r.raw()) {
+    const std::string key(k.str());
+    if (key != "model" && key != "weight_bytes" && key != "source" && key != "citation") keys.push_back(key);
+  }
   for (const std::string& key : keys) {
     std::string stem;
     if (ends_with(key, "_us")) {
@@ -75,6 +95,11 @@ void read_kernels(TableReader& r, Profile& p) {
       r.fail(key, fmt::format("unknown kernel \"{}\" (known: {})", stem, list));
     }
     if (p.kernels_us.count(name)) continue;  // already read through its partner key
+    if (!has_model) r.fail(key, fmt::format("kernel tables need {} = \"<model name>\" (the model they were "
+                                            "measured for)", r.full_key("model")));
+    if (name == "expert_us" && p.kernels_weight_bytes == 0)
+      r.fail(key, fmt::format("the expert table needs {} (the weight precision it was measured at)",
+                              r.full_key("weight_bytes")));
     p.kernels_us[name] = read_table(r, stem + "_tokens", name, 0, 1e12);
   }
   r.finish();
@@ -116,6 +141,11 @@ std::string string_text(const std::string& v) {
   return s + "\"";
 }
 
+void write_provenance(const Provenance& p, std::ostream& out) {
+  if (!p.source.empty()) out << "source = " << string_text(p.source) << "\n";
+  if (!p.citation.empty()) out << "citation = " << string_text(p.citation) << "\n";
+}
+
 }  // namespace
 
 Profile load_profile_table(const toml::table& table, const std::string& file) {
@@ -143,6 +173,7 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
   p.launch_ns = dev.number("launch_ns", 0, 1e12);
   p.gemm_tile_m = static_cast<int>(dev.integer("gemm_tile_m", 1, 1 << 16));
   p.memory_GB = positive(dev, "memory_GB");
+  p.device_provenance = read_provenance(dev);
   dev.finish();
 
   TableReader comm = root.table("comm");
@@ -172,6 +203,7 @@ void write_profile(const Profile& p, std::ostream& out) {
       out << key << " = " << string_text(*value) << "\n";
 
   out << "\n[device]\n";
+  write_provenance(p.device_provenance, out);
   out << "hbm_GBps = " << number_text(p.hbm_GBps) << "\n";
   out << "hbm_efficiency = " << number_text(p.hbm_efficiency) << "\n";
   out << "matrix_bf16_TFLOPs = " << number_text(p.matrix_bf16_TFLOPs) << "\n";
@@ -183,13 +215,19 @@ void write_profile(const Profile& p, std::ostream& out) {
 
   for (const auto& [cls, c] : p.comm) {
     out << "\n[comm." << cls << "]\n";
+    write_provenance(c.provenance, out);
     out << "latency_ns = " << number_text(c.latency_ns) << "\n";
     out << "efficiency_bytes = " << array_text(c.efficiency.x) << "\n";
     out << "efficiency = " << array_text(c.efficiency.y) << "\n";
   }
 
-  if (!p.kernels_us.empty()) {
+  const bool kernels = !p.kernels_us.empty() || !p.kernels_model.empty() || p.kernels_weight_bytes != 0 ||
+                       p.kernels_provenance != Provenance{};
+  if (kernels) {
     out << "\n[kernels]\n";
+    write_provenance(p.kernels_provenance, out);
+    if (!p.kernels_model.empty()) out << "model = " << string_text(p.kernels_model) << "\n";
+    if (p.kernels_weight_bytes != 0) out << "weight_bytes = " << number_text(p.kernels_weight_bytes) << "\n";
     for (const auto& [name, t] : p.kernels_us) {
       const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
       out << stem << "_tokens = " << array_text(t.x) << "\n";

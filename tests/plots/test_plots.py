@@ -157,9 +157,11 @@ def main():
     # The same profile with [kernels] tables, for the measured-kernel panel.
     profile_k = os.path.join(work, "h100-kernels.toml")
     with open(profile) as f, open(profile_k, "w") as g:
-        g.write(f.read() + "\n[kernels]\ngate_tokens = [1.0, 128.0, 4096.0]\n"
+        g.write(f.read() + "\n[kernels]\nmodel = \"deepseek-v3\"\nweight_bytes = 1.0\n"
+                "gate_tokens = [1.0, 128.0, 4096.0]\n"
                 "gate_us = [9.0, 11.0, 40.0]\ncombine_tokens = [1.0, 32768.0]\n"
-                "combine_us = [6.0, 90.0]\n")
+                "combine_us = [6.0, 90.0]\nexpert_tokens = [1.0, 64.0, 512.0]\n"
+                "expert_us = [60.0, 64.0, 120.0]\n")
 
     jobs = [
         ([py, link, results, "-o", os.path.join(work, "link_utilisation.png")],

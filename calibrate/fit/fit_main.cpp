@@ -1,0 +1,83 @@
+// The `moesim-fit` command: measurement files + a base profile -> a fitted profile TOML. Exit
+// codes as for `moesim`: 0 ok, 1 internal or I/O error, 2 bad input, with the place named.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "core/error.hpp"
+#include "fit/measurements.hpp"
+#include "fit/profile_fit.hpp"
+#include "io/profile_io.hpp"
+
+namespace {
+
+struct Args {
+  std::vector<std::string> measurements;
+  std::string base;
+  std::string out;
+  std::string device_name;
+  moesim::fit::FitOptions options;
+};
+
+int run(const Args& a) {
+  moesim::fit::Measurements m = moesim::fit::load_measurements(a.measurements.front());
+  for (std::size_t i = 1; i < a.measurements.size(); ++i) {
+    const moesim::fit::Measurements more = moesim::fit::load_measurements(a.measurements[i]);
+    if (more.meta.device != m.meta.device)
+      throw moesim::InputError(fmt::format("{}: device \"{}\" differs from \"{}\" in {} (fit one device at a time)",
+                                           a.measurements[i], more.meta.device, m.meta.device,
+                                           a.measurements.front()));
+    moesim::fit::merge_measurements(m, more);
+  }
+  const moesim::Profile base = moesim::io::load_profile(a.base);
+  moesim::fit::FitReport report = moesim::fit::fit_profile(m, base, a.options);
+  if (!a.device_name.empty()) report.profile.meta.device = a.device_name;
+  for (const std::string& note : report.notes) std::cout << "  " << note << "\n";
+
+  const std::string text = moesim::io::profile_to_toml(report.profile);
+  std::ofstream out(a.out, std::ios::binary);
+  out << text;
+  out.close();
+  if (!out) throw moesim::Error(fmt::format("cannot write {}", a.out));
+  // What was written must load back as the same profile (the reader is strict).
+  if (!(moesim::io::load_profile(a.out) == report.profile))
+    throw moesim::Error(fmt::format("{}: the written profile does not load back identically", a.out));
+  std::cout << fmt::format("profile written to {} (source {})\n", a.out, report.profile.meta.source);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"moesim-fit: fit a device profile from moesim-calibrate measurements"};
+  Args a;
+  app.add_option("--measurements", a.measurements,
+                 "measurement JSON (calibrate/MEASUREMENTS.md); repeat to merge runs of one device")
+      ->required()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--base", a.base, "base profile: datasheet ceilings and whatever was not measured")->required();
+  app.add_option("--model", a.options.model, "model whose kernel tables to fit (default: the only one measured)");
+  app.add_option("--nvlink-GBps", a.options.nvlink_GBps,
+                 "one GPU's NVLink bandwidth per direction, GB/s, to fit comm.nvlink from all-to-all "
+                 "(0 = keep the base profile's)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--out", a.out, "fitted profile to write (TOML)")->required();
+  app.add_option("--device-name", a.device_name, "meta.device of the fitted profile (default: the measured name)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // usage errors are bad input too
+  }
+  try {
+    return run(a);
+  } catch (const moesim::InputError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
