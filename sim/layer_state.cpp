@@ -31,6 +31,36 @@ void Collective::reset(int gpus, double bytes_per_copy, const LayerTraffic& traf
   for (std::size_t d = 0; d < g; ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
 }
 
+namespace {
+// "GPUs 3, 7" for the senders that owe `dst` data in `c` but never started sending.
+std::string silent_senders(const Collective& c, const LayerTraffic& traffic, int dst, int gpus, bool reverse) {
+  std::string list;
+  int n = 0;
+  for (int s = 0; s < gpus; ++s) {
+    const std::int64_t copies = reverse ? traffic.copies_from(dst, s) : traffic.copies_from(s, dst);
+    if (copies == 0 || c.send_start_ps[static_cast<std::size_t>(s)] >= 0) continue;
+    if (n++ < 8) list += (list.empty() ? "" : ", ") + std::to_string(s);
+  }
+  if (n == 0) return "every sender started; deliveries never arrived";
+  return "never sent by GPU" + std::string(n > 1 ? "s " : " ") + list + (n > 8 ? ", ..." : "");
+}
+}  // namespace
+
+std::string LayerState::stuck_phase(int g, int gpus) const {
+  const auto i = static_cast<std::size_t>(g);
+  if (reduced[i]) return "";
+  if (gate_task[i] < 0) return "attention/gate (never reached this layer's gate)";
+  if (dispatch.waiting[i])
+    return "dispatch (" + std::to_string(dispatch.pending[i]) + " arrivals outstanding: " +
+           silent_senders(dispatch, traffic, g, gpus, false) + ")";
+  if (!experts_started[i]) return "experts (never started)";
+  if (combine.waiting[i])
+    return "combine (" + std::to_string(combine.pending[i]) + " results outstanding: " +
+           silent_senders(combine, traffic, g, gpus, true) + ")";
+  if (!shared_done[i]) return "shared experts (never finished)";
+  return "reduce (never ran)";
+}
+
 void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy) {
   const auto g = static_cast<std::size_t>(gpus);
   dispatch.reset(gpus, dispatch_bytes_per_copy, traffic, false);

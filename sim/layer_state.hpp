@@ -2,6 +2,7 @@
 // Bookkeeping of one MoE layer for one micro-batch during a step: the planned traffic, and for its
 // dispatch and combine which arrivals each GPU still waits for and which arrived last.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/units.hpp"
@@ -52,6 +53,9 @@ struct LayerState {
 
   // After `traffic` has been planned: clears the per-step flags and builds both collectives.
   void reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy);
+  // "" when GPU g finished this layer; otherwise the phase it is stuck in and what it waits for
+  // (for the error a stalled simulation stops with).
+  std::string stuck_phase(int g, int gpus) const;
 };
 
 }  // namespace moesim

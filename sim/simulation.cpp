@@ -49,10 +49,13 @@ std::vector<int> hosts_of(const Topology& t, int gpus) {
 }
 }  // namespace
 
-Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile)
+Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
+                       const NetworkFactory& network)
     : scenario_(scenario), topology_(topology), profile_(profile), gpus_(checked_gpus(scenario, topology)),
       layers_(scenario.model.layers), moe_first_(scenario.model.dense_layers),
-      network_(make_network(scenario.network_model, queue_, topology, message_cost(profile), scenario.resolve_tolerance)),
+      network_(network ? network(queue_, topology, message_cost(profile))
+                       : make_network(scenario.network_model, queue_, topology, message_cost(profile),
+                                      scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
       placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, notes_)),
@@ -379,12 +382,7 @@ void Simulation::run_step(int step, Results& out) {
   queue_.run();
 
   const int expected = live_gpus_ * static_cast<int>(mb_tokens_.size());
-  if (gpus_finished_ != expected) {
-    for (int h = 0; h < gpus_; ++h)
-      if (!down_[static_cast<std::size_t>(h)] && last_task_[static_cast<std::size_t>(h)] < 0)
-        throw Error(fmt::format("simulation stalled in step {}: GPU {} never finished its last layer", step, h));
-    throw Error(fmt::format("simulation stalled in step {}", step));
-  }
+  if (gpus_finished_ != expected) throw Error(stall_report(step));
   StepResult sr;
   sr.step = step;
   sr.start_ps = start;
@@ -418,6 +416,36 @@ void Simulation::run_step(int step, Results& out) {
   }
   out.assignments += static_cast<std::uint64_t>(sr.tokens) * static_cast<std::uint64_t>(m.top_k) *
                      static_cast<std::uint64_t>(m.moe_layers());
+}
+
+// The event queue ran dry before every GPU finished: name the earliest layer where GPUs are stuck
+// (later layers only wait on it), the GPUs and the phase each is stuck in.
+std::string Simulation::stall_report(int step) const {
+  const int moe_layers = scenario_.model.moe_layers();
+  for (int ml = 0; ml < moe_layers; ++ml)
+    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      const LayerState& st = *state_[mb * static_cast<std::size_t>(moe_layers) + static_cast<std::size_t>(ml)];
+      // GPUs waiting on data first (the cause), then those waiting on them.
+      std::vector<std::pair<int, std::string>> stuck;
+      for (int g = 0; g < gpus_; ++g) {
+        if (down_[static_cast<std::size_t>(g)]) continue;
+        std::string phase = st.stuck_phase(g, gpus_);
+        if (phase.empty()) continue;
+        int rank = 0;
+        for (const char* p : {"dispatch", "experts", "combine", "shared", "reduce", "attention"})
+          if (phase.rfind(p, 0) != 0) ++rank; else break;
+        stuck.emplace_back(rank * gpus_ + g, fmt::format("\n  GPU {}: {}", g, phase));
+      }
+      std::stable_sort(stuck.begin(), stuck.end());
+      const int n = static_cast<int>(stuck.size());
+      std::string text;
+      for (int i = 0; i < std::min(n, 4); ++i) text += stuck[static_cast<std::size_t>(i)].second;
+      if (n == 0) continue;
+      return fmt::format("simulation stalled in step {}: no event left but {} GPU(s) never finished MoE layer {}{}{}:{}{}",
+                         step, n, moe_first_ + ml, mb_tokens_.size() > 1 ? " micro-batch " : "",
+                         mb_tokens_.size() > 1 ? std::to_string(mb) : "", text, n > 4 ? "\n  ..." : "");
+    }
+  return fmt::format("simulation stalled in step {}: no event left but not every GPU finished its last layer", step);
 }
 
 void Simulation::record_critical_path(Results& out) {

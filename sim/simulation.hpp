@@ -3,7 +3,9 @@
 // scenario and runs its steps. Per GPU, each layer is attention -> gate -> dispatch -> experts ->
 // combine, linked only by data dependencies (a GPU's experts start when every GPU that sends it
 // tokens has delivered them); a step ends when every GPU has finished the last layer.
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/event_queue.hpp"
@@ -26,7 +28,11 @@ class Simulation final : private DeliverySink {
  public:
   // The topology and profile must outlive the simulation. Throws InputError when the scenario
   // does not fit them (EP size larger than the topology, missing link-class parameters...).
-  Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile);
+  // `network`, when given, builds the network model instead of the scenario's (tests inject
+  // faulty ones to check that a stall is reported).
+  using NetworkFactory = std::function<std::unique_ptr<Network>(EventQueue&, const Topology&, MessageCost)>;
+  Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
+             const NetworkFactory& network = {});
   ~Simulation();
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;
@@ -57,6 +63,7 @@ class Simulation final : private DeliverySink {
   void note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
   void record_critical_path(Results& out);
+  std::string stall_report(int step) const;
 
   Scenario scenario_;
   const Topology& topology_;

@@ -42,6 +42,34 @@ if(NOT header MATCHES "^run_id,workload.tokens_per_gpu,placement.kind,status,gpu
   message(FATAL_ERROR "unexpected sweep.csv header: ${header}")
 endif()
 
+# Determinism across thread counts: the same sweep on 1 and 3 threads gives the same rows (sorted
+# by run_id, without the wall_s column), whatever order the runs finished in.
+function(sweep_rows csv out_var)
+  file(STRINGS ${csv} lines)
+  list(REMOVE_AT lines 0)
+  set(rows "")
+  foreach(line IN LISTS lines)
+    string(REGEX REPLACE ",[0-9.]+,([^,]*)$" ",\\1" line "${line}")  # drop wall_s (keep error)
+    list(APPEND rows "${line}")
+  endforeach()
+  list(SORT rows COMPARE NATURAL)
+  set(${out_var} "${rows}" PARENT_SCOPE)
+endfunction()
+foreach(jobs 1 3)
+  file(REMOVE_RECURSE ${WORK}/det${jobs})
+  expect_run(0 "runs: 8  ok: 8" ${MOESIM} sweep ${SMOKE} --vary gate.zipf_exponent=0.8,1.3
+             --vary network.model=flow,analytic --vary placement.kind=greedy,contiguous --set gate.kind=zipf
+             --jobs ${jobs} -o ${WORK}/det${jobs})
+  sweep_rows(${WORK}/det${jobs}/sweep.csv rows${jobs})
+endforeach()
+list(LENGTH rows1 n_rows)
+if(NOT n_rows EQUAL 8 OR rows1 MATCHES "wall")
+  message(FATAL_ERROR "expected 8 sweep rows, got ${n_rows}: ${rows1}")
+endif()
+if(NOT rows1 STREQUAL rows3)
+  message(FATAL_ERROR "sweep rows differ between --jobs 1 and --jobs 3:\n${rows1}\n---\n${rows3}")
+endif()
+
 # An existing sweep.csv needs --resume; --resume with other keys or values is refused.
 expect_run(2 "already exists: pass --resume" ${MOESIM} sweep ${SMOKE} --vary workload.tokens_per_gpu=8 -o ${WORK}/sw)
 expect_run(2 "header is not this sweep's" ${MOESIM} sweep ${SMOKE} --vary workload.tokens_per_gpu=8 -o ${WORK}/sw

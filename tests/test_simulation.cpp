@@ -6,7 +6,9 @@
 #include <set>
 #include <sstream>
 
+#include "core/error.hpp"
 #include "io/profile_io.hpp"
+#include "net/analytic_network.hpp"
 #include "io/results_writer.hpp"
 #include "io/scenario_loader.hpp"
 #include "io/topology_loader.hpp"
@@ -165,4 +167,48 @@ TEST_CASE("a scenario that does not fit in GPU memory says by how much", "[sim]"
   const Results r = ok.run();
   // 16 experts on 8 GPUs: 2 per GPU x 3 MoE layers x (3 x 1024 x 512 x 2 B) = 18,874,368 B.
   REQUIRE(r.memory_expert_bytes_max == Approx(18874368));
+}
+
+namespace {
+// An analytic network that loses every flow from GPU 3 to GPU 5: a dependency that never resolves.
+// It declares everything to an inner analytic model (same ids) and forwards its deliveries.
+class LosingNetwork final : public Network, private DeliverySink {
+ public:
+  LosingNetwork(EventQueue& q, const Topology& t, const MessageCost& c) : Network(q, t, c), inner_(q, t, c) {
+    inner_.set_sink(this);
+  }
+  using Network::start;
+  void start(std::int64_t flow_id, std::uint64_t tag) override {
+    const FlowDecl& f = flow(flow_id);
+    if (f.src_gpu == 3 && f.dst_gpu == 5) return;
+    inner_.start(flow_id, tag);
+  }
+
+ private:
+  void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override { deliver(flow_id, tag, at_ps); }
+  void on_declared(std::int64_t first_id, std::size_t count) override {
+    std::vector<FlowDecl> flows;
+    for (std::size_t i = 0; i < count; ++i) flows.push_back(flow(first_id + static_cast<std::int64_t>(i)));
+    if (inner_.declare(flows, 1) != first_id) throw Error("LosingNetwork: ids out of step");
+  }
+  void on_cleared() override { inner_.clear_declared(); }
+  AnalyticNetwork inner_;
+};
+}  // namespace
+
+TEST_CASE("a simulation that can no longer progress stops with the GPU, layer and phase stuck", "[sim]") {
+  Fixture f({"gate.kind=uniform"});
+  Simulation sim(f.scenario, f.topology, f.profile, [](EventQueue& q, const Topology& t, MessageCost c) {
+    return std::unique_ptr<Network>(std::make_unique<LosingNetwork>(q, t, c));
+  });
+  try {
+    sim.run();
+    FAIL("a lost flow must stop the simulation");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    REQUIRE(msg.find("simulation stalled in step 0") != std::string::npos);
+    REQUIRE(msg.find("MoE layer 1") != std::string::npos);  // smoke: layer 0 is dense
+    REQUIRE(msg.find("GPU 5: dispatch (1 arrivals outstanding: every sender started") != std::string::npos);
+  }
 }
