@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -177,12 +178,26 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
                                   "the others from a file holding only them",
                                   join_numbers(all), weight_bytes, best));
     }
+    // The table means "each expert got n tokens": only rows with even loads (the smallest skew
+    // measured; skewed rows record a mean load that hides the uneven split) say exactly that.
+    double even = std::numeric_limits<double>::infinity();
+    for (const auto& k : m.kernels)
+      if (k.model == model && k.kernel == "expert" && k.weight_bytes == weight_bytes) even = std::min(even, k.skew);
     std::vector<std::pair<double, double>> points;
+    int uneven = 0;
     for (const auto& k : m.kernels)
       if (k.model == model && k.kernel == "expert" && k.weight_bytes == weight_bytes) {
+        if (k.skew != even) {
+          ++uneven;
+          continue;
+        }
         points.emplace_back(k.tokens_per_expert, k.median_us / k.experts);
         skews.insert(k.skew);
       }
+    if (uneven > 0)
+      notes.push_back(fmt::format("expert: fitted the {} rows at skew {} only ({} rows at higher skews left out: "
+                                  "their per-expert loads are uneven)",
+                                  points.size(), even, uneven));
     tables["expert_us"] = monotone_table(points, "expert", "tokens per expert", notes);
     notes.push_back(fmt::format("kernels.expert_us: {} points from {} rows (per-expert time inside the grouped "
                                 "GEMM, {}-byte weights)",

@@ -1,0 +1,175 @@
+// `moesim-calibrate kernels`: the MoE kernels of one model over token counts and routing skews.
+// The gate runs on its own random inputs; permute, experts and combine follow a synthetic Zipf
+// routing (moesim's Gate, expert 0 the most popular), so the load per expert is the skew asked
+// for (assumption: kernel times depend on the loads, not on which router produced them).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+
+#include "bench/expected_bytes.hpp"
+#include "cli/subcommands.hpp"
+#include "cli/sweeps.hpp"
+#include "fit/profile_fit.hpp"
+#include "io/profile_io.hpp"
+#include "kernels/routing.hpp"
+
+namespace moesim::calib {
+
+namespace {
+
+struct KernelsArgs {
+  CommonArgs common;
+  ModelArgs model;
+  std::string tokens = "";
+  std::string skews = "0,1.0";
+  std::string gemm = "grouped";
+  double copy_GBps = 0;
+  std::string profile_out;
+  std::string base;
+};
+
+// One printed line: bandwidth and its fraction of the copy ceiling for memory-bound kernels.
+void print_line(const std::string& kernel, int tokens, double skew, const TimingStats& t, double bytes, double flops,
+                double copy_GBps, bool memory_bound) {
+  const double gbps = bandwidth_GBps(bytes, t.median_us);
+  const std::string pct = memory_bound && copy_GBps > 0 ? fmt::format("{:.0f}%", 100 * gbps / copy_GBps) : "";
+  const std::string tf = flops > 0 ? fmt::format("{:.1f}", rate_TFLOPs(flops, t.median_us)) : "";
+  std::cout << fmt::format("{:>7} {:>5.2f}  {:<14} {:>10.2f} {:>9.2f} {:>9.2f} {:>9.0f} {:>6} {:>8}\n", tokens, skew,
+                           kernel, t.median_us, t.p10_us, t.p90_us, gbps, pct, tf);
+}
+
+fit::KernelMeasurement row(const std::string& kernel, const std::string& model, double skew, std::int64_t tokens,
+                           const TimingStats& t, double bytes) {
+  fit::KernelMeasurement k;
+  k.kernel = kernel;
+  k.model = model;
+  k.skew = skew;
+  k.tokens = tokens;
+  k.median_us = t.median_us;
+  k.p10_us = t.p10_us;
+  k.p90_us = t.p90_us;
+  k.bytes = bytes;
+  k.repeats = t.repeats;
+  return k;
+}
+
+int run_kernels(const KernelsArgs& a, const Argv& argv) {
+  KernelSweep sweep;
+  sweep.model = resolve_model(a.model);
+  sweep.tokens = a.tokens.empty() ? powers_of_two(8192) : parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
+  sweep.skews = parse_double_list(a.skews, "--skews", 0, 20);
+  sweep.mode = parse_gemm_mode(a.gemm);
+  sweep.bench = a.common.bench();
+  sweep.seed = a.common.seed;
+  GpuSession gpu;
+  fit::Measurements m;
+  m.meta = collect_meta(argv.argc, argv.argv, false);
+  sweep.copy_GBps = a.copy_GBps;
+  if (!(sweep.copy_GBps > 0)) {
+    const CopyResult c = measure_copy(gpu, a.common.bench(), std::size_t{1} << 30, a.common.seed);
+    sweep.copy_GBps = c.best_GBps();
+    m.device = fit::DeviceMeasurement{};
+    m.device->copy_GBps = sweep.copy_GBps;
+    std::cout << fmt::format("copy bandwidth measured in this run: {:.0f} GB/s\n", sweep.copy_GBps);
+  }
+  run_kernel_sweep(gpu, sweep, m);
+  save_measurements_to(m, a.common.out, a.common.merge);
+  if (!a.profile_out.empty()) fit_and_write_profile(m, a.base, sweep.model.spec.name, a.profile_out);
+  return 0;
+}
+
+}  // namespace
+
+void run_kernel_sweep(GpuSession& gpu, const KernelSweep& sw, fit::Measurements& out) {
+  const LayerShape shape = layer_shape(sw.model);
+  const int max_tokens = *std::max_element(sw.tokens.begin(), sw.tokens.end());
+  check_layer_fits(shape, max_tokens);
+  MoeLayer layer(shape, max_tokens, sw.mode, sw.seed, gpu.cublas, gpu.stream);
+  Bench bench(gpu.stream, sw.bench);
+  const std::string& model = shape.model;
+  const int h = shape.hidden, e = shape.experts, k = shape.top_k, f = shape.ffn;
+  std::cout << fmt::format("\nkernels of {} (hidden {}, {} experts, top-{}, expert ffn {}), gate {}, expert GEMMs {}\n",
+                           model, h, e, k, f, gate_kind_name(shape.gate.kind), gemm_mode_name(sw.mode));
+  std::cout << fmt::format("{:>7} {:>5}  {:<14} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8}\n", "tokens", "skew", "kernel",
+                           "median_us", "p10_us", "p90_us", "GB/s", "%copy", "TFLOP/s");
+  for (int t : sw.tokens) {
+    for (std::size_t si = 0; si < sw.skews.size(); ++si) {
+      const double skew = sw.skews[si];
+      const GateArg g = zipf_gate(skew);
+      layer.set_routing(synthetic_routing(g.spec, g.label, skew, e, k, t, sw.seed * 1000003u + static_cast<unsigned>(t)));
+      if (si == 0) {  // the gate does not depend on the routing: once per token count, recorded as skew 0
+        const TimingStats router = bench.measure([&](cudaStream_t s) { layer.router_gemm(s); }, [&] { layer.verify_router(); });
+        print_line("router GEMM", t, 0, router, router_gemm_bytes(t, h, e), router_gemm_flops(t, h, e), sw.copy_GBps, false);
+        const TimingStats topk = bench.measure([&](cudaStream_t s) { layer.topk(s); }, [&] { layer.verify_topk(); });
+        print_line("top-k", t, 0, topk, topk_bytes(t, e, k), 0, sw.copy_GBps, true);
+        const TimingStats gate = bench.measure([&](cudaStream_t s) { layer.gate(s); }, [&] {
+          layer.verify_router();
+          layer.verify_topk();
+        });
+        print_line("gate", t, 0, gate, gate_bytes(t, h, e, k), router_gemm_flops(t, h, e), sw.copy_GBps, false);
+        fit::KernelMeasurement r = row("gate", model, 0, t, gate, gate_bytes(t, h, e, k));
+        r.gate_kind = gate_kind_name(shape.gate.kind);
+        out.kernels.push_back(r);
+      }
+      const TimingStats permute = bench.measure([&](cudaStream_t s) { layer.permute(s); }, [&] { layer.verify_permute(); });
+      print_line("permute", t, skew, permute, permute_bytes(t, h, e, k), 0, sw.copy_GBps, true);
+      out.kernels.push_back(row("permute", model, skew, t, permute, permute_bytes(t, h, e, k)));
+
+      const double ebytes = expert_bytes(layer.counts(), h, f), eflops = expert_flops(layer.counts(), h, f);
+      const TimingStats expert = bench.measure([&](cudaStream_t s) { layer.experts(s); }, [&] { layer.verify_experts(); });
+      print_line("expert", t, skew, expert, ebytes, eflops, sw.copy_GBps, false);
+      fit::KernelMeasurement r = row("expert", model, skew, static_cast<std::int64_t>(t) * k, expert, ebytes);
+      r.experts = layer.ffn().active_experts();
+      r.tokens_per_expert = static_cast<double>(r.tokens) / r.experts;
+      r.weight_bytes = 2;
+      out.kernels.push_back(r);
+      const TimingStats swiglu = bench.measure([&](cudaStream_t s) { layer.swiglu(s); }, [&] { layer.verify_swiglu(); });
+      print_line("  SwiGLU", t, skew, swiglu, swiglu_bytes(layer.ffn().rows(), f), 0, sw.copy_GBps, true);
+
+      const TimingStats combine = bench.measure([&](cudaStream_t s) { layer.combine(s); }, [&] { layer.verify_combine(); });
+      print_line("combine", t, skew, combine, combine_bytes(t, h, k), 0, sw.copy_GBps, true);
+      out.kernels.push_back(row("combine", model, skew, static_cast<std::int64_t>(t) * k, combine, combine_bytes(t, h, k)));
+    }
+  }
+  if (!layer.ffn().note().empty()) std::cout << "note: " << layer.ffn().note() << "\n";
+  if (!bench.note().empty()) std::cout << "note: " << bench.note() << "\n";
+  std::cout << "expert rows: experts = experts given tokens, tokens_per_expert = token copies / those experts "
+               "(with skew > 0 the loads are unequal: the mean is recorded)\n";
+}
+
+Profile fit_and_write_profile(const fit::Measurements& m, const std::string& base_path, const std::string& model,
+                              const std::string& out_path) {
+  const std::string base_file = base_path.empty() ? std::string(MOESIM_SOURCE_DIR) + "/calibrate/profiles/h100-sxm.toml" : base_path;
+  const Profile base = io::load_profile(base_file);
+  fit::FitOptions options;
+  options.model = model;
+  const fit::FitReport report = fit::fit_profile(m, base, options);
+  std::cout << fmt::format("\nprofile fitted for {} over {}:\n", model, base_file);
+  for (const std::string& n : report.notes) std::cout << "  " << n << "\n";
+  if (!out_path.empty()) {
+    std::ofstream f(out_path);
+    io::write_profile(report.profile, f);
+    f.close();
+    if (!f) throw Error(fmt::format("cannot write {}", out_path));
+    std::cout << fmt::format("profile written to {}\n", out_path);
+  }
+  return report.profile;
+}
+
+Runner add_kernels_command(CLI::App& app, const Argv& argv) {
+  auto a = std::make_shared<KernelsArgs>();
+  CLI::App* sub = app.add_subcommand("kernels", "time gate, permute, expert FFN and combine over tokens and skews");
+  add_common_options(sub, a->common);
+  add_model_options(sub, a->model);
+  sub->add_option("--tokens", a->tokens, "token counts, e.g. 1,16,256 (default 1,2,4,...,8192)");
+  sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,1.0)");
+  sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped (cublasGemmGroupedBatchedEx) | loop (cublasGemmEx)");
+  sub->add_option("--copy-GBps", a->copy_GBps, "copy bandwidth for the % column (default: measured now)");
+  sub->add_option("--profile-out", a->profile_out, "also fit a profile (moesim::fit) and write it here");
+  sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm.toml)");
+  return [sub, a, argv]() { return sub->parsed() ? run_kernels(*a, argv) : -1; };
+}
+
+}  // namespace moesim::calib

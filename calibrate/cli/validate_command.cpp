@@ -1,0 +1,147 @@
+// `moesim-calibrate validate`: whole single-GPU layers over a grid of models, token counts and
+// routing skews, each beside the simulator's prediction (moesim::ComputeModel with a profile from
+// --profile, or fitted here from a `kernels` sweep). Assumption: the simulator's gate phase
+// includes the permute, and its model spec is the preset run in bf16 (spec_as_run).
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+
+#include "cli/subcommands.hpp"
+#include "cli/sweeps.hpp"
+#include "cli/validate_table.hpp"
+#include "io/profile_io.hpp"
+#include "kernels/routing.hpp"
+
+namespace moesim::calib {
+
+namespace {
+
+struct ValidateArgs {
+  CommonArgs common;
+  std::string profile;
+  std::string profile_out;
+  std::string base;
+  std::string models = "deepseek-v3,qwen3-30b-a3b";
+  std::string tokens = "16,128,1024,4096";
+  std::string skews = "0,0.6,1.2";
+  std::string kernel_tokens;
+  std::string kernel_skews = "0,1.0";
+  std::string gemm = "grouped";
+  std::string csv;
+};
+
+std::vector<std::string> split_names(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', at), text.size());
+    if (comma == at) throw InputError(fmt::format("--models \"{}\": empty name", text));
+    out.push_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+int run_validate(const ValidateArgs& a, const Argv& argv) {
+  const std::vector<std::string> models = split_names(a.models);
+  const std::vector<int> tokens = parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
+  const std::vector<double> skews = parse_double_list(a.skews, "--skews", 0, 20);
+  const GemmMode mode = parse_gemm_mode(a.gemm);
+  const std::vector<int> kernel_tokens =
+      a.kernel_tokens.empty() ? powers_of_two(8192) : parse_int_list(a.kernel_tokens, "--kernel-tokens", 1, 1 << 20);
+  const std::vector<double> kernel_skews = parse_double_list(a.kernel_skews, "--kernel-skews", 0, 20);
+  std::vector<ResolvedModel> resolved;
+  for (const std::string& name : models) {
+    ModelArgs ma;
+    ma.model = name;
+    resolved.push_back(resolve_model(ma));
+  }
+  const Profile given = a.profile.empty() ? Profile{} : io::load_profile(a.profile);
+
+  GpuSession gpu;
+  fit::Measurements all;
+  all.meta = collect_meta(argv.argc, argv.argv, false);
+  double copy_GBps = 0;
+  if (a.profile.empty()) {
+    copy_GBps = measure_copy(gpu, a.common.bench(), std::size_t{1} << 30, a.common.seed).best_GBps();
+    all.device = fit::DeviceMeasurement{};
+    all.device->copy_GBps = copy_GBps;
+  }
+  std::vector<ValidateRow> rows;
+  std::vector<std::string> skipped;
+  for (const ResolvedModel& model : resolved) {
+    const LayerShape shape = layer_shape(model);
+    const int max_tokens = *std::max_element(tokens.begin(), tokens.end());
+    std::string why;
+    if (!layer_fits(shape, std::max(max_tokens, a.profile.empty() ? *std::max_element(kernel_tokens.begin(), kernel_tokens.end()) : 1), why)) {
+      std::cout << "\nskipped: " << why << "\n";
+      skipped.push_back(shape.model);
+      continue;
+    }
+    Profile profile = given;
+    if (a.profile.empty()) {
+      fit::Measurements km;
+      km.meta = all.meta;
+      km.device = all.device;
+      KernelSweep sweep{model, kernel_tokens, kernel_skews, mode, a.common.bench(), a.common.seed, copy_GBps};
+      run_kernel_sweep(gpu, sweep, km);
+      const std::string out = a.profile_out.empty() || models.size() == 1 ? a.profile_out
+                                                                          : path_with_suffix(a.profile_out, shape.model);
+      profile = fit_and_write_profile(km, a.base, shape.model, out);
+      all.kernels.insert(all.kernels.end(), km.kernels.begin(), km.kernels.end());
+    }
+    const ModelSpec spec = spec_as_run(model.spec, 2);
+    MoeLayer layer(shape, max_tokens, mode, a.common.seed, gpu.cublas, gpu.stream);
+    Bench bench(gpu.stream, a.common.bench());
+    std::cout << "\nlayers of " << shape.model << " (all experts on one GPU, bf16)\n" << layer_header_text();
+    for (int t : tokens)
+      for (double skew : skews) {
+        const GateArg g = zipf_gate(skew);
+        layer.set_routing(synthetic_routing(g.spec, g.label, skew, shape.experts, shape.top_k, t,
+                                            a.common.seed * 7919u + static_cast<unsigned>(t)));
+        const fit::LayerMeasurement lm = measure_layer(layer, bench, g.label, skew);
+        std::cout << layer_row_text(lm);
+        all.layers.push_back(lm);
+        const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
+        rows.insert(rows.end(), r.begin(), r.end());
+      }
+    if (!bench.note().empty()) std::cout << "note: " << bench.note() << "\n";
+  }
+  if (rows.empty()) throw Error("validate: no model fits on this GPU; nothing measured");
+  std::cout << "\nsimulator prediction vs measurement (" << (a.profile.empty() ? "profile fitted in this run" : a.profile)
+            << ")\n" << validate_table_text(rows);
+  if (!skipped.empty()) std::cout << fmt::format("skipped (do not fit): {}\n", fmt::join(skipped, ", "));
+  if (!a.csv.empty()) {
+    std::ofstream f(a.csv);
+    f << validate_csv(rows);
+    f.close();
+    if (!f) throw Error(fmt::format("cannot write {}", a.csv));
+    std::cout << fmt::format("table written to {}\n", a.csv);
+  }
+  save_measurements_to(all, a.common.out, a.common.merge);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_validate_command(CLI::App& app, const Argv& argv) {
+  auto a = std::make_shared<ValidateArgs>();
+  CLI::App* sub = app.add_subcommand("validate", "measure whole layers over a grid and compare with the simulator");
+  add_common_options(sub, a->common);
+  sub->add_option("--profile", a->profile, "profile to predict with (default: run `kernels` and fit one here)");
+  sub->add_option("--profile-out", a->profile_out, "write the fitted profile here (one file per model: NAME.MODEL.toml)");
+  sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm.toml)");
+  sub->add_option("--models", a->models, "model presets (default deepseek-v3,qwen3-30b-a3b)");
+  sub->add_option("--tokens", a->tokens, "layer token counts (default 16,128,1024,4096)");
+  sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,0.6,1.2)");
+  sub->add_option("--kernel-tokens", a->kernel_tokens, "token counts of the kernel sweep (default 1,2,...,8192)");
+  sub->add_option("--kernel-skews", a->kernel_skews, "skews of the kernel sweep (default 0,1.0)");
+  sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped | loop");
+  sub->add_option("--csv", a->csv, "write the comparison table as CSV");
+  return [sub, a, argv]() { return sub->parsed() ? run_validate(*a, argv) : -1; };
+}
+
+}  // namespace moesim::calib

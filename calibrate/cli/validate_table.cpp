@@ -1,0 +1,78 @@
+// Simulator prediction beside the measured layer (see validate_table.hpp).
+#include "cli/validate_table.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "bench/stats.hpp"
+#include "core/error.hpp"
+#include "core/units.hpp"
+#include "gpu/compute_model.hpp"
+
+namespace moesim::calib {
+
+ModelSpec spec_as_run(const ModelSpec& preset, double weight_bytes) {
+  ModelSpec s = preset;
+  s.weight_bytes = weight_bytes;
+  s.dispatch_bytes = 2;
+  s.combine_bytes = 2;
+  return s;
+}
+
+std::vector<ValidateRow> predict_layer(const Profile& profile, const ModelSpec& spec, const fit::LayerMeasurement& m) {
+  const ComputeModel cm(profile, spec);
+  const int tokens = static_cast<int>(m.tokens);
+  const double gate = us_from_ps(cm.gate_ps(tokens));
+  const double experts = us_from_ps(cm.experts_ps(m.tokens_per_expert));
+  const double combine = us_from_ps(cm.combine_ps(m.tokens * spec.top_k));
+  const auto row = [&](const char* phase, double measured, double predicted, std::string source) {
+    if (!(measured > 0)) throw Error(fmt::format("validate: measured {} time {} us is not positive", phase, measured));
+    return ValidateRow{m.model, m.tokens, m.skew, phase, measured, predicted, (predicted - measured) / measured * 100,
+                       std::move(source)};
+  };
+  return {row("gate+permute", m.gate_us + m.permute_us, gate, cm.source("gate")),
+          row("experts", m.experts_us, experts, cm.source("experts")),
+          row("combine", m.combine_us, combine, cm.source("combine")),
+          row("layer", m.total_us, gate + experts + combine, "sum")};
+}
+
+ErrorSummary summarize_errors(const std::vector<ValidateRow>& rows, const std::string& phase) {
+  std::vector<double> errs;
+  for (const ValidateRow& r : rows)
+    if (phase.empty() || r.phase == phase) errs.push_back(std::fabs(r.error_pct));
+  ErrorSummary s;
+  s.rows = static_cast<int>(errs.size());
+  if (errs.empty()) return s;
+  std::sort(errs.begin(), errs.end());
+  s.median_abs_pct = quantile_sorted(errs, 0.5);
+  s.p90_abs_pct = quantile_sorted(errs, 0.9);
+  return s;
+}
+
+std::string validate_table_text(const std::vector<ValidateRow>& rows) {
+  std::string out = fmt::format("{:<16} {:>7} {:>5} {:<13} {:>12} {:>12} {:>8}  {}\n", "model", "tokens", "skew",
+                                "phase", "measured_us", "predicted_us", "error%", "source");
+  for (const ValidateRow& r : rows)
+    out += fmt::format("{:<16} {:>7} {:>5.2f} {:<13} {:>12.2f} {:>12.2f} {:>+8.1f}  {}\n", r.model, r.tokens, r.skew,
+                       r.phase, r.measured_us, r.predicted_us, r.error_pct, r.source);
+  out += "\n|error| over configurations:\n";
+  for (const char* phase : {"gate+permute", "experts", "combine", "layer", ""}) {
+    const ErrorSummary s = summarize_errors(rows, phase);
+    if (s.rows == 0) continue;
+    out += fmt::format("  {:<13} median {:>6.1f}%  p90 {:>6.1f}%  ({} rows)\n", *phase ? phase : "all phases",
+                       s.median_abs_pct, s.p90_abs_pct, s.rows);
+  }
+  return out;
+}
+
+std::string validate_csv(const std::vector<ValidateRow>& rows) {
+  std::string out = "model,tokens,skew,phase,measured_us,predicted_us,error_pct,source\n";
+  for (const ValidateRow& r : rows)
+    out += fmt::format("{},{},{},{},{:.6g},{:.6g},{:.4g},{}\n", r.model, r.tokens, r.skew, r.phase, r.measured_us,
+                       r.predicted_us, r.error_pct, r.source);
+  return out;
+}
+
+}  // namespace moesim::calib

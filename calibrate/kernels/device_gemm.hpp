@@ -1,0 +1,58 @@
+#pragma once
+// Square GEMMs for the device's matrix-rate ceilings: bf16 through cublasGemmEx and fp8 (e4m3,
+// bf16 out) through cuBLASLt, "TN" layout (what cuBLASLt requires for fp8), fp32 accumulation,
+// inputs from the exact test values so sampled outputs can be checked against float64 dot products.
+#include <cublasLt.h>
+#include <cublas_v2.h>
+
+#include <cstdint>
+#include <string>
+
+#include "bench/device_buffer.hpp"
+#include "kernels/checks.hpp"
+
+namespace moesim::calib {
+
+class Bf16Gemm {
+ public:
+  Bf16Gemm(cublasHandle_t handle, int n, std::uint64_t seed, cudaStream_t stream);
+  void run(cudaStream_t stream);
+  // Checks `samples` output entries against float64 (throws VerifyError on a mismatch).
+  CompareResult verify(int samples) const;
+  double flops() const { return 2.0 * n_ * n_ * static_cast<double>(n_); }
+
+ private:
+  cublasHandle_t handle_;
+  int n_;
+  std::uint64_t seed_;
+  DeviceBuffer<std::uint16_t> a_, b_, c_;
+};
+
+class Fp8Gemm {
+ public:
+  // available() is false (with why_not()) when the GPU has no fp8 tensor cores (sm < 89) or
+  // cuBLASLt offers no algorithm for this shape.
+  Fp8Gemm(cublasLtHandle_t handle, int n, std::uint64_t seed, cudaStream_t stream);
+  ~Fp8Gemm();
+  Fp8Gemm(const Fp8Gemm&) = delete;
+  Fp8Gemm& operator=(const Fp8Gemm&) = delete;
+  bool available() const { return available_; }
+  const std::string& why_not() const { return why_not_; }
+  void run(cudaStream_t stream);
+  CompareResult verify(int samples) const;
+  double flops() const { return 2.0 * n_ * n_ * static_cast<double>(n_); }
+
+ private:
+  cublasLtHandle_t handle_;
+  int n_;
+  std::uint64_t seed_;
+  bool available_ = false;
+  std::string why_not_;
+  DeviceBuffer<std::uint8_t> a_, b_, workspace_;
+  DeviceBuffer<std::uint16_t> d_;
+  cublasLtMatmulDesc_t op_ = nullptr;
+  cublasLtMatrixLayout_t a_layout_ = nullptr, b_layout_ = nullptr, d_layout_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+};
+
+}  // namespace moesim::calib
