@@ -105,6 +105,12 @@ void Simulation::plan_step(int step) {
     }
     int offset = 0;
     for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      if (mb_tokens_.size() == 1) {  // one micro-batch: the whole gate output, no copy
+        LayerState& st = *state_[static_cast<std::size_t>(ml)];
+        planner_->plan(ml, gate_out_, k, st.traffic);
+        st.reset(gpus_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
+        continue;
+      }
       for (std::size_t src = 0; src < g; ++src) {
         const auto begin = gate_out_[src].begin() + offset * k;
         if (down_[src])
@@ -228,11 +234,6 @@ void Simulation::note_delivery(Phase phase, int src, int dst, int mb, int layer,
   Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
   const auto d = static_cast<std::size_t>(dst);
   const auto s = static_cast<std::size_t>(src);
-  if (flow_id >= 0) {
-    const double bytes = c.flows[static_cast<std::size_t>(c.flow_index(src, dst, gpus_))].bytes;
-    results_->gpus[s].bytes_sent += bytes;
-    results_->gpus[d].bytes_received += bytes;
-  }
   c.out_last_ps[s] = std::max(c.out_last_ps[s], at_ps);
   if (--c.out_pending[s] == 0) {  // the sender's side of the phase is complete
     const TimePs begin = c.send_start_ps[s];
@@ -403,8 +404,17 @@ void Simulation::run_step(int step, Results& out) {
     for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
       const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
       for (std::size_t h = 0; h < g; ++h) received[h] += st.traffic.received[h];
-      for (const FlowDecl& f : st.dispatch.flows) lr.dispatch_bytes += f.bytes;
-      for (const FlowDecl& f : st.combine.flows) lr.combine_bytes += f.bytes;
+      // Every planned flow was delivered (else the step stalled), so the totals come from the plan.
+      for (const FlowDecl& f : st.dispatch.flows) {
+        lr.dispatch_bytes += f.bytes;
+        out.gpus[static_cast<std::size_t>(f.src_gpu)].bytes_sent += f.bytes;
+        out.gpus[static_cast<std::size_t>(f.dst_gpu)].bytes_received += f.bytes;
+      }
+      for (const FlowDecl& f : st.combine.flows) {
+        lr.combine_bytes += f.bytes;
+        out.gpus[static_cast<std::size_t>(f.src_gpu)].bytes_sent += f.bytes;
+        out.gpus[static_cast<std::size_t>(f.dst_gpu)].bytes_received += f.bytes;
+      }
     }
     const std::size_t row = static_cast<std::size_t>(moe_first_ + ml) * g;
     for (std::size_t h = 0; h < g; ++h) {

@@ -28,6 +28,12 @@ class AnalyticNetwork final : public Network {
   std::vector<Use> uses_;                 // scratch: link uses grouped by link
   std::vector<std::size_t> link_start_;   // scratch: link -> first use
   std::vector<std::size_t> cursor_;       // scratch
+  struct Key {
+    std::uint64_t bits;    // the effective size's bit pattern
+    std::uint32_t index;   // flow position in the collective
+  };
+  std::vector<Key> keys_, spare_;         // scratch for the radix sort
+  const std::vector<Key>& sorted_by_size(std::int64_t first_id, std::size_t count);
 };
 
 }  // namespace moesim

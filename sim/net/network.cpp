@@ -26,6 +26,7 @@ Network::Network(EventQueue& queue, const Topology& topology, MessageCost cost)
     : queue_(queue), topology_(topology), cost_(std::move(cost)),
       link_bytes_(static_cast<std::size_t>(topology.link_count()), 0.0),
       pair_kind_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count()), -1),
+      pair_latency_ps_(pair_kind_.size(), -1),
       eff_cache_(2 * kEffCache) {}
 
 double Network::efficiency(int kind, double bytes) {
@@ -50,13 +51,20 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
         paths.size();
     const Path& p = paths[choice];
     d.route = &p;
-    char& kind = pair_kind_[static_cast<std::size_t>(f.src_gpu) * static_cast<std::size_t>(topology_.gpu_count()) +
-                            static_cast<std::size_t>(f.dst_gpu)];
+    const std::size_t pair =
+        static_cast<std::size_t>(f.src_gpu) * static_cast<std::size_t>(topology_.gpu_count()) + static_cast<std::size_t>(f.dst_gpu);
+    char& kind = pair_kind_[pair];
     if (kind < 0) kind = topology_.nvlink_only(f.src_gpu, f.dst_gpu) ? 0 : 1;
     d.kind = kind;
     const double eff = efficiency(d.kind, f.bytes);
     d.eff_bytes = f.bytes / (eff > 0 ? eff : 1.0);
-    d.latency_ps = ps_from_ns(topology_.path_latency_ns(p) + cost_.alpha_ns[d.kind]);
+    if (paths.size() == 1) {  // one route: its latency is the pair's, computed once
+      TimePs& cached = pair_latency_ps_[pair];
+      if (cached < 0) cached = ps_from_ns(topology_.path_latency_ns(p) + cost_.alpha_ns[d.kind]);
+      d.latency_ps = cached;
+    } else {
+      d.latency_ps = ps_from_ns(topology_.path_latency_ns(p) + cost_.alpha_ns[d.kind]);
+    }
     decls_.push_back(f);
     info_.push_back(d);
   }

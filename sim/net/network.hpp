@@ -96,6 +96,7 @@ class Network {
   std::int64_t base_ = 0;  // id of decls_[0]
   DeliverySink* sink_ = nullptr;
   std::vector<char> pair_kind_;  // [src * G + dst]: 0 nvlink-only, 1 scale-out, -1 not yet known
+  std::vector<TimePs> pair_latency_ps_;  // [src * G + dst]: single-route pairs' latency, -1 unknown
   // Efficiency by message size, memoised (direct-mapped by the size's bits): flows of a step
   // repeat a few sizes, and each lookup otherwise costs a log and a binary search.
   static constexpr std::size_t kEffCache = 4096;
