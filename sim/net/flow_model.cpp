@@ -130,6 +130,8 @@ void FlowModel::resolve() {
       continue;
     }
     live_.push_back(static_cast<std::uint32_t>(i));
+    resources_.insert(resources_.end(), a.path->begin(), a.path->end());
+    offsets_.push_back(static_cast<std::uint32_t>(resources_.size()));
   }
   if (dead > 0 && (dead * 4 > active_.size() || live_.empty())) {
     std::size_t keep = 0;
@@ -147,11 +149,6 @@ void FlowModel::resolve() {
     threshold_ = 1;
     return;
   }
-  for (std::uint32_t i : live_) {
-    const Path& p = *active_[i].path;
-    resources_.insert(resources_.end(), p.begin(), p.end());
-    offsets_.push_back(static_cast<std::uint32_t>(resources_.size()));
-  }
   solver_.solve(capacity_, offsets_, resources_, rates_);
   ++solves_;
 
@@ -163,8 +160,16 @@ void FlowModel::resolve() {
     a.finish_ps = a.rate > 0 ? static_cast<double>(now) + a.remaining / a.rate : kInf;
     if (a.rate > 0) due_.push_back(Due{a.finish_ps, i});
   }
-  std::make_heap(due_.begin(), due_.end(), std::greater<>{});
   threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(live_.size())));
+  // The next solve comes after `threshold_` changes at the latest, so only that many earliest
+  // finishers can complete before it (a flow finishing at the same instant as the last of them is
+  // completed by that solve): keep just those in the heap.
+  if (due_.size() > threshold_) {
+    std::nth_element(due_.begin(), due_.begin() + static_cast<std::ptrdiff_t>(threshold_ - 1), due_.end(),
+                     [](const Due& x, const Due& y) { return y > x; });
+    due_.resize(threshold_);
+  }
+  std::make_heap(due_.begin(), due_.end(), std::greater<>{});
   arm_timer();
 }
 
