@@ -14,32 +14,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bench_util.hpp"
 #include "trace/trace.hpp"
 
 namespace {
 
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
-}
-
-// Resident set now (the write phase's buffers push the peak up, so the peak alone hides the
-// reader's footprint); 0 where /proc is missing.
-double current_rss_mib() {
-  long pages = 0, resident = 0;
-  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
+using moesim::bench::cpu_seconds;
+using moesim::bench::current_rss_mib;
+using moesim::bench::peak_rss_mib;
 
 // A step where every token picks top_k distinct experts from a xorshift stream; `variant`
 // changes the stream, so the writer does not just see one step over and over.

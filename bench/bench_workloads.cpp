@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
 #include "io/scenario_run.hpp"
@@ -24,6 +25,9 @@
 #endif
 
 namespace {
+
+using moesim::bench::cpu_seconds;
+using moesim::bench::peak_rss_mib;
 
 struct Workload {
   const char* name;
@@ -39,18 +43,6 @@ std::vector<Workload> workloads() {
       // DeepSeek-V3 prefill, EP32 over four HGX H100 nodes, 4096 tokens per GPU, one micro-batch.
       {"prefill-hgx4-ep32", "scenarios/hgx-prefill.toml", 10, {"overlap.mode=\"none\""}},
   };
-}
-
-double cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
-
-double peak_rss_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 int run_one(const std::string& source_dir, const Workload& w, const std::string& mode, int steps) {
