@@ -203,7 +203,8 @@ TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[comput
   bf16.weight_bytes = 2;
   const ComputeModel other_precision(p, bf16);
   CHECK(other_precision.source("experts") == "roofline (profile expert table is for 1-byte weights)");
-  CHECK(other_precision.experts_ps(ten) == ComputeModel(test_profile(), bf16).experts_ps(ten));
+  const Profile plain = test_profile();
+  CHECK(other_precision.experts_ps(ten) == ComputeModel(plain, bf16).experts_ps(ten));
 }
 
 TEST_CASE("tables measured for another model are not used", "[compute_model]") {
@@ -215,7 +216,8 @@ TEST_CASE("tables measured for another model are not used", "[compute_model]") {
   p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
   const ModelSpec m = test_model();
   const ComputeModel cm(p, m);
-  const ComputeModel roof(test_profile(), m);
+  const Profile plain = test_profile();  // ComputeModel keeps a reference: no temporary
+  const ComputeModel roof(plain, m);
   CHECK(cm.gate_ps(10) == roof.gate_ps(10));
   CHECK(cm.combine_ps(100) == roof.combine_ps(100));
   const std::vector<int> load{3, 0, 7};

@@ -15,6 +15,9 @@ namespace moesim {
 class ComputeModel {
  public:
   ComputeModel(const Profile& profile, const ModelSpec& model);
+  // It keeps references to both: temporaries would dangle.
+  ComputeModel(const Profile&& profile, const ModelSpec& model) = delete;
+  ComputeModel(const Profile& profile, const ModelSpec&& model) = delete;
 
   // Attention (projections + core attention) for `tokens` new tokens of one layer.
   // Decode: each token attends over `kv_len` cached tokens (KV read). Prefill: the tokens are
