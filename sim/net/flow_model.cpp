@@ -114,11 +114,14 @@ void FlowModel::resolve() {
   const TimePs now = queue_.now_ps();
   // Bring live flows up to date; delivered ones stay as tombstones until they are a quarter of
   // the list (compacting on every solve would copy every flow).
-  offsets_.assign(1, 0);
-  resources_.clear();
-  live_.clear();
-  std::size_t dead = 0;
-  for (std::size_t i = 0; i < active_.size(); ++i) {
+  // The solver's input is written in place (sized for the worst case, trimmed after): growing
+  // vectors element by element cost more than the solve's own arithmetic.
+  const std::size_t n = active_.size();
+  live_.resize(n);
+  offsets_.resize(n + 1);
+  offsets_[0] = 0;
+  std::size_t used = 0, live = 0, dead = 0;
+  for (std::size_t i = 0; i < n; ++i) {
     Active& a = active_[i];
     if (!a.done) {
       a.remaining -= a.rate * static_cast<double>(now - a.ref_ps);
@@ -129,10 +132,15 @@ void FlowModel::resolve() {
       ++dead;
       continue;
     }
-    live_.push_back(static_cast<std::uint32_t>(i));
-    resources_.insert(resources_.end(), a.path->begin(), a.path->end());
-    offsets_.push_back(static_cast<std::uint32_t>(resources_.size()));
+    const std::size_t len = a.path->size();
+    if (resources_.size() < used + len) resources_.resize(std::max(2 * resources_.size(), used + len));
+    std::copy(a.path->begin(), a.path->end(), resources_.begin() + static_cast<std::ptrdiff_t>(used));
+    used += len;
+    live_[live] = static_cast<std::uint32_t>(i);
+    offsets_[++live] = static_cast<std::uint32_t>(used);
   }
+  live_.resize(live);
+  offsets_.resize(live + 1);
   if (dead > 0 && (dead * 4 > active_.size() || live_.empty())) {
     std::size_t keep = 0;
     for (std::uint32_t i : live_) active_[keep++] = active_[i];
@@ -149,7 +157,7 @@ void FlowModel::resolve() {
     threshold_ = 1;
     return;
   }
-  solver_.solve(capacity_, offsets_, resources_, rates_);
+  solver_.solve(capacity_, offsets_, std::span<const std::int32_t>(resources_.data(), used), rates_);
   ++solves_;
 
   for (std::size_t v = 0; v < live_.size(); ++v) {
