@@ -8,6 +8,7 @@
 #include "core/units.hpp"
 #include "moe/moe_layer.hpp"
 #include "net/network.hpp"
+#include "report/results.hpp"
 
 namespace moesim {
 
@@ -53,6 +54,8 @@ struct LayerState {
 
   // After `traffic` has been planned: clears the per-step flags and builds both collectives.
   void reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy);
+  Collective& collective(Phase phase) { return phase == Phase::dispatch ? dispatch : combine; }
+  const Collective& collective(Phase phase) const { return phase == Phase::dispatch ? dispatch : combine; }
   // "" when GPU g finished this layer; otherwise the phase it is stuck in and what it waits for
   // (for the error a stalled simulation stops with).
   std::string stuck_phase(int g, int gpus) const;

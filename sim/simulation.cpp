@@ -42,11 +42,6 @@ std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus) {
   return make_synthetic_gate(s.gate, m.routed_experts, m.top_k, m.moe_layers(), s.seed, gpus);
 }
 
-std::vector<int> hosts_of(const Topology& t, int gpus) {
-  std::vector<int> h(static_cast<std::size_t>(gpus));
-  for (int g = 0; g < gpus; ++g) h[static_cast<std::size_t>(g)] = t.gpu_host(g);
-  return h;
-}
 }  // namespace
 
 Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
@@ -59,7 +54,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
       placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, notes_)),
-      planner_(std::make_unique<MoeLayerPlanner>(placement_, hosts_of(topology, gpus_), scenario.dedup)) {
+      planner_(make_planner()) {
   network_->set_sink(this);
   const int t = scenario_.workload.tokens_per_gpu;
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
@@ -73,20 +68,6 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   const int moe_layers = scenario_.model.moe_layers();
   for (int i = 0; i < moe_layers * scenario_.microbatches(); ++i) state_.push_back(std::make_unique<LayerState>());
   check_memory();
-}
-
-void Simulation::check_memory() {
-  memory_ = gpu_memory(scenario_.model, placement_, scenario_.workload.tokens_per_gpu, scenario_.workload.kv_len,
-                       scenario_.prefill());
-  const double gb = topology_.gpu_memory_GB > 0 ? topology_.gpu_memory_GB : profile_.memory_GB;
-  memory_capacity_bytes_ = gb * 1e9;
-  if (gb <= 0 || memory_.max_total_bytes() <= memory_capacity_bytes_) return;
-  const auto g = static_cast<std::size_t>(memory_.fullest_gpu());
-  throw InputError(fmt::format(
-      "{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} GB + attention/dense/shared "
-      "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
-      scenario_.file, scenario_.placement, g, memory_.max_total_bytes() / 1e9, memory_.expert_bytes[g] / 1e9,
-      memory_.replicated_bytes / 1e9, memory_.kv_bytes / 1e9, gb, (memory_.max_total_bytes() - memory_capacity_bytes_) / 1e9));
 }
 
 Simulation::~Simulation() = default;
@@ -168,7 +149,7 @@ void Simulation::after_attention(int g, int mb, int layer, std::int32_t task) {
   submit(g, mb, layer, Phase::gate, compute_.gate_ps(tokens), task, &Simulation::after_gate);
 }
 
-LayerState& Simulation::state(int mb, int layer) {
+LayerState& Simulation::state(int mb, int layer) const {
   return *state_[static_cast<std::size_t>(mb * scenario_.model.moe_layers() + layer - moe_first_)];
 }
 
@@ -198,7 +179,7 @@ void Simulation::after_shared(int g, int mb, int layer, std::int32_t task) {
 
 void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred) {
   LayerState& st = state(mb, layer);
-  Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
+  Collective& c = st.collective(phase);
   const TimePs now = queue_.now_ps();
   const auto s = static_cast<std::size_t>(src);
   // A sender starts all its flows of a phase at once, after one task.
@@ -231,7 +212,7 @@ void Simulation::delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps
 
 void Simulation::note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id) {
   LayerState& st = state(mb, layer);
-  Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
+  Collective& c = st.collective(phase);
   const auto d = static_cast<std::size_t>(dst);
   const auto s = static_cast<std::size_t>(src);
   c.out_last_ps[s] = std::max(c.out_last_ps[s], at_ps);
@@ -250,7 +231,7 @@ void Simulation::note_delivery(Phase phase, int src, int dst, int mb, int layer,
 
 void Simulation::arrivals_landed(Phase phase, int dst, int mb, int layer) {
   LayerState& st = state(mb, layer);
-  Collective& c = phase == Phase::dispatch ? st.dispatch : st.combine;
+  Collective& c = st.collective(phase);
   const auto d = static_cast<std::size_t>(dst);
   c.waiting[d] = 0;
   // Only the latest arrival can be on the critical path, so only it enters the task log.
@@ -322,46 +303,6 @@ void Simulation::layer_done(int g, int mb, int layer, std::int32_t task) {
     if (!down_[static_cast<std::size_t>(h)]) start_layer(h, mb, layer + 1, task);
 }
 
-void Simulation::rebalance(int step) {
-  std::vector<std::string> notes;
-  Placement next = build_placement(scenario_, *gate_, topology_, gpus_, step, notes);
-  // Every expert a GPU gains is copied from its first holder in the old placement.
-  std::vector<double> bytes(static_cast<std::size_t>(gpus_) * static_cast<std::size_t>(gpus_), 0.0);
-  std::int64_t copies = 0;
-  for (int l = 0; l < next.layers(); ++l)
-    for (int g = 0; g < gpus_; ++g)
-      for (int e : next.local_experts(l, g)) {
-        if (placement_.slot(l, e, g) >= 0) continue;
-        const int from = placement_.replicas(l, e).front();
-        bytes[static_cast<std::size_t>(from) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(g)] +=
-            scenario_.model.expert_weight_bytes();
-        ++copies;
-      }
-  double total = 0;
-  for (int s = 0; s < gpus_; ++s)
-    for (int d = 0; d < gpus_; ++d) {
-      const double b = bytes[static_cast<std::size_t>(s) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(d)];
-      if (b > 0) weight_moves_.push_back(FlowDecl{s, d, b});
-      total += b;
-    }
-  weight_bytes_moved_ += total;
-  placement_ = std::move(next);
-  planner_ = std::make_unique<MoeLayerPlanner>(placement_, hosts_of(topology_, gpus_), scenario_.dedup);
-  check_memory();
-  notes_.push_back(fmt::format("step {}: placement re-balanced from steps {}..{}: {} expert copies, {:.3f} GB of "
-                               "weights moved during the step",
-                               step, std::max(0, step - scenario_.placement_window_steps), step - 1, copies, total / 1e9));
-}
-
-void Simulation::move_weights() {
-  if (weight_moves_.empty()) return;
-  const std::int64_t first = network_->declare(weight_moves_, static_cast<std::uint64_t>(step_) * 7919u + 1);
-  for (std::size_t i = 0; i < weight_moves_.size(); ++i)
-    network_->start(first + static_cast<std::int64_t>(i),
-                    [this](TimePs at) { weights_moved_ps_ = std::max(weights_moved_ps_, at); });
-  weight_moves_.clear();
-}
-
 void Simulation::run_step(int step, Results& out) {
   step_ = step;
   plan_step(step);
@@ -393,103 +334,12 @@ void Simulation::run_step(int step, Results& out) {
   // A re-balance's weight transfers share the network with the step and must land within it.
   sr.end_ps = std::max(log_.at(last).end_ps, weights_moved_ps_);
   out.steps.push_back(sr);
-  record_critical_path(out);
+  record_critical_path(last, out);
 
-  // Per-layer and per-GPU load figures from the step's plan.
+  record_step_loads(out);
   const ModelSpec& m = scenario_.model;
-  std::vector<std::int64_t> received(g);
-  for (int ml = 0; ml < m.moe_layers(); ++ml) {
-    LayerResult& lr = out.layers[static_cast<std::size_t>(moe_first_ + ml)];
-    std::fill(received.begin(), received.end(), 0);
-    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
-      const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
-      for (std::size_t h = 0; h < g; ++h) received[h] += st.traffic.received[h];
-      // Every planned flow was delivered (else the step stalled), so the totals come from the plan.
-      for (const FlowDecl& f : st.dispatch.flows) {
-        lr.dispatch_bytes += f.bytes;
-        out.gpus[static_cast<std::size_t>(f.src_gpu)].bytes_sent += f.bytes;
-        out.gpus[static_cast<std::size_t>(f.dst_gpu)].bytes_received += f.bytes;
-      }
-      for (const FlowDecl& f : st.combine.flows) {
-        lr.combine_bytes += f.bytes;
-        out.gpus[static_cast<std::size_t>(f.src_gpu)].bytes_sent += f.bytes;
-        out.gpus[static_cast<std::size_t>(f.dst_gpu)].bytes_received += f.bytes;
-      }
-    }
-    const std::size_t row = static_cast<std::size_t>(moe_first_ + ml) * g;
-    for (std::size_t h = 0; h < g; ++h) {
-      out.gpu_layer_received[row + h] += received[h];
-      out.gpus[h].received += received[h];
-      lr.received_total += received[h];
-    }
-    lr.received_max_sum += *std::max_element(received.begin(), received.end());
-  }
   out.assignments += static_cast<std::uint64_t>(sr.tokens) * static_cast<std::uint64_t>(m.top_k) *
                      static_cast<std::uint64_t>(m.moe_layers());
-}
-
-// The event queue ran dry before every GPU finished: name the earliest layer where GPUs are stuck
-// (later layers only wait on it), the GPUs and the phase each is stuck in.
-std::string Simulation::stall_report(int step) const {
-  const int moe_layers = scenario_.model.moe_layers();
-  for (int ml = 0; ml < moe_layers; ++ml)
-    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
-      const LayerState& st = *state_[mb * static_cast<std::size_t>(moe_layers) + static_cast<std::size_t>(ml)];
-      // GPUs waiting on data first (the cause), then those waiting on them.
-      std::vector<std::pair<int, std::string>> stuck;
-      for (int g = 0; g < gpus_; ++g) {
-        if (down_[static_cast<std::size_t>(g)]) continue;
-        std::string phase = st.stuck_phase(g, gpus_);
-        if (phase.empty()) continue;
-        int rank = 0;
-        for (const char* p : {"dispatch", "experts", "combine", "shared", "reduce", "attention"})
-          if (phase.rfind(p, 0) != 0) ++rank; else break;
-        stuck.emplace_back(rank * gpus_ + g, fmt::format("\n  GPU {}: {}", g, phase));
-      }
-      std::stable_sort(stuck.begin(), stuck.end());
-      const int n = static_cast<int>(stuck.size());
-      std::string text;
-      for (int i = 0; i < std::min(n, 4); ++i) text += stuck[static_cast<std::size_t>(i)].second;
-      if (n == 0) continue;
-      return fmt::format("simulation stalled in step {}: no event left but {} GPU(s) never finished MoE layer {}{}{}:{}{}",
-                         step, n, moe_first_ + ml, mb_tokens_.size() > 1 ? " micro-batch " : "",
-                         mb_tokens_.size() > 1 ? std::to_string(mb) : "", text, n > 4 ? "\n  ..." : "");
-    }
-  return fmt::format("simulation stalled in step {}: no event left but not every GPU finished its last layer", step);
-}
-
-void Simulation::record_critical_path(Results& out) {
-  StepResult& sr = out.steps.back();
-  std::int32_t last = -1;
-  for (std::int32_t t : last_task_) last = log_.later(last, t);
-  const std::vector<std::int32_t> chain = log_.chain(last);
-  log_.attribute(chain, sr.start_ps, [&](const TaskRec& t, Phase p, TimePs ps) {
-    sr.critical_ps[static_cast<int>(p)] += ps;
-    out.layers[static_cast<std::size_t>(t.layer)].critical_ps[static_cast<int>(p)] += ps;
-  });
-  // Which GPU's experts and which link held each layer up.
-  std::vector<double> load(static_cast<std::size_t>(topology_.link_count()));
-  for (std::int32_t id : chain) {
-    const TaskRec& t = log_.at(id);
-    LayerResult& lr = out.layers[static_cast<std::size_t>(t.layer)];
-    if (t.phase == Phase::experts) ++lr.critical_gpu_count[static_cast<std::size_t>(t.gpu)];
-    if (t.flow_id < 0) continue;
-    // Bytes that the flow's collective put on each link of the flow's path.
-    const LayerState& st = state(t.mb, t.layer);
-    const Collective& c = t.phase == Phase::dispatch ? st.dispatch : st.combine;
-    const Path& path = network_->path_of(t.flow_id);
-    for (int l : path) load[static_cast<std::size_t>(l)] = 0;
-    for (std::size_t i = 0; i < c.flows.size(); ++i)
-      for (int l : network_->path_of(c.first_id + static_cast<std::int64_t>(i)))
-        load[static_cast<std::size_t>(l)] += c.flows[i].bytes;
-    for (int l : path) {
-      if (load[static_cast<std::size_t>(l)] <= lr.critical_link_bytes) continue;
-      lr.critical_link_bytes = load[static_cast<std::size_t>(l)];
-      const Link& link = topology_.link(l);
-      lr.critical_link = topology_.node(link.from).name + "->" + topology_.node(link.to).name;
-    }
-    std::fill(load.begin(), load.end(), 0.0);
-  }
 }
 
 Results Simulation::run() {

@@ -41,7 +41,9 @@ class Simulation final : private DeliverySink {
   const Placement& placement() const { return placement_; }
 
  private:
-  LayerState& state(int mb, int layer);  // `layer` counts all layers; must be an MoE layer
+  LayerState& state(int mb, int layer) const;  // `layer` counts all layers; must be an MoE layer
+  // simulation_placement.cpp
+  std::unique_ptr<MoeLayerPlanner> make_planner() const;  // for the current placement
   void check_memory();
   void rebalance(int step);
   void move_weights();
@@ -62,7 +64,9 @@ class Simulation final : private DeliverySink {
   // A delivery reported (at or before `at_ps`); the receiver acts once all its arrivals landed.
   void note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
-  void record_critical_path(Results& out);
+  // simulation_report.cpp: `last` is the step's final task.
+  void record_critical_path(std::int32_t last, Results& out);
+  void record_step_loads(Results& out);
   std::string stall_report(int step) const;
 
   Scenario scenario_;

@@ -25,13 +25,14 @@ FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost co
 }
 
 void FlowModel::push_due(std::uint32_t index) {
-  due_.push_back(Due{active_[index].finish_ps, index});
+  const Active& a = active_[index];
+  due_.push_back(Due{static_cast<double>(a.ref_ps) + a.remaining / a.rate, index});
   std::push_heap(due_.begin(), due_.end(), std::greater<>{});
 }
 
 void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const TimePs now = queue_.now_ps();
-  active_.push_back(Active{flow_id, &path_of(flow_id), info(flow_id).eff_bytes, 0.0, kInf, now, tag, false});
+  active_.push_back(Active{flow_id, &path_of(flow_id), info(flow_id).eff_bytes, 0.0, now, tag, false});
   ++changes_;
   if (tolerance_ == 0 || changes_ >= threshold_ || active_.size() == 1) {
     schedule_resolve();
@@ -52,7 +53,6 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   }
   for (int l : *a.path) residual_[static_cast<std::size_t>(l)] -= rate;
   a.rate = rate;
-  a.finish_ps = static_cast<double>(now) + a.remaining / rate;
   push_due(static_cast<std::uint32_t>(active_.size() - 1));
   arm_timer();
 }
@@ -165,8 +165,7 @@ void FlowModel::resolve() {
     Active& a = active_[i];
     a.rate = rates_[v];
     for (int l : *a.path) residual_[static_cast<std::size_t>(l)] -= a.rate;
-    a.finish_ps = a.rate > 0 ? static_cast<double>(now) + a.remaining / a.rate : kInf;
-    if (a.rate > 0) due_.push_back(Due{a.finish_ps, i});
+    if (a.rate > 0) due_.push_back(Due{static_cast<double>(now) + a.remaining / a.rate, i});
   }
   threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(live_.size())));
   // The next solve comes after `threshold_` changes at the latest, so only that many earliest

@@ -28,7 +28,6 @@ class FlowModel final : public Network {
     const Path* path;  // cached: looked up on every solve
     double remaining;  // effective bytes still to send at ref_ps
     double rate;       // bytes per ps
-    double finish_ps;  // when it leaves the fluid system at this rate (inf when rate is 0)
     TimePs ref_ps;     // when `remaining` was last brought up to date
     std::uint64_t tag;
     bool done;         // delivered; dropped at the next solve
@@ -43,7 +42,7 @@ class FlowModel final : public Network {
   void on_timer();                // delivers the flows due now; re-solves when enough changed
   void arm_timer();               // an event at the earliest finish (if earlier than the armed one)
   void complete(Active& a, TimePs now);
-  void push_due(std::uint32_t index);
+  void push_due(std::uint32_t index);  // a rated flow, by when it leaves the fluid system
 
   double tolerance_;
   std::vector<Active> active_;

@@ -1,0 +1,104 @@
+// Simulation, continued: what a step reports once it has run (critical path, loads per layer and
+// GPU) or why it could not finish. Same class as simulation.cpp, split to keep files short.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "simulation.hpp"
+
+namespace moesim {
+
+// The event queue ran dry before every GPU finished: name the earliest layer where GPUs are stuck
+// (later layers only wait on it), the GPUs and the phase each is stuck in.
+std::string Simulation::stall_report(int step) const {
+  const int moe_layers = scenario_.model.moe_layers();
+  for (int ml = 0; ml < moe_layers; ++ml)
+    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
+      // GPUs waiting on data first (the cause), then those waiting on them.
+      std::vector<std::pair<int, std::string>> stuck;
+      for (int g = 0; g < gpus_; ++g) {
+        if (down_[static_cast<std::size_t>(g)]) continue;
+        std::string phase = st.stuck_phase(g, gpus_);
+        if (phase.empty()) continue;
+        int rank = 0;
+        for (const char* p : {"dispatch", "experts", "combine", "shared", "reduce", "attention"})
+          if (phase.rfind(p, 0) != 0) ++rank; else break;
+        stuck.emplace_back(rank * gpus_ + g, fmt::format("\n  GPU {}: {}", g, phase));
+      }
+      if (stuck.empty()) continue;
+      std::stable_sort(stuck.begin(), stuck.end());
+      const int n = static_cast<int>(stuck.size());
+      std::string text;
+      for (int i = 0; i < std::min(n, 4); ++i) text += stuck[static_cast<std::size_t>(i)].second;
+      return fmt::format("simulation stalled in step {}: no event left but {} GPU(s) never finished MoE layer {}{}{}:{}{}",
+                         step, n, moe_first_ + ml, mb_tokens_.size() > 1 ? " micro-batch " : "",
+                         mb_tokens_.size() > 1 ? std::to_string(mb) : "", text, n > 4 ? "\n  ..." : "");
+    }
+  return fmt::format("simulation stalled in step {}: no event left but not every GPU finished its last layer", step);
+}
+
+void Simulation::record_critical_path(std::int32_t last, Results& out) {
+  StepResult& sr = out.steps.back();
+  const std::vector<std::int32_t> chain = log_.chain(last);
+  log_.attribute(chain, sr.start_ps, [&](const TaskRec& t, Phase p, TimePs ps) {
+    sr.critical_ps[static_cast<int>(p)] += ps;
+    out.layers[static_cast<std::size_t>(t.layer)].critical_ps[static_cast<int>(p)] += ps;
+  });
+  // Which GPU's experts and which link held each layer up.
+  std::vector<double> load(static_cast<std::size_t>(topology_.link_count()));
+  for (std::int32_t id : chain) {
+    const TaskRec& t = log_.at(id);
+    LayerResult& lr = out.layers[static_cast<std::size_t>(t.layer)];
+    if (t.phase == Phase::experts) ++lr.critical_gpu_count[static_cast<std::size_t>(t.gpu)];
+    if (t.flow_id < 0) continue;
+    // Bytes that the flow's collective put on each link of the flow's path.
+    const LayerState& st = state(t.mb, t.layer);
+    const Collective& c = st.collective(t.phase);
+    const Path& path = network_->path_of(t.flow_id);
+    for (std::size_t i = 0; i < c.flows.size(); ++i)
+      for (int l : network_->path_of(c.first_id + static_cast<std::int64_t>(i)))
+        load[static_cast<std::size_t>(l)] += c.flows[i].bytes;
+    for (int l : path) {
+      if (load[static_cast<std::size_t>(l)] <= lr.critical_link_bytes) continue;
+      lr.critical_link_bytes = load[static_cast<std::size_t>(l)];
+      const Link& link = topology_.link(l);
+      lr.critical_link = topology_.node(link.from).name + "->" + topology_.node(link.to).name;
+    }
+    std::fill(load.begin(), load.end(), 0.0);
+  }
+}
+
+// Per-layer and per-GPU load figures from the step's plan.
+void Simulation::record_step_loads(Results& out) {
+  const auto g = static_cast<std::size_t>(gpus_);
+  const ModelSpec& m = scenario_.model;
+  std::vector<std::int64_t> received(g);
+  for (int ml = 0; ml < m.moe_layers(); ++ml) {
+    LayerResult& lr = out.layers[static_cast<std::size_t>(moe_first_ + ml)];
+    std::fill(received.begin(), received.end(), 0);
+    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
+      for (std::size_t h = 0; h < g; ++h) received[h] += st.traffic.received[h];
+      // Every planned flow was delivered (else the step stalled), so the totals come from the plan.
+      for (auto [c, total] : {std::pair{&st.dispatch, &lr.dispatch_bytes}, std::pair{&st.combine, &lr.combine_bytes}})
+        for (const FlowDecl& f : c->flows) {
+          *total += f.bytes;
+          out.gpus[static_cast<std::size_t>(f.src_gpu)].bytes_sent += f.bytes;
+          out.gpus[static_cast<std::size_t>(f.dst_gpu)].bytes_received += f.bytes;
+        }
+    }
+    const std::size_t row = static_cast<std::size_t>(moe_first_ + ml) * g;
+    for (std::size_t h = 0; h < g; ++h) {
+      out.gpu_layer_received[row + h] += received[h];
+      out.gpus[h].received += received[h];
+      lr.received_total += received[h];
+    }
+    lr.received_max_sum += *std::max_element(received.begin(), received.end());
+  }
+}
+
+}  // namespace moesim
