@@ -1,6 +1,7 @@
 // Closed-form network cases for the max-min solver, the fluid FlowModel and the analytic model.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/event_queue.hpp"
@@ -54,15 +55,95 @@ std::vector<TimePs> run_flows(const std::string& mode, const Topology& topo, con
 TEST_CASE("max-min solver: classic two-link example", "[net]") {
   // Link 0 has capacity 10, link 1 has 20. A uses link 0, B uses both, C uses link 1.
   // Link 0 is the bottleneck: A = B = 10 / 2 = 5. C gets what B leaves on link 1: 20 - 5 = 15.
-  MaxMinSolver s;
-  std::vector<double> cap{10, 20};
-  std::vector<std::uint32_t> off{0, 1, 3, 4};
-  std::vector<std::int32_t> res{0, 0, 1, 1};
-  std::vector<double> rates;
-  s.solve(cap, off, res, rates);
-  REQUIRE(rates[0] == Approx(5));
-  REQUIRE(rates[1] == Approx(5));
-  REQUIRE(rates[2] == Approx(15));
+  MaxMinSolver s({10, 20});
+  const std::vector<std::int32_t> a{0}, b{0, 1}, c{1};
+  const std::uint32_t va = s.add(a), vb = s.add(b), vc = s.add(c);
+  std::vector<double> rates(3, -1);
+  for (const auto& x : s.solve()) rates[x.var] = x.rate;
+  REQUIRE(rates[va] == Approx(5));
+  REQUIRE(rates[vb] == Approx(5));
+  REQUIRE(rates[vc] == Approx(15));
+  REQUIRE(s.remaining()[0] == Approx(0));
+  REQUIRE(s.remaining()[1] == Approx(0));
+  // Without A, B and C split link 1 once B's share of link 0 (10) exceeds link 1's fair share.
+  s.remove(va);
+  std::fill(rates.begin(), rates.end(), -1);
+  for (const auto& x : s.solve()) rates[x.var] = x.rate;
+  REQUIRE(rates[vb] == Approx(10));
+  REQUIRE(rates[vc] == Approx(10));
+  REQUIRE(rates[va] == -1);
+}
+
+namespace {
+// Textbook progressive filling, quadratic and independent of MaxMinSolver's bookkeeping.
+std::vector<double> reference_max_min(const std::vector<double>& capacity, const std::vector<std::vector<std::int32_t>>& vars) {
+  std::vector<double> rate(vars.size(), -1), left = capacity;
+  for (;;) {
+    double best = 1e300;
+    int best_r = -1;
+    for (std::size_t r = 0; r < capacity.size(); ++r) {
+      int users = 0;
+      for (std::size_t v = 0; v < vars.size(); ++v)
+        if (rate[v] < 0 && std::count(vars[v].begin(), vars[v].end(), static_cast<std::int32_t>(r)) > 0) ++users;
+      if (users > 0 && left[r] / users < best) best = left[r] / users, best_r = static_cast<int>(r);
+    }
+    if (best_r < 0) return rate;
+    for (std::size_t v = 0; v < vars.size(); ++v)
+      if (rate[v] < 0 && std::count(vars[v].begin(), vars[v].end(), best_r) > 0) {
+        rate[v] = best;
+        for (std::int32_t q : vars[v]) left[static_cast<std::size_t>(q)] -= best;
+      }
+  }
+}
+}  // namespace
+
+TEST_CASE("max-min solver: random instances with adds and removes match a reference", "[net]") {
+  std::uint64_t x = 12345;
+  const auto next = [&](std::uint64_t n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (x >> 33) % n;
+  };
+  for (int round = 0; round < 20; ++round) {
+    const std::size_t n_res = 3 + next(10);
+    std::vector<double> cap;
+    for (std::size_t r = 0; r < n_res; ++r) cap.push_back(1.0 + static_cast<double>(next(100)));
+    MaxMinSolver s(cap);
+    std::vector<std::uint32_t> handle;              // live variables' handles
+    std::vector<std::vector<std::int32_t>> uses;    // and their resources, in the same order
+    for (int phase = 0; phase < 4; ++phase) {
+      const std::size_t adds = 1 + next(25);
+      for (std::size_t i = 0; i < adds; ++i) {
+        std::vector<std::int32_t> path;
+        const std::size_t len = 1 + next(4);  // longer than the initial stride now and then
+        for (std::size_t k = 0; k < len; ++k) {
+          const auto r = static_cast<std::int32_t>(next(n_res));
+          if (std::find(path.begin(), path.end(), r) == path.end()) path.push_back(r);
+        }
+        handle.push_back(s.add(path));
+        uses.push_back(path);
+      }
+      for (std::size_t i = 0, removes = next(handle.size()); i < removes; ++i) {
+        const std::size_t j = next(handle.size());
+        s.remove(handle[j]);
+        handle.erase(handle.begin() + static_cast<std::ptrdiff_t>(j));
+        uses.erase(uses.begin() + static_cast<std::ptrdiff_t>(j));
+      }
+      REQUIRE(s.size() == handle.size());
+      const std::vector<double> want = reference_max_min(cap, uses);
+      std::vector<double> got(handle.size(), -1);
+      for (const auto& f : s.solve())
+        for (std::size_t j = 0; j < handle.size(); ++j)
+          if (handle[j] == f.var) got[j] = f.rate;
+      for (std::size_t j = 0; j < handle.size(); ++j) {
+        INFO("round " << round << " phase " << phase << " variable " << j);
+        REQUIRE(got[j] == Approx(want[j]).epsilon(1e-9));
+      }
+      std::vector<double> used(n_res, 0);
+      for (std::size_t j = 0; j < handle.size(); ++j)
+        for (std::int32_t q : uses[j]) used[static_cast<std::size_t>(q)] += got[j];
+      for (std::size_t r = 0; r < n_res; ++r) REQUIRE(s.remaining()[r] == Approx(cap[r] - used[r]).margin(1e-9));
+    }
+  }
 }
 
 TEST_CASE("one flow on one link takes latency + bytes / bandwidth", "[net]") {

@@ -12,48 +12,63 @@ namespace moesim {
 
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// A flow is due when less than a picosecond of its data is left (rounding of event times).
-bool due(double remaining, double rate) { return remaining <= 1e-6 || (rate > 0 && remaining <= rate); }
+
+std::vector<double> link_capacities(const Topology& topology) {
+  std::vector<double> c;
+  c.reserve(static_cast<std::size_t>(topology.link_count()));
+  for (const Link& l : topology.links()) c.push_back(bytes_per_ps(l.bandwidth_GBps));
+  return c;
+}
 }  // namespace
 
 FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost cost, double resolve_tolerance)
-    : Network(queue, topology, std::move(cost)), tolerance_(resolve_tolerance) {
+    : Network(queue, topology, std::move(cost)),
+      tolerance_(resolve_tolerance),
+      solver_(link_capacities(topology)),
+      capacity_(link_capacities(topology)),
+      residual_(capacity_) {
   if (!(tolerance_ >= 0 && tolerance_ < 1)) throw Error("FlowModel: resolve tolerance must be in [0, 1)");
-  capacity_.reserve(static_cast<std::size_t>(topology.link_count()));
-  for (const Link& l : topology.links()) capacity_.push_back(bytes_per_ps(l.bandwidth_GBps));
-  residual_ = capacity_;
 }
 
-void FlowModel::push_due(std::uint32_t index) {
-  const Active& a = active_[index];
-  due_.push_back(Due{static_cast<double>(a.ref_ps) + a.remaining / a.rate, index});
+// Due when less than a picosecond of its data is left (rounding of event times).
+bool FlowModel::is_due(std::uint32_t var, TimePs now) const {
+  const Flow& f = flows_[var];
+  const double left = f.remaining - f.rate * static_cast<double>(now - f.ref_ps);
+  return left <= 1e-6 || (f.rate > 0 && left <= f.rate);
+}
+
+void FlowModel::push_due(std::uint32_t var) {
+  const Flow& f = flows_[var];
+  due_.push_back(Due{static_cast<double>(f.ref_ps) + f.remaining / f.rate, var});
   std::push_heap(due_.begin(), due_.end(), std::greater<>{});
 }
 
 void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const TimePs now = queue_.now_ps();
-  active_.push_back(Active{flow_id, &path_of(flow_id), info(flow_id).eff_bytes, 0.0, now, tag, false});
+  const Path& path = path_of(flow_id);
+  const std::uint32_t var = solver_.add(path);
+  if (var >= flows_.size()) flows_.resize(var + 1);
+  flows_[var] = Flow{info(flow_id).eff_bytes, 0.0, now, flow_id, tag, next_seq_++};
   ++changes_;
-  if (tolerance_ == 0 || changes_ >= threshold_ || active_.size() == 1) {
+  if (tolerance_ == 0 || changes_ >= threshold_ || solver_.size() == 1) {
     schedule_resolve();
     return;
   }
   if (resolve_pending_) return;  // the solve at this instant rates it
   // Until the next solve the flow takes what its links have left (nothing if one is full).
-  Active& a = active_.back();
   double rate = kInf, smallest = kInf;
-  for (int l : *a.path) {
+  for (int l : path) {
     rate = std::min(rate, residual_[static_cast<std::size_t>(l)]);
     smallest = std::min(smallest, capacity_[static_cast<std::size_t>(l)]);
   }
   if (!(rate > 1e-3 * smallest)) {
-    ++unrated_;
+    unrated_.push_back(var);
     if (due_.empty()) schedule_resolve();  // nothing else will trigger a solve
     return;
   }
-  for (int l : *a.path) residual_[static_cast<std::size_t>(l)] -= rate;
-  a.rate = rate;
-  push_due(static_cast<std::uint32_t>(active_.size() - 1));
+  for (int l : path) residual_[static_cast<std::size_t>(l)] -= rate;
+  flows_[var].rate = rate;
+  push_due(var);
   arm_timer();
 }
 
@@ -69,9 +84,9 @@ void FlowModel::schedule_resolve() {
 
 void FlowModel::arm_timer() {
   if (due_.empty()) return;
-  const Active& a = active_[due_.front().index];
+  const Flow& f = flows_[due_.front().var];
   const TimePs now = queue_.now_ps();
-  const auto at = std::max(now + 1, a.ref_ps + static_cast<TimePs>(std::ceil(a.remaining / a.rate)));
+  const auto at = std::max(now + 1, f.ref_ps + static_cast<TimePs>(std::ceil(f.remaining / f.rate)));
   if (timer_at_ >= 0 && timer_at_ <= at) return;
   timer_at_ = at;
   const std::uint64_t gen = ++timer_gen_;
@@ -80,102 +95,121 @@ void FlowModel::arm_timer() {
   });
 }
 
-void FlowModel::complete(Active& a, TimePs now) {
-  a.done = true;
-  for (int l : *a.path) residual_[static_cast<std::size_t>(l)] += a.rate;
-  account(a.id);
-  deliver(a.id, a.tag, now + info(a.id).latency_ps);
+void FlowModel::complete_batch(TimePs now) {
+  // In start order, as one pass over all flows would find them.
+  std::sort(due_batch_.begin(), due_batch_.end(),
+            [this](std::uint32_t a, std::uint32_t b) { return flows_[a].seq < flows_[b].seq; });
+  for (std::uint32_t var : due_batch_) {
+    const Flow f = flows_[var];
+    for (std::int32_t l : solver_.resources(var)) residual_[static_cast<std::size_t>(l)] += f.rate;
+    solver_.remove(var);
+    account(f.id);
+    deliver(f.id, f.tag, now + info(f.id).latency_ps);
+  }
+  changes_ += due_batch_.size();
 }
 
 void FlowModel::on_timer() {
   timer_at_ = -1;
   const TimePs now = queue_.now_ps();
-  // Everything due by now, delivered in start order (as a full re-solve would).
-  std::vector<std::uint32_t>& batch = due_batch_;
-  batch.clear();
-  while (!due_.empty()) {
-    const Active& a = active_[due_.front().index];
-    if (!due(a.remaining - a.rate * static_cast<double>(now - a.ref_ps), a.rate)) break;
-    batch.push_back(due_.front().index);
+  due_batch_.clear();
+  while (!due_.empty() && is_due(due_.front().var, now)) {
+    due_batch_.push_back(due_.front().var);
     std::pop_heap(due_.begin(), due_.end(), std::greater<>{});
     due_.pop_back();
   }
-  std::sort(batch.begin(), batch.end());
-  for (std::uint32_t i : batch) complete(active_[i], now);
-  changes_ += batch.size();
-  if (changes_ >= threshold_ || (due_.empty() && unrated_ > 0)) {
+  complete_batch(now);
+  if (changes_ >= threshold_ || (due_.empty() && !unrated_.empty())) {
     resolve();
     return;
   }
   arm_timer();
 }
 
+void FlowModel::select_due() {
+  // The next solve comes after `threshold_` changes at the latest, so only that many earliest
+  // finishers can complete before it. They go to the heap, with every flow finishing by the same
+  // time (tail_bound_ps_); the rest, the tail, wait for that solve, which also completes the tail
+  // flows finishing at the same instant as the last of the heap.
+  const std::size_t n = rated_.size(), k = threshold_;
+  due_.clear();
+  if (n <= k) {
+    due_.assign(rated_.begin(), rated_.end());
+    return;
+  }
+  const auto take_by = [&](double bound) {
+    due_.clear();
+    for (const Due& d : rated_)
+      if (d.finish_ps <= bound) due_.push_back(d);
+    tail_bound_ps_ = bound;
+  };
+  // Usually a bound a little past the k-th finish, from a sample, is enough (a few more flows in
+  // the heap cost little); when it takes fewer than k, the exact k-th finish.
+  constexpr std::size_t kSample = 64;
+  if (n >= 4 * kSample) {
+    sample_.resize(kSample);
+    for (std::size_t i = 0; i < kSample; ++i) sample_[i] = rated_[i * n / kSample].finish_ps;
+    const std::size_t rank = std::min(kSample - 1, (k * kSample + n - 1) / n + 2);
+    std::nth_element(sample_.begin(), sample_.begin() + static_cast<std::ptrdiff_t>(rank), sample_.end());
+    take_by(sample_[rank]);
+    if (due_.size() >= k) return;
+  }
+  sample_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) sample_[i] = rated_[i].finish_ps;
+  const auto kth = sample_.begin() + static_cast<std::ptrdiff_t>(k - 1);
+  std::nth_element(sample_.begin(), kth, sample_.end());
+  take_by(*kth);
+}
+
 void FlowModel::resolve() {
   const TimePs now = queue_.now_ps();
-  // Bring live flows up to date; delivered ones stay as tombstones until they are a quarter of
-  // the list (compacting on every solve would copy every flow).
-  // The solver's input is written in place (sized for the worst case, trimmed after): growing
-  // vectors element by element cost more than the solve's own arithmetic.
-  const std::size_t n = active_.size();
-  live_.resize(n);
-  offsets_.resize(n + 1);
-  offsets_[0] = 0;
-  std::size_t used = 0, live = 0, dead = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    Active& a = active_[i];
-    if (!a.done) {
-      a.remaining -= a.rate * static_cast<double>(now - a.ref_ps);
-      a.ref_ps = now;
-      if (due(a.remaining, a.rate)) complete(a, now);
-    }
-    if (a.done) {
-      ++dead;
-      continue;
-    }
-    const std::size_t len = a.path->size();
-    if (resources_.size() < used + len) resources_.resize(std::max(2 * resources_.size(), used + len));
-    std::copy(a.path->begin(), a.path->end(), resources_.begin() + static_cast<std::ptrdiff_t>(used));
-    used += len;
-    live_[live] = static_cast<std::uint32_t>(i);
-    offsets_[++live] = static_cast<std::uint32_t>(used);
+  // Complete what is due now: from the heap, from the tail when its earliest finish may have
+  // come, and zero-byte flows among the unrated.
+  due_batch_.clear();
+  while (!due_.empty() && is_due(due_.front().var, now)) {
+    due_batch_.push_back(due_.front().var);
+    std::pop_heap(due_.begin(), due_.end(), std::greater<>{});
+    due_.pop_back();
   }
-  live_.resize(live);
-  offsets_.resize(live + 1);
-  if (dead > 0 && (dead * 4 > active_.size() || live_.empty())) {
-    std::size_t keep = 0;
-    for (std::uint32_t i : live_) active_[keep++] = active_[i];
-    active_.resize(keep);
-    for (std::size_t i = 0; i < keep; ++i) live_[i] = static_cast<std::uint32_t>(i);
-  }
+  if (tail_bound_ps_ <= static_cast<double>(now) + 2)
+    for (const Due& d : rated_)  // the tail: every rated flow after the heap's last
+      if (d.finish_ps > tail_bound_ps_ && d.finish_ps <= static_cast<double>(now) + 2 && is_due(d.var, now)) due_batch_.push_back(d.var);
+  for (std::uint32_t var : unrated_)
+    if (is_due(var, now)) due_batch_.push_back(var);
+  complete_batch(now);
+
   ++timer_gen_;
   timer_at_ = -1;
   due_.clear();
+  tail_bound_ps_ = kInf;
+  unrated_.clear();
   changes_ = 0;
-  unrated_ = 0;
-  residual_ = capacity_;
-  if (live_.empty()) {
+  if (solver_.size() == 0) {
+    rated_.clear();
+    residual_ = capacity_;
     threshold_ = 1;
     return;
   }
-  solver_.solve(capacity_, offsets_, std::span<const std::int32_t>(resources_.data(), used), rates_);
+  // New rates, and each rated flow's finish time (written in place: pushing element by element
+  // cost as much as the solve's arithmetic).
+  rated_.resize(solver_.size());
+  std::size_t n = 0;
+  const double now_d = static_cast<double>(now);
+  solver_.solve([&](std::uint32_t var, double rate) {
+    Flow& f = flows_[var];
+    f.remaining -= f.rate * static_cast<double>(now - f.ref_ps);
+    f.ref_ps = now;
+    f.rate = rate;
+    if (rate > 0)
+      rated_[n++] = Due{now_d + f.remaining / rate, var};
+    else
+      unrated_.push_back(var);
+  });
+  rated_.resize(n);
   ++solves_;
-
-  for (std::size_t v = 0; v < live_.size(); ++v) {
-    const std::uint32_t i = live_[v];
-    Active& a = active_[i];
-    a.rate = rates_[v];
-    for (int l : *a.path) residual_[static_cast<std::size_t>(l)] -= a.rate;
-    if (a.rate > 0) due_.push_back(Due{static_cast<double>(now) + a.remaining / a.rate, i});
-  }
-  threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(live_.size())));
-  // The next solve comes after `threshold_` changes at the latest, so only that many earliest
-  // finishers can complete before it (a flow finishing at the same instant as the last of them is
-  // completed by that solve): keep just those in the heap.
-  if (due_.size() > threshold_) {
-    std::nth_element(due_.begin(), due_.begin() + static_cast<std::ptrdiff_t>(threshold_ - 1), due_.end(),
-                     [](const Due& x, const Due& y) { return y > x; });
-    due_.resize(threshold_);
-  }
+  residual_.assign(solver_.remaining().begin(), solver_.remaining().end());
+  threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(solver_.size())));
+  select_due();
   std::make_heap(due_.begin(), due_.end(), std::greater<>{});
   arm_timer();
 }

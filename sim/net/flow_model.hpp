@@ -6,6 +6,7 @@
 // re-solves on every event: exact max-min. Each flow's last byte arrives its path latency after
 // it leaves the fluid system.
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "net/max_min_solver.hpp"
@@ -23,45 +24,48 @@ class FlowModel final : public Network {
 
 
  private:
-  struct Active {
-    std::int64_t id;
-    const Path* path;  // cached: looked up on every solve
+  struct Flow {  // indexed by the solver's variable handle
     double remaining;  // effective bytes still to send at ref_ps
     double rate;       // bytes per ps
     TimePs ref_ps;     // when `remaining` was last brought up to date
+    std::int64_t id;
     std::uint64_t tag;
-    bool done;         // delivered; dropped at the next solve
+    std::uint64_t seq;  // start order: simultaneous completions are delivered in it
   };
-  struct Due {  // min-heap entry: a flow's finish time
+  struct Due {  // a flow's finish time; the heap is a min-heap (std::push_heap with greater<>)
     double finish_ps;
-    std::uint32_t index;
-    bool operator>(const Due& o) const { return finish_ps != o.finish_ps ? finish_ps > o.finish_ps : index > o.index; }
+    std::uint32_t var;
+    bool operator>(const Due& o) const { return finish_ps != o.finish_ps ? finish_ps > o.finish_ps : var > o.var; }
   };
-  void resolve();                 // drops finished flows, re-solves, schedules the next completion
+  bool is_due(std::uint32_t var, TimePs now) const;
+  void resolve();                 // completes flows due now, re-solves, schedules the next completion
   void schedule_resolve();        // at this instant, after the events already queued for it
   void on_timer();                // delivers the flows due now; re-solves when enough changed
   void arm_timer();               // an event at the earliest finish (if earlier than the armed one)
-  void complete(Active& a, TimePs now);
-  void push_due(std::uint32_t index);  // a rated flow, by when it leaves the fluid system
+  void complete_batch(TimePs now);  // completes due_batch_, in start order
+  void push_due(std::uint32_t var);  // a rated flow, by when it leaves the fluid system
+  void select_due();              // after a solve: due_ and the tail from rated_
 
   double tolerance_;
-  std::vector<Active> active_;
+  MaxMinSolver solver_;
+  std::vector<Flow> flows_;
   std::vector<double> capacity_;  // bytes per ps per link
   std::vector<double> residual_;  // capacity left by the rates of the last solve (and starts since)
-  std::vector<std::uint32_t> due_batch_;  // scratch for on_timer
-  std::vector<std::uint32_t> live_;       // scratch: solver variable -> index in active_
-  std::vector<Due> due_;          // heap (std::push_heap with greater<>): earliest finish first
+  std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now
+  std::vector<Due> due_;          // heap: the earliest finishers, which may complete before the next solve
+  // Every flow rated by the last solve. Those finishing after tail_bound_ps_ are the tail: they
+  // are not in the heap and wait for the next solve.
+  std::vector<Due> rated_;
+  std::vector<double> sample_;  // scratch: finish times, to select the heap's
+  double tail_bound_ps_ = std::numeric_limits<double>::infinity();
+  std::vector<std::uint32_t> unrated_;  // flows given no rate (no capacity left on a link)
+  std::uint64_t next_seq_ = 0;
   std::size_t changes_ = 0;       // starts and completions since the last solve
   std::size_t threshold_ = 1;     // changes that trigger a re-solve
-  std::size_t unrated_ = 0;       // flows started since the last solve with no capacity left
   bool resolve_pending_ = false;
   TimePs timer_at_ = -1;          // time of the armed completion event (-1: none)
   std::uint64_t timer_gen_ = 0;   // invalidates superseded completion events
   std::uint64_t solves_ = 0;
-  MaxMinSolver solver_;
-  std::vector<std::uint32_t> offsets_;
-  std::vector<std::int32_t> resources_;
-  std::vector<double> rates_;
 };
 
 }  // namespace moesim
