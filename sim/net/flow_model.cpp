@@ -48,7 +48,8 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const Path& path = path_of(flow_id);
   const std::uint32_t var = solver_.add(path);
   if (var >= flows_.size()) flows_.resize(var + 1);
-  flows_[var] = Flow{info(flow_id).eff_bytes, 0.0, now, flow_id, tag, next_seq_++};
+  const Declared& d = info(flow_id);
+  flows_[var] = Flow{d.eff_bytes, 0.0, now, flow_id, tag, next_seq_++, flow(flow_id).bytes, d.latency_ps};
   ++changes_;
   if (tolerance_ == 0 || changes_ >= threshold_ || solver_.size() == 1) {
     schedule_resolve();
@@ -101,10 +102,11 @@ void FlowModel::complete_batch(TimePs now) {
             [this](std::uint32_t a, std::uint32_t b) { return flows_[a].seq < flows_[b].seq; });
   for (std::uint32_t var : due_batch_) {
     const Flow f = flows_[var];
-    for (std::int32_t l : solver_.resources(var)) residual_[static_cast<std::size_t>(l)] += f.rate;
+    const std::span<const std::int32_t> links = solver_.resources(var);
+    for (std::int32_t l : links) residual_[static_cast<std::size_t>(l)] += f.rate;
+    account(links, f.bytes);
     solver_.remove(var);
-    account(f.id);
-    deliver(f.id, f.tag, now + info(f.id).latency_ps);
+    deliver(f.id, f.tag, now + f.latency_ps);
   }
   changes_ += due_batch_.size();
 }
@@ -193,19 +195,25 @@ void FlowModel::resolve() {
   // New rates, and each rated flow's finish time (written in place: pushing element by element
   // cost as much as the solve's arithmetic).
   rated_.resize(solver_.size());
+  Flow* const flows = flows_.data();
+  Due* const rated = rated_.data();
   std::size_t n = 0;
+  bool any_unrated = false;
   const double now_d = static_cast<double>(now);
   solver_.solve([&](std::uint32_t var, double rate) {
-    Flow& f = flows_[var];
+    Flow& f = flows[var];
     f.remaining -= f.rate * static_cast<double>(now - f.ref_ps);
     f.ref_ps = now;
     f.rate = rate;
-    if (rate > 0)
-      rated_[n++] = Due{now_d + f.remaining / rate, var};
-    else
-      unrated_.push_back(var);
+    rated[n++] = Due{now_d + f.remaining / rate, var};  // rate 0: sorted out below (rare)
+    any_unrated |= !(rate > 0);
   });
   rated_.resize(n);
+  if (any_unrated) {
+    const auto unrated = std::stable_partition(rated_.begin(), rated_.end(), [&](const Due& d) { return flows[d.var].rate > 0; });
+    for (auto it = unrated; it != rated_.end(); ++it) unrated_.push_back(it->var);
+    rated_.erase(unrated, rated_.end());
+  }
   ++solves_;
   residual_.assign(solver_.remaining().begin(), solver_.remaining().end());
   threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(solver_.size())));

@@ -24,13 +24,15 @@ class FlowModel final : public Network {
 
 
  private:
-  struct Flow {  // indexed by the solver's variable handle
+  struct alignas(64) Flow {  // indexed by the solver's variable handle; one cache line
     double remaining;  // effective bytes still to send at ref_ps
     double rate;       // bytes per ps
     TimePs ref_ps;     // when `remaining` was last brought up to date
     std::int64_t id;
     std::uint64_t tag;
     std::uint64_t seq;  // start order: simultaneous completions are delivered in it
+    double bytes;       // what the flow carries (its declaration, cold by the time it completes)
+    TimePs latency_ps;
   };
   struct Due {  // a flow's finish time; the heap is a min-heap (std::push_heap with greater<>)
     double finish_ps;

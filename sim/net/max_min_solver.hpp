@@ -77,26 +77,41 @@ class MaxMinSolver {
 template <class OnFixed>
 void MaxMinSolver::solve(OnFixed&& on_fixed) {
   begin_solve();
+  // Raw pointers: on_fixed may call anything, after which the compiler would reload every
+  // vector's data pointer on each access.
+  double* const remaining = remaining_.data();
+  std::int32_t* const unfixed = unfixed_.data();
+  std::uint32_t* const stamp = stamp_.data();
+  const std::uint32_t* const len = len_.data();
+  const std::int32_t* const res = res_.data();
+  const std::size_t stride = stride_;
+  const std::uint32_t gen = gen_;
   double share = 0;
-  for (std::int32_t ri = next_bottleneck(share); ri >= 0; ri = next_bottleneck(share)) {
+  std::size_t left = live_;  // once all are fixed, the heap holds only spent resources: stop
+  while (left > 0) {
+    const std::int32_t ri = next_bottleneck(share);
+    if (ri < 0) break;
     const auto r = static_cast<std::size_t>(ri);
     // r's own totals are settled once after the loop: updating them per variable would chain
     // every iteration on one memory cell.
-    const std::int32_t users = unfixed_[r];
-    for (const Member& m : members_[r]) {
-      if (stamp_[m.var] == gen_) continue;
-      stamp_[m.var] = gen_;
-      on_fixed(m.var, share);
-      const std::int32_t* res = res_.data() + static_cast<std::size_t>(m.var) * stride_;
-      for (std::uint32_t k = 0, len = len_[m.var]; k < len; ++k) {
-        const auto q = static_cast<std::size_t>(res[k]);
+    const std::int32_t users = unfixed[r];
+    const Member* const end = members_[r].data() + members_[r].size();
+    for (const Member* m = members_[r].data(); m != end; ++m) {
+      const std::uint32_t var = m->var;
+      if (stamp[var] == gen) continue;
+      stamp[var] = gen;
+      --left;
+      on_fixed(var, share);
+      const std::int32_t* const uses = res + static_cast<std::size_t>(var) * stride;
+      for (std::uint32_t k = 0, n = len[var]; k < n; ++k) {
+        const auto q = static_cast<std::size_t>(uses[k]);
         if (q == r) continue;
-        remaining_[q] = std::max(0.0, remaining_[q] - share);
-        --unfixed_[q];
+        remaining[q] = std::max(0.0, remaining[q] - share);
+        --unfixed[q];
       }
     }
-    remaining_[r] = std::max(0.0, remaining_[r] - share * users);
-    unfixed_[r] = 0;
+    remaining[r] = std::max(0.0, remaining[r] - share * users);
+    unfixed[r] = 0;
   }
 }
 

@@ -79,9 +79,8 @@ void Network::clear_declared() {
   on_cleared();
 }
 
-void Network::account(std::int64_t flow_id) {
-  const double bytes = flow(flow_id).bytes;
-  for (int l : path_of(flow_id)) link_bytes_[static_cast<std::size_t>(l)] += bytes;
+void Network::account(std::span<const std::int32_t> links, double bytes) {
+  for (std::int32_t l : links) link_bytes_[static_cast<std::size_t>(l)] += bytes;
   ++completed_;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -80,7 +81,8 @@ class Network {
   // Position of a flow among the currently declared ones (0-based, consecutive).
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
   Declared& info(std::int64_t flow_id) { return info_[index(flow_id)]; }
-  void account(std::int64_t flow_id);  // adds the flow's bytes to its links; counts completion
+  // Adds a completed flow's bytes to its links and counts the completion.
+  void account(std::span<const std::int32_t> links, double bytes);
   // Hands a delivery to the sink (or to the flow's callback); at_ps >= now.
   void deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps);
 
