@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "core/min_heap.hpp"
 
 namespace moesim {
 
@@ -39,17 +40,20 @@ bool FlowModel::is_due(std::uint32_t var, TimePs now) const {
 
 void FlowModel::push_due(std::uint32_t var) {
   const Flow& f = flows_[var];
-  due_.push_back(Due{static_cast<double>(f.ref_ps) + f.remaining / f.rate, var});
-  std::push_heap(due_.begin(), due_.end(), std::greater<>{});
+  heap_push(due_, Due{static_cast<double>(f.ref_ps) + f.remaining / f.rate, var}, Due::Less{});
 }
 
 void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const TimePs now = queue_.now_ps();
   const Path& path = path_of(flow_id);
   const std::uint32_t var = solver_.add(path);
-  if (var >= flows_.size()) flows_.resize(var + 1);
+  if (var >= flows_.size()) {
+    flows_.resize(var + 1);
+    flow_info_.resize(var + 1);
+  }
   const Declared& d = info(flow_id);
-  flows_[var] = Flow{d.eff_bytes, 0.0, now, flow_id, tag, next_seq_++, flow(flow_id).bytes, d.latency_ps};
+  flows_[var] = Flow{d.eff_bytes, 0.0, now};
+  flow_info_[var] = FlowInfo{flow_id, tag, next_seq_++, flow(flow_id).bytes, d.latency_ps};
   ++changes_;
   if (tolerance_ == 0 || changes_ >= threshold_ || solver_.size() == 1) {
     schedule_resolve();
@@ -99,11 +103,12 @@ void FlowModel::arm_timer() {
 void FlowModel::complete_batch(TimePs now) {
   // In start order, as one pass over all flows would find them.
   std::sort(due_batch_.begin(), due_batch_.end(),
-            [this](std::uint32_t a, std::uint32_t b) { return flows_[a].seq < flows_[b].seq; });
+            [this](std::uint32_t a, std::uint32_t b) { return flow_info_[a].seq < flow_info_[b].seq; });
   for (std::uint32_t var : due_batch_) {
-    const Flow f = flows_[var];
+    const double rate = flows_[var].rate;
+    const FlowInfo f = flow_info_[var];
     const std::span<const std::int32_t> links = solver_.resources(var);
-    for (std::int32_t l : links) residual_[static_cast<std::size_t>(l)] += f.rate;
+    for (std::int32_t l : links) residual_[static_cast<std::size_t>(l)] += rate;
     account(links, f.bytes);
     solver_.remove(var);
     deliver(f.id, f.tag, now + f.latency_ps);
@@ -117,8 +122,7 @@ void FlowModel::on_timer() {
   due_batch_.clear();
   while (!due_.empty() && is_due(due_.front().var, now)) {
     due_batch_.push_back(due_.front().var);
-    std::pop_heap(due_.begin(), due_.end(), std::greater<>{});
-    due_.pop_back();
+    heap_pop(due_, Due::Less{});
   }
   complete_batch(now);
   if (changes_ >= threshold_ || (due_.empty() && !unrated_.empty())) {
@@ -170,8 +174,7 @@ void FlowModel::resolve() {
   due_batch_.clear();
   while (!due_.empty() && is_due(due_.front().var, now)) {
     due_batch_.push_back(due_.front().var);
-    std::pop_heap(due_.begin(), due_.end(), std::greater<>{});
-    due_.pop_back();
+    heap_pop(due_, Due::Less{});
   }
   if (tail_bound_ps_ <= static_cast<double>(now) + 2)
     for (const Due& d : rated_)  // the tail: every rated flow after the heap's last
@@ -193,32 +196,44 @@ void FlowModel::resolve() {
     return;
   }
   // New rates, and each rated flow's finish time (written in place: pushing element by element
-  // cost as much as the solve's arithmetic).
+  // cost as much as the solve's arithmetic). Flows finishing within the last solve's horizon go
+  // straight to the heap too; select_due() corrects that guess when it took too few or too many.
+  threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(solver_.size())));
   rated_.resize(solver_.size());
+  due_.resize(solver_.size());
   Flow* const flows = flows_.data();
   Due* const rated = rated_.data();
-  std::size_t n = 0;
+  Due* const early = due_.data();
+  std::size_t n = 0, n_early = 0;
   bool any_unrated = false;
   const double now_d = static_cast<double>(now);
+  const double guess = now_d + horizon_ps_;
   solver_.solve([&](std::uint32_t var, double rate) {
     Flow& f = flows[var];
     f.remaining -= f.rate * static_cast<double>(now - f.ref_ps);
     f.ref_ps = now;
     f.rate = rate;
-    rated[n++] = Due{now_d + f.remaining / rate, var};  // rate 0: sorted out below (rare)
+    const Due d{now_d + f.remaining / rate, var};  // rate 0: sorted out below (rare)
+    rated[n++] = d;
+    if (d.finish_ps <= guess) early[n_early++] = d;
     any_unrated |= !(rate > 0);
   });
   rated_.resize(n);
+  due_.resize(n_early);
   if (any_unrated) {
     const auto unrated = std::stable_partition(rated_.begin(), rated_.end(), [&](const Due& d) { return flows[d.var].rate > 0; });
     for (auto it = unrated; it != rated_.end(); ++it) unrated_.push_back(it->var);
     rated_.erase(unrated, rated_.end());
+    due_.clear();  // may hold some of them: select afresh
   }
   ++solves_;
   residual_.assign(solver_.remaining().begin(), solver_.remaining().end());
-  threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(solver_.size())));
-  select_due();
-  std::make_heap(due_.begin(), due_.end(), std::greater<>{});
+  if (rated_.size() > threshold_ && due_.size() >= threshold_ && due_.size() <= 2 * threshold_ + 64)
+    tail_bound_ps_ = guess;
+  else
+    select_due();
+  horizon_ps_ = tail_bound_ps_ - now_d;  // infinite when every rated flow is in the heap
+  heap_make(due_, Due::Less{});
   arm_timer();
 }
 

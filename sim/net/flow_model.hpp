@@ -24,20 +24,28 @@ class FlowModel final : public Network {
 
 
  private:
-  struct alignas(64) Flow {  // indexed by the solver's variable handle; one cache line
+  // Per flow, by the solver's variable handle: what every solve touches, and the rest apart so
+  // that the solve's working set stays small.
+  struct Flow {
     double remaining;  // effective bytes still to send at ref_ps
     double rate;       // bytes per ps
     TimePs ref_ps;     // when `remaining` was last brought up to date
+  };
+  struct FlowInfo {
     std::int64_t id;
     std::uint64_t tag;
     std::uint64_t seq;  // start order: simultaneous completions are delivered in it
-    double bytes;       // what the flow carries (its declaration, cold by the time it completes)
+    double bytes;       // what the flow carries (its declaration is cold by the time it completes)
     TimePs latency_ps;
   };
-  struct Due {  // a flow's finish time; the heap is a min-heap (std::push_heap with greater<>)
+  struct Due {  // a flow's finish time
     double finish_ps;
     std::uint32_t var;
-    bool operator>(const Due& o) const { return finish_ps != o.finish_ps ? finish_ps > o.finish_ps : var > o.var; }
+    struct Less {  // a functor, so that the heap code inlines it
+      bool operator()(const Due& a, const Due& b) const {
+        return (a.finish_ps < b.finish_ps) | ((a.finish_ps == b.finish_ps) & (a.var < b.var));
+      }
+    };
   };
   bool is_due(std::uint32_t var, TimePs now) const;
   void resolve();                 // completes flows due now, re-solves, schedules the next completion
@@ -51,6 +59,7 @@ class FlowModel final : public Network {
   double tolerance_;
   MaxMinSolver solver_;
   std::vector<Flow> flows_;
+  std::vector<FlowInfo> flow_info_;
   std::vector<double> capacity_;  // bytes per ps per link
   std::vector<double> residual_;  // capacity left by the rates of the last solve (and starts since)
   std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now
@@ -60,6 +69,7 @@ class FlowModel final : public Network {
   std::vector<Due> rated_;
   std::vector<double> sample_;  // scratch: finish times, to select the heap's
   double tail_bound_ps_ = std::numeric_limits<double>::infinity();
+  double horizon_ps_ = std::numeric_limits<double>::infinity();  // tail_bound_ps_ - time of the solve
   std::vector<std::uint32_t> unrated_;  // flows given no rate (no capacity left on a link)
   std::uint64_t next_seq_ = 0;
   std::size_t changes_ = 0;       // starts and completions since the last solve

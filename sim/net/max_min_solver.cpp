@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 
 #include "core/error.hpp"
+#include "core/min_heap.hpp"
 
 namespace moesim {
 
@@ -18,45 +20,46 @@ MaxMinSolver::MaxMinSolver(std::vector<double> capacity)
       unfixed_(capacity_.size(), 0) {}
 
 void MaxMinSolver::restride(std::size_t stride) {
-  const std::size_t vars = len_.size();
-  std::vector<std::int32_t> res(vars * stride);
-  std::vector<std::uint32_t> pos(vars * stride);
-  for (std::size_t v = 0; v < vars; ++v)
-    for (std::size_t k = 0; k < len_[v]; ++k) {
-      res[v * stride + k] = res_[v * stride_ + k];
-      pos[v * stride + k] = pos_[v * stride_ + k];
-    }
-  res_.swap(res);
+  const std::size_t old_width = kRes + stride_, width = kRes + stride;
+  std::vector<std::int32_t> rec(vars_ * width);
+  std::vector<std::uint32_t> pos(vars_ * stride);
+  for (std::size_t v = 0; v < vars_; ++v) {
+    std::copy_n(rec_.begin() + static_cast<std::ptrdiff_t>(v * old_width), old_width,
+                rec.begin() + static_cast<std::ptrdiff_t>(v * width));
+    std::copy_n(pos_.begin() + static_cast<std::ptrdiff_t>(v * stride_), stride_,
+                pos.begin() + static_cast<std::ptrdiff_t>(v * stride));
+  }
+  rec_.swap(rec);
   pos_.swap(pos);
   stride_ = stride;
 }
 
 std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
+  for (std::int32_t r : resources)
+    if (r < 0 || static_cast<std::size_t>(r) >= capacity_.size()) throw Error("max-min solver: resource id out of range");
   if (resources.size() > stride_) restride(std::max(resources.size(), 2 * stride_));
   std::uint32_t var;
   if (!free_.empty()) {
     var = free_.back();
     free_.pop_back();
   } else {
-    var = static_cast<std::uint32_t>(len_.size());
-    len_.push_back(0);
-    stamp_.push_back(0);
-    res_.resize(res_.size() + stride_);
+    var = static_cast<std::uint32_t>(vars_++);
+    rec_.resize(rec_.size() + kRes + stride_);
     pos_.resize(pos_.size() + stride_);
   }
-  const std::size_t base = static_cast<std::size_t>(var) * stride_;
-  len_[var] = static_cast<std::uint32_t>(resources.size());
-  stamp_[var] = gen_ - 1;  // not fixed by the current solve
+  std::int32_t* const v = record(var);
+  std::uint32_t* const pos = pos_.data() + static_cast<std::size_t>(var) * stride_;
+  v[kStamp] = gen_ - 1;  // not fixed by the current solve
+  v[kLen] = static_cast<std::int32_t>(resources.size());
   for (std::size_t k = 0; k < resources.size(); ++k) {
     const auto r = static_cast<std::size_t>(resources[k]);
-    if (r >= capacity_.size()) throw Error("max-min solver: resource id out of range");
     std::vector<Member>& m = members_[r];
     if (m.empty()) {
       in_use_pos_[r] = static_cast<std::uint32_t>(in_use_.size());
       in_use_.push_back(resources[k]);
     }
-    res_[base + k] = resources[k];
-    pos_[base + k] = static_cast<std::uint32_t>(m.size());
+    v[kRes + k] = resources[k];
+    pos[k] = static_cast<std::uint32_t>(m.size());
     m.push_back(Member{var, static_cast<std::uint32_t>(k)});
   }
   ++live_;
@@ -64,12 +67,13 @@ std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
 }
 
 void MaxMinSolver::remove(std::uint32_t var) {
-  const std::size_t base = static_cast<std::size_t>(var) * stride_;
-  for (std::size_t k = 0; k < len_[var]; ++k) {
-    const auto r = static_cast<std::size_t>(res_[base + k]);
+  std::int32_t* const v = record(var);
+  const std::uint32_t* const pos = pos_.data() + static_cast<std::size_t>(var) * stride_;
+  for (std::size_t k = 0; k < static_cast<std::size_t>(v[kLen]); ++k) {
+    const auto r = static_cast<std::size_t>(v[kRes + k]);
     std::vector<Member>& m = members_[r];
     const Member last = m.back();
-    const std::uint32_t p = pos_[base + k];
+    const std::uint32_t p = pos[k];
     m[p] = last;
     pos_[static_cast<std::size_t>(last.var) * stride_ + last.k] = p;
     m.pop_back();
@@ -80,7 +84,7 @@ void MaxMinSolver::remove(std::uint32_t var) {
       in_use_.pop_back();
     }
   }
-  len_[var] = 0;
+  v[kLen] = 0;
   free_.push_back(var);
   --live_;
 }
@@ -94,10 +98,11 @@ std::span<const MaxMinSolver::Fixed> MaxMinSolver::solve() {
 }
 
 void MaxMinSolver::begin_solve() {
-  if (++gen_ == 0) {  // the stamps wrapped: none may look fixed by this solve
-    std::fill(stamp_.begin(), stamp_.end(), 0);
-    gen_ = 1;
+  if (gen_ == std::numeric_limits<std::int32_t>::max()) {  // the stamps would wrap: reset them
+    for (std::size_t v = 0; v < vars_; ++v) record(static_cast<std::uint32_t>(v))[kStamp] = 0;
+    gen_ = 0;
   }
+  ++gen_;
   remaining_ = capacity_;
   heap_.clear();
   for (std::int32_t r : in_use_) {
@@ -105,7 +110,7 @@ void MaxMinSolver::begin_solve() {
     unfixed_[ri] = static_cast<std::int32_t>(members_[ri].size());
     heap_.push_back(Entry{remaining_[ri] / unfixed_[ri], r});
   }
-  std::make_heap(heap_.begin(), heap_.end(), std::greater<>{});
+  heap_make(heap_, Entry::Less{});
 }
 
 std::int32_t MaxMinSolver::next_bottleneck(double& share) {
@@ -113,17 +118,19 @@ std::int32_t MaxMinSolver::next_bottleneck(double& share) {
   // (n - 1) >= rem / n when rem / n >= s), so a heap entry's key is a lower bound of its
   // resource's share: pop, and if the share has grown since, push it back with its new value.
   while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), std::greater<>{});
-    const Entry top = heap_.back();
-    heap_.pop_back();
+    const Entry top = heap_.front();
     const auto r = static_cast<std::size_t>(top.resource);
-    if (unfixed_[r] == 0) continue;
-    const double current = remaining_[r] / unfixed_[r];
-    if (current > top.share) {
-      heap_.push_back(Entry{current, top.resource});
-      std::push_heap(heap_.begin(), heap_.end(), std::greater<>{});
+    if (unfixed_[r] == 0) {
+      heap_pop(heap_, Entry::Less{});
       continue;
     }
+    const double current = remaining_[r] / unfixed_[r];
+    if (current > top.share) {
+      // Sift it down with its true share; still the smallest if it stays at the front.
+      heap_sift_down(heap_, 0, Entry{current, top.resource}, Entry::Less{});
+      if (heap_.front().resource != top.resource) continue;
+    }
+    heap_pop(heap_, Entry::Less{});
     share = std::max(0.0, current);
     return top.resource;
   }

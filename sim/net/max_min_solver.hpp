@@ -20,7 +20,8 @@ class MaxMinSolver {
   void remove(std::uint32_t var);
   std::size_t size() const { return live_; }
   std::span<const std::int32_t> resources(std::uint32_t var) const {
-    return {res_.data() + static_cast<std::size_t>(var) * stride_, len_[var]};
+    const std::int32_t* r = record(var);
+    return {r + kRes, static_cast<std::size_t>(r[kLen])};
   }
 
   struct Fixed {
@@ -42,6 +43,14 @@ class MaxMinSolver {
     std::uint32_t k;  // which of the variable's resources this is
   };
   void restride(std::size_t stride);
+  // A variable's record in rec_: the solve that fixed it, its resource count, its resources. One
+  // record, not three arrays: the solve visits variables in no useful order, and each array would
+  // cost its own cache miss.
+  static constexpr std::size_t kStamp = 0, kLen = 1, kRes = 2;
+  std::int32_t* record(std::uint32_t var) { return rec_.data() + static_cast<std::size_t>(var) * (kRes + stride_); }
+  const std::int32_t* record(std::uint32_t var) const {
+    return rec_.data() + static_cast<std::size_t>(var) * (kRes + stride_);
+  }
   void begin_solve();
   // The resource with the smallest fair share among those with unfixed users (its share in
   // `share`), or -1 when every variable is fixed.
@@ -51,15 +60,14 @@ class MaxMinSolver {
   std::vector<std::vector<Member>> members_;  // per resource: its variables
   std::vector<std::int32_t> in_use_;          // resources with members, each once
   std::vector<std::uint32_t> in_use_pos_;     // resource -> index in in_use_
-  // Per variable, `stride_` slots each: its resources, and its position in each one's members_.
-  std::size_t stride_ = 4;
-  std::vector<std::int32_t> res_;
+  // Per variable: its record, and (`stride_` slots) its position in each resource's members_.
+  std::size_t stride_ = 2;  // resources a record has room for; grows with the longest path
+  std::size_t vars_ = 0;    // handles issued
+  std::vector<std::int32_t> rec_;
   std::vector<std::uint32_t> pos_;
-  std::vector<std::uint32_t> len_;
-  std::vector<std::uint32_t> stamp_;  // the solve that fixed the variable
-  std::vector<std::uint32_t> free_;   // removed handles
+  std::vector<std::uint32_t> free_;  // removed handles
   std::size_t live_ = 0;
-  std::uint32_t gen_ = 0;
+  std::int32_t gen_ = 0;  // this solve's stamp
 
   // Scratch space kept between solves.
   std::vector<double> remaining_;
@@ -67,7 +75,11 @@ class MaxMinSolver {
   struct Entry {
     double share;
     std::int32_t resource;
-    bool operator>(const Entry& o) const { return share != o.share ? share > o.share : resource > o.resource; }
+    struct Less {  // a functor, so that the heap code inlines it
+      bool operator()(const Entry& a, const Entry& b) const {
+        return (a.share < b.share) | ((a.share == b.share) & (a.resource < b.resource));
+      }
+    };
   };
   std::vector<Entry> heap_;
   std::vector<Fixed> fixed_;
@@ -81,11 +93,9 @@ void MaxMinSolver::solve(OnFixed&& on_fixed) {
   // vector's data pointer on each access.
   double* const remaining = remaining_.data();
   std::int32_t* const unfixed = unfixed_.data();
-  std::uint32_t* const stamp = stamp_.data();
-  const std::uint32_t* const len = len_.data();
-  const std::int32_t* const res = res_.data();
-  const std::size_t stride = stride_;
-  const std::uint32_t gen = gen_;
+  std::int32_t* const rec = rec_.data();
+  const std::size_t width = kRes + stride_;
+  const std::int32_t gen = gen_;
   double share = 0;
   std::size_t left = live_;  // once all are fixed, the heap holds only spent resources: stop
   while (left > 0) {
@@ -97,14 +107,13 @@ void MaxMinSolver::solve(OnFixed&& on_fixed) {
     const std::int32_t users = unfixed[r];
     const Member* const end = members_[r].data() + members_[r].size();
     for (const Member* m = members_[r].data(); m != end; ++m) {
-      const std::uint32_t var = m->var;
-      if (stamp[var] == gen) continue;
-      stamp[var] = gen;
+      std::int32_t* const v = rec + static_cast<std::size_t>(m->var) * width;
+      if (v[kStamp] == gen) continue;
+      v[kStamp] = gen;
       --left;
-      on_fixed(var, share);
-      const std::int32_t* const uses = res + static_cast<std::size_t>(var) * stride;
-      for (std::uint32_t k = 0, n = len[var]; k < n; ++k) {
-        const auto q = static_cast<std::size_t>(uses[k]);
+      on_fixed(m->var, share);
+      for (std::int32_t k = 0, n = v[kLen]; k < n; ++k) {
+        const auto q = static_cast<std::size_t>(v[kRes + static_cast<std::size_t>(k)]);
         if (q == r) continue;
         remaining[q] = std::max(0.0, remaining[q] - share);
         --unfixed[q];
