@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/event_queue.hpp"
+#include "core/min_heap.hpp"
 #include "net/analytic_network.hpp"
 #include "net/flow_model.hpp"
 #include "net/max_min_solver.hpp"
@@ -244,4 +245,33 @@ TEST_CASE("flow model: a re-solve tolerance stays close to exact max-min on a sk
   REQUIRE(static_cast<double>(fast_last) == Approx(static_cast<double>(exact_last)).epsilon(0.01));
   REQUIRE(mean_error < 0.03);
   REQUIRE(fast_solves * 5 < exact_solves);
+}
+
+TEST_CASE("min-heap helpers pop in sorted order, ties by a second key, across sizes", "[net]") {
+  struct Item {
+    double key;
+    int id;
+  };
+  const auto less = [](const Item& a, const Item& b) { return (a.key < b.key) | ((a.key == b.key) & (a.id < b.id)); };
+  std::uint64_t x = 99;
+  const auto next = [&](std::uint64_t n) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int>((x >> 33) % n);
+  };
+  for (int n = 0; n < 70; ++n) {
+    std::vector<Item> items, heap;
+    for (int i = 0; i < n; ++i) items.push_back(Item{static_cast<double>(next(8)), i});  // many ties
+    heap = items;
+    heap_make(heap, less);
+    heap_push(heap, Item{3.0, n}, less);  // and one pushed after
+    items.push_back(Item{3.0, n});
+    std::sort(items.begin(), items.end(), less);
+    for (const Item& want : items) {
+      REQUIRE(!heap.empty());
+      REQUIRE(heap.front().key == want.key);
+      REQUIRE(heap.front().id == want.id);
+      heap_pop(heap, less);
+    }
+    REQUIRE(heap.empty());
+  }
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Binary min-heap operations on a std::vector, written so that choosing the smaller child compiles
-// to a conditional move: the keys these heaps hold (fair shares, finish times) are in no order a
+// 4-ary min-heap operations on a std::vector, written so that choosing the smallest child compiles
+// to conditional moves: the keys these heaps hold (fair shares, finish times) are in no order a
 // branch predictor can learn, and std::pop_heap's branch on it mispredicts about half the time.
+// Four children per node halve the depth, and so the chain of dependent loads a pop walks.
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -14,9 +15,16 @@ template <class T, class Less>
 void heap_sift_down(std::vector<T>& h, std::size_t i, T x, Less less) {
   const std::size_t n = h.size();
   for (;;) {
-    std::size_t c = 2 * i + 1;
-    if (c >= n) break;
-    if (c + 1 < n) c += static_cast<std::size_t>(less(h[c + 1], h[c]));  // a predictable branch
+    const std::size_t first = 4 * i + 1;
+    if (first >= n) break;
+    std::size_t c = first;
+    if (first + 3 < n) {  // all four children: two independent comparisons, then one
+      const std::size_t a = first + static_cast<std::size_t>(less(h[first + 1], h[first]));
+      const std::size_t b = first + 2 + static_cast<std::size_t>(less(h[first + 3], h[first + 2]));
+      c = less(h[b], h[a]) ? b : a;
+    } else {
+      for (std::size_t k = first + 1; k < n; ++k) c = less(h[k], h[c]) ? k : c;
+    }
     if (!less(h[c], x)) break;
     h[i] = h[c];
     i = c;
@@ -29,7 +37,7 @@ void heap_push(std::vector<T>& h, T x, Less less) {
   std::size_t i = h.size();
   h.push_back(x);
   while (i > 0) {
-    const std::size_t parent = (i - 1) / 2;
+    const std::size_t parent = (i - 1) / 4;
     if (!less(x, h[parent])) break;
     h[i] = h[parent];
     i = parent;
@@ -47,7 +55,7 @@ void heap_pop(std::vector<T>& h, Less less) {
 
 template <class T, class Less>
 void heap_make(std::vector<T>& h, Less less) {
-  for (std::size_t i = h.size() / 2; i-- > 0;) heap_sift_down(h, i, h[i], less);
+  for (std::size_t i = (h.size() + 2) / 4; i-- > 0;) heap_sift_down(h, i, h[i], less);
 }
 
 }  // namespace moesim

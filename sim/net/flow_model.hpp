@@ -39,6 +39,9 @@ class FlowModel final : public Network {
     TimePs latency_ps;
   };
   struct Due {  // a flow's finish time
+    // Left uninitialised by default: the solve resizes its buffers to the flow count, then writes.
+    Due() {}  // NOLINT: not `= default`, which would zero them on resize
+    Due(double finish, std::uint32_t v) : finish_ps(finish), var(v) {}
     double finish_ps;
     std::uint32_t var;
     struct Less {  // a functor, so that the heap code inlines it
