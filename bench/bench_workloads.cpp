@@ -2,7 +2,9 @@
 // summarised), in each network mode. Prints wall and CPU seconds, token-expert assignments per
 // second, flow completions per second and peak RSS. Each workload runs in its own process (this
 // program re-executes itself) so that every peak RSS belongs to one workload alone.
-// Usage: bench_workloads [--only NAME] [--mode analytic|flow] [--steps N] [--source-dir DIR]
+// Mode "flow-model" times the flow model alone: the flow-mode run is recorded, then replayed
+// through a fresh FlowModel (flow_replay.hpp); its seconds and flows/s are the replay's.
+// Usage: bench_workloads [--only NAME] [--mode analytic|flow|flow-model] [--steps N] [--source-dir DIR]
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,8 +19,12 @@
 
 #include "bench_util.hpp"
 #include "core/error.hpp"
+#include "flow_replay.hpp"
+#include "io/profile_io.hpp"
 #include "io/scenario_loader.hpp"
 #include "io/scenario_run.hpp"
+#include "io/topology_loader.hpp"
+#include "simulation.hpp"
 
 #ifndef MOESIM_SOURCE_DIR
 #define MOESIM_SOURCE_DIR "."
@@ -45,7 +51,41 @@ std::vector<Workload> workloads() {
   };
 }
 
+// Records the flow-mode run, replays the record through the flow model alone, and prints the
+// replay's figures (assignments and events are the simulation's business: 0 here).
+int run_flow_model(const std::string& source_dir, const Workload& w, int steps) {
+  std::vector<std::string> overrides = w.overrides;
+  overrides.push_back("network.model=\"flow\"");
+  overrides.push_back("workload.steps=" + std::to_string(steps));
+  overrides.push_back("output.timeline_steps=0");
+  const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);
+  const moesim::Topology topology = moesim::io::load_topology(scenario.topology_path);
+  const moesim::Profile profile = moesim::io::load_profile(scenario.profile_path);
+  moesim::bench::FlowRecord record;
+  moesim::MessageCost cost;
+  moesim::Simulation sim(scenario, topology, profile,
+                         [&](moesim::EventQueue& q, const moesim::Topology& t, moesim::MessageCost c) {
+                           cost = c;
+                           return std::make_unique<moesim::bench::RecordingFlowModel>(
+                               q, t, std::move(c), scenario.resolve_tolerance, record);
+                         });
+  const moesim::Results closed = sim.run();
+  const moesim::bench::ReplayResult r = moesim::bench::replay_flows(record, topology, cost, scenario.resolve_tolerance);
+  if (r.flows != closed.flows)
+    throw moesim::Error("flow-model replay delivered " + std::to_string(r.flows) + " flows, the run " +
+                        std::to_string(closed.flows));
+  std::printf("%-18s %-8s %5d %8.2f %8.2f %12.3g %14.3g %12.3g %10llu %9.1f %12s\n", w.name, "flow-model", steps,
+              r.cpu_s, r.cpu_s, 0.0, static_cast<double>(r.flows) / r.cpu_s, 0.0,
+              static_cast<unsigned long long>(r.flows), moesim::bench::peak_rss_mib(), "-");
+  std::printf("  (replay: %llu solves, the run %llu; last delivery %.1f us)\n",
+              static_cast<unsigned long long>(r.solves), static_cast<unsigned long long>(closed.rate_solves),
+              static_cast<double>(r.last_ps) * 1e-6);
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_one(const std::string& source_dir, const Workload& w, const std::string& mode, int steps) {
+  if (mode == "flow-model") return run_flow_model(source_dir, w, steps);
   std::vector<std::string> overrides = w.overrides;
   overrides.push_back("network.model=\"" + mode + "\"");
   overrides.push_back("workload.steps=" + std::to_string(steps));
@@ -86,7 +126,8 @@ int main(int argc, char** argv) {
     else if (a == "--source-dir") source_dir = value();
     else if (a == "--child") child = true;
     else {
-      std::fprintf(stderr, "usage: %s [--only NAME] [--mode analytic|flow] [--steps N] [--source-dir DIR]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--only NAME] [--mode analytic|flow|flow-model] [--steps N] [--source-dir DIR]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -102,7 +143,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     for (const Workload& w : workloads()) {
       if (!only.empty() && only != w.name) continue;
-      for (const char* m : {"analytic", "flow"}) {
+      for (const char* m : {"analytic", "flow", "flow-model"}) {
         if (!mode.empty() && mode != m) continue;
         const std::string n = std::to_string(steps > 0 ? steps : w.steps);
         const pid_t pid = fork();

@@ -186,10 +186,10 @@ class LosingNetwork final : public Network, private DeliverySink {
 
  private:
   void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override { deliver(flow_id, tag, at_ps); }
-  void on_declared(std::int64_t first_id, std::size_t count) override {
+  void on_declared(std::int64_t first_id, std::size_t count, std::uint64_t salt) override {
     std::vector<FlowDecl> flows;
     for (std::size_t i = 0; i < count; ++i) flows.push_back(flow(first_id + static_cast<std::int64_t>(i)));
-    if (inner_.declare(flows, 1) != first_id) throw Error("LosingNetwork: ids out of step");
+    if (inner_.declare(flows, salt) != first_id) throw Error("LosingNetwork: ids out of step");
   }
   void on_cleared() override { inner_.clear_declared(); }
   AnalyticNetwork inner_;

@@ -37,7 +37,7 @@ const std::vector<AnalyticNetwork::Key>& AnalyticNetwork::sorted_by_size(std::in
   return keys_;
 }
 
-void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count) {
+void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std::uint64_t /*salt*/) {
   duration_ps_.resize(index(first_id) + count, 0);
 
   // Bucket the flows' link uses by link (counting sort), each link's flows in increasing size:

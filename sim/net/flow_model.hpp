@@ -14,7 +14,7 @@
 
 namespace moesim {
 
-class FlowModel final : public Network {
+class FlowModel : public Network {  // not final: a benchmark records what it is asked to do
  public:
   // `resolve_tolerance` in [0, 1): the eps above.
   FlowModel(EventQueue& queue, const Topology& topology, MessageCost cost, double resolve_tolerance = 0);

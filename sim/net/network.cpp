@@ -68,7 +68,7 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     decls_.push_back(f);
     info_.push_back(d);
   }
-  on_declared(first, flows.size());
+  on_declared(first, flows.size(), salt);
   return first;
 }
 

@@ -76,7 +76,8 @@ class Network {
     double eff_bytes = 0;    // bytes / efficiency
     TimePs latency_ps = 0;   // links + alpha
   };
-  virtual void on_declared(std::int64_t /*first_id*/, std::size_t /*count*/) {}
+  // `salt`: as given to declare().
+  virtual void on_declared(std::int64_t /*first_id*/, std::size_t /*count*/, std::uint64_t /*salt*/) {}
   virtual void on_cleared() {}
   // Position of a flow among the currently declared ones (0-based, consecutive).
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
