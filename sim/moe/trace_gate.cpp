@@ -10,8 +10,7 @@
 namespace moesim {
 
 TraceGate::TraceGate(const std::string& path, int moe_layers, int experts, int top_k, int gpus, int steps_wanted)
-    : reader_(std::make_unique<TraceReader>(path)), layers_(moe_layers), experts_(experts), top_k_(top_k),
-      gpus_(gpus) {
+    : reader_(std::make_unique<TraceReader>(path)), experts_(experts), top_k_(top_k) {
   const TraceHeader& h = reader_->header();
   auto mismatch = [&](const char* what, int trace, int model) {
     throw InputError(fmt::format("{}: trace has {} = {} but the scenario's model has {}", path, what, trace, model));

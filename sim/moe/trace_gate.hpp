@@ -28,7 +28,7 @@ class TraceGate final : public Gate {
  private:
   void load_step(int step);
   std::unique_ptr<TraceReader> reader_;
-  int layers_, experts_, top_k_, gpus_;
+  int experts_, top_k_;
   int loaded_ = -1;             // scenario step served from `current_`
   std::int64_t position_ = -1;  // index of the trace step in `current_`
   std::uint64_t trace_steps_ = 0;
