@@ -77,7 +77,8 @@ void MaxMinSolver::remove(std::uint32_t var) {
     m[p] = last;
     pos_[static_cast<std::size_t>(last.var) * stride_ + last.k] = p;
     m.pop_back();
-    if (m.empty()) {  // swap the resource out of in_use_
+    if (m.empty()) {  // swap the resource out of in_use_; unused, it has all its capacity left
+      remaining_[r] = capacity_[r];
       const std::int32_t moved = in_use_.back();
       in_use_[in_use_pos_[r]] = moved;
       in_use_pos_[static_cast<std::size_t>(moved)] = in_use_pos_[r];
@@ -103,38 +104,60 @@ void MaxMinSolver::begin_solve() {
     gen_ = 0;
   }
   ++gen_;
-  remaining_ = capacity_;
-  heap_.clear();
+  // Resources in order of their starting share. in_use_ keeps the last solve's order, and shares
+  // move little between solves, so an insertion sort does about one comparison per resource.
+  order_.clear();
   for (std::int32_t r : in_use_) {
     const auto ri = static_cast<std::size_t>(r);
     unfixed_[ri] = static_cast<std::int32_t>(members_[ri].size());
-    heap_.push_back(Entry{remaining_[ri] / unfixed_[ri], r});
+    remaining_[ri] = capacity_[ri];  // (unused resources keep theirs: remove() restores it)
+    const Entry e{remaining_[ri] / unfixed_[ri], r};
+    std::size_t j = order_.size();
+    order_.push_back(e);
+    for (; j > 0 && Entry::Less{}(e, order_[j - 1]); --j) order_[j] = order_[j - 1];
+    order_[j] = e;
   }
-  heap_make(heap_, Entry::Less{});
+  for (std::size_t i = 0; i < order_.size(); ++i) {
+    in_use_[i] = order_[i].resource;
+    in_use_pos_[static_cast<std::size_t>(order_[i].resource)] = static_cast<std::uint32_t>(i);
+  }
+  next_ = 0;
+  regrown_.clear();
 }
 
 std::int32_t MaxMinSolver::next_bottleneck(double& share) {
   // Fixing users at the smallest share s never lowers another resource's share ((rem - s) /
-  // (n - 1) >= rem / n when rem / n >= s), so a heap entry's key is a lower bound of its
-  // resource's share: pop, and if the share has grown since, push it back with its new value.
-  while (!heap_.empty()) {
-    const Entry top = heap_.front();
+  // (n - 1) >= rem / n when rem / n >= s), so every key below is a lower bound of its resource's
+  // share. The smallest key comes from the sorted starting shares or from the heap of resources
+  // whose share was found grown; one whose share grew goes (back) to the heap with its new value.
+  for (;;) {
+    while (next_ < order_.size() && unfixed_[static_cast<std::size_t>(order_[next_].resource)] == 0) ++next_;
+    const bool in_order = next_ < order_.size();
+    if (!in_order && regrown_.empty()) return -1;
+    const bool from_heap = !regrown_.empty() && (!in_order || Entry::Less{}(regrown_.front(), order_[next_]));
+    const Entry top = from_heap ? regrown_.front() : order_[next_];
     const auto r = static_cast<std::size_t>(top.resource);
-    if (unfixed_[r] == 0) {
-      heap_pop(heap_, Entry::Less{});
+    if (unfixed_[r] == 0) {  // only heap entries get here: the loop above skipped the others
+      heap_pop(regrown_, Entry::Less{});
       continue;
     }
     const double current = remaining_[r] / unfixed_[r];
     if (current > top.share) {
-      // Sift it down with its true share; still the smallest if it stays at the front.
-      heap_sift_down(heap_, 0, Entry{current, top.resource}, Entry::Less{});
-      if (heap_.front().resource != top.resource) continue;
+      if (from_heap) {
+        heap_sift_down(regrown_, 0, Entry{current, top.resource}, Entry::Less{});
+      } else {
+        ++next_;
+        heap_push(regrown_, Entry{current, top.resource}, Entry::Less{});
+      }
+      continue;
     }
-    heap_pop(heap_, Entry::Less{});
+    if (from_heap)
+      heap_pop(regrown_, Entry::Less{});
+    else
+      ++next_;
     share = std::max(0.0, current);
     return top.resource;
   }
-  return -1;
 }
 
 }  // namespace moesim

@@ -81,7 +81,9 @@ class MaxMinSolver {
       }
     };
   };
-  std::vector<Entry> heap_;
+  std::vector<Entry> order_;    // resources by starting share; order_[next_] is the next to look at
+  std::size_t next_ = 0;
+  std::vector<Entry> regrown_;  // heap: resources whose share had grown when looked at
   std::vector<Fixed> fixed_;
 };
 
