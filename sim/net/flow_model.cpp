@@ -232,7 +232,12 @@ void FlowModel::resolve() {
     tail_bound_ps_ = guess;
   else
     select_due();
-  horizon_ps_ = tail_bound_ps_ - now_d;  // infinite when every rated flow is in the heap
+  // The next guess: this solve's horizon (infinite when every rated flow is in the heap), scaled
+  // towards a heap of about 1.3 x threshold (a heap much larger than the threshold is built for
+  // flows that will not finish before the next solve).
+  horizon_ps_ = tail_bound_ps_ - now_d;
+  const double aim = 1.3 * static_cast<double>(threshold_);
+  if (static_cast<double>(due_.size()) > 1.5 * aim) horizon_ps_ *= aim / static_cast<double>(due_.size());
   heap_make(due_, Due::Less{});
   arm_timer();
 }
