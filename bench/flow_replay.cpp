@@ -9,7 +9,7 @@
 namespace moesim::bench {
 
 void RecordingFlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
-  record_.ops.push_back({FlowRecord::Kind::start, queue_ref_.now_ps(), flow_id});
+  record_.ops.push_back({FlowRecord::Kind::start, queue_.now_ps(), flow_id});
   FlowModel::start(flow_id, tag);
 }
 
@@ -18,11 +18,11 @@ void RecordingFlowModel::on_declared(std::int64_t first_id, std::size_t count, s
   batch.flows.reserve(count);
   for (std::size_t i = 0; i < count; ++i) batch.flows.push_back(flow(first_id + static_cast<std::int64_t>(i)));
   record_.ops.push_back(
-      {FlowRecord::Kind::declare, queue_ref_.now_ps(), static_cast<std::int64_t>(record_.batches.size())});
+      {FlowRecord::Kind::declare, queue_.now_ps(), static_cast<std::int64_t>(record_.batches.size())});
   record_.batches.push_back(std::move(batch));
 }
 
-void RecordingFlowModel::on_cleared() { record_.ops.push_back({FlowRecord::Kind::clear, queue_ref_.now_ps(), 0}); }
+void RecordingFlowModel::on_cleared() { record_.ops.push_back({FlowRecord::Kind::clear, queue_.now_ps(), 0}); }
 
 namespace {
 class CountingSink final : public DeliverySink {

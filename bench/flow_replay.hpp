@@ -31,13 +31,12 @@ class RecordingFlowModel final : public FlowModel {
  public:
   RecordingFlowModel(EventQueue& queue, const Topology& topology, MessageCost cost, double tolerance,
                      FlowRecord& record)
-      : FlowModel(queue, topology, std::move(cost), tolerance), queue_ref_(queue), record_(record) {}
+      : FlowModel(queue, topology, std::move(cost), tolerance), record_(record) {}
   void start(std::int64_t flow_id, std::uint64_t tag) override;
 
  private:
   void on_declared(std::int64_t first_id, std::size_t count, std::uint64_t salt) override;
   void on_cleared() override;
-  EventQueue& queue_ref_;
   FlowRecord& record_;
 };
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <limits>
 
 #include "core/error.hpp"
@@ -26,8 +25,7 @@ FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost co
     : Network(queue, topology, std::move(cost)),
       tolerance_(resolve_tolerance),
       solver_(link_capacities(topology)),
-      capacity_(link_capacities(topology)),
-      residual_(capacity_) {
+      residual_(solver_.capacity().begin(), solver_.capacity().end()) {
   if (!(tolerance_ >= 0 && tolerance_ < 1)) throw Error("FlowModel: resolve tolerance must be in [0, 1)");
 }
 
@@ -64,7 +62,7 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   double rate = kInf, smallest = kInf;
   for (int l : path) {
     rate = std::min(rate, residual_[static_cast<std::size_t>(l)]);
-    smallest = std::min(smallest, capacity_[static_cast<std::size_t>(l)]);
+    smallest = std::min(smallest, solver_.capacity()[static_cast<std::size_t>(l)]);
   }
   if (!(rate > 1e-3 * smallest)) {
     unrated_.push_back(var);
@@ -116,14 +114,18 @@ void FlowModel::complete_batch(TimePs now) {
   changes_ += due_batch_.size();
 }
 
-void FlowModel::on_timer() {
-  timer_at_ = -1;
-  const TimePs now = queue_.now_ps();
+void FlowModel::take_due(TimePs now) {
   due_batch_.clear();
   while (!due_.empty() && is_due(due_.front().var, now)) {
     due_batch_.push_back(due_.front().var);
     heap_pop(due_, Due::Less{});
   }
+}
+
+void FlowModel::on_timer() {
+  timer_at_ = -1;
+  const TimePs now = queue_.now_ps();
+  take_due(now);
   complete_batch(now);
   if (changes_ >= threshold_ || (due_.empty() && !unrated_.empty())) {
     resolve();
@@ -171,11 +173,7 @@ void FlowModel::resolve() {
   const TimePs now = queue_.now_ps();
   // Complete what is due now: from the heap, from the tail when its earliest finish may have
   // come, and zero-byte flows among the unrated.
-  due_batch_.clear();
-  while (!due_.empty() && is_due(due_.front().var, now)) {
-    due_batch_.push_back(due_.front().var);
-    heap_pop(due_, Due::Less{});
-  }
+  take_due(now);
   if (tail_bound_ps_ <= static_cast<double>(now) + 2)
     for (const Due& d : rated_)  // the tail: every rated flow after the heap's last
       if (d.finish_ps > tail_bound_ps_ && d.finish_ps <= static_cast<double>(now) + 2 && is_due(d.var, now)) due_batch_.push_back(d.var);
@@ -191,7 +189,7 @@ void FlowModel::resolve() {
   changes_ = 0;
   if (solver_.size() == 0) {
     rated_.clear();
-    residual_ = capacity_;
+    residual_.assign(solver_.capacity().begin(), solver_.capacity().end());
     threshold_ = 1;
     return;
   }

@@ -22,7 +22,6 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   void start(std::int64_t flow_id, std::uint64_t tag) override;
   std::uint64_t rate_solves() const override { return solves_; }
 
-
  private:
   // Per flow, by the solver's variable handle: what every solve touches, and the rest apart so
   // that the solve's working set stays small.
@@ -55,6 +54,7 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   void schedule_resolve();        // at this instant, after the events already queued for it
   void on_timer();                // delivers the flows due now; re-solves when enough changed
   void arm_timer();               // an event at the earliest finish (if earlier than the armed one)
+  void take_due(TimePs now);      // moves the heap's flows due now to due_batch_
   void complete_batch(TimePs now);  // completes due_batch_, in start order
   void push_due(std::uint32_t var);  // a rated flow, by when it leaves the fluid system
   void select_due();              // after a solve: due_ and the tail from rated_
@@ -63,7 +63,6 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   MaxMinSolver solver_;
   std::vector<Flow> flows_;
   std::vector<FlowInfo> flow_info_;
-  std::vector<double> capacity_;  // bytes per ps per link
   std::vector<double> residual_;  // capacity left by the rates of the last solve (and starts since)
   std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now
   std::vector<Due> due_;          // heap: the earliest finishers, which may complete before the next solve

@@ -1,10 +1,10 @@
 // Max-min fairness by progressive filling: repeatedly the resource with the smallest fair share
 // (remaining capacity / unfixed users) fixes its users at that share. The smallest share comes
-// from a heap of lower bounds, refreshed only when popped (never on every variable update).
+// from lower bounds (the starting shares, sorted, and a heap of shares found grown), refreshed
+// only when looked at (never on every variable update).
 #include "net/max_min_solver.hpp"
 
 #include <algorithm>
-#include <functional>
 #include <limits>
 
 #include "core/error.hpp"

@@ -19,6 +19,7 @@ class MaxMinSolver {
   std::uint32_t add(std::span<const std::int32_t> resources);
   void remove(std::uint32_t var);
   std::size_t size() const { return live_; }
+  std::span<const double> capacity() const { return capacity_; }
   std::span<const std::int32_t> resources(std::uint32_t var) const {
     const std::int32_t* r = record(var);
     return {r + kRes, static_cast<std::size_t>(r[kLen])};
@@ -99,7 +100,7 @@ void MaxMinSolver::solve(OnFixed&& on_fixed) {
   const std::size_t width = kRes + stride_;
   const std::int32_t gen = gen_;
   double share = 0;
-  std::size_t left = live_;  // once all are fixed, the heap holds only spent resources: stop
+  std::size_t left = live_;  // once all are fixed, every resource still to look at is spent: stop
   while (left > 0) {
     const std::int32_t ri = next_bottleneck(share);
     if (ri < 0) break;
