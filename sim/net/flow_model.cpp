@@ -1,4 +1,5 @@
-// Max-min fluid flow model with tolerance-batched re-solves (see flow_model.hpp).
+// Max-min fluid flow model with tolerance-batched re-solves and one clock per bottleneck link
+// (see flow_model.hpp).
 #include "net/flow_model.hpp"
 
 #include <algorithm>
@@ -25,20 +26,22 @@ FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost co
     : Network(queue, topology, std::move(cost)),
       tolerance_(resolve_tolerance),
       solver_(link_capacities(topology)),
+      groups_(static_cast<std::size_t>(topology.link_count())),
       residual_(solver_.capacity().begin(), solver_.capacity().end()) {
   if (!(tolerance_ >= 0 && tolerance_ < 1)) throw Error("FlowModel: resolve tolerance must be in [0, 1)");
+}
+
+double FlowModel::left_of(const Flow& f, TimePs now) const {
+  if (f.group == kOwn) return f.left - f.rate * static_cast<double>(now - f.ref_ps);
+  const Group& g = groups_[static_cast<std::size_t>(f.group)];
+  return f.left - (g.clock + g.level * static_cast<double>(now - g.clock_ps));
 }
 
 // Due when less than a picosecond of its data is left (rounding of event times).
 bool FlowModel::is_due(std::uint32_t var, TimePs now) const {
   const Flow& f = flows_[var];
-  const double left = f.remaining - f.rate * static_cast<double>(now - f.ref_ps);
-  return left <= 1e-6 || (f.rate > 0 && left <= f.rate);
-}
-
-void FlowModel::push_due(std::uint32_t var) {
-  const Flow& f = flows_[var];
-  heap_push(due_, Due{static_cast<double>(f.ref_ps) + f.remaining / f.rate, var}, Due::Less{});
+  const double left = left_of(f, now), rate = rate_of(f);
+  return left <= 1e-6 || (rate > 0 && left <= rate);
 }
 
 void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
@@ -46,11 +49,12 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const Path& path = path_of(flow_id);
   const std::uint32_t var = solver_.add(path);
   if (var >= flows_.size()) {
-    flows_.resize(var + 1);
+    flows_.resize(var + 1, Flow{0, 0, 0, kOwn, 0});
     flow_info_.resize(var + 1);
   }
   const Declared& d = info(flow_id);
-  flows_[var] = Flow{d.eff_bytes, 0.0, now};
+  Flow& f = flows_[var];
+  f = Flow{d.eff_bytes, 0.0, now, kOwn, f.tick + 1};
   flow_info_[var] = FlowInfo{flow_id, tag, next_seq_++, flow(flow_id).bytes, d.latency_ps};
   ++changes_;
   if (tolerance_ == 0 || changes_ >= threshold_ || solver_.size() == 1) {
@@ -66,12 +70,12 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   }
   if (!(rate > 1e-3 * smallest)) {
     unrated_.push_back(var);
-    if (due_.empty()) schedule_resolve();  // nothing else will trigger a solve
+    if (!any_finish_pending()) schedule_resolve();  // nothing else will trigger a solve
     return;
   }
   for (int l : path) residual_[static_cast<std::size_t>(l)] -= rate;
-  flows_[var].rate = rate;
-  push_due(var);
+  f.rate = rate;
+  heap_push(own_, Entry{static_cast<double>(now) + f.left / rate, var, f.tick}, Entry::Less{});
   arm_timer();
 }
 
@@ -85,11 +89,83 @@ void FlowModel::schedule_resolve() {
   });
 }
 
+bool FlowModel::top_valid(std::vector<Entry>& heap, bool groups) {
+  while (!heap.empty()) {
+    const Entry& e = heap.front();
+    if ((groups ? groups_[e.id].tick : flows_[e.id].tick) == e.tick) return true;
+    heap_pop(heap, Entry::Less{});
+  }
+  return false;
+}
+
+bool FlowModel::any_finish_pending() { return top_valid(own_, false) || top_valid(next_, true); }
+
+const FlowModel::Entry* FlowModel::front(Group& g) {
+  for (; g.head < g.queue.size(); ++g.head) {
+    const Entry& e = g.queue[g.head];
+    if (flows_[e.id].tick == e.tick) return &e;
+  }
+  return nullptr;
+}
+
+void FlowModel::merge_joined(Group& g) {
+  const auto less = Entry::Less{};
+  std::sort(g.joined.begin(), g.joined.end(), less);
+  if (g.joined.size() <= 8 && g.queue.size() - g.head <= 2 * static_cast<std::size_t>(g.live) + 16) {
+    // A few: inserted in place (a short memmove each), stale entries left for a later merge.
+    for (const Entry& e : g.joined)
+      g.queue.insert(std::upper_bound(g.queue.begin() + static_cast<std::ptrdiff_t>(g.head), g.queue.end(), e, less), e);
+    g.joined.clear();
+    return;
+  }
+  merged_.clear();
+  const auto valid = [this](const Entry& e) { return flows_[e.id].tick == e.tick; };
+  auto a = g.queue.begin() + static_cast<std::ptrdiff_t>(g.head), a_end = g.queue.end();
+  auto b = g.joined.begin(), b_end = g.joined.end();  // all valid: they moved in just now
+  while (a != a_end && b != b_end) {
+    if (!valid(*a)) {
+      ++a;
+    } else if (less(*b, *a)) {
+      merged_.push_back(*b++);
+    } else {
+      merged_.push_back(*a++);
+    }
+  }
+  for (; a != a_end; ++a)
+    if (valid(*a)) merged_.push_back(*a);
+  merged_.insert(merged_.end(), b, b_end);
+  g.queue.swap(merged_);
+  g.head = 0;
+  g.joined.clear();
+}
+
+double FlowModel::group_finish_ps(Group& g) {
+  const Entry* e = g.level > 0 ? front(g) : nullptr;
+  if (e == nullptr) return kInf;
+  return static_cast<double>(g.clock_ps) + (flows_[e->id].left - g.clock) / g.level;
+}
+
+void FlowModel::push_group(std::int32_t link) {
+  Group& g = groups_[static_cast<std::size_t>(link)];
+  ++g.tick;
+  const double finish = group_finish_ps(g);
+  if (finish < kInf) heap_push(next_, Entry{finish, static_cast<std::uint32_t>(link), g.tick}, Entry::Less{});
+}
+
 void FlowModel::arm_timer() {
-  if (due_.empty()) return;
-  const Flow& f = flows_[due_.front().var];
+  TimePs at = std::numeric_limits<TimePs>::max();
+  if (top_valid(own_, false)) {
+    const Flow& f = flows_[own_.front().id];
+    at = f.ref_ps + static_cast<TimePs>(std::ceil(f.left / f.rate));
+  }
+  if (top_valid(next_, true)) {  // a group in next_ has a valid top (push_group checked)
+    const Group& g = groups_[next_.front().id];
+    const Flow& f = flows_[g.queue[g.head].id];
+    at = std::min(at, g.clock_ps + static_cast<TimePs>(std::ceil((f.left - g.clock) / g.level)));
+  }
+  if (at == std::numeric_limits<TimePs>::max()) return;
   const TimePs now = queue_.now_ps();
-  const auto at = std::max(now + 1, f.ref_ps + static_cast<TimePs>(std::ceil(f.remaining / f.rate)));
+  at = std::max(now + 1, at);
   if (timer_at_ >= 0 && timer_at_ <= at) return;
   timer_at_ = at;
   const std::uint64_t gen = ++timer_gen_;
@@ -98,12 +174,27 @@ void FlowModel::arm_timer() {
   });
 }
 
+void FlowModel::reset_group(Group& g, TimePs now) {
+  g.queue.clear();
+  g.head = 0;
+  g.joined.clear();
+  g.clock = 0;  // a fresh clock keeps the subtraction in left_of exact
+  g.clock_ps = now;
+  g.live = 0;
+  ++g.tick;
+}
+
 void FlowModel::complete_batch(TimePs now) {
   // In start order, as one pass over all flows would find them.
   std::sort(due_batch_.begin(), due_batch_.end(),
             [this](std::uint32_t a, std::uint32_t b) { return flow_info_[a].seq < flow_info_[b].seq; });
   for (std::uint32_t var : due_batch_) {
-    const double rate = flows_[var].rate;
+    Flow& fl = flows_[var];
+    const double rate = rate_of(fl);
+    if (fl.group != kOwn) {
+      Group& g = groups_[static_cast<std::size_t>(fl.group)];
+      if (--g.live == 0) reset_group(g, now);
+    }
     const FlowInfo f = flow_info_[var];
     const std::span<const std::int32_t> links = solver_.resources(var);
     for (std::int32_t l : links) residual_[static_cast<std::size_t>(l)] += rate;
@@ -116,9 +207,24 @@ void FlowModel::complete_batch(TimePs now) {
 
 void FlowModel::take_due(TimePs now) {
   due_batch_.clear();
-  while (!due_.empty() && is_due(due_.front().var, now)) {
-    due_batch_.push_back(due_.front().var);
-    heap_pop(due_, Due::Less{});
+  while (top_valid(own_, false) && is_due(own_.front().id, now)) {
+    due_batch_.push_back(own_.front().id);
+    heap_pop(own_, Entry::Less{});
+  }
+  // Groups whose earliest finish has come (or is within rounding of it), each looked at once.
+  touched_.clear();
+  const double by = static_cast<double>(now) + 2;
+  while (top_valid(next_, true) && next_.front().key <= by) {
+    touched_.push_back(static_cast<std::int32_t>(next_.front().id));
+    heap_pop(next_, Entry::Less{});
+  }
+  for (std::int32_t link : touched_) {
+    Group& g = groups_[static_cast<std::size_t>(link)];
+    for (const Entry* e = front(g); e != nullptr && is_due(e->id, now); e = front(g)) {
+      due_batch_.push_back(e->id);
+      ++g.head;
+    }
+    push_group(link);
   }
 }
 
@@ -127,116 +233,89 @@ void FlowModel::on_timer() {
   const TimePs now = queue_.now_ps();
   take_due(now);
   complete_batch(now);
-  if (changes_ >= threshold_ || (due_.empty() && !unrated_.empty())) {
+  if (changes_ >= threshold_ || (!unrated_.empty() && !any_finish_pending())) {
     resolve();
     return;
   }
   arm_timer();
 }
 
-void FlowModel::select_due() {
-  // The next solve comes after `threshold_` changes at the latest, so only that many earliest
-  // finishers can complete before it. They go to the heap, with every flow finishing by the same
-  // time (tail_bound_ps_); the rest, the tail, wait for that solve, which also completes the tail
-  // flows finishing at the same instant as the last of the heap.
-  const std::size_t n = rated_.size(), k = threshold_;
-  due_.clear();
-  if (n <= k) {
-    due_.assign(rated_.begin(), rated_.end());
-    return;
+void FlowModel::move_to(std::uint32_t var, std::int32_t link, TimePs now) {
+  Flow& f = flows_[var];
+  const double left = left_of(f, now);
+  if (f.group != kOwn) {
+    Group& old = groups_[static_cast<std::size_t>(f.group)];
+    if (--old.live == 0) reset_group(old, now);
   }
-  const auto take_by = [&](double bound) {
-    due_.clear();
-    for (const Due& d : rated_)
-      if (d.finish_ps <= bound) due_.push_back(d);
-    tail_bound_ps_ = bound;
-  };
-  // Usually a bound a little past the k-th finish, from a sample, is enough (a few more flows in
-  // the heap cost little); when it takes fewer than k, the exact k-th finish.
-  constexpr std::size_t kSample = 64;
-  if (n >= 4 * kSample) {
-    sample_.resize(kSample);
-    for (std::size_t i = 0; i < kSample; ++i) sample_[i] = rated_[i * n / kSample].finish_ps;
-    const std::size_t rank = std::min(kSample - 1, (k * kSample + n - 1) / n + 2);
-    std::nth_element(sample_.begin(), sample_.begin() + static_cast<std::ptrdiff_t>(rank), sample_.end());
-    take_by(sample_[rank]);
-    if (due_.size() >= k) return;
+  Group& g = groups_[static_cast<std::size_t>(link)];
+  if (g.live++ == 0) {
+    g.queue.clear();
+    g.head = 0;
+    g.joined.clear();
+    g.clock = 0;
+    g.clock_ps = now;
   }
-  sample_.resize(n);
-  for (std::size_t i = 0; i < n; ++i) sample_[i] = rated_[i].finish_ps;
-  const auto kth = sample_.begin() + static_cast<std::ptrdiff_t>(k - 1);
-  std::nth_element(sample_.begin(), kth, sample_.end());
-  take_by(*kth);
+  f.group = link;
+  ++f.tick;
+  f.left = g.clock + left;
+  g.joined.push_back(Entry{f.left, var, f.tick});
+}
+
+void FlowModel::stall_group(std::int32_t link, TimePs now) {
+  // Fixed at no rate (a link with nothing left: rounding): its flows wait for the next solve.
+  Group& g = groups_[static_cast<std::size_t>(link)];
+  merge_joined(g);
+  for (const Entry& e : g.queue) {
+    Flow& f = flows_[e.id];
+    if (f.tick != e.tick) continue;
+    f = Flow{f.left - g.clock, 0.0, now, kOwn, f.tick + 1};
+    solver_.forget_bottleneck(e.id);
+    unrated_.push_back(e.id);
+  }
+  reset_group(g, now);
 }
 
 void FlowModel::resolve() {
   const TimePs now = queue_.now_ps();
-  // Complete what is due now: from the heap, from the tail when its earliest finish may have
-  // come, and zero-byte flows among the unrated.
+  // Complete what is due now, and zero-byte flows among the unrated.
   take_due(now);
-  if (tail_bound_ps_ <= static_cast<double>(now) + 2)
-    for (const Due& d : rated_)  // the tail: every rated flow after the heap's last
-      if (d.finish_ps > tail_bound_ps_ && d.finish_ps <= static_cast<double>(now) + 2 && is_due(d.var, now)) due_batch_.push_back(d.var);
   for (std::uint32_t var : unrated_)
     if (is_due(var, now)) due_batch_.push_back(var);
   complete_batch(now);
 
   ++timer_gen_;
   timer_at_ = -1;
-  due_.clear();
-  tail_bound_ps_ = kInf;
   unrated_.clear();
   changes_ = 0;
+  own_.clear();  // every flow left is fixed by the solve below, own ones included
+  next_.clear();
   if (solver_.size() == 0) {
-    rated_.clear();
     residual_.assign(solver_.capacity().begin(), solver_.capacity().end());
     threshold_ = 1;
     return;
   }
-  // New rates, and each rated flow's finish time (written in place: pushing element by element
-  // cost as much as the solve's arithmetic). Flows finishing within the last solve's horizon go
-  // straight to the heap too; select_due() corrects that guess when it took too few or too many.
   threshold_ = std::max<std::size_t>(1, static_cast<std::size_t>(tolerance_ * static_cast<double>(solver_.size())));
-  rated_.resize(solver_.size());
-  due_.resize(solver_.size());
-  Flow* const flows = flows_.data();
-  Due* const rated = rated_.data();
-  Due* const early = due_.data();
-  std::size_t n = 0, n_early = 0;
-  bool any_unrated = false;
-  const double now_d = static_cast<double>(now);
-  const double guess = now_d + horizon_ps_;
-  solver_.solve([&](std::uint32_t var, double rate) {
-    Flow& f = flows[var];
-    f.remaining -= f.rate * static_cast<double>(now - f.ref_ps);
-    f.ref_ps = now;
-    f.rate = rate;
-    const Due d{now_d + f.remaining / rate, var};  // rate 0: sorted out below (rare)
-    rated[n++] = d;
-    if (d.finish_ps <= guess) early[n_early++] = d;
-    any_unrated |= !(rate > 0);
-  });
-  rated_.resize(n);
-  due_.resize(n_early);
-  if (any_unrated) {
-    const auto unrated = std::stable_partition(rated_.begin(), rated_.end(), [&](const Due& d) { return flows[d.var].rate > 0; });
-    for (auto it = unrated; it != rated_.end(); ++it) unrated_.push_back(it->var);
-    rated_.erase(unrated, rated_.end());
-    due_.clear();  // may hold some of them: select afresh
+  // Every group's clock up to now at its old level; then the solve moves the flows whose
+  // bottleneck changed, and the groups take their new levels.
+  for (const MaxMinSolver::Level& l : solver_.bottlenecks()) {
+    Group& g = groups_[static_cast<std::size_t>(l.resource)];
+    if (g.live == 0) continue;
+    g.clock += g.level * static_cast<double>(now - g.clock_ps);
+    g.clock_ps = now;
   }
+  solver_.solve([this, now](std::uint32_t var, std::int32_t link) { move_to(var, link, now); });
   ++solves_;
+  for (const MaxMinSolver::Level& l : solver_.bottlenecks()) {
+    Group& g = groups_[static_cast<std::size_t>(l.resource)];
+    if (!(l.share > 0)) {
+      stall_group(l.resource, now);
+      continue;
+    }
+    g.level = l.share;
+    if (!g.joined.empty() || g.queue.size() - g.head > 2 * static_cast<std::size_t>(g.live) + 16) merge_joined(g);
+    push_group(l.resource);
+  }
   residual_.assign(solver_.remaining().begin(), solver_.remaining().end());
-  if (rated_.size() > threshold_ && due_.size() >= threshold_ && due_.size() <= 2 * threshold_ + 64)
-    tail_bound_ps_ = guess;
-  else
-    select_due();
-  // The next guess: this solve's horizon (infinite when every rated flow is in the heap), scaled
-  // towards a heap of about 1.3 x threshold (a heap much larger than the threshold is built for
-  // flows that will not finish before the next solve).
-  horizon_ps_ = tail_bound_ps_ - now_d;
-  const double aim = 1.3 * static_cast<double>(threshold_);
-  if (static_cast<double>(due_.size()) > 1.5 * aim) horizon_ps_ *= aim / static_cast<double>(due_.size());
-  heap_make(due_, Due::Less{});
   arm_timer();
 }
 

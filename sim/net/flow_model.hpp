@@ -6,7 +6,6 @@
 // re-solves on every event: exact max-min. Each flow's last byte arrives its path latency after
 // it leaves the fluid system.
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "net/max_min_solver.hpp"
@@ -23,12 +22,17 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   std::uint64_t rate_solves() const override { return solves_; }
 
  private:
-  // Per flow, by the solver's variable handle: what every solve touches, and the rest apart so
-  // that the solve's working set stays small.
+  // Flows that the last solve fixed at the same bottleneck link move at that link's level, so one
+  // clock per link (the bytes each of its flows has received) stands for all of them: a solve
+  // that changes a level touches the link, not its flows, and a flow is touched only when its
+  // bottleneck changes. Flows started since the last solve move at their own provisional rate.
+  static constexpr std::int32_t kOwn = -1;  // Flow::group of a flow with its own rate
   struct Flow {
-    double remaining;  // effective bytes still to send at ref_ps
-    double rate;       // bytes per ps
-    TimePs ref_ps;     // when `remaining` was last brought up to date
+    double left;    // in a group: its clock reading when the flow is done; own: bytes left at ref_ps
+    double rate;    // own rate (0: waiting for the next solve); unused in a group
+    TimePs ref_ps;  // own: when `left` was last brought up to date
+    std::int32_t group;  // the bottleneck link, or kOwn
+    std::uint32_t tick;  // bumped on every move: heap entries with an older tick are stale
   };
   struct FlowInfo {
     std::int64_t id;
@@ -37,41 +41,61 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
     double bytes;       // what the flow carries (its declaration is cold by the time it completes)
     TimePs latency_ps;
   };
-  struct Due {  // a flow's finish time
-    // Left uninitialised by default: the solve resizes its buffers to the flow count, then writes.
-    Due() {}  // NOLINT: not `= default`, which would zero them on resize
-    Due(double finish, std::uint32_t v) : finish_ps(finish), var(v) {}
-    double finish_ps;
-    std::uint32_t var;
+  struct Entry {  // heap entry: a flow (or a group) by key, stale when its tick is out of date
+    // Left uninitialised by default: heaps are resized, then written.
+    Entry() {}  // NOLINT: not `= default`, which would zero them on resize
+    Entry(double k, std::uint32_t i, std::uint32_t t) : key(k), id(i), tick(t) {}
+    double key;
+    std::uint32_t id;
+    std::uint32_t tick;
     struct Less {  // a functor, so that the heap code inlines it
-      bool operator()(const Due& a, const Due& b) const {
-        return (a.finish_ps < b.finish_ps) | ((a.finish_ps == b.finish_ps) & (a.var < b.var));
+      bool operator()(const Entry& a, const Entry& b) const {
+        return (a.key < b.key) | ((a.key == b.key) & (a.id < b.id));
       }
     };
   };
+  struct Group {           // the flows a link is the bottleneck of
+    double clock = 0;      // bytes each member has received (since the group last emptied) by clock_ps
+    TimePs clock_ps = 0;
+    double level = 0;      // bytes per ps
+    std::uint32_t live = 0;
+    std::uint32_t tick = 0;   // bumped when its earliest finish changes: stale entries in next_
+    // Its flows by `left`, from `head` on: flows join a group only at a solve, so a sorted array
+    // read from the front beats a heap (stale entries, of flows that moved away, are skipped).
+    std::vector<Entry> queue;
+    std::size_t head = 0;
+    std::vector<Entry> joined;  // flows that moved in during this solve, merged in after it
+  };
+  double left_of(const Flow& f, TimePs now) const;  // bytes still to send at `now`
+  double rate_of(const Flow& f) const { return f.group == kOwn ? f.rate : groups_[static_cast<std::size_t>(f.group)].level; }
   bool is_due(std::uint32_t var, TimePs now) const;
   void resolve();                 // completes flows due now, re-solves, schedules the next completion
   void schedule_resolve();        // at this instant, after the events already queued for it
   void on_timer();                // delivers the flows due now; re-solves when enough changed
   void arm_timer();               // an event at the earliest finish (if earlier than the armed one)
-  void take_due(TimePs now);      // moves the heap's flows due now to due_batch_
+  bool top_valid(std::vector<Entry>& heap, bool groups);  // drops stale entries at the top
+  const Entry* front(Group& g);   // its first valid entry (nullptr: none), skipping stale ones
+  void merge_joined(Group& g);    // sorts `joined` into `queue`, dropping stale entries
+  double group_finish_ps(Group& g);  // when its earliest flow finishes (inf: never)
+  bool any_finish_pending();
+  void reset_group(Group& g, TimePs now);  // emptied
+  void stall_group(std::int32_t link, TimePs now);  // fixed at level 0: its flows become unrated
+  void push_group(std::int32_t link);             // (re)enters the group in next_
+  void take_due(TimePs now);      // moves the flows due now to due_batch_
   void complete_batch(TimePs now);  // completes due_batch_, in start order
-  void push_due(std::uint32_t var);  // a rated flow, by when it leaves the fluid system
-  void select_due();              // after a solve: due_ and the tail from rated_
+  void move_to(std::uint32_t var, std::int32_t link, TimePs now);  // the solve fixed var at link
 
   double tolerance_;
   MaxMinSolver solver_;
   std::vector<Flow> flows_;
   std::vector<FlowInfo> flow_info_;
+  std::vector<Group> groups_;     // by link
+  std::vector<Entry> own_;        // heap: flows with their own rate, by finish time
+  std::vector<Entry> next_;       // heap: groups (by link) by their earliest finish
+  std::vector<std::int32_t> touched_;  // scratch: groups whose earliest finish came
+  std::vector<Entry> merged_;     // scratch for merge_joined
   std::vector<double> residual_;  // capacity left by the rates of the last solve (and starts since)
   std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now
-  std::vector<Due> due_;          // heap: the earliest finishers, which may complete before the next solve
-  // Every flow rated by the last solve. Those finishing after tail_bound_ps_ are the tail: they
-  // are not in the heap and wait for the next solve.
-  std::vector<Due> rated_;
-  std::vector<double> sample_;  // scratch: finish times, to select the heap's
-  double tail_bound_ps_ = std::numeric_limits<double>::infinity();
-  double horizon_ps_ = std::numeric_limits<double>::infinity();  // tail_bound_ps_ - time of the solve
   std::vector<std::uint32_t> unrated_;  // flows given no rate (no capacity left on a link)
   std::uint64_t next_seq_ = 0;
   std::size_t changes_ = 0;       // starts and completions since the last solve

@@ -15,7 +15,7 @@ namespace moesim {
 MaxMinSolver::MaxMinSolver(std::vector<double> capacity)
     : capacity_(std::move(capacity)),
       members_(capacity_.size()),
-      in_use_pos_(capacity_.size(), 0),
+      listed_(capacity_.size(), 0),
       remaining_(capacity_),
       unfixed_(capacity_.size(), 0) {}
 
@@ -51,11 +51,12 @@ std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
   std::uint32_t* const pos = pos_.data() + static_cast<std::size_t>(var) * stride_;
   v[kStamp] = gen_ - 1;  // not fixed by the current solve
   v[kLen] = static_cast<std::int32_t>(resources.size());
+  v[kBott] = -1;
   for (std::size_t k = 0; k < resources.size(); ++k) {
     const auto r = static_cast<std::size_t>(resources[k]);
     std::vector<Member>& m = members_[r];
-    if (m.empty()) {
-      in_use_pos_[r] = static_cast<std::uint32_t>(in_use_.size());
+    if (!listed_[r]) {
+      listed_[r] = 1;
       in_use_.push_back(resources[k]);
     }
     v[kRes + k] = resources[k];
@@ -77,13 +78,7 @@ void MaxMinSolver::remove(std::uint32_t var) {
     m[p] = last;
     pos_[static_cast<std::size_t>(last.var) * stride_ + last.k] = p;
     m.pop_back();
-    if (m.empty()) {  // swap the resource out of in_use_; unused, it has all its capacity left
-      remaining_[r] = capacity_[r];
-      const std::int32_t moved = in_use_.back();
-      in_use_[in_use_pos_[r]] = moved;
-      in_use_pos_[static_cast<std::size_t>(moved)] = in_use_pos_[r];
-      in_use_.pop_back();
-    }
+    if (m.empty()) remaining_[r] = capacity_[r];  // unused, it has all its capacity left
   }
   v[kLen] = 0;
   free_.push_back(var);
@@ -91,10 +86,11 @@ void MaxMinSolver::remove(std::uint32_t var) {
 }
 
 std::span<const MaxMinSolver::Fixed> MaxMinSolver::solve() {
-  fixed_.resize(live_);
-  std::size_t n = 0;
-  solve([&](std::uint32_t var, double rate) { fixed_[n++] = Fixed{var, rate}; });
-  fixed_.resize(n);
+  solve([](std::uint32_t, std::int32_t) {});
+  fixed_.clear();
+  for (const Level& l : levels_)
+    for (const Member& m : members_[static_cast<std::size_t>(l.resource)])
+      if (record(m.var)[kBott] == l.resource) fixed_.push_back(Fixed{m.var, l.share});
   return fixed_;
 }
 
@@ -104,25 +100,30 @@ void MaxMinSolver::begin_solve() {
     gen_ = 0;
   }
   ++gen_;
-  // Resources in order of their starting share. in_use_ keeps the last solve's order, and shares
-  // move little between solves, so an insertion sort does about one comparison per resource.
+  // Resources in order of their starting share. in_use_ keeps the last solve's order (a resource
+  // that lost its users stays listed until here, so removals never reorder it), and shares move
+  // little between solves, so an insertion sort does about one comparison per resource.
   order_.clear();
   for (std::int32_t r : in_use_) {
     const auto ri = static_cast<std::size_t>(r);
-    unfixed_[ri] = static_cast<std::int32_t>(members_[ri].size());
+    const auto users = static_cast<std::int32_t>(members_[ri].size());
+    if (users == 0) {
+      listed_[ri] = 0;
+      continue;
+    }
+    unfixed_[ri] = users;
     remaining_[ri] = capacity_[ri];  // (unused resources keep theirs: remove() restores it)
-    const Entry e{remaining_[ri] / unfixed_[ri], r};
+    const Entry e{capacity_[ri] / users, r};
     std::size_t j = order_.size();
     order_.push_back(e);
     for (; j > 0 && Entry::Less{}(e, order_[j - 1]); --j) order_[j] = order_[j - 1];
     order_[j] = e;
   }
-  for (std::size_t i = 0; i < order_.size(); ++i) {
-    in_use_[i] = order_[i].resource;
-    in_use_pos_[static_cast<std::size_t>(order_[i].resource)] = static_cast<std::uint32_t>(i);
-  }
+  in_use_.resize(order_.size());
+  for (std::size_t i = 0; i < order_.size(); ++i) in_use_[i] = order_[i].resource;
   next_ = 0;
   regrown_.clear();
+  levels_.clear();
 }
 
 std::int32_t MaxMinSolver::next_bottleneck(double& share) {

@@ -32,9 +32,21 @@ class MaxMinSolver {
   // The max-min fair rate of every variable, in the order they were fixed: no variable can get
   // more without taking from one that has no more. A variable with no resource is left out.
   std::span<const Fixed> solve();
-  // The same, handing each variable to on_fixed(var, rate) instead of storing it.
-  template <class OnFixed>
-  void solve(OnFixed&& on_fixed);
+  // The same, said by bottleneck: each variable is fixed at one resource, its bottleneck, at that
+  // resource's level (its rate). The levels of this solve are in bottlenecks(); on_moved(var, r)
+  // is called only for a variable whose bottleneck r differs from the last solve's (or that no
+  // solve has fixed yet), so that a caller can track rates per bottleneck, not per variable.
+  template <class OnMoved>
+  void solve(OnMoved&& on_moved);
+  struct Level {
+    std::int32_t resource;
+    double share;
+  };
+  std::span<const Level> bottlenecks() const { return levels_; }
+  // The resource that fixed `var` in the last solve (-1: none yet).
+  std::int32_t bottleneck(std::uint32_t var) const { return record(var)[kBott]; }
+  // Makes the next solve report `var` as moved, whatever its bottleneck.
+  void forget_bottleneck(std::uint32_t var) { record(var)[kBott] = -1; }
   // Capacity each resource has left under the rates of the last solve.
   std::span<const double> remaining() const { return remaining_; }
 
@@ -44,10 +56,10 @@ class MaxMinSolver {
     std::uint32_t k;  // which of the variable's resources this is
   };
   void restride(std::size_t stride);
-  // A variable's record in rec_: the solve that fixed it, its resource count, its resources. One
-  // record, not three arrays: the solve visits variables in no useful order, and each array would
-  // cost its own cache miss.
-  static constexpr std::size_t kStamp = 0, kLen = 1, kRes = 2;
+  // A variable's record in rec_: the solve that fixed it, its resource count, its bottleneck, its
+  // resources. One record, not four arrays: the solve visits variables in no useful order, and
+  // each array would cost its own cache miss.
+  static constexpr std::size_t kStamp = 0, kLen = 1, kBott = 2, kRes = 3;
   std::int32_t* record(std::uint32_t var) { return rec_.data() + static_cast<std::size_t>(var) * (kRes + stride_); }
   const std::int32_t* record(std::uint32_t var) const {
     return rec_.data() + static_cast<std::size_t>(var) * (kRes + stride_);
@@ -59,8 +71,8 @@ class MaxMinSolver {
 
   std::vector<double> capacity_;
   std::vector<std::vector<Member>> members_;  // per resource: its variables
-  std::vector<std::int32_t> in_use_;          // resources with members, each once
-  std::vector<std::uint32_t> in_use_pos_;     // resource -> index in in_use_
+  std::vector<std::int32_t> in_use_;  // resources with members (and, until the next solve, some without)
+  std::vector<char> listed_;          // per resource: in in_use_
   // Per variable: its record, and (`stride_` slots) its position in each resource's members_.
   std::size_t stride_ = 2;  // resources a record has room for; grows with the longest path
   std::size_t vars_ = 0;    // handles issued
@@ -86,13 +98,14 @@ class MaxMinSolver {
   std::size_t next_ = 0;
   std::vector<Entry> regrown_;  // heap: resources whose share had grown when looked at
   std::vector<Fixed> fixed_;
+  std::vector<Level> levels_;  // this solve's bottlenecks, in the order they were found
 };
 
 // Progressive filling: the resource with the smallest fair share fixes its unfixed users at it.
-template <class OnFixed>
-void MaxMinSolver::solve(OnFixed&& on_fixed) {
+template <class OnMoved>
+void MaxMinSolver::solve(OnMoved&& on_moved) {
   begin_solve();
-  // Raw pointers: on_fixed may call anything, after which the compiler would reload every
+  // Raw pointers: on_moved may call anything, after which the compiler would reload every
   // vector's data pointer on each access.
   double* const remaining = remaining_.data();
   std::int32_t* const unfixed = unfixed_.data();
@@ -105,6 +118,7 @@ void MaxMinSolver::solve(OnFixed&& on_fixed) {
     const std::int32_t ri = next_bottleneck(share);
     if (ri < 0) break;
     const auto r = static_cast<std::size_t>(ri);
+    levels_.push_back(Level{ri, share});
     // r's own totals are settled once after the loop: updating them per variable would chain
     // every iteration on one memory cell.
     const std::int32_t users = unfixed[r];
@@ -114,17 +128,23 @@ void MaxMinSolver::solve(OnFixed&& on_fixed) {
       if (v[kStamp] == gen) continue;
       v[kStamp] = gen;
       --left;
-      on_fixed(m->var, share);
-      for (std::int32_t k = 0, n = v[kLen]; k < n; ++k) {
-        const auto q = static_cast<std::size_t>(v[kRes + static_cast<std::size_t>(k)]);
-        if (q == r) continue;
-        remaining[q] = std::max(0.0, remaining[q] - share);
-        --unfixed[q];
+      if (v[kBott] != ri) {
+        v[kBott] = ri;
+        on_moved(m->var, ri);
+      }
+      // (No clamp at zero here: rounding may take a share slightly negative, which
+      // next_bottleneck() and the end of the solve clamp.)
+      for (const std::int32_t *q = v + kRes, *const q_end = q + v[kLen]; q != q_end; ++q) {
+        const auto qi = static_cast<std::size_t>(*q);
+        if (qi == r) continue;
+        remaining[qi] -= share;
+        --unfixed[qi];
       }
     }
     remaining[r] = std::max(0.0, remaining[r] - share * users);
     unfixed[r] = 0;
   }
+  for (std::int32_t r : in_use_) remaining[static_cast<std::size_t>(r)] = std::max(0.0, remaining[static_cast<std::size_t>(r)]);
 }
 
 }  // namespace moesim
