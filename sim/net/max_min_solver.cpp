@@ -21,11 +21,10 @@ MaxMinSolver::MaxMinSolver(std::vector<double> capacity)
 
 void MaxMinSolver::restride(std::size_t stride) {
   const std::size_t old_width = kRes + stride_, width = kRes + stride;
-  std::vector<std::int32_t> rec(vars_ * width);
+  std::vector<std::int32_t> rec(vars_ * width + kAlignInts);
   std::vector<std::uint32_t> pos(vars_ * stride);
   for (std::size_t v = 0; v < vars_; ++v) {
-    std::copy_n(rec_.begin() + static_cast<std::ptrdiff_t>(v * old_width), old_width,
-                rec.begin() + static_cast<std::ptrdiff_t>(v * width));
+    std::copy_n(rec_base() + v * old_width, old_width, align(rec.data()) + v * width);
     std::copy_n(pos_.begin() + static_cast<std::ptrdiff_t>(v * stride_), stride_,
                 pos.begin() + static_cast<std::ptrdiff_t>(v * stride));
   }
@@ -37,14 +36,21 @@ void MaxMinSolver::restride(std::size_t stride) {
 std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
   for (std::int32_t r : resources)
     if (r < 0 || static_cast<std::size_t>(r) >= capacity_.size()) throw Error("max-min solver: resource id out of range");
-  if (resources.size() > stride_) restride(std::max(resources.size(), 2 * stride_));
+  if (resources.size() > stride_) restride(std::bit_ceil(kRes + resources.size()) - kRes);
   std::uint32_t var;
   if (!free_.empty()) {
     var = free_.back();
     free_.pop_back();
   } else {
     var = static_cast<std::uint32_t>(vars_++);
-    rec_.resize(rec_.size() + kRes + stride_);
+    // Grown by doubling, by hand: the records keep their place from the aligned base (a resize
+    // may move the data to an address aligned differently).
+    const std::size_t width = kRes + stride_;
+    if (rec_.size() < vars_ * width + kAlignInts) {
+      std::vector<std::int32_t> rec(2 * vars_ * width + kAlignInts);
+      std::copy_n(rec_base(), (vars_ - 1) * width, align(rec.data()));
+      rec_.swap(rec);
+    }
     pos_.resize(pos_.size() + stride_);
   }
   std::int32_t* const v = record(var);

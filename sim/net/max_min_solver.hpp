@@ -4,6 +4,7 @@
 // are added and removed between solves, so a solve rebuilds nothing: each resource keeps the list
 // of its users.
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -60,9 +61,18 @@ class MaxMinSolver {
   // resources. One record, not four arrays: the solve visits variables in no useful order, and
   // each array would cost its own cache miss.
   static constexpr std::size_t kStamp = 0, kLen = 1, kBott = 2, kRes = 3;
-  std::int32_t* record(std::uint32_t var) { return rec_.data() + static_cast<std::size_t>(var) * (kRes + stride_); }
+  // Records are a power of two of int32s wide (8 at least) from a 64-byte boundary in rec_, so
+  // none straddles two cache lines.
+  static constexpr std::size_t kAlignInts = 16;
+  std::int32_t* rec_base() { return align(rec_.data()); }
+  const std::int32_t* rec_base() const { return align(const_cast<std::int32_t*>(rec_.data())); }
+  static std::int32_t* align(std::int32_t* p) {
+    const auto a = reinterpret_cast<std::uintptr_t>(p);
+    return p + ((64 - (a & 63)) & 63) / sizeof(std::int32_t);
+  }
+  std::int32_t* record(std::uint32_t var) { return rec_base() + static_cast<std::size_t>(var) * (kRes + stride_); }
   const std::int32_t* record(std::uint32_t var) const {
-    return rec_.data() + static_cast<std::size_t>(var) * (kRes + stride_);
+    return rec_base() + static_cast<std::size_t>(var) * (kRes + stride_);
   }
   void begin_solve();
   // The resource with the smallest fair share among those with unfixed users (its share in
@@ -74,7 +84,7 @@ class MaxMinSolver {
   std::vector<std::int32_t> in_use_;  // resources with members (and, until the next solve, some without)
   std::vector<char> listed_;          // per resource: in in_use_
   // Per variable: its record, and (`stride_` slots) its position in each resource's members_.
-  std::size_t stride_ = 2;  // resources a record has room for; grows with the longest path
+  std::size_t stride_ = 8 - kRes;  // resources a record has room for; grows with the longest path
   std::size_t vars_ = 0;    // handles issued
   std::vector<std::int32_t> rec_;
   std::vector<std::uint32_t> pos_;
@@ -109,7 +119,7 @@ void MaxMinSolver::solve(OnMoved&& on_moved) {
   // vector's data pointer on each access.
   double* const remaining = remaining_.data();
   std::int32_t* const unfixed = unfixed_.data();
-  std::int32_t* const rec = rec_.data();
+  std::int32_t* const rec = rec_base();
   const std::size_t width = kRes + stride_;
   const std::int32_t gen = gen_;
   double share = 0;
