@@ -2,7 +2,7 @@
 #include "net/analytic_network.hpp"
 
 #include <algorithm>
-#include <array>
+#include <bit>
 #include <cstring>
 #include <cmath>
 
@@ -11,30 +11,49 @@ namespace moesim {
 AnalyticNetwork::AnalyticNetwork(EventQueue& queue, const Topology& topology, MessageCost cost)
     : Network(queue, topology, std::move(cost)) {}
 
-// LSD radix sort of the collective's flows by effective size: sizes are positive doubles, which
-// order like their bit patterns; 8 bits per pass (histograms counted in one pass), and a pass whose
-// digit never varies is skipped.
-const std::vector<AnalyticNetwork::Key>& AnalyticNetwork::sorted_by_size(std::int64_t first_id, std::size_t count) {
-  keys_.resize(count);
+// The collective's flow positions in increasing effective size (ties in position order). A
+// collective repeats a few sizes (they follow token counts), so the distinct sizes are found with
+// a hash table, sorted among themselves, and the flows then placed by a counting sort on their
+// size's rank: two passes over the flows instead of a sort of all of them.
+const std::vector<std::uint32_t>& AnalyticNetwork::sorted_by_size(std::int64_t first_id, std::size_t count) {
+  std::size_t size = 64;
+  while (size < 2 * count) size *= 2;
+  if (table_.size() < size || ++table_gen_ == 0) {  // (a wrapped generation would match old slots)
+    table_.assign(std::max(size, table_.size()), Slot{0, 0, 0});
+    table_gen_ = 1;
+  }
+  const std::size_t mask = table_.size() - 1;
+  const int shift = 64 - std::countr_zero(table_.size());
+  distinct_.clear();
+  rank_of_.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
     const double b = info(first_id + static_cast<std::int64_t>(i)).eff_bytes;
     std::uint64_t bits = 0;
     std::memcpy(&bits, &b, sizeof bits);
-    keys_[i] = Key{bits, static_cast<std::uint32_t>(i)};
+    std::size_t h = static_cast<std::size_t>((bits * 0x9E3779B97F4A7C15ULL) >> shift);
+    while (table_[h].gen == table_gen_ && table_[h].bits != bits) h = (h + 1) & mask;
+    Slot& slot = table_[h];
+    if (slot.gen != table_gen_) {
+      slot = Slot{bits, table_gen_, static_cast<std::uint32_t>(distinct_.size())};
+      distinct_.push_back(Distinct{bits, 0});
+    }
+    ++distinct_[slot.id].count;
+    rank_of_[i] = slot.id;
   }
-  spare_.resize(count);
-  // All eight digit histograms in one pass over the keys.
-  std::array<std::array<std::size_t, 257>, 8> start{};
-  for (const Key& k : keys_)
-    for (int d = 0; d < 8; ++d) ++start[static_cast<std::size_t>(d)][((k.bits >> (8 * d)) & 0xff) + 1];
-  for (int d = 0; d < 8; ++d) {
-    auto& s = start[static_cast<std::size_t>(d)];
-    if (std::find(s.begin() + 1, s.end(), count) != s.end()) continue;  // one value: order unchanged
-    for (std::size_t v = 0; v < 256; ++v) s[v + 1] += s[v];
-    for (const Key& k : keys_) spare_[s[(k.bits >> (8 * d)) & 0xff]++] = k;
-    keys_.swap(spare_);
+  // Sizes are positive doubles, which order like their bit patterns.
+  order_.resize(distinct_.size());
+  for (std::uint32_t d = 0; d < order_.size(); ++d) order_[d] = d;
+  std::sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) { return distinct_[a].bits < distinct_[b].bits; });
+  // Each distinct size's first place in the output, then the flows in position order.
+  std::uint32_t at = 0;
+  for (std::uint32_t d : order_) {
+    const std::uint32_t n = distinct_[d].count;
+    distinct_[d].count = at;
+    at += n;
   }
-  return keys_;
+  sorted_.resize(count);
+  for (std::size_t i = 0; i < count; ++i) sorted_[distinct_[rank_of_[i]].count++] = static_cast<std::uint32_t>(i);
+  return sorted_;
 }
 
 void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std::uint64_t /*salt*/) {
@@ -58,8 +77,8 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std:
   uses_.resize(link_start_[links]);
   cursor_.assign(link_start_.begin(), link_start_.end() - 1);
   // Filling the buckets in increasing size leaves each link's flows sorted by size.
-  for (const Key& k : sorted_by_size(first_id, count)) {
-    const std::int64_t id = first_id + static_cast<std::int64_t>(k.index);
+  for (const std::uint32_t k : sorted_by_size(first_id, count)) {
+    const std::int64_t id = first_id + static_cast<std::int64_t>(k);
     const double bytes = info(id).eff_bytes;
     for (int l : path_of(id)) uses_[cursor_[static_cast<std::size_t>(l)]++] = Use{bytes, id};
   }

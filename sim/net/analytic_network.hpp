@@ -28,12 +28,22 @@ class AnalyticNetwork final : public Network {
   std::vector<Use> uses_;                 // scratch: link uses grouped by link
   std::vector<std::size_t> link_start_;   // scratch: link -> first use
   std::vector<std::size_t> cursor_;       // scratch
-  struct Key {
-    std::uint64_t bits;    // the effective size's bit pattern
-    std::uint32_t index;   // flow position in the collective
+  // Scratch for sorted_by_size(): a hash table of the sizes seen (slots of an older generation
+  // are empty), the distinct sizes with their counts, each flow's distinct size, the output.
+  struct Slot {
+    std::uint64_t bits;  // the effective size's bit pattern
+    std::uint32_t gen;
+    std::uint32_t id;    // index in distinct_
   };
-  std::vector<Key> keys_, spare_;         // scratch for the radix sort
-  const std::vector<Key>& sorted_by_size(std::int64_t first_id, std::size_t count);
+  struct Distinct {
+    std::uint64_t bits;
+    std::uint32_t count;  // then: where its flows start in sorted_
+  };
+  std::vector<Slot> table_;
+  std::uint32_t table_gen_ = 0;
+  std::vector<Distinct> distinct_;
+  std::vector<std::uint32_t> rank_of_, order_, sorted_;
+  const std::vector<std::uint32_t>& sorted_by_size(std::int64_t first_id, std::size_t count);
 };
 
 }  // namespace moesim
