@@ -149,7 +149,9 @@ void FlowModel::push_group(std::int32_t link) {
   Group& g = groups_[static_cast<std::size_t>(link)];
   ++g.tick;
   const double finish = group_finish_ps(g);
-  if (finish < kInf) heap_push(next_, Entry{finish, static_cast<std::uint32_t>(link), g.tick}, Entry::Less{});
+  if (!(finish < kInf)) return;
+  g.timer_ps = g.clock_ps + static_cast<TimePs>(std::ceil((flows_[g.queue[g.head].id].left - g.clock) / g.level));
+  heap_push(next_, Entry{finish, static_cast<std::uint32_t>(link), g.tick}, Entry::Less{});
 }
 
 void FlowModel::arm_timer() {
@@ -158,11 +160,7 @@ void FlowModel::arm_timer() {
     const Flow& f = flows_[own_.front().id];
     at = f.ref_ps + static_cast<TimePs>(std::ceil(f.left / f.rate));
   }
-  if (top_valid(next_, true)) {  // a group in next_ has a valid top (push_group checked)
-    const Group& g = groups_[next_.front().id];
-    const Flow& f = flows_[g.queue[g.head].id];
-    at = std::min(at, g.clock_ps + static_cast<TimePs>(std::ceil((f.left - g.clock) / g.level)));
-  }
+  if (top_valid(next_, true)) at = std::min(at, groups_[next_.front().id].timer_ps);
   if (at == std::numeric_limits<TimePs>::max()) return;
   const TimePs now = queue_.now_ps();
   at = std::max(now + 1, at);
@@ -219,8 +217,11 @@ void FlowModel::take_due(TimePs now) {
     heap_pop(next_, Entry::Less{});
   }
   for (std::int32_t link : touched_) {
+    // As is_due(), from the entry's key (the flow's `left`) and the group's clock now.
     Group& g = groups_[static_cast<std::size_t>(link)];
-    for (const Entry* e = front(g); e != nullptr && is_due(e->id, now); e = front(g)) {
+    const double clock = g.clock + g.level * static_cast<double>(now - g.clock_ps);
+    const double slack = std::max(1e-6, g.level);
+    for (const Entry* e = front(g); e != nullptr && e->key - clock <= slack; e = front(g)) {
       due_batch_.push_back(e->id);
       ++g.head;
     }

@@ -58,6 +58,7 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
     double clock = 0;      // bytes each member has received (since the group last emptied) by clock_ps
     TimePs clock_ps = 0;
     double level = 0;      // bytes per ps
+    TimePs timer_ps = 0;   // when its earliest flow is done, rounded up (set with its entry in next_)
     std::uint32_t live = 0;
     std::uint32_t tick = 0;   // bumped when its earliest finish changes: stale entries in next_
     // Its flows by `left`, from `head` on: flows join a group only at a solve, so a sorted array
