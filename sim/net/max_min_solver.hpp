@@ -98,9 +98,12 @@ class MaxMinSolver {
   struct Entry {
     double share;
     std::int32_t resource;
+    // Shares here are positive (a bound that grew is above a positive one), and positive doubles
+    // order like their bit patterns: integer compares are cheaper than floating-point ones.
     struct Less {  // a functor, so that the heap code inlines it
       bool operator()(const Entry& a, const Entry& b) const {
-        return (a.share < b.share) | ((a.share == b.share) & (a.resource < b.resource));
+        const auto x = std::bit_cast<std::uint64_t>(a.share), y = std::bit_cast<std::uint64_t>(b.share);
+        return (x < y) | ((x == y) & (a.resource < b.resource));
       }
     };
   };
