@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 #include <cmath>
 
 namespace moesim {
@@ -25,11 +24,9 @@ const std::vector<std::uint32_t>& AnalyticNetwork::sorted_by_size(std::int64_t f
   const std::size_t mask = table_.size() - 1;
   const int shift = 64 - std::countr_zero(table_.size());
   distinct_.clear();
-  rank_of_.resize(count);
+  distinct_of_.resize(count);
   for (std::size_t i = 0; i < count; ++i) {
-    const double b = info(first_id + static_cast<std::int64_t>(i)).eff_bytes;
-    std::uint64_t bits = 0;
-    std::memcpy(&bits, &b, sizeof bits);
+    const auto bits = std::bit_cast<std::uint64_t>(info(first_id + static_cast<std::int64_t>(i)).eff_bytes);
     std::size_t h = static_cast<std::size_t>((bits * 0x9E3779B97F4A7C15ULL) >> shift);
     while (table_[h].gen == table_gen_ && table_[h].bits != bits) h = (h + 1) & mask;
     Slot& slot = table_[h];
@@ -38,7 +35,7 @@ const std::vector<std::uint32_t>& AnalyticNetwork::sorted_by_size(std::int64_t f
       distinct_.push_back(Distinct{bits, 0});
     }
     ++distinct_[slot.id].count;
-    rank_of_[i] = slot.id;
+    distinct_of_[i] = slot.id;
   }
   // Sizes are positive doubles, which order like their bit patterns.
   order_.resize(distinct_.size());
@@ -52,7 +49,7 @@ const std::vector<std::uint32_t>& AnalyticNetwork::sorted_by_size(std::int64_t f
     at += n;
   }
   sorted_.resize(count);
-  for (std::size_t i = 0; i < count; ++i) sorted_[distinct_[rank_of_[i]].count++] = static_cast<std::uint32_t>(i);
+  for (std::size_t i = 0; i < count; ++i) sorted_[distinct_[distinct_of_[i]].count++] = static_cast<std::uint32_t>(i);
   return sorted_;
 }
 

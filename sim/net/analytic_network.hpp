@@ -42,7 +42,7 @@ class AnalyticNetwork final : public Network {
   std::vector<Slot> table_;
   std::uint32_t table_gen_ = 0;
   std::vector<Distinct> distinct_;
-  std::vector<std::uint32_t> rank_of_, order_, sorted_;
+  std::vector<std::uint32_t> distinct_of_, order_, sorted_;
   const std::vector<std::uint32_t>& sorted_by_size(std::int64_t first_id, std::size_t count);
 };
 

@@ -111,7 +111,7 @@ const FlowModel::Entry* FlowModel::front(Group& g) {
 void FlowModel::merge_joined(Group& g) {
   const auto less = Entry::Less{};
   std::sort(g.joined.begin(), g.joined.end(), less);
-  if (g.joined.size() <= 8 && g.queue.size() - g.head <= 2 * static_cast<std::size_t>(g.live) + 16) {
+  if (g.joined.size() <= 8 && !mostly_stale(g)) {
     // A few: inserted in place (a short memmove each), stale entries left for a later merge.
     for (const Entry& e : g.joined)
       g.queue.insert(std::upper_bound(g.queue.begin() + static_cast<std::ptrdiff_t>(g.head), g.queue.end(), e, less), e);
@@ -139,19 +139,15 @@ void FlowModel::merge_joined(Group& g) {
   g.joined.clear();
 }
 
-double FlowModel::group_finish_ps(Group& g) {
-  const Entry* e = g.level > 0 ? front(g) : nullptr;
-  if (e == nullptr) return kInf;
-  return static_cast<double>(g.clock_ps) + (flows_[e->id].left - g.clock) / g.level;
-}
-
 void FlowModel::push_group(std::int32_t link) {
   Group& g = groups_[static_cast<std::size_t>(link)];
   ++g.tick;
-  const double finish = group_finish_ps(g);
-  if (!(finish < kInf)) return;
-  g.timer_ps = g.clock_ps + static_cast<TimePs>(std::ceil((flows_[g.queue[g.head].id].left - g.clock) / g.level));
-  heap_push(next_, Entry{finish, static_cast<std::uint32_t>(link), g.tick}, Entry::Less{});
+  const Entry* e = g.level > 0 ? front(g) : nullptr;
+  if (e == nullptr) return;  // empty, or stalled: no finish to wait for
+  const double after_ps = (e->key - g.clock) / g.level;  // the key is the flow's `left`
+  g.timer_ps = g.clock_ps + static_cast<TimePs>(std::ceil(after_ps));
+  heap_push(next_, Entry{static_cast<double>(g.clock_ps) + after_ps, static_cast<std::uint32_t>(link), g.tick},
+            Entry::Less{});
 }
 
 void FlowModel::arm_timer() {
@@ -249,13 +245,7 @@ void FlowModel::move_to(std::uint32_t var, std::int32_t link, TimePs now) {
     if (--old.live == 0) reset_group(old, now);
   }
   Group& g = groups_[static_cast<std::size_t>(link)];
-  if (g.live++ == 0) {
-    g.queue.clear();
-    g.head = 0;
-    g.joined.clear();
-    g.clock = 0;
-    g.clock_ps = now;
-  }
+  if (g.live++ == 0) g.clock_ps = now;  // a group is reset when it empties: its clock starts now
   f.group = link;
   ++f.tick;
   f.left = g.clock + left;
@@ -313,7 +303,7 @@ void FlowModel::resolve() {
       continue;
     }
     g.level = l.share;
-    if (!g.joined.empty() || g.queue.size() - g.head > 2 * static_cast<std::size_t>(g.live) + 16) merge_joined(g);
+    if (!g.joined.empty() || mostly_stale(g)) merge_joined(g);
     push_group(l.resource);
   }
   residual_.assign(solver_.remaining().begin(), solver_.remaining().end());

@@ -41,7 +41,9 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
     double bytes;       // what the flow carries (its declaration is cold by the time it completes)
     TimePs latency_ps;
   };
-  struct Entry {  // heap entry: a flow (or a group) by key, stale when its tick is out of date
+  // A flow (in own_ or a group's queue) or a group (in next_) by key; stale when its tick is out
+  // of date.
+  struct Entry {
     // Left uninitialised by default: heaps are resized, then written.
     Entry() {}  // NOLINT: not `= default`, which would zero them on resize
     Entry(double k, std::uint32_t i, std::uint32_t t) : key(k), id(i), tick(t) {}
@@ -77,11 +79,14 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   bool top_valid(std::vector<Entry>& heap, bool groups);  // drops stale entries at the top
   const Entry* front(Group& g);   // its first valid entry (nullptr: none), skipping stale ones
   void merge_joined(Group& g);    // sorts `joined` into `queue`, dropping stale entries
-  double group_finish_ps(Group& g);  // when its earliest flow finishes (inf: never)
+  // Its queue holds many entries of flows that moved away: time to drop them.
+  static bool mostly_stale(const Group& g) {
+    return g.queue.size() - g.head > 2 * static_cast<std::size_t>(g.live) + 16;
+  }
   bool any_finish_pending();
-  void reset_group(Group& g, TimePs now);  // emptied
+  void reset_group(Group& g, TimePs now);  // emptied: an empty group is always in this state
   void stall_group(std::int32_t link, TimePs now);  // fixed at level 0: its flows become unrated
-  void push_group(std::int32_t link);             // (re)enters the group in next_
+  void push_group(std::int32_t link);  // (re)enters the group in next_, by its earliest finish
   void take_due(TimePs now);      // moves the flows due now to due_batch_
   void complete_batch(TimePs now);  // completes due_batch_, in start order
   void move_to(std::uint32_t var, std::int32_t link, TimePs now);  // the solve fixed var at link

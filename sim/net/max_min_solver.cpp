@@ -108,7 +108,7 @@ void MaxMinSolver::begin_solve() {
   ++gen_;
   // Resources in order of their starting share. in_use_ keeps the last solve's order (a resource
   // that lost its users stays listed until here, so removals never reorder it), and shares move
-  // little between solves, so an insertion sort does about one comparison per resource.
+  // little between solves, so an insertion sort moves each resource only a few places.
   order_.clear();
   for (std::int32_t r : in_use_) {
     const auto ri = static_cast<std::size_t>(r);
