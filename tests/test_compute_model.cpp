@@ -187,9 +187,10 @@ TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[comput
   p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
   const ComputeModel cm(p, m);
   CHECK(cm.source("experts") == "profile");
-  // Per active expert, no extra launch: 1 token -> 20 us, 100 -> 40 us, 10,000 -> 40 us (clamped);
-  // the idle expert costs nothing.
-  CHECK(cm.experts_ps(load) == 100'000'000);
+  // Per active expert, no fixed cost in this profile: 1 token -> 20 us, 100 -> 40 us, 10,000 ->
+  // 40 + 9,900 x 20/99 = 2,040 us (beyond the table: along its last segment); the idle expert
+  // costs nothing.
+  CHECK(cm.experts_ps(load) == 2'100'000'000);
   CHECK(cm.experts_ps(load) != roofline);
   const std::vector<int> idle{0, 0};
   CHECK(cm.experts_ps(idle) == 0);
@@ -205,6 +206,37 @@ TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[comput
   CHECK(other_precision.source("experts") == "roofline (profile expert table is for 1-byte weights)");
   const Profile plain = test_profile();
   CHECK(other_precision.experts_ps(ten) == ComputeModel(plain, bf16).experts_ps(ten));
+}
+
+TEST_CASE("a grouped expert call pays its fixed cost once, only when an expert has tokens", "[compute_model]") {
+  Profile p = test_profile();
+  p.kernels_model = "test";
+  p.kernels_weight_bytes = 1;
+  p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
+  p.kernels_expert_fixed_us = 7.5;
+  const ModelSpec m = test_model();
+  const ComputeModel cm(p, m);
+  const std::vector<int> one{1}, three{1, 1, 1}, idle{0, 0, 0};
+  CHECK(cm.experts_ps(one) == 27'500'000);
+  CHECK(cm.experts_ps(three) == 67'500'000);  // 7.5 + 3 x 20: the fixed cost is not per expert
+  CHECK(cm.experts_ps(idle) == 0);
+}
+
+TEST_CASE("kernel tables are clamped below their range and extended along their last segment above", "[compute_model]") {
+  Profile p = test_profile();
+  p.kernels_model = "test";
+  p.kernels_us["gate_us"] = LogTable{{4, 8, 16}, {10, 12, 20}};
+  p.kernels_us["permute_us"] = LogTable{{100}, {5}};
+  p.kernels_us["combine_us"] = LogTable{{8, 16}, {30, 30}};  // flat last segment stays flat
+  const ModelSpec m = test_model();
+  const ComputeModel cm(p, m);
+  // 1 token: gate clamped to 10, permute (one point) clamped to 5.
+  CHECK(cm.gate_ps(1) == 15'000'000);
+  // 32 tokens: gate 20 + 16 x (8/8) = 36; permute still 5 (below its only point).
+  CHECK(cm.gate_ps(32) == 41'000'000);
+  // 400 tokens: gate 20 + 384 = 404; a one-point table has no slope: permute stays 5.
+  CHECK(cm.gate_ps(400) == 409'000'000);
+  CHECK(cm.combine_ps(1000) == 30'000'000);
 }
 
 TEST_CASE("tables measured for another model are not used", "[compute_model]") {

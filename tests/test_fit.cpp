@@ -25,7 +25,7 @@ namespace {
 std::string sample_path() { return moesim::test::source_path("tests/data/calibration/h100_sample.json"); }
 
 moesim::Profile h100_base() {
-  return moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm.toml"));
+  return moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm-datasheet.toml"));
 }
 
 json sample_json() {

@@ -47,7 +47,27 @@ TEST_CASE("LogTable::check names what is wrong", "[profile]") {
 }
 
 TEST_CASE("shipped profiles load and validate", "[profile]") {
-  const Profile h100 = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm.toml"));
+  // The measured H100 profile: fitted over the datasheet one, its kernel tables for deepseek-v3.
+  const Profile measured = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm.toml"));
+  CHECK(measured.meta.source == "measured");
+  CHECK(!measured.meta.driver.empty());
+  CHECK(!measured.meta.command.empty());
+  CHECK(measured.device_provenance.source == "measured");
+  CHECK(measured.kernels_provenance.source == "measured");
+  CHECK(measured.kernels_model == "deepseek-v3");
+  CHECK(measured.kernels_weight_bytes == 2.0);
+  CHECK(measured.kernels_expert_fixed_us > 0);
+  CHECK(measured.kernels_us.size() == 4);
+  CHECK(measured.hbm_efficiency > 0.8);  // a copy reaches ~3.0 of 3.35 TB/s on an H100 SXM
+  CHECK(measured.comm.at("nvlink").provenance.source == "published");  // one GPU: no all-to-all
+  CHECK_NOTHROW(measured.validate("h100 measured"));
+  const Profile qwen = moesim::io::load_profile(
+      moesim::test::source_path("calibrate/profiles/h100-sxm.qwen3-30b-a3b.toml"));
+  CHECK(qwen.kernels_model == "qwen3-30b-a3b");
+  CHECK(qwen.meta.source == "measured");
+
+  const Profile h100 =
+      moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm-datasheet.toml"));
   CHECK(h100.meta.source == "derived");
   CHECK(h100.hbm_GBps == 3350.0);
   CHECK(h100.matrix_bf16_TFLOPs == 989.0);
@@ -107,6 +127,7 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
     p.kernels_us["gate_us"] = LogTable{{1, 128, 4096}, {9.5, 11.25, 40}};
     p.kernels_us["combine_us"] = LogTable{{8}, {0.0}};
     p.kernels_us["expert_us"] = LogTable{{1, 2, 4}, {15.9, 15.95, 16.0}};
+    p.kernels_expert_fixed_us = 33.75;
     REQUIRE_NOTHROW(p.validate("hand-made"));
     const auto dir = moesim::test::scratch_dir("profile-roundtrip");
     const std::string path = moesim::test::write_file(dir, "p.toml", moesim::io::profile_to_toml(p));
@@ -195,6 +216,12 @@ TEST_CASE("validate checks provenance and the kernel tables' model", "[profile]"
   CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("kernels.weight_bytes"));
   p.kernels_weight_bytes = 1;
   CHECK_NOTHROW(p.validate("x"));
+  p.kernels_expert_fixed_us = -1;
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("kernels.expert_fixed_us"));
+  p.kernels_expert_fixed_us = 30;
+  CHECK_NOTHROW(p.validate("x"));
+  p.kernels_us.erase("expert_us");
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("needs the expert_us table"));
 }
 
 TEST_CASE("broken profiles fail with file and line", "[profile]") {
@@ -230,5 +257,13 @@ TEST_CASE("broken profiles fail with file and line", "[profile]") {
                29, "kernels.weight_bytes");
   expect_error("weight-bytes-range", replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nweight_bytes = 9.0\n"),
                27, "kernels.weight_bytes");
+  expect_error("fixed-cost-without-expert-table",
+               replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nexpert_fixed_us = 30.0\n"), 27,
+               "belongs to the expert table");
+  expect_error("fixed-cost-negative",
+               replaced(good, "gate_us = [10.0, 20.0]\n",
+                        "gate_us = [10.0, 20.0]\nweight_bytes = 2.0\nexpert_fixed_us = -1.0\nexpert_tokens = [1.0]\n"
+                        "expert_us = [5.0]\n"),
+               30, "kernels.expert_fixed_us");
   expect_error("malformed", replaced(good, "hbm_GBps = 1000.0", "hbm_GBps = = 1000.0"), 6, "");
 }

@@ -58,7 +58,9 @@ fit::KernelMeasurement row(const std::string& kernel, const std::string& model, 
 int run_kernels(const KernelsArgs& a, const Argv& argv) {
   KernelSweep sweep;
   sweep.model = resolve_model(a.model);
-  sweep.tokens = a.tokens.empty() ? powers_of_two(8192) : parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
+  sweep.tokens = a.tokens.empty() ? powers_of_two(kDefaultSweepMaxTokens)
+                                  : parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
+  sweep.trim_to_fit = a.tokens.empty();
   sweep.skews = parse_double_list(a.skews, "--skews", 0, 20);
   sweep.mode = parse_gemm_mode(a.gemm);
   sweep.bench = a.common.bench();
@@ -82,8 +84,16 @@ int run_kernels(const KernelsArgs& a, const Argv& argv) {
 
 }  // namespace
 
-void run_kernel_sweep(GpuSession& gpu, const KernelSweep& sw, fit::Measurements& out) {
-  const LayerShape shape = layer_shape(sw.model);
+void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measurements& out) {
+  const LayerShape shape = layer_shape(given.model);
+  KernelSweep sw = given;
+  std::string why;
+  while (sw.trim_to_fit && sw.tokens.size() > 1 &&
+         !layer_fits(shape, *std::max_element(sw.tokens.begin(), sw.tokens.end()), why)) {
+    sw.tokens.erase(std::max_element(sw.tokens.begin(), sw.tokens.end()));
+    std::cout << fmt::format("sweep trimmed to {} tokens: {}\n", *std::max_element(sw.tokens.begin(), sw.tokens.end()),
+                             why);
+  }
   const int max_tokens = *std::max_element(sw.tokens.begin(), sw.tokens.end());
   check_layer_fits(shape, max_tokens);
   MoeLayer layer(shape, max_tokens, sw.mode, sw.seed, gpu.cublas, gpu.stream);
@@ -141,7 +151,7 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& sw, fit::Measurements&
 
 Profile fit_and_write_profile(const fit::Measurements& m, const std::string& base_path, const std::string& model,
                               const std::string& out_path) {
-  const std::string base_file = base_path.empty() ? std::string(MOESIM_SOURCE_DIR) + "/calibrate/profiles/h100-sxm.toml" : base_path;
+  const std::string base_file = base_path.empty() ? std::string(MOESIM_SOURCE_DIR) + "/calibrate/profiles/h100-sxm-datasheet.toml" : base_path;
   const Profile base = io::load_profile(base_file);
   fit::FitOptions options;
   options.model = model;
@@ -163,12 +173,12 @@ Runner add_kernels_command(CLI::App& app, const Argv& argv) {
   CLI::App* sub = app.add_subcommand("kernels", "time gate, permute, expert FFN and combine over tokens and skews");
   add_common_options(sub, a->common);
   add_model_options(sub, a->model);
-  sub->add_option("--tokens", a->tokens, "token counts, e.g. 1,16,256 (default 1,2,4,...,8192)");
+  sub->add_option("--tokens", a->tokens, "token counts, e.g. 1,16,256 (default 1,2,4,...,32768, as far as the GPU's memory holds)");
   sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,1.0)");
   sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped (cublasGemmGroupedBatchedEx) | loop (cublasGemmEx)");
   sub->add_option("--copy-GBps", a->copy_GBps, "copy bandwidth for the % column (default: measured now)");
   sub->add_option("--profile-out", a->profile_out, "also fit a profile (moesim::fit) and write it here");
-  sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm.toml)");
+  sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm-datasheet.toml)");
   return [sub, a, argv]() { return sub->parsed() ? run_kernels(*a, argv) : -1; };
 }
 

@@ -36,7 +36,12 @@ struct KernelSweep {
   BenchOptions bench;
   std::uint64_t seed = 1;
   double copy_GBps = 0;  // for the "% of copy" column (0 = not shown)
+  bool trim_to_fit = false;  // drop the largest token counts that do not fit in the GPU's memory
+                             // (default sweeps) instead of stopping
 };
+// The default token counts of a kernel sweep: 1, 2, 4, ..., 32768 (largest loads per expert reach
+// a hot expert's; KernelSweep::trim_to_fit drops what a smaller GPU cannot hold).
+inline constexpr int kDefaultSweepMaxTokens = 32768;
 // gate (once per token count), permute, expert and combine rows appended to `out`; prints a table.
 void run_kernel_sweep(GpuSession& gpu, const KernelSweep& sweep, fit::Measurements& out);
 

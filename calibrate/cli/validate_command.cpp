@@ -51,7 +51,8 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
   const std::vector<double> skews = parse_double_list(a.skews, "--skews", 0, 20);
   const GemmMode mode = parse_gemm_mode(a.gemm);
   const std::vector<int> kernel_tokens =
-      a.kernel_tokens.empty() ? powers_of_two(8192) : parse_int_list(a.kernel_tokens, "--kernel-tokens", 1, 1 << 20);
+      a.kernel_tokens.empty() ? powers_of_two(kDefaultSweepMaxTokens)
+                              : parse_int_list(a.kernel_tokens, "--kernel-tokens", 1, 1 << 20);
   const std::vector<double> kernel_skews = parse_double_list(a.kernel_skews, "--kernel-skews", 0, 20);
   std::vector<ResolvedModel> resolved;
   for (const std::string& name : models) {
@@ -76,7 +77,10 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
     const LayerShape shape = layer_shape(model);
     const int max_tokens = *std::max_element(tokens.begin(), tokens.end());
     std::string why;
-    if (!layer_fits(shape, std::max(max_tokens, a.profile.empty() ? *std::max_element(kernel_tokens.begin(), kernel_tokens.end()) : 1), why)) {
+    const int sweep_tokens = a.profile.empty() && !a.kernel_tokens.empty()
+                                 ? *std::max_element(kernel_tokens.begin(), kernel_tokens.end())
+                                 : 1;  // the default sweep trims itself to what fits
+    if (!layer_fits(shape, std::max(max_tokens, sweep_tokens), why)) {
       std::cout << "\nskipped: " << why << "\n";
       skipped.push_back(shape.model);
       continue;
@@ -86,7 +90,8 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
       fit::Measurements km;
       km.meta = all.meta;
       km.device = all.device;
-      KernelSweep sweep{model, kernel_tokens, kernel_skews, mode, a.common.bench(), a.common.seed, copy_GBps};
+      KernelSweep sweep{model, kernel_tokens, kernel_skews, mode, a.common.bench(), a.common.seed, copy_GBps,
+                        a.kernel_tokens.empty()};
       run_kernel_sweep(gpu, sweep, km);
       const std::string out = a.profile_out.empty() || models.size() == 1 ? a.profile_out
                                                                           : path_with_suffix(a.profile_out, shape.model);
@@ -133,11 +138,11 @@ Runner add_validate_command(CLI::App& app, const Argv& argv) {
   add_common_options(sub, a->common);
   sub->add_option("--profile", a->profile, "profile to predict with (default: run `kernels` and fit one here)");
   sub->add_option("--profile-out", a->profile_out, "write the fitted profile here (one file per model: NAME.MODEL.toml)");
-  sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm.toml)");
+  sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm-datasheet.toml)");
   sub->add_option("--models", a->models, "model presets (default deepseek-v3,qwen3-30b-a3b)");
   sub->add_option("--tokens", a->tokens, "layer token counts (default 16,128,1024,4096)");
   sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,0.6,1.2)");
-  sub->add_option("--kernel-tokens", a->kernel_tokens, "token counts of the kernel sweep (default 1,2,...,8192)");
+  sub->add_option("--kernel-tokens", a->kernel_tokens, "token counts of the kernel sweep (default 1,2,...,32768, as far as memory holds)");
   sub->add_option("--kernel-skews", a->kernel_skews, "skews of the kernel sweep (default 0,1.0)");
   sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped | loop");
   sub->add_option("--csv", a->csv, "write the comparison table as CSV");

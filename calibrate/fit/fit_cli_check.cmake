@@ -6,7 +6,7 @@ file(MAKE_DIRECTORY "${WORK}")
 include(${SRC}/tests/check_helpers.cmake)
 
 set(sample ${SRC}/tests/data/calibration/h100_sample.json)
-set(base ${SRC}/calibrate/profiles/h100-sxm.toml)
+set(base ${SRC}/calibrate/profiles/h100-sxm-datasheet.toml)
 
 # A good fit prints its notes and writes the profile (moesim-fit reloads it itself and checks it
 # is identical).

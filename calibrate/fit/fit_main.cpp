@@ -1,15 +1,18 @@
-// The `moesim-fit` command: measurement files + a base profile -> a fitted profile TOML. Exit
-// codes as for `moesim`: 0 ok, 1 internal or I/O error, 2 bad input, with the place named.
+// The `moesim-fit` command: measurement files + a base profile -> a fitted profile TOML, and
+// optionally the fitted profile's predictions beside recorded layer measurements (validate's
+// table, without a GPU). Exit codes as for `moesim`: 0 ok, 1 internal or I/O error, 2 bad input.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <fstream>
 #include <iostream>
 
+#include "cli/validate_table.hpp"
 #include "core/error.hpp"
 #include "fit/measurements.hpp"
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
+#include "moe/model_spec.hpp"
 
 namespace {
 
@@ -18,8 +21,28 @@ struct Args {
   std::string base;
   std::string out;
   std::string device_name;
+  std::vector<std::string> check_layers;
   moesim::fit::FitOptions options;
 };
+
+// The fitted profile's prediction of each recorded layer of its model, as `validate` prints it.
+void check_layers(const moesim::Profile& profile, const std::vector<std::string>& files) {
+  std::vector<moesim::calib::ValidateRow> rows;
+  for (const std::string& file : files) {
+    for (const moesim::fit::LayerMeasurement& layer : moesim::fit::load_measurements(file).layers) {
+      if (layer.model != profile.kernels_model) continue;
+      const auto preset = moesim::model_preset(layer.model);
+      if (!preset) throw moesim::InputError(fmt::format("{}: layer of unknown model \"{}\"", file, layer.model));
+      const moesim::ModelSpec spec = moesim::calib::spec_as_run(*preset, layer.weight_bytes);
+      const auto r = moesim::calib::predict_layer(profile, spec, layer);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+  }
+  if (rows.empty())
+    throw moesim::InputError(fmt::format("--check-layers: no recorded layer of {} in the files given",
+                                         profile.kernels_model.empty() ? "the fitted model" : profile.kernels_model));
+  std::cout << "\nfitted profile vs recorded layers\n" << moesim::calib::validate_table_text(rows);
+}
 
 int run(const Args& a) {
   moesim::fit::Measurements m = moesim::fit::load_measurements(a.measurements.front());
@@ -45,6 +68,7 @@ int run(const Args& a) {
   if (!(moesim::io::load_profile(a.out) == report.profile))
     throw moesim::Error(fmt::format("{}: the written profile does not load back identically", a.out));
   std::cout << fmt::format("profile written to {} (source {})\n", a.out, report.profile.meta.source);
+  if (!a.check_layers.empty()) check_layers(report.profile, a.check_layers);
   return 0;
 }
 
@@ -66,6 +90,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e9));
   app.add_option("--out", a.out, "fitted profile to write (TOML)")->required();
   app.add_option("--device-name", a.device_name, "meta.device of the fitted profile (default: the measured name)");
+  app.add_option("--check-layers", a.check_layers,
+                 "measurement JSON with layer rows (validate --out): print the fitted profile's prediction of "
+                 "each layer of its model beside the measurement; repeatable")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -131,6 +131,43 @@ std::string gate_kind_for(const std::string& model) {
   return model == "deepseek-v3" ? "sigmoid_group_topk" : "softmax_topk";
 }
 
+// The fixed cost of one grouped expert GEMM call (launches, set-up): the intercept of time against
+// experts with tokens, over rows with at most 2 tokens per expert. There each expert costs about
+// one read of its weights whatever its load, so time = fixed + per-expert x experts. Capped at 0.9 of
+// the fastest even-load row so every per-expert point stays positive; 0 when it cannot be told.
+double expert_fixed_us(const Measurements& m, const std::string& model, double weight_bytes, double even_skew,
+                       std::vector<std::string>& notes) {
+  std::vector<std::pair<double, double>> pts;
+  double fastest = std::numeric_limits<double>::infinity();
+  std::set<int> counts;
+  for (const auto& k : m.kernels) {
+    if (k.model != model || k.kernel != "expert" || k.weight_bytes != weight_bytes) continue;
+    if (k.skew == even_skew) fastest = std::min(fastest, k.median_us);
+    if (k.tokens_per_expert > 2) continue;
+    pts.emplace_back(k.experts, k.median_us);
+    counts.insert(k.experts);
+  }
+  if (pts.size() < 3 || counts.size() < 2) {
+    notes.push_back("expert: fixed cost per call not fitted (needs rows at <= 2 tokens per expert with at least "
+                    "2 expert counts); expert_fixed_us = 0");
+    return 0;
+  }
+  double mx = 0, my = 0;
+  for (const auto& [x, y] : pts) mx += x, my += y;
+  mx /= static_cast<double>(pts.size());
+  my /= static_cast<double>(pts.size());
+  double sxy = 0, sxx = 0;
+  for (const auto& [x, y] : pts) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+  const double slope = sxy / sxx;
+  const double raw = my - slope * mx;
+  const double fixed = std::clamp(raw, 0.0, 0.9 * fastest);
+  notes.push_back(fmt::format("expert: fixed cost per call {:.2f} us (intercept of time vs experts over {} rows at "
+                              "<= 2 tokens per expert, {:.2f} us per expert){}",
+                              fixed, pts.size(), slope,
+                              fixed != raw ? fmt::format("; the intercept {:.2f} us was clamped", raw) : ""));
+  return fixed;
+}
+
 bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, std::vector<std::string>& notes) {
   std::map<std::string, LogTable> tables;
   std::set<double> skews;
@@ -163,6 +200,7 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
   for (const auto& k : m.kernels)
     if (k.model == model && k.kernel == "expert") ++rows_by_bytes[k.weight_bytes];
   double weight_bytes = 0;
+  double fixed_us = 0;
   if (!rows_by_bytes.empty()) {
     const auto preset = model_preset(model);
     int best = 0;
@@ -183,6 +221,7 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
     double even = std::numeric_limits<double>::infinity();
     for (const auto& k : m.kernels)
       if (k.model == model && k.kernel == "expert" && k.weight_bytes == weight_bytes) even = std::min(even, k.skew);
+    fixed_us = expert_fixed_us(m, model, weight_bytes, even, notes);
     std::vector<std::pair<double, double>> points;
     int uneven = 0;
     for (const auto& k : m.kernels)
@@ -191,7 +230,7 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
           ++uneven;
           continue;
         }
-        points.emplace_back(k.tokens_per_expert, k.median_us / k.experts);
+        points.emplace_back(k.tokens_per_expert, std::max(0.0, k.median_us - fixed_us) / k.experts);
         skews.insert(k.skew);
       }
     if (uneven > 0)
@@ -200,7 +239,7 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
                                   points.size(), even, uneven));
     tables["expert_us"] = monotone_table(points, "expert", "tokens per expert", notes);
     notes.push_back(fmt::format("kernels.expert_us: {} points from {} rows (per-expert time inside the grouped "
-                                "GEMM, {}-byte weights)",
+                                "GEMM beyond its fixed cost, {}-byte weights)",
                                 tables["expert_us"].x.size(), points.size(), weight_bytes));
   } else {
     notes.push_back("expert: not measured (the simulator uses its roofline)");
@@ -212,6 +251,7 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
   p.kernels_us = tables;
   p.kernels_model = model;
   p.kernels_weight_bytes = tables.count("expert_us") ? weight_bytes : 0;
+  p.kernels_expert_fixed_us = tables.count("expert_us") ? fixed_us : 0;
   p.kernels_provenance = {
       "measured",
       fmt::format("moesim-calibrate kernels on {} ({}), model {}: median over skews {{{}}} per size{}, made "

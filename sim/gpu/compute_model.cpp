@@ -50,7 +50,18 @@ const LogTable* find_table(const Profile& p, const char* name) {
 
 bool same_bytes(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), std::abs(b)); }
 
-TimePs table_ps(const LogTable& t, double x) { return ps_from_us(std::max(0.0, t.at(x))); }
+// A kernel table is clamped below its first point (launch-bound: a smaller input costs no less)
+// and continued along its last segment beyond its last point (throughput-bound: the time grows
+// linearly with the work). Clamping there too would make a hot expert with 10x the largest
+// measured load cost the same as that load. A one-point table has no slope: constant.
+double kernel_table_us(const LogTable& t, double x) {
+  const std::size_t n = t.x.size();
+  if (n < 2 || !(x > t.x.back())) return t.at(x);
+  const double slope = std::max(0.0, (t.y[n - 1] - t.y[n - 2]) / (t.x[n - 1] - t.x[n - 2]));
+  return t.y[n - 1] + slope * (x - t.x[n - 1]);
+}
+
+TimePs table_ps(const LogTable& t, double x) { return ps_from_us(std::max(0.0, kernel_table_us(t, x))); }
 
 }  // namespace
 
@@ -130,13 +141,16 @@ TimePs ComputeModel::gate_ps(int tokens) const {
 
 TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) const {
   if (const LogTable* expert = table("expert_us")) {
-    // Each entry is one expert's share of a measured grouped GEMM, its amortised launch included.
+    // One grouped GEMM call: its fixed cost, then each expert with tokens at its own load.
     TimePs sum = 0;
+    bool any = false;
     for (int n : tokens_per_local_expert) {
       check_count(n, "tokens for an expert");
-      if (n > 0) sum += table_ps(*expert, n);
+      if (n == 0) continue;
+      any = true;
+      sum += table_ps(*expert, n);
     }
-    return sum;
+    return any ? sum + ps_from_us(profile_.kernels_expert_fixed_us) : 0;
   }
   const double h = model_.hidden, f = model_.expert_ffn;
   const double tile = profile_.gemm_tile_m;

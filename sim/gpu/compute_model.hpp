@@ -26,7 +26,9 @@ class ComputeModel {
   TimePs dense_ffn_ps(int tokens) const;           // a dense layer's FFN
   TimePs gate_ps(int tokens) const;                // router GEMM + top-k + permute into layout
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
-  // With a usable expert_us table: the sum of expert_us(n) over the experts with n > 0.
+  // With a usable expert_us table: expert_fixed_us + the sum of expert_us(n) over the experts
+  // with n > 0. Kernel tables are clamped below their first point and continue along their last
+  // segment beyond their last.
   TimePs experts_ps(std::span<const int> tokens_per_local_expert) const;
   TimePs shared_experts_ps(int tokens) const;      // 0 when the model has none
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce

@@ -103,6 +103,10 @@ void Profile::validate(const std::string& where) const {
           where, fmt::format("kernels.weight_bytes must be in (0, 8] (got {})", kernels_weight_bytes));
   require(!kernels_us.count("expert_us") || kernels_weight_bytes > 0, where,
           "kernels.weight_bytes must give the weight precision of the expert_us table");
+  require(std::isfinite(kernels_expert_fixed_us) && kernels_expert_fixed_us >= 0 && kernels_expert_fixed_us <= 1e6,
+          where, fmt::format("kernels.expert_fixed_us must be in [0, 1e6] us (got {})", kernels_expert_fixed_us));
+  require(kernels_expert_fixed_us == 0 || kernels_us.count("expert_us"), where,
+          "kernels.expert_fixed_us needs the expert_us table it belongs to");
   require_provenance(kernels_provenance, where, "kernels");
 }
 

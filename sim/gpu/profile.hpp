@@ -65,6 +65,8 @@ struct Profile {
   std::string kernels_model;         // model the tables were measured for (required with tables)
   double kernels_weight_bytes = 0;   // bytes per weight of the expert_us table (0 = not stated;
                                      // required with expert_us)
+  double kernels_expert_fixed_us = 0;  // fixed cost of one grouped expert GEMM call (launches,
+                                       // set-up), on top of expert_us per expert; needs expert_us
   Provenance kernels_provenance;     // [kernels] source / citation
 
   // Throws InputError (prefixed with `where`) when a field is out of range or a table is bad.
@@ -74,7 +76,8 @@ struct Profile {
 
 // Names of the kernel tables the compute model understands ("gate_us", ...); x is tokens
 // (token copies for "combine_us", tokens routed to one expert for "expert_us"), y is
-// microseconds ("expert_us": one expert's share of a grouped GEMM, amortised launch included).
+// microseconds ("expert_us": one expert's share of a grouped GEMM, the call's fixed cost
+// kernels_expert_fixed_us apart).
 std::vector<std::string> known_kernel_tables();
 
 }  // namespace moesim

@@ -74,10 +74,12 @@ void read_kernels(TableReader& r, Profile& p) {
     if (p.kernels_model.empty()) r.fail("model", "must name the model the kernel tables were measured for");
   }
   if (r.has("weight_bytes")) p.kernels_weight_bytes = positive(r, "weight_bytes", 8);
+  if (r.has("expert_fixed_us")) p.kernels_expert_fixed_us = r.number("expert_fixed_us", 0, 1e6);
   std::vector<std::string> keys;
   for (const auto& [k, v] : r.raw()) {
     const std::string key(k.str());
-    if (key != "model" && key != "weight_bytes" && key != "source" && key != "citation") keys.push_back(key);
+    if (key != "model" && key != "weight_bytes" && key != "expert_fixed_us" && key != "source" && key != "citation")
+      keys.push_back(key);
   }
   for (const std::string& key : keys) {
     std::string stem;
@@ -102,6 +104,8 @@ void read_kernels(TableReader& r, Profile& p) {
                               r.full_key("weight_bytes")));
     p.kernels_us[name] = read_table(r, stem + "_tokens", name, 0, 1e12);
   }
+  if (p.kernels_expert_fixed_us > 0 && !p.kernels_us.count("expert_us"))
+    r.fail("expert_fixed_us", "belongs to the expert table: give expert_tokens and expert_us too");
   r.finish();
 }
 
@@ -228,6 +232,8 @@ void write_profile(const Profile& p, std::ostream& out) {
     write_provenance(p.kernels_provenance, out);
     if (!p.kernels_model.empty()) out << "model = " << string_text(p.kernels_model) << "\n";
     if (p.kernels_weight_bytes != 0) out << "weight_bytes = " << number_text(p.kernels_weight_bytes) << "\n";
+    if (p.kernels_expert_fixed_us != 0)
+      out << "expert_fixed_us = " << number_text(p.kernels_expert_fixed_us) << "\n";
     for (const auto& [name, t] : p.kernels_us) {
       const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
       out << stem << "_tokens = " << array_text(t.x) << "\n";

@@ -3,9 +3,9 @@
 
 Runs `moesim run scenarios/smoke.toml` into WORK/plots-test/results, a 4-run
 `moesim sweep` and a 2-placement `moesim compare` of the same scenario, then
-every plot script (with this interpreter, sys.executable) on those outputs and
-on calibrate/profiles/h100-sxm.toml (as shipped, and with [kernels] tables
-added), and checks that every output exists, is non-empty and has the right
+every plot script (with this interpreter, sys.executable) on those outputs, on
+calibrate/profiles/h100-sxm.toml (measured, with its [kernels] tables) and on
+h100-sxm-datasheet.toml with hand-made [kernels] tables added, and checks that every output exists, is non-empty and has the right
 magic bytes. Also checks that bad inputs give a clean error (exit 1, no
 traceback).
 
@@ -153,10 +153,11 @@ def main():
              "-o", compare_dir], cwd, env)
     compare_csv = os.path.join(compare_dir, "compare.csv")
     check(p.returncode == 0 and os.path.isfile(compare_csv), "moesim compare writes compare.csv")
+    # The measured profile (with its [kernels] tables), and the datasheet one with hand-made tables.
     profile = os.path.join(src, "calibrate", "profiles", "h100-sxm.toml")
-    # The same profile with [kernels] tables, for the measured-kernel panel.
+    datasheet = os.path.join(src, "calibrate", "profiles", "h100-sxm-datasheet.toml")
     profile_k = os.path.join(work, "h100-kernels.toml")
-    with open(profile) as f, open(profile_k, "w") as g:
+    with open(datasheet) as f, open(profile_k, "w") as g:
         g.write(f.read() + "\n[kernels]\nmodel = \"deepseek-v3\"\nweight_bytes = 1.0\n"
                 "gate_tokens = [1.0, 128.0, 4096.0]\n"
                 "gate_us = [9.0, 11.0, 40.0]\ncombine_tokens = [1.0, 32768.0]\n"
