@@ -260,6 +260,40 @@ TEST_CASE("the compute model uses fitted tables for their model only", "[fit][co
   CHECK(other.source("gate") == "roofline (profile tables are for deepseek-v3)");
 }
 
+TEST_CASE("expert rows at fewer experts per call give per-call curves; the fixed cost is the intercept", "[fit]") {
+  // time = 12 + E x g(n): g = 3 us up to 4 tokens, then 0.5 us per token, at any expert count E.
+  Measurements m;
+  m.meta.device = "test GPU";
+  auto expert = [&](int experts, double n) {
+    moesim::fit::KernelMeasurement k;
+    k.kernel = "expert";
+    k.model = "qwen3-30b-a3b";
+    k.experts = experts;
+    k.tokens_per_expert = n;
+    k.tokens = static_cast<std::int64_t>(experts * n);
+    k.weight_bytes = 2;
+    k.median_us = k.p10_us = k.p90_us = 12 + experts * std::max(3.0, 0.5 * n + 1);
+    k.repeats = 5;
+    m.kernels.push_back(k);
+  };
+  for (double n : {1.0, 2.0, 16.0, 64.0}) expert(128, n);  // all of qwen3's experts
+  for (double n : {1.0, 4.0, 16.0, 256.0}) expert(8, n);
+  for (double n : {1.0, 64.0}) expert(32, n);  // two loads only: no curve
+  expert(16, 1.0);
+  const auto r = moesim::fit::fit_profile(m, h100_base(), {"qwen3-30b-a3b", 0});
+  const moesim::Profile& p = r.profile;
+  CHECK(p.kernels_expert_fixed_us == Approx(12));
+  REQUIRE(p.kernels_us.count("expert_us"));
+  REQUIRE(p.kernels_us.count("expert_e8_us"));
+  CHECK_FALSE(p.kernels_us.count("expert_e32_us"));
+  CHECK_FALSE(p.kernels_us.count("expert_e16_us"));
+  CHECK(p.kernels_us.at("expert_e8_us").x == std::vector<double>{1, 4, 16, 256});
+  CHECK(p.kernels_us.at("expert_e8_us").at(256) == Approx(129));
+  CHECK(p.kernels_us.at("expert_us").at(64) == Approx(33));
+  CHECK(has_note(r.notes, "3 rows at expert counts with fewer than 3 loads left out"));
+  CHECK_NOTHROW(p.validate("fitted"));
+}
+
 TEST_CASE("fit options and partial measurements", "[fit]") {
   const Measurements sample = moesim::fit::load_measurements(sample_path());
   const moesim::Profile base = h100_base();

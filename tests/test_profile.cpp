@@ -57,7 +57,9 @@ TEST_CASE("shipped profiles load and validate", "[profile]") {
   CHECK(measured.kernels_model == "deepseek-v3");
   CHECK(measured.kernels_weight_bytes == 2.0);
   CHECK(measured.kernels_expert_fixed_us > 0);
-  CHECK(measured.kernels_us.size() == 4);
+  CHECK(measured.kernels_us.size() == 8);  // gate, permute, combine, expert and 4 per-call curves
+  for (const char* curve : {"expert_e8_us", "expert_e16_us", "expert_e32_us", "expert_e64_us"})
+    CHECK(measured.kernels_us.count(curve) == 1);
   CHECK(measured.hbm_efficiency > 0.8);  // a copy reaches ~3.0 of 3.35 TB/s on an H100 SXM
   CHECK(measured.comm.at("nvlink").provenance.source == "published");  // one GPU: no all-to-all
   CHECK_NOTHROW(measured.validate("h100 measured"));
@@ -128,6 +130,7 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
     p.kernels_us["combine_us"] = LogTable{{8}, {0.0}};
     p.kernels_us["expert_us"] = LogTable{{1, 2, 4}, {15.9, 15.95, 16.0}};
     p.kernels_expert_fixed_us = 33.75;
+    p.kernels_us["expert_e16_us"] = LogTable{{1, 64}, {20.5, 30.25}};
     REQUIRE_NOTHROW(p.validate("hand-made"));
     const auto dir = moesim::test::scratch_dir("profile-roundtrip");
     const std::string path = moesim::test::write_file(dir, "p.toml", moesim::io::profile_to_toml(p));
@@ -222,6 +225,15 @@ TEST_CASE("validate checks provenance and the kernel tables' model", "[profile]"
   CHECK_NOTHROW(p.validate("x"));
   p.kernels_us.erase("expert_us");
   CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("needs the expert_us table"));
+  p.kernels_expert_fixed_us = 0;
+  p.kernels_us["expert_e8_us"] = LogTable{{1.0}, {5.0}};
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("kernels.expert_e8_us needs the expert_us table"));
+  CHECK(moesim::expert_calls_of("expert_e8_us") == 8);
+  CHECK(moesim::expert_calls_of("expert_e08_us") == 0);
+  CHECK(moesim::expert_calls_of("expert_e_us") == 0);
+  CHECK(moesim::expert_calls_of("expert_e8x_us") == 0);
+  CHECK(moesim::expert_calls_of("expert_us") == 0);
+  CHECK(moesim::expert_calls_of("expert_e99999999_us") == 0);
 }
 
 TEST_CASE("broken profiles fail with file and line", "[profile]") {
@@ -265,5 +277,10 @@ TEST_CASE("broken profiles fail with file and line", "[profile]") {
                         "gate_us = [10.0, 20.0]\nweight_bytes = 2.0\nexpert_fixed_us = -1.0\nexpert_tokens = [1.0]\n"
                         "expert_us = [5.0]\n"),
                30, "kernels.expert_fixed_us");
+  expect_error("curve-without-expert-table",
+               replaced(good, "gate_us = [10.0, 20.0]\n",
+                        "gate_us = [10.0, 20.0]\nweight_bytes = 2.0\nexpert_e8_tokens = [1.0]\nexpert_e8_us = [5.0]\n"),
+               31, "needs expert_tokens and expert_us");
+  expect_error("bad-curve-name", replaced(good, "gate_tokens", "expert_e0_tokens"), 27, "expert_e<N>");
   expect_error("malformed", replaced(good, "hbm_GBps = 1000.0", "hbm_GBps = = 1000.0"), 6, "");
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "bench/cuda_check.hpp"
 #include "bench/expected_bytes.hpp"
 #include "cli/subcommands.hpp"
 #include "cli/sweeps.hpp"
@@ -28,6 +29,7 @@ struct KernelsArgs {
   double copy_GBps = 0;
   std::string profile_out;
   std::string base;
+  std::string expert_calls = kDefaultExpertCalls;
 };
 
 // One printed line: bandwidth and its fraction of the copy ceiling for memory-bound kernels.
@@ -55,12 +57,56 @@ fit::KernelMeasurement row(const std::string& kernel, const std::string& model, 
   return k;
 }
 
+// Token t takes experts (t k + j) mod `calls`, j < k: every one of the `calls` experts gets exactly
+// tokens k / calls copies (a multiple of calls), distinct within a token (k <= calls).
+Routing even_routing(int calls, int top_k, int tokens, int experts) {
+  Routing r;
+  r.tokens = tokens;
+  r.top_k = top_k;
+  r.experts = experts;
+  r.label = fmt::format("even:{}", calls);
+  r.ids.resize(static_cast<std::size_t>(tokens) * top_k);
+  r.weights.assign(r.ids.size(), 1.0f / static_cast<float>(top_k));
+  for (std::size_t i = 0; i < r.ids.size(); ++i) r.ids[i] = static_cast<std::int32_t>(i % static_cast<std::size_t>(calls));
+  return r;
+}
+
+// Per-expert cost by load when only `calls` experts share the grouped GEMM (fit: expert_e<N>_us).
+void run_expert_calls(MoeLayer& layer, Bench& bench, const KernelSweep& sw, int max_tokens, cudaStream_t stream,
+                      fit::Measurements& out) {
+  const LayerShape& shape = layer.shape();
+  const int h = shape.hidden, e = shape.experts, k = shape.top_k, f = shape.ffn;
+  for (int calls : sw.expert_calls) {
+    if (calls < k || calls >= e || calls % k != 0) {
+      std::cout << fmt::format("expert calls: {} experts per call skipped (needs a multiple of top-k {} below {})\n",
+                               calls, k, e);
+      continue;
+    }
+    for (int n = 1; n <= 16384; n *= 4) {
+      const long long tokens = static_cast<long long>(n) * calls / k;
+      if (tokens > max_tokens) break;
+      layer.set_routing(even_routing(calls, k, static_cast<int>(tokens), e));
+      layer.permute(stream);
+      MOESIM_CUDA_CHECK(cudaStreamSynchronize(stream));
+      const double ebytes = expert_bytes(layer.counts(), h, f), eflops = expert_flops(layer.counts(), h, f);
+      const TimingStats t = bench.measure([&](cudaStream_t s) { layer.experts(s); }, [&] { layer.verify_experts(); });
+      print_line(fmt::format("expert/{}", calls), static_cast<int>(tokens), 0, t, ebytes, eflops, sw.copy_GBps, false);
+      fit::KernelMeasurement r = row("expert", shape.model, 0, tokens * k, t, ebytes);
+      r.experts = layer.ffn().active_experts();
+      r.tokens_per_expert = static_cast<double>(r.tokens) / r.experts;
+      r.weight_bytes = 2;
+      out.kernels.push_back(r);
+    }
+  }
+}
+
 int run_kernels(const KernelsArgs& a, const Argv& argv) {
   KernelSweep sweep;
   sweep.model = resolve_model(a.model);
   sweep.tokens = a.tokens.empty() ? powers_of_two(kDefaultSweepMaxTokens)
                                   : parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
   sweep.trim_to_fit = a.tokens.empty();
+  if (a.expert_calls != "none") sweep.expert_calls = parse_int_list(a.expert_calls, "--expert-calls", 1, 1 << 20);
   sweep.skews = parse_double_list(a.skews, "--skews", 0, 20);
   sweep.mode = parse_gemm_mode(a.gemm);
   sweep.bench = a.common.bench();
@@ -143,6 +189,7 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measuremen
       out.kernels.push_back(row("combine", model, skew, static_cast<std::int64_t>(t) * k, combine, combine_bytes(t, h, k)));
     }
   }
+  if (!sw.expert_calls.empty()) run_expert_calls(layer, bench, sw, max_tokens, gpu.stream, out);
   if (!layer.ffn().note().empty()) std::cout << "note: " << layer.ffn().note() << "\n";
   if (!bench.note().empty()) std::cout << "note: " << bench.note() << "\n";
   std::cout << "expert rows: experts = experts given tokens, tokens_per_expert = token copies / those experts "
@@ -179,6 +226,9 @@ Runner add_kernels_command(CLI::App& app, const Argv& argv) {
   sub->add_option("--copy-GBps", a->copy_GBps, "copy bandwidth for the % column (default: measured now)");
   sub->add_option("--profile-out", a->profile_out, "also fit a profile (moesim::fit) and write it here");
   sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm-datasheet.toml)");
+  sub->add_option("--expert-calls", a->expert_calls,
+                  "also time the expert FFN with even loads over this many experts per call (default 8,16,32,64; "
+                  "none to skip)");
   return [sub, a, argv]() { return sub->parsed() ? run_kernels(*a, argv) : -1; };
 }
 

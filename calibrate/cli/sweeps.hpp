@@ -38,7 +38,12 @@ struct KernelSweep {
   double copy_GBps = 0;  // for the "% of copy" column (0 = not shown)
   bool trim_to_fit = false;  // drop the largest token counts that do not fit in the GPU's memory
                              // (default sweeps) instead of stopping
+  std::vector<int> expert_calls;  // also time the expert FFN alone with even loads over this many
+                                  // experts per call (>= top_k, < experts), loads 1, 4, ..., 16384
 };
+// Experts per call of `kernels --expert-calls` by default: what one GPU holds under expert
+// parallelism (EP8 to EP32 of 256 experts, EP2 to EP16 of 128).
+inline constexpr const char* kDefaultExpertCalls = "8,16,32,64";
 // The default token counts of a kernel sweep: 1, 2, 4, ..., 32768 (largest loads per expert reach
 // a hot expert's; KernelSweep::trim_to_fit drops what a smaller GPU cannot hold).
 inline constexpr int kDefaultSweepMaxTokens = 32768;

@@ -91,7 +91,7 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
       km.meta = all.meta;
       km.device = all.device;
       KernelSweep sweep{model, kernel_tokens, kernel_skews, mode, a.common.bench(), a.common.seed, copy_GBps,
-                        a.kernel_tokens.empty()};
+                        a.kernel_tokens.empty(), {}};
       run_kernel_sweep(gpu, sweep, km);
       const std::string out = a.profile_out.empty() || models.size() == 1 ? a.profile_out
                                                                           : path_with_suffix(a.profile_out, shape.model);

@@ -28,6 +28,13 @@ ComputeModel::ComputeModel(const Profile& profile, const ModelSpec& model) : pro
   if (!(profile_.hbm_GBps * profile_.hbm_efficiency > 0) ||
       !(profile_.matrix_bf16_TFLOPs * profile_.matrix_efficiency > 0) || profile_.gemm_tile_m < 1)
     throw Error("ComputeModel: profile needs hbm_GBps, matrix_bf16_TFLOPs, efficiencies > 0 and gemm_tile_m >= 1");
+  if (const LogTable* all = table("expert_us")) {
+    expert_curves_.emplace_back(static_cast<double>(std::max(1, model_.routed_experts)), all);
+    for (const auto& [name, t] : profile_.kernels_us)
+      if (const int n = expert_calls_of(name); n > 0 && n != model_.routed_experts && !t.empty())
+        expert_curves_.emplace_back(static_cast<double>(n), &t);
+    std::sort(expert_curves_.begin(), expert_curves_.end());
+  }
 }
 
 namespace {
@@ -139,18 +146,32 @@ TimePs ComputeModel::gate_ps(int tokens) const {
   return router + (permute ? table_ps(*permute, t) : roofline_ps(permute_bytes, 0, false));
 }
 
+// A grouped GEMM's per-expert cost depends on how many experts share the call (with few, each
+// GEMM gets more of the GPU), so between measured curves it is interpolated in log(experts).
+double ComputeModel::expert_us(int active_experts, int tokens) const {
+  const double e = active_experts;
+  const auto hi = std::lower_bound(expert_curves_.begin(), expert_curves_.end(), e,
+                                   [](const auto& curve, double v) { return curve.first < v; });
+  if (hi == expert_curves_.end()) return kernel_table_us(*expert_curves_.back().second, tokens);
+  if (hi == expert_curves_.begin() || hi->first == e) return kernel_table_us(*hi->second, tokens);
+  const auto lo = hi - 1;
+  const double t = (std::log(e) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+  return (1 - t) * kernel_table_us(*lo->second, tokens) + t * kernel_table_us(*hi->second, tokens);
+}
+
 TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) const {
-  if (const LogTable* expert = table("expert_us")) {
+  if (!expert_curves_.empty()) {
     // One grouped GEMM call: its fixed cost, then each expert with tokens at its own load.
-    TimePs sum = 0;
-    bool any = false;
+    int active = 0;
     for (int n : tokens_per_local_expert) {
       check_count(n, "tokens for an expert");
-      if (n == 0) continue;
-      any = true;
-      sum += table_ps(*expert, n);
+      active += n > 0;
     }
-    return any ? sum + ps_from_us(profile_.kernels_expert_fixed_us) : 0;
+    if (active == 0) return 0;
+    TimePs sum = ps_from_us(profile_.kernels_expert_fixed_us);
+    for (int n : tokens_per_local_expert)
+      if (n > 0) sum += ps_from_us(std::max(0.0, expert_us(active, n)));
+    return sum;
   }
   const double h = model_.hidden, f = model_.expert_ffn;
   const double tile = profile_.gemm_tile_m;

@@ -5,6 +5,8 @@
 #include <initializer_list>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/units.hpp"
 #include "gpu/profile.hpp"
@@ -26,9 +28,11 @@ class ComputeModel {
   TimePs dense_ffn_ps(int tokens) const;           // a dense layer's FFN
   TimePs gate_ps(int tokens) const;                // router GEMM + top-k + permute into layout
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
-  // With a usable expert_us table: expert_fixed_us + the sum of expert_us(n) over the experts
-  // with n > 0. Kernel tables are clamped below their first point and continue along their last
-  // segment beyond their last.
+  // With a usable expert_us table: expert_fixed_us + the sum over the experts with n > 0 of the
+  // per-expert time at n, from the curve for as many experts per call as have tokens (expert_us
+  // at all the model's experts, expert_e<N>_us at N; linear in log N between curves, the nearest
+  // outside them). Kernel tables are clamped below their first point and continue along their
+  // last segment beyond their last.
   TimePs experts_ps(std::span<const int> tokens_per_local_expert) const;
   TimePs shared_experts_ps(int tokens) const;      // 0 when the model has none
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
@@ -46,8 +50,10 @@ class ComputeModel {
   TimePs roofline_ps(double bytes, double flops, bool fp8) const;
   const LogTable* table(const char* name) const;  // usable measured table, or nullptr
   std::string unused_tables(std::initializer_list<const char*> names) const;
+  double expert_us(int active_experts, int tokens) const;  // one expert's share, measured curves
   const Profile& profile_;
   const ModelSpec& model_;
+  std::vector<std::pair<double, const LogTable*>> expert_curves_;  // (experts per call, curve), sorted
 };
 
 }  // namespace moesim

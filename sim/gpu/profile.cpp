@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "core/error.hpp"
 
@@ -37,6 +38,26 @@ std::string LogTable::check(double y_min, double y_max) const {
 }
 
 std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us", "combine_us", "expert_us"}; }
+
+int expert_calls_of(const std::string& name) {
+  constexpr std::string_view prefix = "expert_e", suffix = "_us";
+  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return 0;
+  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits.empty() || digits.size() > 7 || digits[0] == '0') return 0;
+  int n = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return 0;
+    n = n * 10 + (c - '0');
+  }
+  return n <= (1 << 20) ? n : 0;
+}
+
+bool is_kernel_table(const std::string& name) {
+  const auto known = known_kernel_tables();
+  return std::find(known.begin(), known.end(), name) != known.end() || expert_calls_of(name) > 0;
+}
 
 namespace {
 
@@ -89,10 +110,10 @@ void Profile::validate(const std::string& where) const {
     require_provenance(c.provenance, where, "comm." + cls);
   }
 
-  const auto known = known_kernel_tables();
   for (const auto& [name, table] : kernels_us) {
-    require(std::find(known.begin(), known.end(), name) != known.end(), where,
-            fmt::format("kernels.{}: unknown kernel table", name));
+    require(is_kernel_table(name), where, fmt::format("kernels.{}: unknown kernel table", name));
+    require(expert_calls_of(name) == 0 || kernels_us.count("expert_us"), where,
+            fmt::format("kernels.{} needs the expert_us table (all the model's experts) beside it", name));
     const std::string bad = table.check(0, 1e12);
     require(bad.empty(), where, fmt::format("kernels.{} {}", name, bad));
   }

@@ -76,8 +76,13 @@ struct Profile {
 
 // Names of the kernel tables the compute model understands ("gate_us", ...); x is tokens
 // (token copies for "combine_us", tokens routed to one expert for "expert_us"), y is
-// microseconds ("expert_us": one expert's share of a grouped GEMM, the call's fixed cost
-// kernels_expert_fixed_us apart).
+// microseconds ("expert_us": one expert's share of a grouped GEMM over all the model's experts,
+// the call's fixed cost kernels_expert_fixed_us apart).
 std::vector<std::string> known_kernel_tables();
+
+// Per-expert curves for grouped GEMMs over fewer experts: "expert_e<N>_us" (N experts with tokens
+// in the call, 1 <= N <= 2^20), same axes as "expert_us". Returns N, or 0 for any other name.
+int expert_calls_of(const std::string& table_name);
+bool is_kernel_table(const std::string& table_name);  // known_kernel_tables() or an expert_e<N>_us
 
 }  // namespace moesim

@@ -91,21 +91,24 @@ void read_kernels(TableReader& r, Profile& p) {
       r.fail(key, "kernel table keys are <name>_tokens and <name>_us");
     }
     const std::string name = stem + "_us";
-    if (std::find(known.begin(), known.end(), name) == known.end()) {
+    if (!is_kernel_table(name)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k.substr(0, k.size() - 3);
-      r.fail(key, fmt::format("unknown kernel \"{}\" (known: {})", stem, list));
+      r.fail(key, fmt::format("unknown kernel \"{}\" (known: {}, expert_e<N> for N experts per call)", stem, list));
     }
     if (p.kernels_us.count(name)) continue;  // already read through its partner key
     if (!has_model) r.fail(key, fmt::format("kernel tables need {} = \"<model name>\" (the model they were "
                                             "measured for)", r.full_key("model")));
-    if (name == "expert_us" && p.kernels_weight_bytes == 0)
+    if ((name == "expert_us" || expert_calls_of(name) > 0) && p.kernels_weight_bytes == 0)
       r.fail(key, fmt::format("the expert table needs {} (the weight precision it was measured at)",
                               r.full_key("weight_bytes")));
     p.kernels_us[name] = read_table(r, stem + "_tokens", name, 0, 1e12);
   }
   if (p.kernels_expert_fixed_us > 0 && !p.kernels_us.count("expert_us"))
     r.fail("expert_fixed_us", "belongs to the expert table: give expert_tokens and expert_us too");
+  for (const auto& [name, table] : p.kernels_us)
+    if (expert_calls_of(name) > 0 && !p.kernels_us.count("expert_us"))
+      r.fail(name, "a per-call expert curve needs expert_tokens and expert_us (all the model's experts) too");
   r.finish();
 }
 
