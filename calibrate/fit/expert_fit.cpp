@@ -157,7 +157,7 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
         continue;
       }
       const std::string name = n == all_experts ? "expert_us" : fmt::format("expert_e{}_us", n);
-      tables[name] = monotone_table(pts, "expert", "tokens per expert", notes);
+      tables[name] = monotone_table(pts, name.substr(0, name.size() - 3), "tokens per expert", notes);
       notes.push_back(fmt::format("kernels.{}: {} points from {} rows ({} experts per call; per-expert time inside "
                                   "the grouped GEMM beyond its fixed cost, {}-byte weights)",
                                   name, tables[name].x.size(), pts.size(), n, weight_bytes));
