@@ -49,7 +49,7 @@ std::string with_line(std::string text, const std::string& after, const std::str
 
 TEST_CASE("shipped scenarios load", "[scenario]") {
   for (const char* f : {"scenarios/default.toml", "scenarios/smoke.toml", "scenarios/hgx-prefill.toml",
-                        "scenarios/two-racks.toml"}) {
+                        "scenarios/two-racks.toml", "scenarios/qwen3-hgx-decode.toml"}) {
     INFO(f);
     const Scenario s = io::load_scenario(test::source_path(f));
     REQUIRE(s.workload.steps >= 1);

@@ -11,6 +11,7 @@
 #include "net/analytic_network.hpp"
 #include "io/results_writer.hpp"
 #include "io/scenario_loader.hpp"
+#include "io/scenario_run.hpp"
 #include "io/topology_loader.hpp"
 #include "report/metrics.hpp"
 #include "simulation.hpp"
@@ -211,4 +212,17 @@ TEST_CASE("a simulation that can no longer progress stops with the GPU, layer an
     REQUIRE(msg.find("MoE layer 1") != std::string::npos);  // smoke: layer 0 is dense
     REQUIRE(msg.find("GPU 5: dispatch (1 arrivals outstanding: every sender started") != std::string::npos);
   }
+}
+
+TEST_CASE("the qwen3 HGX scenario runs its MoE phases on the measured H100 kernel tables", "[simulation]") {
+  // The profile measured for qwen3-30b-a3b (bf16, as the preset): gate, experts and combine come
+  // from its tables, with the 16-experts-per-GPU curve for EP8; attention has no table.
+  Scenario s = io::load_scenario(test::source_path("scenarios/qwen3-hgx-decode.toml"), {"workload.steps=2"});
+  const io::ScenarioRun run = io::run_scenario(s);
+  REQUIRE(run.profile.meta.source == "measured");
+  REQUIRE(run.profile.kernels_us.count("expert_e16_us") == 1);
+  CHECK(run.results.compute_sources ==
+        "attention=roofline, dense_ffn=roofline, gate=profile, experts=profile, shared_experts=roofline, "
+        "combine=profile");
+  CHECK(run.summary.step_us_mean > 0);
 }
