@@ -57,8 +57,8 @@ fit::KernelMeasurement row(const std::string& kernel, const std::string& model, 
   return k;
 }
 
-// Token t takes experts (t k + j) mod `calls`, j < k: every one of the `calls` experts gets exactly
-// tokens k / calls copies (a multiple of calls), distinct within a token (k <= calls).
+// Token t takes experts (t k + j) mod `calls`, j < k: each of the `calls` experts gets exactly
+// tokens x k / calls copies (when that divides), and a token's k experts are distinct (k <= calls).
 Routing even_routing(int calls, int top_k, int tokens, int experts) {
   Routing r;
   r.tokens = tokens;
