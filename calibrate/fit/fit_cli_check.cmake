@@ -29,6 +29,15 @@ expect_run(0 "roofline \\(profile tables are for deepseek-v3\\)" ${MOESIM} run $
 expect_run(0 "profile written to" ${MOESIM_FIT} --measurements ${sample} --measurements ${sample} --base ${base}
            --out ${WORK}/twice.toml)
 
+# --check-layers: the recorded H100 run refitted and replayed against its recorded layers.
+set(run ${SRC}/calibrate/profiles/runs/h100-sxm-2026-11-23)
+expect_run(0 "fitted profile vs recorded layers.*qwen3-30b-a3b +4096 +1.20 layer.*layer +median"
+           ${MOESIM_FIT} --measurements ${run}/device.json --measurements ${run}/kernels-qwen3.json --base ${base}
+           --model qwen3-30b-a3b --out ${WORK}/qwen3.toml --check-layers ${run}/validate-qwen3.json)
+expect_run(2 "--check-layers: no recorded layer of qwen3-30b-a3b" ${MOESIM_FIT} --measurements ${run}/device.json
+           --measurements ${run}/kernels-qwen3.json --base ${base} --model qwen3-30b-a3b --out ${WORK}/qwen3.toml
+           --check-layers ${run}/validate-dsv3.json)
+
 # Bad input: exit 2 with the file and JSON pointer, or the option named.
 file(READ ${sample} text)
 string(REPLACE "\"version\": 1" "\"version\": 7" bad "${text}")
