@@ -35,8 +35,11 @@ expect_run(0 "fitted profile vs recorded layers.*qwen3-30b-a3b +4096 +1.20 layer
            ${MOESIM_FIT} --measurements ${run}/device.json --measurements ${run}/kernels-qwen3.json --base ${base}
            --model qwen3-30b-a3b --out ${WORK}/qwen3.toml --check-layers ${run}/validate-qwen3.json)
 expect_run(2 "--check-layers: no recorded layer of qwen3-30b-a3b" ${MOESIM_FIT} --measurements ${run}/device.json
-           --measurements ${run}/kernels-qwen3.json --base ${base} --model qwen3-30b-a3b --out ${WORK}/qwen3.toml
+           --measurements ${run}/kernels-qwen3.json --base ${base} --model qwen3-30b-a3b --out ${WORK}/no-layers.toml
            --check-layers ${run}/validate-dsv3.json)
+if(EXISTS ${WORK}/no-layers.toml)
+  message(FATAL_ERROR "a fit whose --check-layers failed wrote no-layers.toml")
+endif()
 
 # Bad input: exit 2 with the file and JSON pointer, or the option named.
 file(READ ${sample} text)

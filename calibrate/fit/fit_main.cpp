@@ -26,7 +26,8 @@ struct Args {
 };
 
 // The fitted profile's prediction of each recorded layer of its model, as `validate` prints it.
-void check_layers(const moesim::Profile& profile, const std::vector<std::string>& files) {
+std::vector<moesim::calib::ValidateRow> layer_rows(const moesim::Profile& profile,
+                                                   const std::vector<std::string>& files) {
   std::vector<moesim::calib::ValidateRow> rows;
   for (const std::string& file : files) {
     for (const moesim::fit::LayerMeasurement& layer : moesim::fit::load_measurements(file).layers) {
@@ -41,7 +42,7 @@ void check_layers(const moesim::Profile& profile, const std::vector<std::string>
   if (rows.empty())
     throw moesim::InputError(fmt::format("--check-layers: no recorded layer of {} in the files given",
                                          profile.kernels_model.empty() ? "the fitted model" : profile.kernels_model));
-  std::cout << "\nfitted profile vs recorded layers\n" << moesim::calib::validate_table_text(rows);
+  return rows;
 }
 
 int run(const Args& a) {
@@ -58,6 +59,9 @@ int run(const Args& a) {
   moesim::fit::FitReport report = moesim::fit::fit_profile(m, base, a.options);
   if (!a.device_name.empty()) report.profile.meta.device = a.device_name;
   for (const std::string& note : report.notes) std::cout << "  " << note << "\n";
+  // Bad layer files fail before anything is written.
+  const auto rows = a.check_layers.empty() ? std::vector<moesim::calib::ValidateRow>{}
+                                           : layer_rows(report.profile, a.check_layers);
 
   const std::string text = moesim::io::profile_to_toml(report.profile);
   std::ofstream out(a.out, std::ios::binary);
@@ -68,7 +72,7 @@ int run(const Args& a) {
   if (!(moesim::io::load_profile(a.out) == report.profile))
     throw moesim::Error(fmt::format("{}: the written profile does not load back identically", a.out));
   std::cout << fmt::format("profile written to {} (source {})\n", a.out, report.profile.meta.source);
-  if (!a.check_layers.empty()) check_layers(report.profile, a.check_layers);
+  if (!rows.empty()) std::cout << "\nfitted profile vs recorded layers\n" << moesim::calib::validate_table_text(rows);
   return 0;
 }
 
