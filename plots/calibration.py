@@ -7,9 +7,11 @@ log bytes, clamped outside the table). Panel 2: the device roofline,
 achievable TFLOP/s vs arithmetic intensity (FLOP/byte, log-log): the HBM slope
 (hbm_GBps x hbm_efficiency) and the bf16 / fp8 ceilings x matrix_efficiency,
 with the datasheet peaks dotted. Panel 3: the [kernels] tables (gate, permute,
-combine: measured us vs tokens) against the simulator's roofline estimate for
-the same kernel, for the model dimensions given by --hidden/--experts/--top-k/
---dispatch-bytes; a profile without tables says so in that panel.
+combine, expert: measured us vs tokens, continued along their last segment as
+the simulator reads them) against the simulator's roofline estimate for the
+same kernel, for the model dimensions given by --hidden/--experts/--top-k/
+--dispatch-bytes, and the per-call expert curves (expert_e<N>, thin lines); a
+profile without tables says so in that panel.
 
 Usage: calibration.py PROFILE_TOML [-o OUT.png|OUT.svg|OUT.pdf]
 """
@@ -17,6 +19,7 @@ Usage: calibration.py PROFILE_TOML [-o OUT.png|OUT.svg|OUT.pdf]
 import argparse
 import math
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,7 +61,7 @@ def load_profile(path):
             raise mr.ResultsError("%s: [comm.%s] efficiency and efficiency_bytes differ "
                                   "in length" % (path, cls))
     kernels = prof.get("kernels") or {}
-    for name in KERNELS:
+    for name in list(KERNELS) + expert_curves(kernels):
         xs, ys = kernels.get(name + "_tokens"), kernels.get(name + "_us")
         if (xs is None) != (ys is None) or (xs is not None and len(xs) != len(ys)):
             raise mr.ResultsError("%s: [kernels] %s_tokens / %s_us must be a pair of equal "
@@ -66,11 +69,23 @@ def load_profile(path):
     return prof
 
 
-def log_interp(xs, ys, x):
-    """The simulator's table lookup: linear in log(x), clamped at the ends."""
+def expert_curves(kernels):
+    """Names of the per-call expert curves ("expert_e8", ...), by expert count."""
+    names = [k[:-len("_tokens")] for k in kernels
+             if re.fullmatch(r"expert_e[1-9][0-9]*_tokens", k)]
+    return sorted(names, key=lambda n: int(n[len("expert_e"):]))
+
+
+def log_interp(xs, ys, x, extend=False):
+    """The simulator's table lookup: linear in log(x), clamped below; above the last
+    point clamped (communication efficiency) or, with extend, continued along the
+    last segment (kernel tables, sim/gpu/compute_model.cpp)."""
     if x <= xs[0]:
         return ys[0]
     if x >= xs[-1]:
+        if extend and len(xs) > 1:
+            slope = max(0.0, (ys[-1] - ys[-2]) / (xs[-1] - xs[-2]))
+            return ys[-1] + slope * (x - xs[-1])
         return ys[-1]
     for i in range(1, len(xs)):
         if x <= xs[i]:
@@ -203,15 +218,22 @@ def main(argv=None):
         grid = geom(max(xmin / 2, 0.5), xmax * 2, 100)
         for k in present:
             xs, ys = kernels[k + "_tokens"], kernels[k + "_us"]
-            # The table as the simulator reads it (linear in log tokens, clamped).
-            ax_k.plot(grid, [log_interp(xs, ys, x) for x in grid], "-", color=colours[k],
+            # The table as the simulator reads it (linear in log tokens, extended above).
+            ax_k.plot(grid, [log_interp(xs, ys, x, extend=True) for x in grid], "-", color=colours[k],
                       label="%s measured" % k)
             ax_k.plot(xs, ys, "o", color=colours[k], markersize=5)
             ax_k.plot(grid, [estimate[k](x) for x in grid], "--", color=colours[k],
                       linewidth=1, label="%s roofline" % k)
+        # Per-call expert curves: one expert's share with only N experts in the grouped GEMM.
+        curves = expert_curves(kernels)
+        for i, name in enumerate(curves):
+            xs, ys = kernels[name + "_tokens"], kernels[name + "_us"]
+            ax_k.plot(grid, [log_interp(xs, ys, x, extend=True) for x in grid], "-",
+                      color=colours["expert"], linewidth=0.8, alpha=0.3 + 0.5 * i / max(1, len(curves)),
+                      label="expert, %s per call" % name[len("expert_e"):])
         ax_k.set_xscale("log")
         ax_k.set_yscale("log")
-        ax_k.legend(loc="upper left", fontsize=8, ncol=2)
+        ax_k.legend(loc="upper left", fontsize=7, ncol=2)
         ax_k.grid(alpha=0.3)
         ax_k.set_title("Kernel tables (dots, model %s) vs roofline\n(hidden %d, %d experts, top-%d)"
                        % (kernels.get("model", "?"), args.hidden, args.experts, args.top_k), fontsize=10)
