@@ -339,4 +339,17 @@ TEST_CASE("fit options and partial measurements", "[fit]") {
     CHECK(a.kernels.size() == sample.kernels.size());
     CHECK(a.alltoall.size() == sample.alltoall.size());
   }
+  SECTION("merging keeps every run's command line once, and the first NCCL version") {
+    Measurements a;
+    a.meta.device = "GPU";
+    a.meta.command = "moesim-calibrate device --out d.json";
+    Measurements b;
+    b.meta.command = "moesim-calibrate kernels --model deepseek-v3 --out k.json";
+    b.meta.nccl = "2.28.3";
+    moesim::fit::merge_measurements(a, b);
+    moesim::fit::merge_measurements(a, b);  // the same run twice: listed once
+    CHECK(a.meta.command ==
+          "moesim-calibrate device --out d.json; moesim-calibrate kernels --model deepseek-v3 --out k.json");
+    CHECK(a.meta.nccl == "2.28.3");
+  }
 }

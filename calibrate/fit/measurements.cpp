@@ -354,6 +354,11 @@ void merge_measurements(Measurements& a, const Measurements& b) {
   a.kernels.insert(a.kernels.end(), b.kernels.begin(), b.kernels.end());
   a.alltoall.insert(a.alltoall.end(), b.alltoall.begin(), b.alltoall.end());
   a.layers.insert(a.layers.end(), b.layers.begin(), b.layers.end());
+  // Provenance of every run merged: each command line once, in order ("; " between them), and
+  // the NCCL version of the first run that used NCCL.
+  if (!b.meta.command.empty() && a.meta.command.find(b.meta.command) == std::string::npos)
+    a.meta.command += (a.meta.command.empty() ? "" : "; ") + b.meta.command;
+  if (a.meta.nccl.empty()) a.meta.nccl = b.meta.nccl;
 }
 
 }  // namespace moesim::fit

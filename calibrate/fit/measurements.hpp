@@ -96,9 +96,10 @@ Measurements measurements_from_json(const nlohmann::json& j, const std::string& 
 nlohmann::json measurements_to_json(const Measurements& m);
 Measurements load_measurements(const std::string& path);          // throws InputError
 void save_measurements(const Measurements& m, const std::string& path);
-// Appends b's rows to a (meta from a; used to merge runs of several subcommands). Device ceilings:
-// a's, except that a field a did not measure (< 0) takes b's value (and a without a device block
-// takes b's).
+// Appends b's rows to a (used to merge runs of several subcommands). Meta: a's, except that b's
+// command line is appended after "; " unless a already holds it, and an empty nccl takes b's.
+// Device ceilings: a's, except that a field a did not measure (< 0) takes b's value (and a without
+// a device block takes b's).
 void merge_measurements(Measurements& a, const Measurements& b);
 
 }  // namespace moesim::fit
