@@ -134,11 +134,10 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measuremen
   const LayerShape shape = layer_shape(given.model);
   KernelSweep sw = given;
   std::string why;
-  while (sw.trim_to_fit && sw.tokens.size() > 1 &&
-         !layer_fits(shape, *std::max_element(sw.tokens.begin(), sw.tokens.end()), why)) {
-    sw.tokens.erase(std::max_element(sw.tokens.begin(), sw.tokens.end()));
-    std::cout << fmt::format("sweep trimmed to {} tokens: {}\n", *std::max_element(sw.tokens.begin(), sw.tokens.end()),
-                             why);
+  // Default sweeps ascend (powers of two): drop from the back until the largest fits.
+  while (sw.trim_to_fit && sw.tokens.size() > 1 && !layer_fits(shape, sw.tokens.back(), why)) {
+    sw.tokens.pop_back();
+    std::cout << fmt::format("sweep trimmed to {} tokens: {}\n", sw.tokens.back(), why);
   }
   const int max_tokens = *std::max_element(sw.tokens.begin(), sw.tokens.end());
   check_layer_fits(shape, max_tokens);

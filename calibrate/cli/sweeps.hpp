@@ -37,7 +37,7 @@ struct KernelSweep {
   std::uint64_t seed = 1;
   double copy_GBps = 0;  // for the "% of copy" column (0 = not shown)
   bool trim_to_fit = false;  // drop the largest token counts that do not fit in the GPU's memory
-                             // (default sweeps) instead of stopping
+                             // instead of stopping (default sweeps, whose counts ascend)
   std::vector<int> expert_calls;  // also time the expert FFN alone with even loads over this many
                                   // experts per call (>= top_k, < experts), loads 1, 4, ..., 16384
 };

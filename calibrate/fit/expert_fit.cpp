@@ -95,31 +95,27 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
   for (const auto& k : m.kernels)
     if (k.model == model && k.kernel == "expert") ++rows_by_bytes[k.weight_bytes];
   ExpertFit fit;
-  double& weight_bytes = fit.weight_bytes;
-  double& fixed_us = fit.fixed_us;
-  std::map<std::string, LogTable>& tables = fit.tables;
-  std::set<double>& skews = fit.skews;
   if (!rows_by_bytes.empty()) {
     const auto preset = model_preset(model);
     int best = 0;
     for (const auto& [bytes, count] : rows_by_bytes)
       if (count > best || (count == best && preset && bytes == preset->weight_bytes)) {
         best = count;
-        weight_bytes = bytes;
+        fit.weight_bytes = bytes;
       }
     if (rows_by_bytes.size() > 1) {
       std::set<double> all;
       for (const auto& [bytes, count] : rows_by_bytes) all.insert(bytes);
       notes.push_back(fmt::format("expert: rows at weight_bytes {{{}}}; fitted the {}-byte rows ({} rows); fit "
                                   "the others from a file holding only them",
-                                  join_numbers(all), weight_bytes, best));
+                                  join_numbers(all), fit.weight_bytes, best));
     }
     // The table means "each expert got n tokens": only rows with even loads (the smallest skew
     // measured; skewed rows record a mean load that hides the uneven split) say exactly that.
     double even = std::numeric_limits<double>::infinity();
     for (const auto& k : m.kernels)
-      if (k.model == model && k.kernel == "expert" && k.weight_bytes == weight_bytes) even = std::min(even, k.skew);
-    fixed_us = expert_fixed_us(m, model, weight_bytes, even, notes);
+      if (k.model == model && k.kernel == "expert" && k.weight_bytes == fit.weight_bytes) even = std::min(even, k.skew);
+    fit.fixed_us = expert_fixed_us(m, model, fit.weight_bytes, even, notes);
     // One curve per number of experts in the call: the model's own count (expert_us), and any
     // other count measured at 3 or more loads (expert_e<N>_us, from `kernels --expert-calls`).
     // Rows at other counts with fewer loads (a small sweep size leaves some experts idle) only
@@ -127,14 +123,14 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
     std::map<int, std::vector<std::pair<double, double>>> by_calls;
     int uneven = 0, rows = 0, all_experts = preset ? preset->routed_experts : 0;
     for (const auto& k : m.kernels)
-      if (k.model == model && k.kernel == "expert" && k.weight_bytes == weight_bytes) {
+      if (k.model == model && k.kernel == "expert" && k.weight_bytes == fit.weight_bytes) {
         if (k.skew != even) {
           ++uneven;
           continue;
         }
         ++rows;
-        by_calls[k.experts].emplace_back(k.tokens_per_expert, std::max(0.0, k.median_us - fixed_us) / k.experts);
-        skews.insert(k.skew);
+        by_calls[k.experts].emplace_back(k.tokens_per_expert, std::max(0.0, k.median_us - fit.fixed_us) / k.experts);
+        fit.skews.insert(k.skew);
         if (!preset) all_experts = std::max(all_experts, k.experts);
       }
     if (uneven > 0)
@@ -157,10 +153,10 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
         continue;
       }
       const std::string name = n == all_experts ? "expert_us" : fmt::format("expert_e{}_us", n);
-      tables[name] = monotone_table(pts, name.substr(0, name.size() - 3), "tokens per expert", notes);
+      fit.tables[name] = monotone_table(pts, name.substr(0, name.size() - 3), "tokens per expert", notes);
       notes.push_back(fmt::format("kernels.{}: {} points from {} rows ({} experts per call; per-expert time inside "
                                   "the grouped GEMM beyond its fixed cost, {}-byte weights)",
-                                  name, tables[name].x.size(), pts.size(), n, weight_bytes));
+                                  name, fit.tables[name].x.size(), pts.size(), n, fit.weight_bytes));
     }
     if (left_out > 0)
       notes.push_back(fmt::format("expert: {} rows at expert counts with fewer than 3 loads left out of the curves",

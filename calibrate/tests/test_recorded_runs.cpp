@@ -31,12 +31,25 @@ struct ModelFiles {
 constexpr Run kRuns[] = {{"h100-sxm", "2026-11-23"}, {"h200", "2026-11-23"}};
 constexpr ModelFiles kModels[] = {{"deepseek-v3", "dsv3", ""}, {"qwen3-30b-a3b", "qwen3", ".qwen3-30b-a3b"}};
 
+std::string run_dir(const Run& run) {
+  return src(std::string("calibrate/profiles/runs/") + run.device + "-" + run.date);
+}
+
+moesim::Profile shipped_profile(const Run& run, const ModelFiles& mf) {
+  return moesim::io::load_profile(src(std::string("calibrate/profiles/") + run.device + mf.suffix + ".toml"));
+}
+
+// The model as the calibrator ran it (bf16 weights, dispatch and combine).
+moesim::ModelSpec spec_as_run(const ModelFiles& mf) {
+  return moesim::calib::spec_as_run(*moesim::model_preset(mf.model), 2);
+}
+
 }  // namespace
 
 TEST_CASE("shipped measured profiles are the fit of their recorded runs", "[recorded]") {
   for (const Run& run : kRuns)
     for (const ModelFiles& mf : kModels) {
-      const std::string dir = src(std::string("calibrate/profiles/runs/") + run.device + "-" + run.date);
+      const std::string dir = run_dir(run);
       INFO(dir << " " << mf.model);
       moesim::fit::Measurements m = moesim::fit::load_measurements(dir + "/device.json");
       moesim::fit::merge_measurements(m, moesim::fit::load_measurements(dir + "/kernels-" + mf.tag + ".json"));
@@ -46,8 +59,7 @@ TEST_CASE("shipped measured profiles are the fit of their recorded runs", "[reco
       options.model = mf.model;
       options.nvlink_GBps = 450;
       const moesim::Profile fitted = moesim::fit::fit_profile(m, base, options).profile;
-      const moesim::Profile shipped =
-          moesim::io::load_profile(src(std::string("calibrate/profiles/") + run.device + mf.suffix + ".toml"));
+      const moesim::Profile shipped = shipped_profile(run, mf);
       CHECK(fitted == shipped);
       CHECK(shipped.meta.source == "measured");
       CHECK(shipped.kernels_expert_fixed_us > 0);
@@ -57,12 +69,11 @@ TEST_CASE("shipped measured profiles are the fit of their recorded runs", "[reco
 TEST_CASE("measured profiles predict the recorded single-GPU layers within 5% (median)", "[recorded]") {
   for (const Run& run : kRuns)
     for (const ModelFiles& mf : kModels) {
-      const std::string dir = src(std::string("calibrate/profiles/runs/") + run.device + "-" + run.date);
+      const std::string dir = run_dir(run);
       INFO(dir << " " << mf.model);
-      const moesim::Profile profile =
-          moesim::io::load_profile(src(std::string("calibrate/profiles/") + run.device + mf.suffix + ".toml"));
+      const moesim::Profile profile = shipped_profile(run, mf);
       const moesim::fit::Measurements m = moesim::fit::load_measurements(dir + "/validate-" + mf.tag + ".json");
-      const moesim::ModelSpec spec = moesim::calib::spec_as_run(*moesim::model_preset(mf.model), 2);
+      const moesim::ModelSpec spec = spec_as_run(mf);
       std::vector<moesim::calib::ValidateRow> rows;
       for (const auto& layer : m.layers) {
         const auto r = moesim::calib::predict_layer(profile, spec, layer);
@@ -84,10 +95,9 @@ TEST_CASE("per-call expert curves predict layers crowded onto a few experts with
   // +57% (H100, deepseek-v3).
   for (const Run& run : kRuns)
     for (const ModelFiles& mf : kModels) {
-      const std::string dir = src(std::string("calibrate/profiles/runs/") + run.device + "-" + run.date);
-      const moesim::Profile profile =
-          moesim::io::load_profile(src(std::string("calibrate/profiles/") + run.device + mf.suffix + ".toml"));
-      const moesim::ModelSpec spec = moesim::calib::spec_as_run(*moesim::model_preset(mf.model), 2);
+      const std::string dir = run_dir(run);
+      const moesim::Profile profile = shipped_profile(run, mf);
+      const moesim::ModelSpec spec = spec_as_run(mf);
       int layers = 0;
       for (const auto& layer : moesim::fit::load_measurements(dir + "/hot-layers.json").layers) {
         if (layer.model != mf.model) continue;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <string_view>
 
@@ -41,17 +42,13 @@ std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us"
 
 int expert_calls_of(const std::string& name) {
   constexpr std::string_view prefix = "expert_e", suffix = "_us";
-  if (name.size() <= prefix.size() + suffix.size() || name.compare(0, prefix.size(), prefix) != 0 ||
-      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-    return 0;
-  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
-  if (digits.empty() || digits.size() > 7 || digits[0] == '0') return 0;
+  const std::string_view v(name);
+  if (!v.starts_with(prefix) || !v.ends_with(suffix)) return 0;
+  const std::string_view digits = v.substr(prefix.size(), v.size() - prefix.size() - suffix.size());
+  if (digits.empty() || digits[0] == '0') return 0;  // one spelling per count: no "e08"
   int n = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return 0;
-    n = n * 10 + (c - '0');
-  }
-  return n <= (1 << 20) ? n : 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  return ec == std::errc{} && end == digits.data() + digits.size() && n <= (1 << 20) ? n : 0;
 }
 
 bool is_kernel_table(const std::string& name) {
