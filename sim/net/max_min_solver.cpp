@@ -15,6 +15,7 @@ namespace moesim {
 MaxMinSolver::MaxMinSolver(std::vector<double> capacity)
     : capacity_(std::move(capacity)),
       members_(capacity_.size()),
+      done_(capacity_.size(), 0),
       listed_(capacity_.size(), 0),
       remaining_(capacity_),
       unfixed_(capacity_.size(), 0) {}
@@ -55,9 +56,7 @@ std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
   }
   std::int32_t* const v = record(var);
   std::uint32_t* const pos = pos_.data() + static_cast<std::size_t>(var) * stride_;
-  v[kStamp] = gen_ - 1;  // not fixed by the current solve
   v[kLen] = static_cast<std::int32_t>(resources.size());
-  v[kBott] = -1;
   for (std::size_t k = 0; k < resources.size(); ++k) {
     const auto r = static_cast<std::size_t>(resources[k]);
     std::vector<Member>& m = members_[r];
@@ -67,7 +66,10 @@ std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
     }
     v[kRes + k] = resources[k];
     pos[k] = static_cast<std::uint32_t>(m.size());
-    m.push_back(Member{var, static_cast<std::uint32_t>(k)});
+    const std::int32_t other = resources.size() == 1   ? kNone
+                               : resources.size() == 2 ? resources[1 - k]
+                                                       : kMany;
+    m.push_back(Member{var, static_cast<std::uint32_t>(k), other, 0});  // 0: never fixed
   }
   ++live_;
   return var;
@@ -96,14 +98,29 @@ std::span<const MaxMinSolver::Fixed> MaxMinSolver::solve() {
   fixed_.clear();
   for (const Level& l : levels_)
     for (const Member& m : members_[static_cast<std::size_t>(l.resource)])
-      if (record(m.var)[kBott] == l.resource) fixed_.push_back(Fixed{m.var, l.share});
+      if (m.fixed_at == gen_) fixed_.push_back(Fixed{m.var, l.share});
   return fixed_;
 }
 
+std::int32_t MaxMinSolver::bottleneck(std::uint32_t var) const {
+  const std::int32_t* const v = record(var);
+  for (std::size_t k = 0; k < static_cast<std::size_t>(v[kLen]); ++k) {
+    const auto r = static_cast<std::size_t>(v[kRes + k]);
+    if (members_[r][pos_[static_cast<std::size_t>(var) * stride_ + k]].fixed_at == gen_) return v[kRes + k];
+  }
+  return -1;
+}
+
+void MaxMinSolver::forget_bottleneck(std::uint32_t var) {
+  for (std::size_t k = 0; k < static_cast<std::size_t>(record(var)[kLen]); ++k) member(var, k).fixed_at = 0;
+}
+
 void MaxMinSolver::begin_solve() {
-  if (gen_ == std::numeric_limits<std::int32_t>::max()) {  // the stamps would wrap: reset them
-    for (std::size_t v = 0; v < vars_; ++v) record(static_cast<std::uint32_t>(v))[kStamp] = 0;
-    gen_ = 0;
+  if (gen_ == std::numeric_limits<std::int32_t>::max()) {  // solve numbers would wrap: renumber
+    for (std::vector<Member>& list : members_)
+      for (Member& m : list) m.fixed_at = m.fixed_at == gen_ ? 1 : 0;
+    std::fill(done_.begin(), done_.end(), 0);
+    gen_ = 1;
   }
   ++gen_;
   // Resources in order of their starting share. in_use_ keeps the last solve's order (a resource

@@ -45,23 +45,33 @@ class MaxMinSolver {
   };
   std::span<const Level> bottlenecks() const { return levels_; }
   // The resource that fixed `var` in the last solve (-1: none yet).
-  std::int32_t bottleneck(std::uint32_t var) const { return record(var)[kBott]; }
+  std::int32_t bottleneck(std::uint32_t var) const;
   // Makes the next solve report `var` as moved, whatever its bottleneck.
-  void forget_bottleneck(std::uint32_t var) { record(var)[kBott] = -1; }
+  void forget_bottleneck(std::uint32_t var);
   // Capacity each resource has left under the rates of the last solve.
   std::span<const double> remaining() const { return remaining_; }
 
  private:
+  // A variable's entry in one resource's list. A solve reads the list in order and learns all it
+  // needs from it: whether the variable is still unfixed (none of its other resources has been a
+  // bottleneck yet in this solve, and most variables have one other resource, named here) and
+  // whether it was fixed here last time. Nothing per variable is looked up, so the solve makes no
+  // scattered reads.
   struct Member {
     std::uint32_t var;
-    std::uint32_t k;  // which of the variable's resources this is
+    std::uint32_t k;        // which of the variable's resources this is
+    std::int32_t other;     // its only other resource; kNone: it has none; kMany: see its record
+    std::int32_t fixed_at;  // the solve that last fixed it at this resource
   };
+  static constexpr std::int32_t kNone = -1, kMany = -2;
   void restride(std::size_t stride);
-  // A variable's record in rec_: the solve that fixed it, its resource count, its bottleneck, its
-  // resources. One record, not four arrays: the solve visits variables in no useful order, and
-  // each array would cost its own cache miss.
-  static constexpr std::size_t kStamp = 0, kLen = 1, kBott = 2, kRes = 3;
-  // Records are a power of two of int32s wide (8 at least) from a 64-byte boundary in rec_, so
+  Member& member(std::uint32_t var, std::size_t k) {
+    const auto r = static_cast<std::size_t>(record(var)[kRes + k]);
+    return members_[r][pos_[static_cast<std::size_t>(var) * stride_ + k]];
+  }
+  // A variable's record in rec_: its resource count, then its resources.
+  static constexpr std::size_t kLen = 0, kRes = 1;
+  // Records are a power of two of int32s wide (4 at least) from a 64-byte boundary in rec_, so
   // none straddles two cache lines.
   static constexpr std::size_t kAlignInts = 16;
   std::int32_t* rec_base() { return align(rec_.data()); }
@@ -81,16 +91,17 @@ class MaxMinSolver {
 
   std::vector<double> capacity_;
   std::vector<std::vector<Member>> members_;  // per resource: its variables
+  std::vector<std::int32_t> done_;  // per resource: the last solve in which it was a bottleneck
   std::vector<std::int32_t> in_use_;  // resources with members (and, until the next solve, some without)
   std::vector<char> listed_;          // per resource: in in_use_
   // Per variable: its record, and (`stride_` slots) its position in each resource's members_.
-  std::size_t stride_ = 8 - kRes;  // resources a record has room for; grows with the longest path
+  std::size_t stride_ = 4 - kRes;  // resources a record has room for; grows with the longest path
   std::size_t vars_ = 0;    // handles issued
   std::vector<std::int32_t> rec_;
   std::vector<std::uint32_t> pos_;
   std::vector<std::uint32_t> free_;  // removed handles
   std::size_t live_ = 0;
-  std::int32_t gen_ = 0;  // this solve's stamp
+  std::int32_t gen_ = 1;  // this solve's number (the first solve is 2: members start at 0)
 
   // Scratch space kept between solves.
   std::vector<double> remaining_;
@@ -122,7 +133,8 @@ void MaxMinSolver::solve(OnMoved&& on_moved) {
   // vector's data pointer on each access.
   double* const remaining = remaining_.data();
   std::int32_t* const unfixed = unfixed_.data();
-  std::int32_t* const rec = rec_base();
+  std::int32_t* const done = done_.data();
+  const std::int32_t* const rec = rec_base();
   const std::size_t width = kRes + stride_;
   const std::int32_t gen = gen_;
   double share = 0;
@@ -132,27 +144,34 @@ void MaxMinSolver::solve(OnMoved&& on_moved) {
     if (ri < 0) break;
     const auto r = static_cast<std::size_t>(ri);
     levels_.push_back(Level{ri, share});
+    done[r] = gen;
     // r's own totals are settled once after the loop: updating them per variable would chain
     // every iteration on one memory cell.
     const std::int32_t users = unfixed[r];
-    const Member* const end = members_[r].data() + members_[r].size();
-    for (const Member* m = members_[r].data(); m != end; ++m) {
-      std::int32_t* const v = rec + static_cast<std::size_t>(m->var) * width;
-      if (v[kStamp] == gen) continue;
-      v[kStamp] = gen;
-      --left;
-      if (v[kBott] != ri) {
-        v[kBott] = ri;
-        on_moved(m->var, ri);
-      }
-      // (No clamp at zero here: rounding may take a share slightly negative, which
+    Member* const end = members_[r].data() + members_[r].size();
+    for (Member* m = members_[r].data(); m != end; ++m) {
+      // (No clamp at zero below: rounding may take a share slightly negative, which
       // next_bottleneck() and the end of the solve clamp.)
-      for (const std::int32_t *q = v + kRes, *const q_end = q + v[kLen]; q != q_end; ++q) {
-        const auto qi = static_cast<std::size_t>(*q);
-        if (qi == r) continue;
-        remaining[qi] -= share;
-        --unfixed[qi];
+      const std::int32_t o = m->other;
+      if (o >= 0) {
+        const auto oi = static_cast<std::size_t>(o);
+        if (done[oi] == gen) continue;  // fixed at o
+        remaining[oi] -= share;
+        --unfixed[oi];
+      } else if (o == kMany) {
+        const std::int32_t* const v = rec + static_cast<std::size_t>(m->var) * width;
+        const std::int32_t *const q_begin = v + kRes, *const q_end = q_begin + v[kLen];
+        const auto fixed = [&](std::int32_t q) { return q != ri && done[static_cast<std::size_t>(q)] == gen; };
+        if (std::any_of(q_begin, q_end, fixed)) continue;
+        for (const std::int32_t* q = q_begin; q != q_end; ++q) {
+          if (*q == ri) continue;
+          remaining[static_cast<std::size_t>(*q)] -= share;
+          --unfixed[static_cast<std::size_t>(*q)];
+        }
       }
+      --left;
+      if (m->fixed_at != gen - 1) on_moved(m->var, ri);
+      m->fixed_at = gen;
     }
     remaining[r] = std::max(0.0, remaining[r] - share * users);
     unfixed[r] = 0;
