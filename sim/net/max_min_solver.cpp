@@ -93,6 +93,58 @@ void MaxMinSolver::remove(std::uint32_t var) {
   --live_;
 }
 
+// Progressive filling: the resource with the smallest fair share fixes its unfixed users at it.
+void MaxMinSolver::fill() {
+  begin_solve();
+  moved_.clear();
+  double* const remaining = remaining_.data();
+  std::int32_t* const unfixed = unfixed_.data();
+  std::int32_t* const done = done_.data();
+  const std::int32_t* const rec = rec_base();
+  const std::size_t width = kRes + stride_;
+  const std::int32_t gen = gen_;
+  double share = 0;
+  std::size_t left = live_;  // once all are fixed, every resource still to look at is spent: stop
+  while (left > 0) {
+    const std::int32_t ri = next_bottleneck(share);
+    if (ri < 0) break;
+    const auto r = static_cast<std::size_t>(ri);
+    levels_.push_back(Level{ri, share});
+    done[r] = gen;
+    // r's own totals are settled once after the loop: updating them per variable would chain
+    // every iteration on one memory cell.
+    const std::int32_t users = unfixed[r];
+    Member* const end = members_[r].data() + members_[r].size();
+    for (Member* m = members_[r].data(); m != end; ++m) {
+      // (No clamp at zero below: rounding may take a share slightly negative, which
+      // next_bottleneck() and the end of the solve clamp.)
+      const std::int32_t o = m->other;
+      if (o >= 0) {
+        const auto oi = static_cast<std::size_t>(o);
+        if (done[oi] == gen) continue;  // fixed at o
+        remaining[oi] -= share;
+        --unfixed[oi];
+      } else if (o == kMany) {
+        const std::int32_t* const v = rec + static_cast<std::size_t>(m->var) * width;
+        const std::int32_t *const q_begin = v + kRes, *const q_end = q_begin + v[kLen];
+        const auto fixed = [&](std::int32_t q) { return q != ri && done[static_cast<std::size_t>(q)] == gen; };
+        if (std::any_of(q_begin, q_end, fixed)) continue;
+        for (const std::int32_t* q = q_begin; q != q_end; ++q) {
+          if (*q == ri) continue;
+          remaining[static_cast<std::size_t>(*q)] -= share;
+          --unfixed[static_cast<std::size_t>(*q)];
+        }
+      }
+      --left;
+      if (m->fixed_at != gen - 1) moved_.push_back(Moved{m->var, ri});
+      m->fixed_at = gen;
+    }
+    remaining[r] = std::max(0.0, remaining[r] - share * users);
+    unfixed[r] = 0;
+  }
+  for (std::int32_t r : in_use_) remaining[static_cast<std::size_t>(r)] = std::max(0.0, remaining[static_cast<std::size_t>(r)]);
+}
+
 std::span<const MaxMinSolver::Fixed> MaxMinSolver::solve() {
   solve([](std::uint32_t, std::int32_t) {});
   fixed_.clear();
