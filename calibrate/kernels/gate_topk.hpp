@@ -1,7 +1,8 @@
 #pragma once
 // The top-k gate kernel: one warp per token turns its fp32 router logits into top_k expert ids
 // and weights (softmax top-k, or sigmoid with group-limited top-k and a selection-only bias).
-// Memory-bound: it reads the logits once with 16-byte loads (when experts % 4 == 0).
+// It reads the logits once with 16-byte loads (when experts % 4 == 0), yet is bound by instruction
+// issue: about a third of the copy bandwidth at 32768 tokens on an H100.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
