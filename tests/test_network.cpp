@@ -75,6 +75,40 @@ TEST_CASE("max-min solver: classic two-link example", "[net]") {
   REQUIRE(rates[va] == -1);
 }
 
+TEST_CASE("max-min solver: rejects resources out of range or used twice", "[net]") {
+  MaxMinSolver s({1, 1, 1});
+  REQUIRE_THROWS_WITH(s.add(std::vector<std::int32_t>{3}), Catch::Contains("out of range"));
+  REQUIRE_THROWS_WITH(s.add(std::vector<std::int32_t>{-1}), Catch::Contains("out of range"));
+  REQUIRE_THROWS_WITH(s.add(std::vector<std::int32_t>{0, 0}), Catch::Contains("twice"));
+  REQUIRE_THROWS_WITH(s.add(std::vector<std::int32_t>{0, 1, 2, 1}), Catch::Contains("twice"));
+  REQUIRE(s.size() == 0);
+}
+
+TEST_CASE("max-min solver: moves of a variable on three resources", "[net]") {
+  // B uses links 0, 1 and 2 (capacities 10, 18, 40); A uses link 0, C link 1. B and A share link
+  // 0 at 5; without A, B's share of link 0 (10) exceeds link 1's (9): B moves to link 1.
+  MaxMinSolver s({10, 18, 40});
+  const std::uint32_t va = s.add(std::vector<std::int32_t>{0});
+  const std::uint32_t vb = s.add(std::vector<std::int32_t>{0, 1, 2});
+  const std::uint32_t vc = s.add(std::vector<std::int32_t>{1});
+  std::vector<std::pair<std::uint32_t, std::int32_t>> moved;
+  const auto record = [&](std::uint32_t var, std::int32_t to) { moved.emplace_back(var, to); };
+  s.solve(record);
+  REQUIRE(s.bottleneck(vb) == 0);
+  REQUIRE(s.bottleneck(vc) == 1);
+  REQUIRE(s.remaining()[2] == Approx(35));
+  moved.clear();
+  s.solve(record);
+  REQUIRE(moved.empty());
+  s.remove(va);
+  moved.clear();
+  s.solve(record);
+  REQUIRE(moved == std::vector<std::pair<std::uint32_t, std::int32_t>>{{vb, 1}});
+  REQUIRE(s.bottleneck(vb) == 1);
+  REQUIRE(s.remaining()[0] == Approx(1));
+  REQUIRE(s.remaining()[2] == Approx(31));
+}
+
 namespace {
 // Textbook progressive filling, quadratic and independent of MaxMinSolver's bookkeeping.
 std::vector<double> reference_max_min(const std::vector<double>& capacity, const std::vector<std::vector<std::int32_t>>& vars) {

@@ -15,8 +15,8 @@ class MaxMinSolver {
  public:
   explicit MaxMinSolver(std::vector<double> capacity);
 
-  // Adds a variable that uses `resources` (ids < capacity size); returns its handle. Handles of
-  // removed variables are reused.
+  // Adds a variable that uses `resources` (distinct ids < capacity size); returns its handle.
+  // Handles of removed variables are reused.
   std::uint32_t add(std::span<const std::int32_t> resources);
   void remove(std::uint32_t var);
   std::size_t size() const { return live_; }
