@@ -75,6 +75,17 @@ TEST_CASE("max-min solver: classic two-link example", "[net]") {
   REQUIRE(rates[va] == -1);
 }
 
+namespace {
+using Moves = std::vector<std::pair<std::uint32_t, std::int32_t>>;
+
+// Solves; returns the moves the solve reported, in order.
+Moves solve_moves(MaxMinSolver& s) {
+  Moves moved;
+  s.solve([&](std::uint32_t var, std::int32_t to) { moved.emplace_back(var, to); });
+  return moved;
+}
+}  // namespace
+
 TEST_CASE("max-min solver: rejects resources out of range or used twice", "[net]") {
   MaxMinSolver s({1, 1, 1});
   REQUIRE_THROWS_WITH(s.add(std::vector<std::int32_t>{3}), Catch::Contains("out of range"));
@@ -91,19 +102,13 @@ TEST_CASE("max-min solver: moves of a variable on three resources", "[net]") {
   const std::uint32_t va = s.add(std::vector<std::int32_t>{0});
   const std::uint32_t vb = s.add(std::vector<std::int32_t>{0, 1, 2});
   const std::uint32_t vc = s.add(std::vector<std::int32_t>{1});
-  std::vector<std::pair<std::uint32_t, std::int32_t>> moved;
-  const auto record = [&](std::uint32_t var, std::int32_t to) { moved.emplace_back(var, to); };
-  s.solve(record);
+  REQUIRE(solve_moves(s).size() == 3);
   REQUIRE(s.bottleneck(vb) == 0);
   REQUIRE(s.bottleneck(vc) == 1);
   REQUIRE(s.remaining()[2] == Approx(35));
-  moved.clear();
-  s.solve(record);
-  REQUIRE(moved.empty());
+  REQUIRE(solve_moves(s).empty());
   s.remove(va);
-  moved.clear();
-  s.solve(record);
-  REQUIRE(moved == std::vector<std::pair<std::uint32_t, std::int32_t>>{{vb, 1}});
+  REQUIRE(solve_moves(s) == Moves{{vb, 1}});
   REQUIRE(s.bottleneck(vb) == 1);
   REQUIRE(s.remaining()[0] == Approx(1));
   REQUIRE(s.remaining()[2] == Approx(31));
@@ -187,10 +192,7 @@ TEST_CASE("max-min solver: bottlenecks, levels and moves", "[net]") {
   MaxMinSolver s({10, 18});
   const std::vector<std::int32_t> a{0}, b{0, 1}, c{1};
   const std::uint32_t va = s.add(a), vb = s.add(b), vc = s.add(c);
-  std::vector<std::pair<std::uint32_t, std::int32_t>> moved;
-  const auto record = [&](std::uint32_t var, std::int32_t to) { moved.emplace_back(var, to); };
-  s.solve(record);
-  REQUIRE(moved.size() == 3);  // never fixed before: all reported
+  REQUIRE(solve_moves(s).size() == 3);  // never fixed before: all reported
   REQUIRE(s.bottleneck(va) == 0);
   REQUIRE(s.bottleneck(vb) == 0);
   REQUIRE(s.bottleneck(vc) == 1);
@@ -200,24 +202,19 @@ TEST_CASE("max-min solver: bottlenecks, levels and moves", "[net]") {
   REQUIRE(s.bottlenecks()[1].resource == 1);
   REQUIRE(s.bottlenecks()[1].share == Approx(13));
   // Same set: same bottlenecks, nobody moves.
-  moved.clear();
-  s.solve(record);
-  REQUIRE(moved.empty());
+  REQUIRE(solve_moves(s).empty());
   // Without A, B's share of link 0 (10) exceeds link 1's (9 each for B and C): B moves to link 1.
   s.remove(va);
-  moved.clear();
-  s.solve(record);
-  REQUIRE(moved == std::vector<std::pair<std::uint32_t, std::int32_t>>{{vb, 1}});
+  REQUIRE(solve_moves(s) == Moves{{vb, 1}});
   REQUIRE(s.bottlenecks().size() == 1);
   REQUIRE(s.bottlenecks()[0].share == Approx(9));
   // A forgotten bottleneck is reported again, a new variable is reported, and B, sharing link 0
   // with D again (level 5), moves back.
   s.forget_bottleneck(vc);
   const std::uint32_t vd = s.add(a);
-  moved.clear();
-  s.solve(record);
+  Moves moved = solve_moves(s);
   std::sort(moved.begin(), moved.end());
-  auto want = std::vector<std::pair<std::uint32_t, std::int32_t>>{{vb, 0}, {vc, 1}, {vd, 0}};
+  Moves want{{vb, 0}, {vc, 1}, {vd, 0}};
   std::sort(want.begin(), want.end());
   REQUIRE(moved == want);
   REQUIRE(s.bottlenecks()[0].share == Approx(5));
