@@ -27,8 +27,19 @@ MessageCost message_cost(const Profile& p) {
   return c;
 }
 
+// A flow's network tag: its collective's index and its two GPUs, so that a delivery needs no
+// lookup of the flow's declaration (a scattered read per flow).
+constexpr int kTagGpuBits = 16;  // checked_gpus() keeps GPU ids below 2^16
+std::uint64_t flow_tag(int index, int src, int dst) {
+  return static_cast<std::uint32_t>(index) | static_cast<std::uint64_t>(src) << 32 |
+         static_cast<std::uint64_t>(dst) << (32 + kTagGpuBits);
+}
+
 int checked_gpus(const Scenario& s, const Topology& t) {
   const int n = s.ep_size == 0 ? t.gpu_count() : s.ep_size;
+  if (n >= (1 << kTagGpuBits))  // the loaders allow far fewer; flow tags carry GPU ids in 16 bits
+    throw InputError(fmt::format("{}: {} GPUs in the expert-parallel group; at most {}", s.file, n,
+                                 (1 << kTagGpuBits) - 1));
   if (n > t.gpu_count())
     throw InputError(fmt::format("{}: parallelism.ep = {} but topology {} has only {} GPUs", s.file, n, t.name(),
                                  t.gpu_count()));
@@ -199,15 +210,17 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
     const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
     c.first_id = network_->declare(c.flows, salt);
   }
-  network_->start(c.first_id + c.flow_index(src, dst, gpus_), static_cast<std::uint64_t>(index));
+  network_->start(c.first_id + c.flow_index(src, dst, gpus_), flow_tag(index, src, dst));
 }
 
 void Simulation::delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
   const int moe_layers = scenario_.model.moe_layers();
-  const auto index = static_cast<int>(tag / 2);
-  const Phase phase = tag % 2 ? Phase::combine : Phase::dispatch;
-  const FlowDecl& f = network_->flow(flow_id);
-  note_delivery(phase, f.src_gpu, f.dst_gpu, index / moe_layers, index % moe_layers + moe_first_, at_ps, flow_id);
+  const auto collective = static_cast<int>(tag & 0xffffffffu);  // see flow_tag()
+  const auto src = static_cast<int>((tag >> 32) & ((1u << kTagGpuBits) - 1));
+  const auto dst = static_cast<int>(tag >> (32 + kTagGpuBits));
+  const auto index = collective / 2;
+  const Phase phase = collective % 2 ? Phase::combine : Phase::dispatch;
+  note_delivery(phase, src, dst, index / moe_layers, index % moe_layers + moe_first_, at_ps, flow_id);
 }
 
 void Simulation::note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id) {

@@ -39,9 +39,8 @@ std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
     const std::int32_t r = resources[k];
     if (r < 0 || static_cast<std::size_t>(r) >= capacity_.size()) throw Error("max-min solver: resource id out of range");
     // (A solve takes a variable as fixed once one of its other resources has been a bottleneck.)
-    if (std::find(resources.begin(), resources.begin() + static_cast<std::ptrdiff_t>(k), r) !=
-        resources.begin() + static_cast<std::ptrdiff_t>(k))
-      throw Error("max-min solver: a variable uses a resource twice");
+    for (std::size_t j = 0; j < k; ++j)
+      if (resources[j] == r) throw Error("max-min solver: a variable uses a resource twice");
   }
   if (resources.size() > stride_) restride(std::bit_ceil(kRes + resources.size()) - kRes);
   std::uint32_t var;
