@@ -52,11 +52,11 @@ class MaxMinSolver {
   std::span<const double> remaining() const { return remaining_; }
 
  private:
-  // A variable's entry in one resource's list. A solve reads the list in order and learns all it
-  // needs from it: whether the variable is still unfixed (none of its other resources has been a
-  // bottleneck yet in this solve, and most variables have one other resource, named here) and
-  // whether it was fixed here last time. Nothing per variable is looked up, so the solve makes no
-  // scattered reads.
+  // A variable's entry in one resource's list. A solve reads the list in order and learns from it
+  // whether the variable is still unfixed (none of its other resources has been a bottleneck yet
+  // in this solve) and whether it was fixed here last time. Most variables have one other
+  // resource, named here, so for them nothing is looked up and the solve makes no scattered
+  // reads; a variable on more resources is checked through its record.
   struct Member {
     std::uint32_t var;
     std::uint32_t k;        // which of the variable's resources this is
