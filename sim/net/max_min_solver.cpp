@@ -161,10 +161,8 @@ std::span<const MaxMinSolver::Fixed> MaxMinSolver::solve() {
 
 std::int32_t MaxMinSolver::bottleneck(std::uint32_t var) const {
   const std::int32_t* const v = record(var);
-  for (std::size_t k = 0; k < static_cast<std::size_t>(v[kLen]); ++k) {
-    const auto r = static_cast<std::size_t>(v[kRes + k]);
-    if (members_[r][pos_[static_cast<std::size_t>(var) * stride_ + k]].fixed_at == gen_) return v[kRes + k];
-  }
+  for (std::size_t k = 0; k < static_cast<std::size_t>(v[kLen]); ++k)
+    if (member(var, k).fixed_at == gen_) return v[kRes + k];
   return -1;
 }
 

@@ -65,9 +65,12 @@ class MaxMinSolver {
   };
   static constexpr std::int32_t kNone = -1, kMany = -2;
   void restride(std::size_t stride);
-  Member& member(std::uint32_t var, std::size_t k) {
+  const Member& member(std::uint32_t var, std::size_t k) const {  // its entry in its k-th resource's list
     const auto r = static_cast<std::size_t>(record(var)[kRes + k]);
     return members_[r][pos_[static_cast<std::size_t>(var) * stride_ + k]];
+  }
+  Member& member(std::uint32_t var, std::size_t k) {
+    return const_cast<Member&>(static_cast<const MaxMinSolver&>(*this).member(var, k));
   }
   // A variable's record in rec_: its resource count, then its resources.
   static constexpr std::size_t kLen = 0, kRes = 1;
