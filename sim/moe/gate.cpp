@@ -127,15 +127,12 @@ class SyntheticGate final : public Gate {
       int rejections = 0;
       for (int k = 0; k < top_k; ++k) {
         int slot;
-        for (;;) {
-          // Too many duplicates (a very skewed popularity): finish this token exactly.
-          if (rejections > max_rejections) {
-            slot = exact_slot(rng, clock, table.weight);
-            break;
-          }
+        if (rejections > max_rejections) {  // too many duplicates (a very skewed popularity)
+          slot = exact_slot(rng, clock, table.weight);
+        } else {
           slot = alias_draw(rng, table.alias, n);
-          if (stamp[slot] != clock) break;
-          ++rejections;
+          // A duplicate (rare unless popularity is skewed) draws again, out of the common path.
+          if (stamp[slot] == clock) slot = redraw(rng, table, clock, rejections, max_rejections);
         }
         stamp[slot] = clock;
         int e = table.slot_to_expert[slot];
@@ -145,6 +142,17 @@ class SyntheticGate final : public Gate {
         }
         *out++ = e;
       }
+    }
+  }
+
+  // After a duplicate: draws until a slot this token has not taken comes up, or, past
+  // `max_rejections` duplicates in the token, takes one exactly.
+  int redraw(Rng& rng, const Table& table, std::uint32_t clock, int& rejections, int max_rejections) const {
+    const std::uint32_t* stamp = stamp_.data();
+    for (;;) {
+      if (++rejections > max_rejections) return exact_slot(rng, clock, table.weight);
+      const int slot = alias_draw(rng, table.alias, experts_);
+      if (stamp[slot] != clock) return slot;
     }
   }
 

@@ -139,15 +139,20 @@ void FlowModel::merge_joined(Group& g) {
   g.joined.clear();
 }
 
-void FlowModel::push_group(std::int32_t link) {
+bool FlowModel::group_entry(std::int32_t link, Entry& entry) {
   Group& g = groups_[static_cast<std::size_t>(link)];
   ++g.tick;
   const Entry* e = g.level > 0 ? front(g) : nullptr;
-  if (e == nullptr) return;  // empty, or stalled: no finish to wait for
+  if (e == nullptr) return false;  // empty, or stalled: no finish to wait for
   const double after_ps = (e->key - g.clock) / g.level;  // the key is the flow's `left`
   g.timer_ps = g.clock_ps + static_cast<TimePs>(std::ceil(after_ps));
-  heap_push(next_, Entry{static_cast<double>(g.clock_ps) + after_ps, static_cast<std::uint32_t>(link), g.tick},
-            Entry::Less{});
+  entry = Entry{static_cast<double>(g.clock_ps) + after_ps, static_cast<std::uint32_t>(link), g.tick};
+  return true;
+}
+
+void FlowModel::push_group(std::int32_t link) {
+  Entry e;
+  if (group_entry(link, e)) heap_push(next_, e, Entry::Less{});
 }
 
 void FlowModel::arm_timer() {
@@ -205,14 +210,13 @@ void FlowModel::take_due(TimePs now) {
     due_batch_.push_back(own_.front().id);
     heap_pop(own_, Entry::Less{});
   }
-  // Groups whose earliest finish has come (or is within rounding of it), each looked at once.
-  touched_.clear();
+  // Groups whose earliest finish has come (or is within rounding of it), each looked at once: a
+  // group's next entry replaces it at the top of the heap (one sift instead of a pop and a push),
+  // unless it is due by now too, in which case it waits for the end of the loop.
+  deferred_.clear();
   const double by = static_cast<double>(now) + 2;
   while (top_valid(next_, true) && next_.front().key <= by) {
-    touched_.push_back(static_cast<std::int32_t>(next_.front().id));
-    heap_pop(next_, Entry::Less{});
-  }
-  for (std::int32_t link : touched_) {
+    const auto link = static_cast<std::int32_t>(next_.front().id);
     // As is_due(), from the entry's key (the flow's `left`) and the group's clock now.
     Group& g = groups_[static_cast<std::size_t>(link)];
     const double clock = g.clock + g.level * static_cast<double>(now - g.clock_ps);
@@ -221,8 +225,17 @@ void FlowModel::take_due(TimePs now) {
       due_batch_.push_back(e->id);
       ++g.head;
     }
-    push_group(link);
+    Entry next;
+    if (!group_entry(link, next)) {
+      heap_pop(next_, Entry::Less{});
+    } else if (next.key <= by) {
+      heap_pop(next_, Entry::Less{});
+      deferred_.push_back(next);
+    } else {
+      heap_sift_down(next_, 0, next, Entry::Less{});
+    }
   }
+  for (const Entry& e : deferred_) heap_push(next_, e, Entry::Less{});
 }
 
 void FlowModel::on_timer() {

@@ -87,6 +87,7 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   void reset_group(Group& g, TimePs now);  // emptied: an empty group is always in this state
   void stall_group(std::int32_t link, TimePs now);  // fixed at level 0: its flows become unrated
   void push_group(std::int32_t link);  // (re)enters the group in next_, by its earliest finish
+  bool group_entry(std::int32_t link, Entry& entry);  // its entry for next_ (false: none); stales the old
   void take_due(TimePs now);      // moves the flows due now to due_batch_
   void complete_batch(TimePs now);  // completes due_batch_, in start order
   void move_to(std::uint32_t var, std::int32_t link, TimePs now);  // the solve fixed var at link
@@ -98,7 +99,7 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   std::vector<Group> groups_;     // by link
   std::vector<Entry> own_;        // heap: flows with their own rate, by finish time
   std::vector<Entry> next_;       // heap: groups (by link) by their earliest finish
-  std::vector<std::int32_t> touched_;  // scratch: groups whose earliest finish came
+  std::vector<Entry> deferred_;   // scratch: groups' entries that wait to enter next_
   std::vector<Entry> merged_;     // scratch for merge_joined
   std::vector<double> residual_;  // capacity left by the rates of the last solve (and starts since)
   std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now

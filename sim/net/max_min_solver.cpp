@@ -35,14 +35,16 @@ void MaxMinSolver::restride(std::size_t stride) {
 }
 
 std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
-  for (std::size_t k = 0; k < resources.size(); ++k) {
+  const std::size_t n = resources.size();
+  for (std::size_t k = 0; k < n; ++k) {
     const std::int32_t r = resources[k];
-    if (r < 0 || static_cast<std::size_t>(r) >= capacity_.size()) throw Error("max-min solver: resource id out of range");
+    // (Unsigned: a negative id is out of range too.)
+    if (static_cast<std::uint32_t>(r) >= capacity_.size()) throw Error("max-min solver: resource id out of range");
     // (A solve takes a variable as fixed once one of its other resources has been a bottleneck.)
     for (std::size_t j = 0; j < k; ++j)
       if (resources[j] == r) throw Error("max-min solver: a variable uses a resource twice");
   }
-  if (resources.size() > stride_) restride(std::bit_ceil(kRes + resources.size()) - kRes);
+  if (n > stride_) restride(std::bit_ceil(kRes + n) - kRes);
   std::uint32_t var;
   if (!free_.empty()) {
     var = free_.back();
@@ -61,19 +63,17 @@ std::uint32_t MaxMinSolver::add(std::span<const std::int32_t> resources) {
   }
   std::int32_t* const v = record(var);
   std::uint32_t* const pos = pos_.data() + static_cast<std::size_t>(var) * stride_;
-  v[kLen] = static_cast<std::int32_t>(resources.size());
-  for (std::size_t k = 0; k < resources.size(); ++k) {
-    const auto r = static_cast<std::size_t>(resources[k]);
-    std::vector<Member>& m = members_[r];
-    if (!listed_[r]) {
-      listed_[r] = 1;
-      in_use_.push_back(resources[k]);
+  v[kLen] = static_cast<std::int32_t>(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::int32_t r = resources[k];
+    std::vector<Member>& m = members_[static_cast<std::size_t>(r)];
+    if (!listed_[static_cast<std::size_t>(r)]) {
+      listed_[static_cast<std::size_t>(r)] = 1;
+      in_use_.push_back(r);
     }
-    v[kRes + k] = resources[k];
+    v[kRes + k] = r;
     pos[k] = static_cast<std::uint32_t>(m.size());
-    const std::int32_t other = resources.size() == 1   ? kNone
-                               : resources.size() == 2 ? resources[1 - k]
-                                                       : kMany;
+    const std::int32_t other = n == 2 ? resources[1 - k] : n == 1 ? kNone : kMany;
     m.push_back(Member{var, static_cast<std::uint32_t>(k), other, 0});  // 0: never fixed
   }
   ++live_;
@@ -180,7 +180,9 @@ void MaxMinSolver::begin_solve() {
   ++gen_;
   // Resources in order of their starting share. in_use_ keeps the last solve's order (a resource
   // that lost its users stays listed until here, so removals never reorder it), and shares move
-  // little between solves, so an insertion sort moves each resource only a few places.
+  // little between solves, so an insertion sort moves each resource only a few places. Equal
+  // shares keep the last solve's order (any order of equal shares gives the same rates): comparing
+  // shares alone moves fewer entries, and costs less, than ordering them by id too.
   order_.clear();
   for (std::int32_t r : in_use_) {
     const auto ri = static_cast<std::size_t>(r);
@@ -194,7 +196,8 @@ void MaxMinSolver::begin_solve() {
     const Entry e{capacity_[ri] / users, r};
     std::size_t j = order_.size();
     order_.push_back(e);
-    for (; j > 0 && Entry::Less{}(e, order_[j - 1]); --j) order_[j] = order_[j - 1];
+    const auto share_bits = std::bit_cast<std::uint64_t>(e.share);
+    for (; j > 0 && share_bits < std::bit_cast<std::uint64_t>(order_[j - 1].share); --j) order_[j] = order_[j - 1];
     order_[j] = e;
   }
   in_use_.resize(order_.size());
