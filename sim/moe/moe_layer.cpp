@@ -29,7 +29,7 @@ struct SrcPass {
   const int* rr_first;         // per replicated index
   const int* rr_count;
   std::int64_t* copies_row;    // copies[src * gpus ...]
-  int* const* slot_counts;     // [gpu] -> slot_tokens[gpu].data()
+  int* slot_counts;            // [Target::slot]: this layer's slots of all GPUs, GPU after GPU
   std::uint32_t* stamp;        // [gpu] == clock: this token already sent a copy there
   std::uint32_t* clock;
 };
@@ -53,7 +53,7 @@ void plan_source(const SrcPass& p) {
           target = p.rr[p.rr_first[m] + i];
         }
       }
-      p.slot_counts[target.gpu][target.slot] += 1;
+      p.slot_counts[target.slot] += 1;
       if constexpr (Dedup) {
         if (p.stamp[target.gpu] == clock) continue;
         p.stamp[target.gpu] = clock;
@@ -73,23 +73,28 @@ MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gp
                             placement_.gpus()));
   const int gpus = placement_.gpus();
   single_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(experts_));
+  slot_base_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(gpus + 1));
   for (int l = 0; l < placement_.layers(); ++l) {
+    int* const base = slot_base_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(gpus + 1);
+    base[0] = 0;
+    for (int g = 0; g < gpus; ++g) base[g + 1] = base[g] + static_cast<int>(placement_.local_experts(l, g).size());
+    const auto flat = [&](int gpu, int slot) { return Target{gpu, base[gpu] + slot}; };
     for (int e = 0; e < experts_; ++e) {
       const auto& reps = placement_.replicas(l, e);
       const auto& slots = placement_.replica_slots(l, e);
       Target& entry = single_[static_cast<std::size_t>(l) * static_cast<std::size_t>(experts_) + static_cast<std::size_t>(e)];
       if (reps.size() == 1) {
-        entry = {reps[0], slots[0]};
+        entry = flat(reps[0], slots[0]);
         continue;
       }
       const int m = static_cast<int>(rr_first_.size());
       entry = {-1, m};
       rr_first_.push_back(static_cast<int>(rr_.size()));
       rr_count_.push_back(static_cast<int>(reps.size()));
-      for (std::size_t i = 0; i < reps.size(); ++i) rr_.push_back({reps[i], slots[i]});
+      for (std::size_t i = 0; i < reps.size(); ++i) rr_.push_back(flat(reps[i], slots[i]));
       for (int g = 0; g < gpus; ++g) {
         const int d = fixed_replica(l, e, g);
-        by_src_.push_back(d < 0 ? Target{-1, 0} : Target{d, placement_.slot(l, e, d)});
+        by_src_.push_back(d < 0 ? Target{-1, 0} : flat(d, placement_.slot(l, e, d)));
       }
     }
   }
@@ -126,13 +131,11 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
   out.slot_tokens.resize(g_count);
   out.received.assign(g_count, 0);
   out.expert_load.assign(static_cast<std::size_t>(experts_), 0);
-  // One allocation per call for the scratch, none per token.
-  auto slot_counts = std::make_unique<int*[]>(g_count);
+  // One allocation per call for each scratch, none per token. The slots of all GPUs count in
+  // one flat array (one indexing per assignment, not two), copied out at the end.
+  const int* const base = slot_base_.data() + static_cast<std::size_t>(moe_layer) * (g_count + 1);
+  auto slot_counts = std::make_unique<int[]>(static_cast<std::size_t>(base[gpus]));  // zeroed
   auto stamp = std::make_unique<std::uint32_t[]>(g_count);  // zeroed
-  for (std::size_t g = 0; g < g_count; ++g) {
-    out.slot_tokens[g].assign(placement_.local_experts(moe_layer, static_cast<int>(g)).size(), 0);
-    slot_counts[g] = out.slot_tokens[g].data();
-  }
 
   std::uint32_t clock = 0;
   for (int g = 0; g < gpus; ++g) {
@@ -161,8 +164,10 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
   }
 
   // Totals from the slot counts: cheaper than two more increments per assignment.
-  for (std::size_t g = 0; g < g_count; ++g)
+  for (std::size_t g = 0; g < g_count; ++g) {
+    out.slot_tokens[g].assign(slot_counts.get() + base[g], slot_counts.get() + base[g + 1]);
     for (int n : out.slot_tokens[g]) out.received[g] += n;
+  }
   for (int e = 0; e < experts_; ++e) {
     const auto& reps = placement_.replicas(moe_layer, e);
     const auto& slots = placement_.replica_slots(moe_layer, e);

@@ -38,10 +38,10 @@ class MoeLayerPlanner {
   void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k,
             LayerTraffic& out) const;
 
-  // Where (GPU, slot on that GPU) an assignment is served; the cases above, in flat tables.
+  // Where an assignment is served; the cases above, in flat tables.
   struct Target {
     int gpu;   // < 0: the expert has several replicas, look up by source GPU (slot = its index)
-    int slot;
+    int slot;  // the slot on that GPU, numbered across the layer's GPUs (slot_base_ + local slot)
   };
 
  private:
@@ -52,6 +52,7 @@ class MoeLayerPlanner {
   std::vector<int> gpu_host_;
   bool dedup_;
   int experts_;
+  std::vector<int> slot_base_;  // [layer * (gpus + 1) + gpu]: the layer's slots on GPUs before gpu
   std::vector<Target> single_;  // [layer * experts + expert]: the replica, or gpu < 0 -> replicated
   // Per (layer, expert) with more than one replica ("replicated index" m): its replicas are
   // rr_[rr_first_[m], rr_first_[m] + rr_count_[m]).
