@@ -7,11 +7,11 @@
 #include <cstring>
 #include <memory>
 #include <new>
-#include <queue>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "core/min_heap.hpp"
 #include "core/units.hpp"
 
 namespace moesim {
@@ -22,10 +22,7 @@ class EventQueue {
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
   ~EventQueue() {
-    while (!heap_.empty()) {
-      slots_[heap_.top().slot].destroy();
-      heap_.pop();
-    }
+    for (const Key& k : heap_) slots_[k.slot].destroy();
   }
 
   // Schedules `action` (any callable taking no arguments) at absolute time `at_ps` (never
@@ -42,7 +39,7 @@ class EventQueue {
       slots_.emplace_back();
     }
     slots_[slot].set(std::forward<F>(action));
-    heap_.push(Key{at_ps, next_seq_++, slot});
+    heap_push(heap_, Key{at_ps, next_seq_++, slot}, Earlier{});
   }
   template <class F>
   void schedule_in(TimePs delay_ps, F&& action) {
@@ -52,8 +49,8 @@ class EventQueue {
   // Runs one event; returns false when the queue is empty.
   bool step() {
     if (heap_.empty()) return false;
-    const Key k = heap_.top();
-    heap_.pop();
+    const Key k = heap_.front();
+    heap_pop(heap_, Earlier{});
     now_ps_ = k.at_ps;
     ++executed_;
     // Move the action out of its slot first: it may schedule more events (and grow the slab).
@@ -112,12 +109,12 @@ class EventQueue {
     std::uint64_t seq;
     std::uint32_t slot;
   };
-  struct Later {
+  struct Earlier {  // branch-free (see min_heap.hpp): event times come in no predictable order
     bool operator()(const Key& a, const Key& b) const {
-      return a.at_ps != b.at_ps ? a.at_ps > b.at_ps : a.seq > b.seq;
+      return (a.at_ps < b.at_ps) | ((a.at_ps == b.at_ps) & (a.seq < b.seq));
     }
   };
-  std::priority_queue<Key, std::vector<Key>, Later> heap_;
+  std::vector<Key> heap_;  // min-heap by (time, sequence)
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_;
   TimePs now_ps_ = 0;
