@@ -110,9 +110,13 @@ class EventQueue {
     std::uint32_t slot;
   };
   struct Earlier {  // branch-free (see min_heap.hpp): event times come in no predictable order
-    bool operator()(const Key& a, const Key& b) const {
-      return (a.at_ps < b.at_ps) | ((a.at_ps == b.at_ps) & (a.seq < b.seq));
+    // (time, sequence) as one 128-bit number (times are never negative): a compare and a
+    // subtract-with-borrow.
+    __extension__ using Order = unsigned __int128;
+    static Order order(const Key& k) {
+      return static_cast<Order>(static_cast<std::uint64_t>(k.at_ps)) << 64 | k.seq;
     }
+    bool operator()(const Key& a, const Key& b) const { return order(a) < order(b); }
   };
   std::vector<Key> heap_;  // min-heap by (time, sequence)
   std::vector<Slot> slots_;
