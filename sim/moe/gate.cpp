@@ -124,16 +124,7 @@ class SyntheticGate final : public Gate {
       int offset = 0;
       // No coin at 1: every token is local.
       if constexpr (kLocal) offset = (local >= 1.0 || rng.uniform() < local) ? shift : 0;
-      int rejections = 0;
-      for (int k = 0; k < top_k; ++k) {
-        int slot;
-        if (rejections > max_rejections) {  // too many duplicates (a very skewed popularity)
-          slot = exact_slot(rng, clock, table.weight);
-        } else {
-          slot = alias_draw(rng, table.alias, n);
-          // A duplicate (rare unless popularity is skewed) draws again, out of the common path.
-          if (stamp[slot] == clock) slot = redraw(rng, table, clock, rejections, max_rejections);
-        }
+      const auto put = [&](int slot) {
         stamp[slot] = clock;
         int e = table.slot_to_expert[slot];
         if constexpr (kLocal) {
@@ -141,7 +132,23 @@ class SyntheticGate final : public Gate {
           if (e >= n) e -= n;
         }
         *out++ = e;
+      };
+      int rejections = 0;
+      int k = 0;
+      for (; k < top_k; ++k) {
+        int slot = alias_draw(rng, table.alias, n);
+        // A duplicate (rare unless popularity is skewed) draws again, out of the common path.
+        if (stamp[slot] == clock) {
+          slot = redraw(rng, table, clock, rejections, max_rejections);
+          if (rejections > max_rejections) {  // too many duplicates: this slot and the rest exactly
+            put(slot);
+            ++k;
+            break;
+          }
+        }
+        put(slot);
       }
+      for (; k < top_k; ++k) put(exact_slot(rng, clock, table.weight));
     }
   }
 
