@@ -196,8 +196,7 @@ void MaxMinSolver::begin_solve() {
     const Entry e{capacity_[ri] / users, r};
     std::size_t j = order_.size();
     order_.push_back(e);
-    const auto share_bits = std::bit_cast<std::uint64_t>(e.share);
-    for (; j > 0 && share_bits < std::bit_cast<std::uint64_t>(order_[j - 1].share); --j) order_[j] = order_[j - 1];
+    for (; j > 0 && Entry::Less{}(e, order_[j - 1]); --j) order_[j] = order_[j - 1];
     order_[j] = e;
   }
   in_use_.resize(order_.size());

@@ -113,11 +113,11 @@ class MaxMinSolver {
     double share;
     std::int32_t resource;
     // Shares here are positive (a bound that grew is above a positive one), and positive doubles
-    // order like their bit patterns: integer compares are cheaper than floating-point ones.
+    // order like their bit patterns: integer compares are cheaper than floating-point ones. Equal
+    // shares are not ordered further: any of them may be the next bottleneck (same rates).
     struct Less {  // a functor, so that the heap code inlines it
       bool operator()(const Entry& a, const Entry& b) const {
-        const auto x = std::bit_cast<std::uint64_t>(a.share), y = std::bit_cast<std::uint64_t>(b.share);
-        return (x < y) | ((x == y) & (a.resource < b.resource));
+        return std::bit_cast<std::uint64_t>(a.share) < std::bit_cast<std::uint64_t>(b.share);
       }
     };
   };
