@@ -1,7 +1,8 @@
-// Closed-form network cases for the fluid FlowModel and the analytic model, and the heap helpers.
+// Closed-form network cases for the fluid FlowModel and the analytic model, the heap helpers and ceil_ps.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/event_queue.hpp"
@@ -247,5 +248,20 @@ TEST_CASE("min-heap helpers pop in sorted order, ties by a second key, across si
       heap_pop(heap, less);
     }
     REQUIRE(heap.empty());
+  }
+}
+
+TEST_CASE("ceil_ps rounds up to whole picoseconds exactly like std::ceil", "[net][units]") {
+  const double cases[] = {0.0,   -0.0,   0.25,  1.0,    1.0000000001, 2.5,   -0.5, -1.0, -2.75,
+                          1e15,  1e15 + 0.5, 123456789.000001, 4503599627370495.5, 9.0e18, -9.0e18};
+  for (double x : cases) {
+    INFO(x);
+    CHECK(ceil_ps(x) == static_cast<TimePs>(std::ceil(x)));
+  }
+  // Times that come from rates: a quotient just above or at an integer.
+  for (int i = 1; i < 2000; ++i) {
+    const double x = static_cast<double>(i) * 1e3 / 3.0;
+    CHECK(ceil_ps(x) == static_cast<TimePs>(std::ceil(x)));
+    CHECK(transfer_ps(static_cast<double>(i), 0.3) == static_cast<TimePs>(std::ceil(static_cast<double>(i) * 1e3 / 0.3)));
   }
 }

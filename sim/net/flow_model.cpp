@@ -147,7 +147,7 @@ bool FlowModel::group_entry(std::int32_t link, Entry& entry) {
   const Entry* e = g.level > 0 ? front(g) : nullptr;
   if (e == nullptr) return false;  // empty, or stalled: no finish to wait for
   const double after_ps = (e->key - g.clock) / g.level;  // the key is the flow's `left`
-  g.timer_ps = g.clock_ps + static_cast<TimePs>(std::ceil(after_ps));
+  g.timer_ps = g.clock_ps + ceil_ps(after_ps);
   entry = Entry{static_cast<double>(g.clock_ps) + after_ps, static_cast<std::uint32_t>(link), g.tick};
   return true;
 }
@@ -161,7 +161,7 @@ void FlowModel::arm_timer() {
   TimePs at = std::numeric_limits<TimePs>::max();
   if (top_valid(own_, false)) {
     const Flow& f = flows_[own_.front().id];
-    at = f.ref_ps + static_cast<TimePs>(std::ceil(f.left / f.rate));
+    at = f.ref_ps + ceil_ps(f.left / f.rate);
   }
   if (top_valid(next_, true)) at = std::min(at, groups_[next_.front().id].timer_ps);
   if (at == std::numeric_limits<TimePs>::max()) return;
