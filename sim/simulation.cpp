@@ -202,7 +202,8 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
     const double per_copy = phase == Phase::dispatch ? scenario_.model.dispatch_bytes_per_token()
                                                      : scenario_.model.combine_bytes_per_token();
     const double bytes = static_cast<double>(st.traffic.copies_from(src, src)) * per_copy;
-    note_delivery(phase, src, dst, mb, layer, now + compute_.local_copy_ps(bytes), -1);
+    note_delivery(phase, src, dst, mb * scenario_.model.moe_layers() + layer - moe_first_,
+                  now + compute_.local_copy_ps(bytes), -1);
     return;
   }
   const int index = (mb * scenario_.model.moe_layers() + layer - moe_first_) * 2 + (phase == Phase::combine);
@@ -214,32 +215,39 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
 }
 
 void Simulation::delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
-  const int moe_layers = scenario_.model.moe_layers();
   const auto collective = static_cast<int>(tag & 0xffffffffu);  // see flow_tag()
   const auto src = static_cast<int>((tag >> 32) & ((1u << kTagGpuBits) - 1));
   const auto dst = static_cast<int>(tag >> (32 + kTagGpuBits));
-  const auto index = collective / 2;
   const Phase phase = collective % 2 ? Phase::combine : Phase::dispatch;
-  note_delivery(phase, src, dst, index / moe_layers, index % moe_layers + moe_first_, at_ps, flow_id);
+  note_delivery(phase, src, dst, collective / 2, at_ps, flow_id);
 }
 
-void Simulation::note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id) {
-  LayerState& st = state(mb, layer);
-  Collective& c = st.collective(phase);
+void Simulation::note_delivery(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id) {
+  // The micro-batch and layer (a division) only when a sender or a receiver is done.
+  const auto mb_layer = [&] {
+    const int moe_layers = scenario_.model.moe_layers();
+    return std::pair{slot / moe_layers, slot % moe_layers + moe_first_};
+  };
+  Collective& c = state_[static_cast<std::size_t>(slot)]->collective(phase);
   const auto d = static_cast<std::size_t>(dst);
   const auto s = static_cast<std::size_t>(src);
   c.out_last_ps[s] = std::max(c.out_last_ps[s], at_ps);
   if (--c.out_pending[s] == 0) {  // the sender's side of the phase is complete
     const TimePs begin = c.send_start_ps[s];
     results_->gpus[s].busy_ps[static_cast<int>(phase)] += c.out_last_ps[s] - begin;
-    if (record_spans_)
+    if (record_spans_) {
+      const auto [mb, layer] = mb_layer();
       results_->timeline.push_back(Span{begin, c.out_last_ps[s], static_cast<std::int16_t>(src),
                                         static_cast<std::int16_t>(layer), static_cast<std::uint8_t>(mb), phase});
+    }
   }
   Arrival& latest = c.latest[d];
   if (at_ps > latest.at_ps) latest = Arrival{at_ps, flow_id, src};
-  if (--c.pending[d] == 0)
+  if (--c.pending[d] == 0) {
+    const std::pair<int, int> ml = mb_layer();
+    const int mb = ml.first, layer = ml.second;  // (not a structured binding: the lambda captures them)
     queue_.schedule(latest.at_ps, [this, phase, dst, mb, layer] { arrivals_landed(phase, dst, mb, layer); });
+  }
 }
 
 void Simulation::arrivals_landed(Phase phase, int dst, int mb, int layer) {

@@ -62,7 +62,8 @@ class Simulation final : private DeliverySink {
   void send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred);
   void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override;
   // A delivery reported (at or before `at_ps`); the receiver acts once all its arrivals landed.
-  void note_delivery(Phase phase, int src, int dst, int mb, int layer, TimePs at_ps, std::int64_t flow_id);
+  // `slot`: the layer state's index, mb * moe_layers + layer - moe_first_ (what flow tags carry).
+  void note_delivery(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
   // simulation_report.cpp: `last` is the step's final task.
   void record_critical_path(std::int32_t last, Results& out);
