@@ -50,6 +50,7 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
   });
   // Which GPU's experts and which link held each layer up.
   std::vector<double> load(static_cast<std::size_t>(topology_.link_count()));
+  std::vector<char> on_path(load.size(), 0);  // only the critical flow's links are summed
   for (std::int32_t id : chain) {
     const TaskRec& t = log_.at(id);
     LayerResult& lr = out.layers[static_cast<std::size_t>(t.layer)];
@@ -59,16 +60,18 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
     const LayerState& st = state(t.mb, t.layer);
     const Collective& c = st.collective(t.phase);
     const Path& path = network_->path_of(t.flow_id);
+    for (int l : path) on_path[static_cast<std::size_t>(l)] = 1;
     for (std::size_t i = 0; i < c.flows.size(); ++i)
       for (int l : network_->path_of(c.first_id + static_cast<std::int64_t>(i)))
-        load[static_cast<std::size_t>(l)] += c.flows[i].bytes;
+        if (on_path[static_cast<std::size_t>(l)]) load[static_cast<std::size_t>(l)] += c.flows[i].bytes;
     for (int l : path) {
+      on_path[static_cast<std::size_t>(l)] = 0;
       if (load[static_cast<std::size_t>(l)] <= lr.critical_link_bytes) continue;
       lr.critical_link_bytes = load[static_cast<std::size_t>(l)];
       const Link& link = topology_.link(l);
       lr.critical_link = topology_.node(link.from).name + "->" + topology_.node(link.to).name;
     }
-    std::fill(load.begin(), load.end(), 0.0);
+    for (int l : path) load[static_cast<std::size_t>(l)] = 0.0;
   }
 }
 
