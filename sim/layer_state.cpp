@@ -3,7 +3,7 @@
 
 namespace moesim {
 
-void Collective::reset(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse) {
+void Collective::clear(int gpus) {
   const auto g = static_cast<std::size_t>(gpus);
   first_id = -1;
   pair.assign(g * g, -1);
@@ -15,20 +15,19 @@ void Collective::reset(int gpus, double bytes_per_copy, const LayerTraffic& traf
   out_last_ps.assign(g, -1);
   send_start_ps.assign(g, -1);
   send_pred.assign(g, -1);
-  for (int s = 0; s < gpus; ++s)
-    for (int d = 0; d < gpus; ++d) {
-      const std::int64_t n = traffic.copies_from(s, d);
-      if (n == 0) continue;
-      const int from = reverse ? d : s;
-      const int to = reverse ? s : d;
-      ++pending[static_cast<std::size_t>(to)];
-      ++out_pending[static_cast<std::size_t>(from)];
-      if (from == to) continue;
-      pair[static_cast<std::size_t>(from) * g + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
-      flows.push_back(FlowDecl{from, to, static_cast<double>(n) * bytes_per_copy});
-    }
-  waiting.resize(g);
-  for (std::size_t d = 0; d < g; ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
+}
+
+void Collective::add(int from, int to, std::size_t gpus, double bytes) {
+  ++pending[static_cast<std::size_t>(to)];
+  ++out_pending[static_cast<std::size_t>(from)];
+  if (from == to) return;
+  pair[static_cast<std::size_t>(from) * gpus + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
+  flows.push_back(FlowDecl{from, to, bytes});
+}
+
+void Collective::close(int gpus) {
+  waiting.resize(static_cast<std::size_t>(gpus));
+  for (std::size_t d = 0; d < waiting.size(); ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
 }
 
 namespace {
@@ -63,8 +62,19 @@ std::string LayerState::stuck_phase(int g, int gpus) const {
 
 void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy) {
   const auto g = static_cast<std::size_t>(gpus);
-  dispatch.reset(gpus, dispatch_bytes_per_copy, traffic, false);
-  combine.reset(gpus, combine_bytes_per_copy, traffic, true);
+  // Both collectives from one pass over the copy matrix: dispatch sends src -> dst and combine
+  // the same copies back, dst -> src; each lists its flows in the order of the pass.
+  dispatch.clear(gpus);
+  combine.clear(gpus);
+  for (int s = 0; s < gpus; ++s)
+    for (int d = 0; d < gpus; ++d) {
+      const std::int64_t n = traffic.copies_from(s, d);
+      if (n == 0) continue;
+      dispatch.add(s, d, g, static_cast<double>(n) * dispatch_bytes_per_copy);
+      combine.add(d, s, g, static_cast<double>(n) * combine_bytes_per_copy);
+    }
+  dispatch.close(gpus);
+  combine.close(gpus);
   gate_task.assign(g, -1);
   shared_task.assign(g, -1);
   shared_done.assign(g, 0);

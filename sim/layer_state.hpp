@@ -35,8 +35,10 @@ struct Collective {
   std::vector<TimePs> send_start_ps;  // per sender, -1 until it sends
   std::vector<std::int32_t> send_pred;  // per sender: the task its sends waited for
 
-  // From the layer's copy matrix: dispatch goes src -> dst; `reverse` (combine) dst -> src.
-  void reset(int gpus, double bytes_per_copy, const LayerTraffic& traffic, bool reverse);
+  // Built by LayerState::reset: clear(), then add() per GPU pair with copies, then close().
+  void clear(int gpus);
+  void add(int from, int to, std::size_t gpus, double bytes);  // from == to: a local copy, no flow
+  void close(int gpus);
   std::int32_t flow_index(int src, int dst, int gpus) const {
     return pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];
   }
