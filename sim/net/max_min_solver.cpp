@@ -118,7 +118,9 @@ void MaxMinSolver::fill() {
     done[r] = gen;
     // r's own totals are settled once after the loop: updating them per variable would chain
     // every iteration on one memory cell.
+    // Every unfixed user of r is fixed here, and r counts them: `left` drops by that count.
     const std::int32_t users = unfixed[r];
+    left -= static_cast<std::size_t>(users);
     Member* const end = members_[r].data() + members_[r].size();
     for (Member* m = members_[r].data(); m != end; ++m) {
       // (No clamp at zero below: rounding may take a share slightly negative, which
@@ -140,7 +142,6 @@ void MaxMinSolver::fill() {
           --unfixed[static_cast<std::size_t>(*q)];
         }
       }
-      --left;
       if (m->fixed_at != gen - 1) moved_.push_back(Moved{m->var, ri});
       m->fixed_at = gen;
     }
