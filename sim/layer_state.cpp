@@ -25,8 +25,8 @@ void Collective::add(int from, int to, std::size_t gpus, double bytes) {
   flows.push_back(FlowDecl{from, to, bytes});
 }
 
-void Collective::close(int gpus) {
-  waiting.resize(static_cast<std::size_t>(gpus));
+void Collective::close() {
+  waiting.resize(pending.size());
   for (std::size_t d = 0; d < waiting.size(); ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
 }
 
@@ -73,8 +73,8 @@ void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_
       dispatch.add(s, d, g, static_cast<double>(n) * dispatch_bytes_per_copy);
       combine.add(d, s, g, static_cast<double>(n) * combine_bytes_per_copy);
     }
-  dispatch.close(gpus);
-  combine.close(gpus);
+  dispatch.close();
+  combine.close();
   gate_task.assign(g, -1);
   shared_task.assign(g, -1);
   shared_done.assign(g, 0);

@@ -160,8 +160,10 @@ void Simulation::after_attention(int g, int mb, int layer, std::int32_t task) {
   submit(g, mb, layer, Phase::gate, compute_.gate_ps(tokens), task, &Simulation::after_gate);
 }
 
+int Simulation::state_slot(int mb, int layer) const { return mb * scenario_.model.moe_layers() + layer - moe_first_; }
+
 LayerState& Simulation::state(int mb, int layer) const {
-  return *state_[static_cast<std::size_t>(mb * scenario_.model.moe_layers() + layer - moe_first_)];
+  return *state_[static_cast<std::size_t>(state_slot(mb, layer))];
 }
 
 void Simulation::after_gate(int g, int mb, int layer, std::int32_t task) {
@@ -202,11 +204,10 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
     const double per_copy = phase == Phase::dispatch ? scenario_.model.dispatch_bytes_per_token()
                                                      : scenario_.model.combine_bytes_per_token();
     const double bytes = static_cast<double>(st.traffic.copies_from(src, src)) * per_copy;
-    note_delivery(phase, src, dst, mb * scenario_.model.moe_layers() + layer - moe_first_,
-                  now + compute_.local_copy_ps(bytes), -1);
+    note_delivery(phase, src, dst, state_slot(mb, layer), now + compute_.local_copy_ps(bytes), -1);
     return;
   }
-  const int index = (mb * scenario_.model.moe_layers() + layer - moe_first_) * 2 + (phase == Phase::combine);
+  const int index = state_slot(mb, layer) * 2 + (phase == Phase::combine);
   if (c.first_id < 0) {
     const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
     c.first_id = network_->declare(c.flows, salt);

@@ -42,6 +42,7 @@ class Simulation final : private DeliverySink {
 
  private:
   LayerState& state(int mb, int layer) const;  // `layer` counts all layers; must be an MoE layer
+  int state_slot(int mb, int layer) const;      // its index in state_ (what flow tags carry)
   // simulation_placement.cpp
   std::unique_ptr<MoeLayerPlanner> make_planner() const;  // for the current placement
   void check_memory();
@@ -62,7 +63,7 @@ class Simulation final : private DeliverySink {
   void send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred);
   void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override;
   // A delivery reported (at or before `at_ps`); the receiver acts once all its arrivals landed.
-  // `slot`: the layer state's index, mb * moe_layers + layer - moe_first_ (what flow tags carry).
+  // `slot`: the layer state's index, state_slot(mb, layer).
   void note_delivery(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
   // simulation_report.cpp: `last` is the step's final task.
