@@ -59,7 +59,7 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
     // Bytes that the flow's collective put on each link of the flow's path.
     const LayerState& st = state(t.mb, t.layer);
     const Collective& c = st.collective(t.phase);
-    const Path& path = network_->path_of(t.flow_id);
+    const std::span<const std::int32_t> path = network_->path_of(t.flow_id);
     for (int l : path) on_path[static_cast<std::size_t>(l)] = 1;
     for (std::size_t i = 0; i < c.flows.size(); ++i)
       for (int l : network_->path_of(c.first_id + static_cast<std::int64_t>(i)))

@@ -167,7 +167,7 @@ TEST_CASE("flow model at tolerance 0 matches a textbook fluid simulation", "[net
     for (std::size_t i = 0; i < flows.size(); ++i)
       if (started[i] && done[i] < 0) {
         active.push_back(i);
-        const Path& p = paths.path_of(first + static_cast<std::int64_t>(i));
+        const std::span<const std::int32_t> p = paths.path_of(first + static_cast<std::int64_t>(i));
         uses.emplace_back(p.begin(), p.end());
       }
     double next_start = 1e300;

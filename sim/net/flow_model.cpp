@@ -46,7 +46,7 @@ bool FlowModel::is_due(std::uint32_t var, TimePs now) const {
 
 void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const TimePs now = queue_.now_ps();
-  const Path& path = path_of(flow_id);
+  const std::span<const std::int32_t> path = path_of(flow_id);
   const std::uint32_t var = solver_.add(path);
   if (var >= flows_.size()) {
     flows_.resize(var + 1, Flow{0, 0, 0, kOwn, 0});

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/error.hpp"
 #include "net/analytic_network.hpp"
@@ -25,7 +26,8 @@ constexpr std::uint64_t kCallbackTag = ~std::uint64_t{0};
 Network::Network(EventQueue& queue, const Topology& topology, MessageCost cost)
     : queue_(queue), topology_(topology), cost_(std::move(cost)),
       link_bytes_(static_cast<std::size_t>(topology.link_count()), 0.0),
-      pair_kind_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count()), -1),
+      pair_routes_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count()), kNoRoutes),
+      pair_kind_(pair_routes_.size(), -1),
       pair_latency_ps_(pair_kind_.size(), -1),
       eff_cache_(2 * kEffCache) {}
 
@@ -50,9 +52,22 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
             static_cast<std::uint64_t>(f.dst_gpu)) %
         paths.size();
     const Path& p = paths[choice];
-    d.route = &p;
     const std::size_t pair =
         static_cast<std::size_t>(f.src_gpu) * static_cast<std::size_t>(topology_.gpu_count()) + static_cast<std::size_t>(f.dst_gpu);
+    std::uint32_t& first_route = pair_routes_[pair];
+    if (first_route == kNoRoutes) {
+      first_route = static_cast<std::uint32_t>(route_refs_.size());
+      for (const Path& q : paths) {
+        if (q.size() > std::numeric_limits<std::uint16_t>::max() ||
+            route_links_.size() + q.size() > std::numeric_limits<std::uint32_t>::max())
+          throw Error("network: routes too long for the flow table");
+        route_refs_.push_back(RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
+        route_links_.insert(route_links_.end(), q.begin(), q.end());
+      }
+    }
+    const RouteRef route = route_refs_[first_route + choice];
+    d.route_offset = route.offset;
+    d.route_len = static_cast<std::uint16_t>(route.len);
     char& kind = pair_kind_[pair];
     if (kind < 0) kind = topology_.nvlink_only(f.src_gpu, f.dst_gpu) ? 0 : 1;
     d.kind = kind;

@@ -61,7 +61,11 @@ class Network {
   // Forgets declared flows (between steps, to keep memory flat); no flow may be in flight.
   void clear_declared();
 
-  const Path& path_of(std::int64_t flow_id) const { return *info_[index(flow_id)].route; }
+  // The links of the route the flow takes (valid while the flow is declared, and after).
+  std::span<const std::int32_t> path_of(std::int64_t flow_id) const {
+    const Declared& d = info_[index(flow_id)];
+    return {route_links_.data() + d.route_offset, d.route_len};
+  }
   const FlowDecl& flow(std::int64_t flow_id) const { return decls_[index(flow_id)]; }
   // Bytes carried by each link since construction.
   const std::vector<double>& link_bytes() const { return link_bytes_; }
@@ -71,8 +75,9 @@ class Network {
 
  protected:
   struct Declared {
-    const Path* route = nullptr;  // the ECMP path taken (owned by the topology)
-    std::int32_t kind = 0;   // 0 nvlink-only, 1 scale-out
+    std::uint32_t route_offset = 0;  // the ECMP path taken: its links in route_links_
+    std::uint16_t route_len = 0;
+    std::int16_t kind = 0;   // 0 nvlink-only, 1 scale-out
     double eff_bytes = 0;    // bytes / efficiency
     TimePs latency_ps = 0;   // links + alpha
   };
@@ -98,6 +103,16 @@ class Network {
   std::vector<Declared> info_;
   std::int64_t base_ = 0;  // id of decls_[0]
   DeliverySink* sink_ = nullptr;
+  // The routes of the GPU pairs used so far, flattened: a flow's start reads its links from one
+  // dense array instead of through the topology's vector of vectors (two dependent cache misses).
+  struct RouteRef {
+    std::uint32_t offset;
+    std::uint32_t len;
+  };
+  std::vector<std::int32_t> route_links_;
+  std::vector<RouteRef> route_refs_;
+  std::vector<std::uint32_t> pair_routes_;  // [src * G + dst]: its first route in route_refs_
+  static constexpr std::uint32_t kNoRoutes = ~std::uint32_t{0};
   std::vector<char> pair_kind_;  // [src * G + dst]: 0 nvlink-only, 1 scale-out, -1 not yet known
   std::vector<TimePs> pair_latency_ps_;  // [src * G + dst]: single-route pairs' latency, -1 unknown
   // Efficiency by message size, memoised (direct-mapped by the size's bits): flows of a step
