@@ -123,6 +123,30 @@ TEST_CASE("message-size efficiency and per-message latency apply per flow", "[ne
   REQUIRE(net.link_bytes()[0] == Approx(1e6));  // links carry the real bytes
 }
 
+TEST_CASE("a link's flows finish in size order at processor-sharing times, at any count", "[net]") {
+  // n flows of sizes with many repeats share one link from time 0: the k-th smallest leaves once
+  // the link has carried the k smaller flows plus the k-th size for each of the others. The
+  // counts cover each way the model sorts the flows that join a link (a few, up to 128, more).
+  const Topology t = two_gpus();
+  for (const std::size_t n : {5U, 9U, 71U, 128U, 129U, 400U}) {
+    std::vector<FlowDecl> flows;
+    for (std::size_t i = 0; i < n; ++i) flows.push_back(FlowDecl{0, 1, 1e4 * static_cast<double>(1 + (i * 7919) % 37)});
+    const std::vector<TimePs> got = run_flows("flow", t, flows, std::vector<TimePs>(n, 0));
+    std::vector<double> sizes;
+    for (const FlowDecl& f : flows) sizes.push_back(f.bytes);
+    std::sort(sizes.begin(), sizes.end());
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(std::lower_bound(sizes.begin(), sizes.end(), flows[i].bytes) - sizes.begin());
+      double carried = flows[i].bytes * static_cast<double>(n - k);
+      for (std::size_t j = 0; j < k; ++j) carried += sizes[j];
+      const double expect_ps = carried / bytes_per_ps(100.0) + 1e6;  // + the 1 us link latency
+      INFO("n " << n << ", flow " << i << " of " << flows[i].bytes << " B");
+      // Each completion rounds the next event up to a whole picosecond.
+      REQUIRE(static_cast<double>(got[i]) == Approx(expect_ps).margin(static_cast<double>(n)));
+    }
+  }
+}
+
 TEST_CASE("flow model at tolerance 0 matches a textbook fluid simulation", "[net]") {
   // Ports of different speeds and random flows that start at random times, so bottlenecks move
   // between up- and downlinks as flows come and go: the per-link clocks must follow exactly.

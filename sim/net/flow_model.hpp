@@ -79,6 +79,8 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   bool top_valid(std::vector<Entry>& heap, bool groups);  // drops stale entries at the top
   const Entry* front(Group& g);   // its first valid entry (nullptr: none), skipping stale ones
   void merge_joined(Group& g);    // sorts `joined` into `queue`, dropping stale entries
+  void sort_joined(Group& g);     // sorts `joined` by key
+  static constexpr std::size_t kRankSortMax = 128;  // larger: std::sort
   // Its queue holds many entries of flows that moved away: time to drop them.
   static bool mostly_stale(const Group& g) {
     return g.queue.size() - g.head > 2 * static_cast<std::size_t>(g.live) + 16;
@@ -100,7 +102,9 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   std::vector<Entry> own_;        // heap: flows with their own rate, by finish time
   std::vector<Entry> next_;       // heap: groups (by link) by their earliest finish
   std::vector<Entry> deferred_;   // scratch: groups' entries that wait to enter next_
-  std::vector<Entry> merged_;     // scratch for merge_joined
+  std::vector<Entry> merged_;     // scratch for merge_joined and sort_joined
+  std::vector<double> keys_;      // scratch for sort_joined
+  std::vector<std::uint32_t> rank_;  // scratch for sort_joined
   std::vector<double> residual_;  // capacity left by the rates of the last solve (and starts since)
   std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now
   std::vector<std::uint32_t> unrated_;  // flows given no rate (no capacity left on a link)
