@@ -190,11 +190,6 @@ bool FlowModel::group_entry(std::int32_t link, Entry& entry) {
   return true;
 }
 
-void FlowModel::push_group(std::int32_t link) {
-  Entry e;
-  if (group_entry(link, e)) heap_push(next_, e, Entry::Less{});
-}
-
 void FlowModel::arm_timer() {
   TimePs at = std::numeric_limits<TimePs>::max();
   if (top_valid(own_, false)) {
@@ -357,8 +352,11 @@ void FlowModel::resolve() {
     }
     g.level = l.share;
     if (!g.joined.empty() || mostly_stale(g)) merge_joined(g);
-    push_group(l.resource);
+    Entry e;
+    if (group_entry(l.resource, e)) next_.push_back(e);
   }
+  // One heapify instead of a push per group (the heap orders by key and link: the same front).
+  heap_make(next_, Entry::Less{});
   residual_.assign(solver_.remaining().begin(), solver_.remaining().end());
   arm_timer();
 }

@@ -88,7 +88,6 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   bool any_finish_pending();
   void reset_group(Group& g, TimePs now);  // emptied: an empty group is always in this state
   void stall_group(std::int32_t link, TimePs now);  // fixed at level 0: its flows become unrated
-  void push_group(std::int32_t link);  // (re)enters the group in next_, by its earliest finish
   bool group_entry(std::int32_t link, Entry& entry);  // its entry for next_ (false: none); stales the old
   void take_due(TimePs now);      // moves the flows due now to due_batch_
   void complete_batch(TimePs now);  // completes due_batch_, in start order
