@@ -63,6 +63,18 @@ TEST_CASE("one flow on one link takes latency + bytes / bandwidth", "[net]") {
   }
 }
 
+TEST_CASE("declaring a flow to the same GPU, or to a GPU that does not exist, is an error", "[net]") {
+  const Topology t = two_gpus();
+  for (const std::string mode : {"flow", "analytic"}) {
+    EventQueue q;
+    auto net = make_network(mode, q, t, MessageCost{});
+    REQUIRE_THROWS_WITH(net->declare({{0, 0, 1e6}}, 1), Catch::Contains("itself"));
+    REQUIRE_THROWS_WITH(net->declare({{0, 2, 1e6}}, 1), Catch::Contains("do not exist"));
+    REQUIRE_THROWS_WITH(net->declare({{-1, 1, 1e6}}, 1), Catch::Contains("do not exist"));
+    REQUIRE(net->declare({{0, 1, 1e6}}, 1) == 0);  // nothing half-declared before
+  }
+}
+
 TEST_CASE("n flows sharing a link get bandwidth / n each", "[net]") {
   const Topology t = two_gpus();
   // 4 flows of 1e6 B share 100 GB/s: 25 GB/s each, so all finish at 4e6 B / 100 GB/s = 40 us,

@@ -26,9 +26,7 @@ constexpr std::uint64_t kCallbackTag = ~std::uint64_t{0};
 Network::Network(EventQueue& queue, const Topology& topology, MessageCost cost)
     : queue_(queue), topology_(topology), cost_(std::move(cost)),
       link_bytes_(static_cast<std::size_t>(topology.link_count()), 0.0),
-      pair_routes_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count()), kNoRoutes),
-      pair_kind_(pair_routes_.size(), -1),
-      pair_latency_ps_(pair_kind_.size(), -1),
+      pairs_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count())),
       eff_cache_(2 * kEffCache) {}
 
 double Network::efficiency(int kind, double bytes) {
@@ -41,45 +39,45 @@ double Network::efficiency(int kind, double bytes) {
   return e.eff;
 }
 
+void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
+  const auto& paths = topology_.paths(src_gpu, dst_gpu);
+  if (paths.empty()) throw Error("network: flow between a GPU and itself, or no route");
+  if (paths.size() > std::numeric_limits<std::uint16_t>::max()) throw Error("network: too many routes between two GPUs");
+  pair.first_route = static_cast<std::uint32_t>(route_refs_.size());
+  for (const Path& q : paths) {
+    if (q.size() > std::numeric_limits<std::uint16_t>::max() ||
+        route_links_.size() + q.size() > std::numeric_limits<std::uint32_t>::max())
+      throw Error("network: routes too long for the flow table");
+    route_refs_.push_back(RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
+    route_links_.insert(route_links_.end(), q.begin(), q.end());
+  }
+  pair.kind = topology_.nvlink_only(src_gpu, dst_gpu) ? 0 : 1;
+  if (paths.size() == 1) pair.latency_ps = ps_from_ns(topology_.path_latency_ns(paths[0]) + cost_.alpha_ns[pair.kind]);
+  pair.routes = static_cast<std::uint16_t>(paths.size());
+}
+
 std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t salt) {
   const std::int64_t first = base_ + static_cast<std::int64_t>(decls_.size());
+  const auto gpus = static_cast<std::size_t>(topology_.gpu_count());
   for (const FlowDecl& f : flows) {
-    const auto& paths = topology_.paths(f.src_gpu, f.dst_gpu);
-    if (paths.empty()) throw Error("network: flow between a GPU and itself, or no route");
-    Declared d;
-    const std::size_t choice = paths.size() == 1 ? 0 :
+    if (static_cast<std::size_t>(f.src_gpu) >= gpus || static_cast<std::size_t>(f.dst_gpu) >= gpus)
+      throw Error("network: flow between GPUs that do not exist");
+    PairInfo& pair = pairs_[static_cast<std::size_t>(f.src_gpu) * gpus + static_cast<std::size_t>(f.dst_gpu)];
+    if (pair.routes == 0) learn_pair(f.src_gpu, f.dst_gpu, pair);
+    const std::size_t choice = pair.routes == 1 ? 0 :
         mix(salt * 0x9e3779b97f4a7c15ULL ^ (static_cast<std::uint64_t>(f.src_gpu) << 20) ^
             static_cast<std::uint64_t>(f.dst_gpu)) %
-        paths.size();
-    const Path& p = paths[choice];
-    const std::size_t pair =
-        static_cast<std::size_t>(f.src_gpu) * static_cast<std::size_t>(topology_.gpu_count()) + static_cast<std::size_t>(f.dst_gpu);
-    std::uint32_t& first_route = pair_routes_[pair];
-    if (first_route == kNoRoutes) {
-      first_route = static_cast<std::uint32_t>(route_refs_.size());
-      for (const Path& q : paths) {
-        if (q.size() > std::numeric_limits<std::uint16_t>::max() ||
-            route_links_.size() + q.size() > std::numeric_limits<std::uint32_t>::max())
-          throw Error("network: routes too long for the flow table");
-        route_refs_.push_back(RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
-        route_links_.insert(route_links_.end(), q.begin(), q.end());
-      }
-    }
-    const RouteRef route = route_refs_[first_route + choice];
+        pair.routes;
+    const RouteRef route = route_refs_[pair.first_route + choice];
+    Declared d;
     d.route_offset = route.offset;
     d.route_len = static_cast<std::uint16_t>(route.len);
-    char& kind = pair_kind_[pair];
-    if (kind < 0) kind = topology_.nvlink_only(f.src_gpu, f.dst_gpu) ? 0 : 1;
-    d.kind = kind;
+    d.kind = pair.kind;
     const double eff = efficiency(d.kind, f.bytes);
     d.eff_bytes = f.bytes / (eff > 0 ? eff : 1.0);
-    if (paths.size() == 1) {  // one route: its latency is the pair's, computed once
-      TimePs& cached = pair_latency_ps_[pair];
-      if (cached < 0) cached = ps_from_ns(topology_.path_latency_ns(p) + cost_.alpha_ns[d.kind]);
-      d.latency_ps = cached;
-    } else {
-      d.latency_ps = ps_from_ns(topology_.path_latency_ns(p) + cost_.alpha_ns[d.kind]);
-    }
+    // One route: the pair's latency, computed once; several: the chosen one's.
+    d.latency_ps = pair.routes == 1 ? pair.latency_ps :
+        ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) + cost_.alpha_ns[d.kind]);
     decls_.push_back(f);
     info_.push_back(d);
   }

@@ -111,10 +111,15 @@ class Network {
   };
   std::vector<std::int32_t> route_links_;
   std::vector<RouteRef> route_refs_;
-  std::vector<std::uint32_t> pair_routes_;  // [src * G + dst]: its first route in route_refs_
-  static constexpr std::uint32_t kNoRoutes = ~std::uint32_t{0};
-  std::vector<char> pair_kind_;  // [src * G + dst]: 0 nvlink-only, 1 scale-out, -1 not yet known
-  std::vector<TimePs> pair_latency_ps_;  // [src * G + dst]: single-route pairs' latency, -1 unknown
+  // What a declaration needs of a GPU pair, learnt on its first flow: one read per flow.
+  struct PairInfo {
+    TimePs latency_ps = -1;  // links + alpha, when the pair has one route
+    std::uint32_t first_route = 0;  // in route_refs_
+    std::uint16_t routes = 0;  // 0: not learnt yet
+    std::int16_t kind = 0;     // 0 nvlink-only, 1 scale-out
+  };
+  std::vector<PairInfo> pairs_;  // [src * G + dst]
+  void learn_pair(int src_gpu, int dst_gpu, PairInfo& pair);  // fills it in (throws: no route)
   // Efficiency by message size, memoised (direct-mapped by the size's bits): flows of a step
   // repeat a few sizes, and each lookup otherwise costs a log and a binary search.
   static constexpr std::size_t kEffCache = 4096;
