@@ -17,10 +17,11 @@ void Collective::clear(int gpus) {
   send_pred.assign(g, -1);
 }
 
-void Collective::add(int from, int to, std::size_t gpus, double bytes) {
+void Collective::add(int from, int to, double bytes) {
   ++pending[static_cast<std::size_t>(to)];
   ++out_pending[static_cast<std::size_t>(from)];
   if (from == to) return;
+  const std::size_t gpus = pending.size();  // sized by clear()
   pair[static_cast<std::size_t>(from) * gpus + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
   flows.push_back(FlowDecl{from, to, bytes});
 }
@@ -70,8 +71,8 @@ void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_
     for (int d = 0; d < gpus; ++d) {
       const std::int64_t n = traffic.copies_from(s, d);
       if (n == 0) continue;
-      dispatch.add(s, d, g, static_cast<double>(n) * dispatch_bytes_per_copy);
-      combine.add(d, s, g, static_cast<double>(n) * combine_bytes_per_copy);
+      dispatch.add(s, d, static_cast<double>(n) * dispatch_bytes_per_copy);
+      combine.add(d, s, static_cast<double>(n) * combine_bytes_per_copy);
     }
   dispatch.close();
   combine.close();

@@ -37,7 +37,7 @@ struct Collective {
 
   // Built by LayerState::reset: clear(), then add() per GPU pair with copies, then close().
   void clear(int gpus);
-  void add(int from, int to, std::size_t gpus, double bytes);  // from == to: a local copy, no flow
+  void add(int from, int to, double bytes);  // from == to: a local copy, no flow
   void close();  // sets `waiting` from `pending`
   std::int32_t flow_index(int src, int dst, int gpus) const {
     return pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];

@@ -113,7 +113,7 @@ void FlowModel::sort_joined(Group& g) {
   const std::size_t n = g.joined.size();
   if (n < 2) return;
   if (n > kRankSortMax) {
-    std::sort(g.joined.begin(), g.joined.end(), [](const Entry& x, const Entry& y) { return x.key < y.key; });
+    std::sort(g.joined.begin(), g.joined.end(), Entry::KeyLess{});
     return;
   }
   // Rank sort: an entry's place is the number of keys below it (equal keys take the next free
@@ -149,7 +149,7 @@ void FlowModel::sort_joined(Group& g) {
 void FlowModel::merge_joined(Group& g) {
   // By key alone: flows with equal keys finish at the same instant, so they complete in the same
   // batch, which is put in start order anyway; their order here changes nothing.
-  const auto less = [](const Entry& x, const Entry& y) { return x.key < y.key; };
+  const Entry::KeyLess less;
   sort_joined(g);
   if (g.joined.size() <= 8 && !mostly_stale(g)) {
     // A few: inserted in place (a short memmove each), stale entries left for a later merge.

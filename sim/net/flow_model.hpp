@@ -55,6 +55,9 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
         return (a.key < b.key) | ((a.key == b.key) & (a.id < b.id));
       }
     };
+    struct KeyLess {  // by key alone: a group's queue (equal keys finish in the same batch)
+      bool operator()(const Entry& a, const Entry& b) const { return a.key < b.key; }
+    };
   };
   struct Group {           // the flows a link is the bottleneck of
     double clock = 0;      // bytes each member has received (since the group last emptied) by clock_ps
