@@ -22,11 +22,8 @@
 #include "bench_util.hpp"
 #include "core/error.hpp"
 #include "flow_replay.hpp"
-#include "io/profile_io.hpp"
+#include "app/scenario_run.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
-#include "io/topology_loader.hpp"
-#include "simulation.hpp"
 
 #ifndef MOESIM_SOURCE_DIR
 #define MOESIM_SOURCE_DIR "."
@@ -61,17 +58,16 @@ int run_flow_model(const std::string& source_dir, const Workload& w, int steps) 
   overrides.push_back("workload.steps=" + std::to_string(steps));
   overrides.push_back("output.timeline_steps=0");
   const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);
-  const moesim::Topology topology = moesim::io::load_topology(scenario.topology_path);
-  const moesim::Profile profile = moesim::io::load_profile(scenario.profile_path);
   moesim::bench::FlowRecord record;
   moesim::MessageCost cost;
-  moesim::Simulation sim(scenario, topology, profile,
-                         [&](moesim::EventQueue& q, const moesim::Topology& t, moesim::MessageCost c) {
-                           cost = c;
-                           return std::make_unique<moesim::bench::RecordingFlowModel>(
-                               q, t, std::move(c), scenario.resolve_tolerance, record);
-                         });
-  const moesim::Results closed = sim.run();
+  const moesim::ScenarioRun run =
+      moesim::run_scenario(scenario, [&](moesim::EventQueue& q, const moesim::Topology& t, moesim::MessageCost c) {
+        cost = c;
+        return std::make_unique<moesim::bench::RecordingFlowModel>(q, t, std::move(c), scenario.resolve_tolerance,
+                                                                   record);
+      });
+  const moesim::Results& closed = run.results;
+  const moesim::Topology& topology = run.topology;
   const moesim::bench::ReplayResult r = moesim::bench::replay_flows(record, topology, cost, scenario.resolve_tolerance);
   if (r.flows != closed.flows)
     throw moesim::Error("flow-model replay delivered " + std::to_string(r.flows) + " flows, the run " +
@@ -95,7 +91,7 @@ int run_one(const std::string& source_dir, const Workload& w, const std::string&
   const auto wall0 = std::chrono::steady_clock::now();
   const double cpu0 = cpu_seconds();
   const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);
-  const moesim::io::ScenarioRun run = moesim::io::run_scenario(scenario);
+  const moesim::ScenarioRun run = moesim::run_scenario(scenario);
   const double cpu = cpu_seconds() - cpu0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const auto& r = run.results;

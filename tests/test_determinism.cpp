@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -22,7 +22,7 @@ namespace {
 using Files = std::map<std::string, std::string>;  // file name -> bytes
 
 Files run_and_read(const Scenario& s, const std::filesystem::path& dir) {
-  io::write_run(io::run_scenario(s), dir.string());
+  write_run(run_scenario(s), dir.string());
   Files files;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::ifstream in(entry.path(), std::ios::binary);

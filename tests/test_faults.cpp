@@ -7,9 +7,9 @@
 
 #include "core/error.hpp"
 #include "core/event_queue.hpp"
-#include "faults.hpp"
+#include "engine/faults.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 #include "net/network.hpp"
 #include "test_util.hpp"
 #include "trace/trace.hpp"
@@ -96,8 +96,8 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
   std::string text = "[[faults]]\nkind = \"slow_gpu\"\ngpu = 3\ncompute_factor = 2.0\n";
   const std::string scenario = smoke_text();
   const std::string path = test::write_file(dir, "slow.toml", scenario + text);
-  const io::ScenarioRun slow = io::run_scenario(io::load_scenario(path));
-  const io::ScenarioRun healthy = io::run_scenario(io::load_scenario(smoke));
+  const ScenarioRun slow = run_scenario(io::load_scenario(path));
+  const ScenarioRun healthy = run_scenario(io::load_scenario(smoke));
   // Every kernel on GPU 3 lasts twice as long (to the picosecond, up to rounding of each kernel).
   const double ratio = static_cast<double>(slow.results.gpus[3].compute_busy_ps()) /
                        static_cast<double>(healthy.results.gpus[3].compute_busy_ps());
@@ -111,7 +111,7 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
   const std::string bad = test::write_file(dir, "bad.toml", scenario + "[[faults]]\nkind = \"gpu_on_fire\"\n");
   REQUIRE_THROWS_WITH(io::load_scenario(bad), Catch::Contains("bad.toml:") && Catch::Contains("gpu_on_fire"));
   const std::string far = test::write_file(dir, "far.toml", scenario + text + "[[faults]]\nkind = \"slow_gpu\"\ngpu = 99\ncompute_factor = 2\n");
-  REQUIRE_THROWS_WITH(io::run_scenario(io::load_scenario(far)), Catch::Contains("far.toml:") && Catch::Contains("gpu 99"));
+  REQUIRE_THROWS_WITH(run_scenario(io::load_scenario(far)), Catch::Contains("far.toml:") && Catch::Contains("gpu 99"));
 }
 
 TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or move", "[faults]") {
@@ -120,7 +120,7 @@ TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or mov
   const std::string path =
       test::write_file(dir, "down.toml", scenario + "[[faults]]\nkind = \"gpu_down\"\ngpu = 0\n");
 
-  const io::ScenarioRun contiguous = io::run_scenario(io::load_scenario(path));
+  const ScenarioRun contiguous = run_scenario(io::load_scenario(path));
   // GPU 0 holds no tokens and no experts: 7 live GPUs x 32 tokens x top-2 x 3 MoE layers per step
   // = 1344 assignments, all computed elsewhere.
   REQUIRE(contiguous.results.gpus[0].received == 0);
@@ -133,7 +133,7 @@ TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or mov
 
   // Redundant with 8 extra slots replicates the hottest experts (0 and 1 under Zipf), so some of
   // GPU 0's experts keep serving from their other replicas.
-  const io::ScenarioRun redundant = io::run_scenario(
+  const ScenarioRun redundant = run_scenario(
       io::load_scenario(path, {"placement.kind=redundant", "placement.redundant_slots=8", "gate.layer_variation=false"}));
   REQUIRE(redundant.results.gpus[0].received == 0);
   REQUIRE_THAT(redundant.results.notes[1], !Catch::Contains("0 served"));
@@ -238,7 +238,7 @@ kind = "link_down"
 a = "g0"
 b = "g1"
 )");
-  const io::ScenarioRun faulted = io::run_scenario(io::load_scenario(scenario));
+  const ScenarioRun faulted = run_scenario(io::load_scenario(scenario));
   // Each dispatch and each combine carries 50 tokens x 1000 x 2 B = 100,000 B per direction:
   // 1 us on the direct 100 GB/s link, 2 us on the 50 GB/s detour, so +1 us for the dispatch and
   // +1 us for the combine of each of the 2 MoE layers (both directions run in parallel on their

@@ -8,12 +8,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "io/profile_io.hpp"
-#include "io/results_writer.hpp"
+#include "app/scenario_run.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/topology_loader.hpp"
-#include "report/metrics.hpp"
-#include "simulation.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -34,13 +30,8 @@ std::string read_normalised(const std::filesystem::path& p) {
 
 TEST_CASE("smoke scenario matches its golden result", "[golden]") {
   const Scenario sc = io::load_scenario(test::source_path("scenarios/smoke.toml"));
-  const Topology topo = io::load_topology(sc.topology_path);
-  const Profile prof = io::load_profile(sc.profile_path);
-  Simulation sim(sc, topo, prof);
-  const Results r = sim.run();
-  const Summary s = summarize(r);
   const auto out = test::scratch_dir("golden");
-  io::write_results({sc, topo, prof, r, s}, out.string());
+  write_run(run_scenario(sc), out.string());
 
   const std::filesystem::path golden = test::source_path("tests/data/golden/smoke");
   const bool update = std::getenv("MOESIM_UPDATE_GOLDEN") != nullptr;

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 using moesim::InputError;
 using moesim::ModelSpec;

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -13,7 +13,7 @@ using namespace moesim;
 namespace {
 
 Summary run_smoke(const std::vector<std::string>& sets) {
-  return io::run_scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)).summary;
+  return run_scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)).summary;
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ TEST_CASE("greedy and redundant placements balance a skewed gate better than con
 
 TEST_CASE("periodic re-balancing charges the expert weights it moves on the links", "[placement]") {
   // Greedy, re-balanced every 2 steps from the 2 steps before, with popularity drifting fast.
-  const io::ScenarioRun run = io::run_scenario(io::load_scenario(
+  const ScenarioRun run = run_scenario(io::load_scenario(
       test::source_path("scenarios/smoke.toml"),
       {"workload.steps=6", "placement.kind=greedy", "placement.rebalance_every_steps=2", "placement.window_steps=2",
        "gate.drift_per_step=0.5", "gate.layer_variation=true"}));
@@ -62,7 +62,7 @@ TEST_CASE("topology-aware placement lowers scale-out bytes on two nodes", "[plac
   // group of experts: keeping each group in the node its tokens come from keeps their copies on
   // NVLink. Measured: 7.63 MB per step (contiguous) against 5.81 MB (topology_aware), -24 %.
   auto run = [](const char* kind) {
-    return io::run_scenario(
+    return run_scenario(
                io::load_scenario(test::source_path("scenarios/smoke.toml"),
                                  {"hardware.topology=\"" + test::source_path("topologies/hgx-h100-x4-ib.toml") + "\"",
                                   "parallelism.ep=16", "model.routed_experts=32", "gate.kind=zipf",

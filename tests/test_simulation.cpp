@@ -11,10 +11,10 @@
 #include "net/analytic_network.hpp"
 #include "io/results_writer.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 #include "io/topology_loader.hpp"
 #include "report/metrics.hpp"
-#include "simulation.hpp"
+#include "engine/simulation.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -29,10 +29,7 @@ struct Fixture {
       : scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)),
         topology(io::load_topology(scenario.topology_path)),
         profile(io::load_profile(scenario.profile_path)) {}
-  Results run() const {
-    Simulation sim(scenario, topology, profile);
-    return sim.run();
-  }
+  Results run() const { return run_scenario(scenario).results; }
 };
 
 TimePs critical_sum(const StepResult& s) {
@@ -199,11 +196,10 @@ class LosingNetwork final : public Network, private DeliverySink {
 
 TEST_CASE("a simulation that can no longer progress stops with the GPU, layer and phase stuck", "[sim]") {
   Fixture f({"gate.kind=uniform"});
-  Simulation sim(f.scenario, f.topology, f.profile, [](EventQueue& q, const Topology& t, MessageCost c) {
-    return std::unique_ptr<Network>(std::make_unique<LosingNetwork>(q, t, c));
-  });
   try {
-    sim.run();
+    run_scenario(f.scenario, [](EventQueue& q, const Topology& t, MessageCost c) {
+      return std::unique_ptr<Network>(std::make_unique<LosingNetwork>(q, t, c));
+    });
     FAIL("a lost flow must stop the simulation");
   } catch (const Error& e) {
     const std::string msg = e.what();
@@ -218,7 +214,7 @@ TEST_CASE("the qwen3 HGX scenario runs its MoE phases on the measured H100 kerne
   // The profile measured for qwen3-30b-a3b (bf16, as the preset): gate, experts and combine come
   // from its tables, with the 16-experts-per-GPU curve for EP8; attention has no table.
   Scenario s = io::load_scenario(test::source_path("scenarios/qwen3-hgx-decode.toml"), {"workload.steps=2"});
-  const io::ScenarioRun run = io::run_scenario(s);
+  const ScenarioRun run = run_scenario(s);
   REQUIRE(run.profile.meta.source == "measured");
   REQUIRE(run.profile.kernels_us.count("expert_e16_us") == 1);
   CHECK(run.results.compute_sources ==

@@ -4,7 +4,7 @@
 
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 #include "moe/trace_gate.hpp"
 #include "moe/trace_generate.hpp"
 #include "test_util.hpp"
@@ -14,7 +14,7 @@ using namespace moesim;
 namespace {
 
 Results run_smoke(const std::vector<std::string>& sets) {
-  return io::run_scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)).results;
+  return run_scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)).results;
 }
 
 // Writes the smoke scenario's own synthetic routing as a trace.

@@ -7,7 +7,7 @@
 
 #include "kernels/gate_config.hpp"
 #include "moe/gate.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim::calib {
 

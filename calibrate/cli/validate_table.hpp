@@ -8,7 +8,7 @@
 
 #include "fit/measurements.hpp"
 #include "gpu/profile.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim::calib {
 

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "fit/profile_fit.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim::fit {
 

@@ -12,7 +12,7 @@
 #include "fit/measurements.hpp"
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace {
 

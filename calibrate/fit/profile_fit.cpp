@@ -11,7 +11,7 @@
 
 #include "core/error.hpp"
 #include "fit/expert_fit.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim::fit {
 

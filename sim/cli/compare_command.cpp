@@ -10,7 +10,7 @@
 
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 
 namespace moesim::cli {
 
@@ -44,8 +44,8 @@ int run_compare(const CompareArgs& a) {
       const Scenario sc = io::load_scenario(a.scenario, sets);
       if (dir.empty()) dir = (sc.output_dir.empty() ? "results/" + sc.name : sc.output_dir) + "-compare";
       name = sc.name;
-      const io::ScenarioRun run = io::run_scenario(sc);
-      io::write_run(run, (std::filesystem::path(dir) / p).string());
+      const ScenarioRun run = run_scenario(sc);
+      write_run(run, (std::filesystem::path(dir) / p).string());
       row.s = run.summary;
       row.expert_GB = run.results.memory_expert_bytes_max / 1e9;
     } catch (const InputError& e) {

@@ -14,9 +14,9 @@
 #include "cli/trace_commands.hpp"
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 #include "io/topology_loader.hpp"
-#include "report/summary_text.hpp"
+#include "app/summary_text.hpp"
 #include "report/topology_report.hpp"
 
 namespace {
@@ -29,10 +29,10 @@ struct RunArgs {
 };
 
 int run_scenario(const RunArgs& a) {
-  const moesim::io::ScenarioRun run = moesim::io::run_scenario(moesim::io::load_scenario(a.scenario, a.sets));
+  const moesim::ScenarioRun run = moesim::run_scenario(moesim::io::load_scenario(a.scenario, a.sets));
   const moesim::Scenario& sc = run.scenario;
   const std::string dir = !a.out_dir.empty() ? a.out_dir : !sc.output_dir.empty() ? sc.output_dir : "results/" + sc.name;
-  moesim::io::write_run(run, dir);
+  moesim::write_run(run, dir);
   if (!a.quiet) {
     const std::string prov = fmt::format("{} ({})", run.profile.meta.device, run.profile.meta.source);
     std::cout << moesim::summary_text({sc, run.topology.name(), prov, run.results, run.summary});

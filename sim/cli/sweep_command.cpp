@@ -22,7 +22,7 @@
 
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 
 namespace moesim::cli {
 
@@ -222,7 +222,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 std::pair<std::string, bool> run_one(const SweepArgs& a, const std::vector<Axis>& axes, std::size_t id) {
   const auto t_run = std::chrono::steady_clock::now();
   try {
-    const io::ScenarioRun run = io::run_scenario(io::load_scenario(a.scenario, overrides_for(a, axes, id)));
+    const ScenarioRun run = run_scenario(io::load_scenario(a.scenario, overrides_for(a, axes, id)));
     return {format_row(id, run_values(axes, id), &run.summary, seconds_since(t_run), ""), true};
   } catch (const std::exception& e) {  // InputError, Error or worse: recorded, the others go on
     return {format_row(id, run_values(axes, id), nullptr, seconds_since(t_run), e.what()), false};

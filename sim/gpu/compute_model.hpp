@@ -10,7 +10,7 @@
 
 #include "core/units.hpp"
 #include "gpu/profile.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim {
 

@@ -6,8 +6,8 @@
 #include "gpu/profile.hpp"
 #include "net/topology.hpp"
 #include "report/metrics.hpp"
-#include "report/results.hpp"
-#include "scenario.hpp"
+#include "engine/results.hpp"
+#include "spec/scenario.hpp"
 
 namespace moesim::io {
 

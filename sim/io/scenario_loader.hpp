@@ -6,7 +6,7 @@
 
 #include <toml++/toml.h>
 
-#include "scenario.hpp"
+#include "spec/scenario.hpp"
 
 namespace moesim::io {
 

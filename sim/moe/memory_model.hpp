@@ -4,7 +4,7 @@
 // weights of all layers) and the KV cache of its batch. Activations and workspace are not counted.
 #include <vector>
 
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 #include "moe/placement.hpp"
 
 namespace moesim {

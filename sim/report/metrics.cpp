@@ -6,21 +6,6 @@
 
 namespace moesim {
 
-const char* phase_name(Phase p) {
-  switch (p) {
-    case Phase::attention: return "attention";
-    case Phase::dense_ffn: return "dense_ffn";
-    case Phase::gate: return "gate";
-    case Phase::shared_experts: return "shared_experts";
-    case Phase::dispatch: return "dispatch";
-    case Phase::experts: return "experts";
-    case Phase::combine: return "combine";
-    case Phase::reduce: return "reduce";
-    case Phase::stream_wait: return "stream_wait";
-  }
-  return "?";
-}
-
 TimePs GpuResult::compute_busy_ps() const {
   TimePs t = 0;
   for (int p = 0; p < kPhaseCount; ++p) {

@@ -4,8 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "report/results.hpp"
-#include "scenario.hpp"
+#include "engine/results.hpp"
 
 namespace moesim {
 

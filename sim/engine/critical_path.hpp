@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "report/results.hpp"
+#include "engine/results.hpp"
 
 namespace moesim {
 

@@ -7,18 +7,9 @@
 #include <vector>
 
 #include "net/topology.hpp"
+#include "spec/fault_spec.hpp"
 
 namespace moesim {
-
-struct FaultSpec {
-  std::string kind;             // link_down | link_degraded | slow_gpu | gpu_down
-  std::string where;            // "file:line:col" of its [[faults]] entry, for error messages
-  std::string a, b;             // link faults: node names (see `moesim topo show --dot`)
-  bool duplex = true;           // link faults: both directions
-  double bandwidth_factor = 1;  // link_degraded: (0, 1]
-  int gpu = -1;                 // slow_gpu, gpu_down
-  double compute_factor = 1;    // slow_gpu: >= 1
-};
 
 // Applies the link faults to `topology` and re-finalizes it; throws InputError (at the fault's
 // place) for unknown nodes, no link between them, or a GPU left unreachable.

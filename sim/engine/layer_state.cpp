@@ -1,5 +1,5 @@
 // Per-layer step bookkeeping (see layer_state.hpp).
-#include "layer_state.hpp"
+#include "engine/layer_state.hpp"
 
 namespace moesim {
 

@@ -8,7 +8,7 @@
 #include "core/units.hpp"
 #include "moe/moe_layer.hpp"
 #include "net/network.hpp"
-#include "report/results.hpp"
+#include "engine/results.hpp"
 
 namespace moesim {
 

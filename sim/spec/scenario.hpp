@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "faults.hpp"
-#include "moe/gate.hpp"
-#include "moe/model_spec.hpp"
+#include "spec/fault_spec.hpp"
+#include "spec/gate_spec.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim {
 

@@ -11,28 +11,38 @@
 #include "core/event_queue.hpp"
 #include "gpu/compute_model.hpp"
 #include "gpu/profile.hpp"
-#include "layer_state.hpp"
+#include "engine/layer_state.hpp"
 #include "moe/gate.hpp"
 #include "moe/memory_model.hpp"
 #include "moe/moe_layer.hpp"
 #include "moe/placement.hpp"
 #include "net/network.hpp"
 #include "net/topology.hpp"
-#include "report/critical_path.hpp"
-#include "report/results.hpp"
-#include "scenario.hpp"
+#include "engine/critical_path.hpp"
+#include "engine/results.hpp"
+#include "spec/scenario.hpp"
 
 namespace moesim {
+
+// What a caller may hand the engine beyond the scenario: inputs read by io/ (the engine reads no
+// files of its own) and, for tests and benchmarks, the network model to use.
+struct SimulationInputs {
+  using NetworkFactory = std::function<std::unique_ptr<Network>(EventQueue&, const Topology&, MessageCost)>;
+  // The scenario's placement when its kind is from_file (io::load_placement); required then.
+  const Placement* placement = nullptr;
+  // Builds the network model instead of the scenario's (tests inject faulty ones to check that a
+  // stall is reported; benchmarks record the flows).
+  NetworkFactory network;
+};
 
 class Simulation final : private DeliverySink {
  public:
   // The topology and profile must outlive the simulation. Throws InputError when the scenario
   // does not fit them (EP size larger than the topology, missing link-class parameters...).
-  // `network`, when given, builds the network model instead of the scenario's (tests inject
-  // faulty ones to check that a stall is reported).
-  using NetworkFactory = std::function<std::unique_ptr<Network>(EventQueue&, const Topology&, MessageCost)>;
   Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
-             const NetworkFactory& network = {});
+             const SimulationInputs& inputs = {});
+  // GPUs in the scenario's expert-parallel group on `topology`; InputError when they do not fit.
+  static int ep_gpus(const Scenario& scenario, const Topology& topology);
   ~Simulation();
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;
@@ -84,6 +94,7 @@ class Simulation final : private DeliverySink {
   ComputeModel compute_;
   std::unique_ptr<Gate> gate_;
   std::vector<std::string> notes_;  // for the report; filled while building the placement
+  const Placement* given_placement_;  // from_file placements, loaded by io/
   Placement placement_;
   std::unique_ptr<MoeLayerPlanner> planner_;  // rebuilt when the placement is re-balanced
   std::vector<FlowDecl> weight_moves_;        // expert weights to move at the start of the next step

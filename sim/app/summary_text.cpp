@@ -1,5 +1,5 @@
 // Terminal summary (see summary_text.hpp).
-#include "report/summary_text.hpp"
+#include "app/summary_text.hpp"
 
 #include <fmt/format.h>
 

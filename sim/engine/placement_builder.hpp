@@ -1,5 +1,5 @@
 #pragma once
-// Builds a scenario's expert placement: read from a file, or computed by a strategy from the
+// Builds a scenario's expert placement: the one read from a file, or computed by a strategy from the
 // routing observed over the first `placement.window_steps` steps of the scenario's own gate (as a
 // deployment would use recent expert-load statistics; the run then replays those same steps).
 #include <string>
@@ -8,13 +8,14 @@
 #include "moe/gate.hpp"
 #include "moe/placement.hpp"
 #include "net/topology.hpp"
-#include "scenario.hpp"
+#include "spec/scenario.hpp"
 
 namespace moesim {
 
 // `before_step` = 0 for the initial placement, else the step a re-balance takes effect at (it then
-// observes the window of steps before it). Appends to `notes` what was observed and decided.
+// observes the window of steps before it). `given`: the from_file placement, read by io/ (required
+// for that kind; Error without it). Appends to `notes` what was observed and decided.
 Placement build_placement(const Scenario& scenario, Gate& gate, const Topology& topology, int gpus, int before_step,
-                          std::vector<std::string>& notes);
+                          const Placement* given, std::vector<std::string>& notes);
 
 }  // namespace moesim

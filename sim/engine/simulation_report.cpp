@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "simulation.hpp"
+#include "engine/simulation.hpp"
 
 namespace moesim {
 

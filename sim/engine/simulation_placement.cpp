@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "placement_builder.hpp"
-#include "simulation.hpp"
+#include "engine/placement_builder.hpp"
+#include "engine/simulation.hpp"
 
 namespace moesim {
 
@@ -34,7 +34,7 @@ void Simulation::check_memory() {
 
 void Simulation::rebalance(int step) {
   std::vector<std::string> notes;
-  Placement next = build_placement(scenario_, *gate_, topology_, gpus_, step, notes);
+  Placement next = build_placement(scenario_, *gate_, topology_, gpus_, step, given_placement_, notes);
   // Every expert a GPU gains is copied from its first holder in the old placement.
   std::vector<double> bytes(static_cast<std::size_t>(gpus_) * static_cast<std::size_t>(gpus_), 0.0);
   std::int64_t copies = 0;

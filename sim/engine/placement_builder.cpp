@@ -1,12 +1,12 @@
 // Placement from a file or from observed routing (see placement_builder.hpp).
-#include "placement_builder.hpp"
+#include "engine/placement_builder.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 
-#include "io/placement_io.hpp"
-#include "faults.hpp"
+#include "core/error.hpp"
+#include "engine/faults.hpp"
 #include "moe/placement_strategies.hpp"
 
 namespace moesim {
@@ -45,9 +45,12 @@ void observe(const Scenario& s, Gate& gate, int gpus, int first, int steps, bool
 }
 
 Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpus, int before_step,
-                std::vector<std::string>& notes) {
+                const Placement* given, std::vector<std::string>& notes) {
   const int layers = s.model.moe_layers(), experts = s.model.routed_experts;
-  if (s.placement == "from_file") return io::load_placement(s.placement_file, layers, experts, gpus);
+  if (s.placement == "from_file") {
+    if (given == nullptr) throw Error(s.file + ": placement kind from_file, but no placement was loaded for it");
+    return *given;
+  }
   PlacementInputs in;
   in.moe_layers = layers;
   in.experts = experts;
@@ -110,8 +113,8 @@ Placement fail_over(const Placement& p, const std::vector<char>& down, std::vect
 }  // namespace
 
 Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus, int before_step,
-                          std::vector<std::string>& notes) {
-  Placement p = place(s, gate, topology, gpus, before_step, notes);
+                          const Placement* given, std::vector<std::string>& notes) {
+  Placement p = place(s, gate, topology, gpus, before_step, given, notes);
   const std::vector<char> down = down_gpus(s.faults, gpus);
   if (std::find(down.begin(), down.end(), 1) == down.end()) return p;
   return fail_over(p, down, notes);

@@ -1,5 +1,5 @@
 // Fault what-ifs (see faults.hpp).
-#include "faults.hpp"
+#include "engine/faults.hpp"
 
 #include <fmt/format.h>
 

@@ -7,14 +7,10 @@
 #include <vector>
 
 #include "core/units.hpp"
+#include "spec/phase.hpp"
 
 namespace moesim {
 
-// Phases as reported. Compute phases run on the GPU's compute stream; dispatch and combine are
-// network phases measured from the first send to the last arrival.
-enum class Phase : std::uint8_t { attention, dense_ffn, gate, shared_experts, dispatch, experts, combine, reduce, stream_wait };
-inline constexpr int kPhaseCount = 9;
-const char* phase_name(Phase p);
 
 struct Span {  // one bar in the timeline
   TimePs start_ps;

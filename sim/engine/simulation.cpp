@@ -1,5 +1,5 @@
 // Simulation engine (see simulation.hpp): per-GPU task chains linked by data dependencies.
-#include "simulation.hpp"
+#include "engine/simulation.hpp"
 
 #include <fmt/format.h>
 
@@ -9,7 +9,8 @@
 
 #include "core/error.hpp"
 #include "moe/trace_gate.hpp"
-#include "placement_builder.hpp"
+#include "engine/faults.hpp"
+#include "engine/placement_builder.hpp"
 
 namespace moesim {
 
@@ -55,16 +56,19 @@ std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus) {
 
 }  // namespace
 
+int Simulation::ep_gpus(const Scenario& scenario, const Topology& topology) { return checked_gpus(scenario, topology); }
+
 Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
-                       const NetworkFactory& network)
+                       const SimulationInputs& inputs)
     : scenario_(scenario), topology_(topology), profile_(profile), gpus_(checked_gpus(scenario, topology)),
       layers_(scenario.model.layers), moe_first_(scenario.model.dense_layers),
-      network_(network ? network(queue_, topology, message_cost(profile))
+      network_(inputs.network ? inputs.network(queue_, topology, message_cost(profile))
                        : make_network(scenario.network_model, queue_, topology, message_cost(profile),
                                       scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
-      placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, notes_)),
+      given_placement_(inputs.placement),
+      placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, given_placement_, notes_)),
       planner_(make_planner()) {
   network_->set_sink(this);
   const int t = scenario_.workload.tokens_per_gpu;

@@ -1,7 +1,7 @@
 // Model presets from the published Hugging Face config.json files, and ModelSpec validation.
 // Assumption: all experts are SwiGLU/GLU (three projections); norms, biases and embeddings are
 // ignored in the sizes since they are tiny next to the projections.
-#include "moe/model_spec.hpp"
+#include "spec/model_spec.hpp"
 
 #include <fmt/format.h>
 

@@ -1,8 +1,9 @@
 // Load, simulate, summarise one scenario (see scenario_run.hpp).
-#include "io/scenario_run.hpp"
+#include "app/scenario_run.hpp"
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -11,22 +12,26 @@
 #include "io/profile_io.hpp"
 #include "io/results_writer.hpp"
 #include "io/topology_loader.hpp"
-#include "simulation.hpp"
+#include "engine/faults.hpp"
 
-namespace moesim::io {
+namespace moesim {
 
-ScenarioRun run_scenario(const Scenario& scenario) {
-  ScenarioRun run{scenario, load_topology(scenario.topology_path), load_profile(scenario.profile_path), {}, {}, {}, 0};
+ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network) {
+  ScenarioRun run{scenario, io::load_topology(scenario.topology_path), io::load_profile(scenario.profile_path), {}, {}, {}, 0};
   apply_link_faults(run.topology, scenario.faults);
-  Simulation sim(run.scenario, run.topology, run.profile);
+  std::optional<Placement> from_file;
+  if (scenario.placement == "from_file")
+    from_file = io::load_placement(scenario.placement_file, scenario.model.moe_layers(), scenario.model.routed_experts,
+                                   Simulation::ep_gpus(scenario, run.topology));
+  Simulation sim(run.scenario, run.topology, run.profile, {from_file ? &*from_file : nullptr, network});
   run.results = sim.run();
-  run.placement_toml = placement_to_toml(sim.placement());
+  run.placement_toml = io::placement_to_toml(sim.placement());
   run.summary = summarize(run.results);
   if (!scenario.faults.empty()) {
     // The impact of the faults: the same scenario without them, side by side in the report.
     Scenario healthy = scenario;
     healthy.faults.clear();
-    const ScenarioRun base = run_scenario(healthy);
+    const ScenarioRun base = run_scenario(healthy, network);
     const Summary& h = base.summary;
     const Summary& f = run.summary;
     run.results.notes.push_back(fmt::format(
@@ -40,10 +45,10 @@ ScenarioRun run_scenario(const Scenario& scenario) {
 }
 
 void write_run(const ScenarioRun& run, const std::string& dir) {
-  write_results({run.scenario, run.topology, run.profile, run.results, run.summary}, dir);
+  io::write_results({run.scenario, run.topology, run.profile, run.results, run.summary}, dir);
   std::ofstream out(std::filesystem::path(dir) / "placement.toml");
   out << run.placement_toml;
   if (!out) throw Error("cannot write " + dir + "/placement.toml");
 }
 
-}  // namespace moesim::io
+}  // namespace moesim

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "report/metrics.hpp"
-#include "scenario.hpp"
+#include "spec/scenario.hpp"
 
 namespace moesim {
 

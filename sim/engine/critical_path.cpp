@@ -1,5 +1,5 @@
 // Critical-path walk over the task log (see critical_path.hpp).
-#include "report/critical_path.hpp"
+#include "engine/critical_path.hpp"
 
 namespace moesim {
 

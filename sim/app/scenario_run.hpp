@@ -1,0 +1,34 @@
+#pragma once
+// The one wiring path: a scenario's topology, profile and placement loaded from the paths it names,
+// its link faults applied, simulated and summarised. `moesim run`, `compare`, `sweep`, the tests
+// and the benchmarks all run scenarios through it.
+#include <string>
+
+#include "engine/results.hpp"
+#include "engine/simulation.hpp"
+#include "gpu/profile.hpp"
+#include "net/topology.hpp"
+#include "report/metrics.hpp"
+#include "spec/scenario.hpp"
+
+namespace moesim {
+
+struct ScenarioRun {
+  Scenario scenario;
+  Topology topology;
+  Profile profile;
+  Results results;
+  Summary summary;
+  std::string placement_toml;  // the placement used, in the from_file format
+  double healthy_step_us_p50 = 0;  // with faults: the same scenario without them
+};
+
+// With faults, also runs the healthy scenario and notes the impact. `network`, when given, builds
+// the network model instead of the scenario's (benchmarks record flows through it). Throws
+// InputError for bad input (files, values, a placement that does not fit), Error otherwise.
+ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network = {});
+// Writes the run's result files into `dir`, plus placement.toml (loadable with
+// [placement] kind = "from_file").
+void write_run(const ScenarioRun& run, const std::string& dir);
+
+}  // namespace moesim
