@@ -12,11 +12,11 @@
 int main() {
   const int experts = 256, top_k = 8, gpus = 72, tokens = 128, layers = 58, steps = 20;
   moesim::GateSpec spec;
-  spec.kind = "zipf";
+  spec.kind = moesim::GateModel::zipf;
   spec.zipf_exponent = 1.0;
   spec.layer_variation = true;
   auto gate = moesim::make_synthetic_gate(spec, experts, top_k, layers, 1234);
-  const moesim::Placement placement = moesim::make_placement("contiguous", layers, experts, gpus);
+  const moesim::Placement placement = moesim::make_placement(moesim::PlacementKind::contiguous, layers, experts, gpus);
   std::vector<int> hosts(gpus);
   for (int g = 0; g < gpus; ++g) hosts[static_cast<std::size_t>(g)] = g / 4;  // 4-GPU compute trays
 

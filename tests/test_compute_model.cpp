@@ -11,6 +11,7 @@ using moesim::LogTable;
 using moesim::ModelSpec;
 using moesim::Profile;
 using moesim::TimePs;
+using moesim::WorkloadPhase;
 
 namespace {
 
@@ -75,7 +76,7 @@ TEST_CASE("decode experts are bound by reading the active experts' weights", "[c
   CHECK(cm.experts_ps(two) == kLaunchPs + 2 * 3'155'968);
   const std::vector<int> four{1, 1, 1, 1};
   CHECK(cm.experts_ps(four) > cm.experts_ps(two));
-  CHECK(cm.source("experts") == "roofline");
+  CHECK(cm.source(moesim::Phase::experts) == "roofline");
 }
 
 TEST_CASE("no tokens, no expert time", "[compute_model]") {
@@ -123,15 +124,15 @@ TEST_CASE("attention: decode reads the KV cache, prefill is causal FLOPs", "[com
     // Decode, 4 tokens over 999 cached: weights 1e6 * 1 B + in/out 2 * 4 * 1024 * 2 = 16,384
     // + KV 4 * (999 + 1) * 512 = 2,048,000 -> 3,064,384 B / 500 GB/s = 6,128,768 ps.
     // Math: 2 * 1e6 * 4 / 400 = 20,000 ps + 4096 * 4 * 999 / 200 = 81,839 ps (< memory).
-    CHECK(cm.attention_ps(4, false, 999) == kLaunchPs + 6'128'768);
-    CHECK(cm.attention_ps(4, false, 1999) > cm.attention_ps(4, false, 999));
+    CHECK(cm.attention_ps(4, WorkloadPhase::decode, 999) == kLaunchPs + 6'128'768);
+    CHECK(cm.attention_ps(4, WorkloadPhase::decode, 1999) > cm.attention_ps(4, WorkloadPhase::decode, 999));
   }
   {
     const Profile p = math_bound_profile();
     const ComputeModel cm(p, m);
     // Prefill, 1024 tokens: projections 2 * 1e6 * 1024 = 2.048e9 FLOPs / 400 = 5,120,000 ps;
     // causal 4096 * 1024 * 1025 / 2 = 2,149,580,800 FLOPs / 200 = 10,747,904 ps.
-    CHECK(cm.attention_ps(1024, true, 0) == kLaunchPs + 5'120'000 + 10'747'904);
+    CHECK(cm.attention_ps(1024, WorkloadPhase::prefill, 0) == kLaunchPs + 5'120'000 + 10'747'904);
   }
 }
 
@@ -151,8 +152,8 @@ TEST_CASE("measured tables override the roofline", "[compute_model]") {
   Profile p = test_profile();
   const ModelSpec m = test_model();
   const ComputeModel roof(p, m);
-  CHECK(roof.source("gate") == "roofline");
-  CHECK(roof.source("combine") == "roofline");
+  CHECK(roof.source(moesim::Phase::gate) == "roofline");
+  CHECK(roof.source(moesim::Phase::combine) == "roofline");
   const TimePs roofline_gate = roof.gate_ps(10);
 
   p.kernels_model = "test";
@@ -163,16 +164,16 @@ TEST_CASE("measured tables override the roofline", "[compute_model]") {
   // gate_us at 10 tokens: halfway in log between 1 and 100 -> 15 us; permute constant 3 us.
   CHECK(cm.gate_ps(10) == 18'000'000);
   CHECK(cm.gate_ps(10) != roofline_gate);
-  CHECK(cm.source("gate") == "profile");
+  CHECK(cm.source(moesim::Phase::gate) == "profile");
   // combine_us at 100 copies: halfway in log between 1 and 10,000 -> 25 us.
   CHECK(cm.combine_ps(100) == 25'000'000);
-  CHECK(cm.source("combine") == "profile");
-  CHECK(cm.source("attention") == "roofline");
-  CHECK_THROWS_AS(cm.source("atention"), moesim::Error);
+  CHECK(cm.source(moesim::Phase::combine) == "profile");
+  CHECK(cm.source(moesim::Phase::attention) == "roofline");
+  CHECK_THROWS_AS(cm.source(moesim::Phase::dispatch), moesim::Error);  // a network phase has no kernel
 
   p.kernels_us.erase("permute_us");
   const ComputeModel half(p, m);
-  CHECK(half.source("gate") == "profile+roofline");
+  CHECK(half.source(moesim::Phase::gate) == "profile+roofline");
 }
 
 TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[compute_model]") {
@@ -186,7 +187,7 @@ TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[comput
   p.kernels_weight_bytes = 1;
   p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
   const ComputeModel cm(p, m);
-  CHECK(cm.source("experts") == "profile");
+  CHECK(cm.source(moesim::Phase::experts) == "profile");
   // Per active expert, no fixed cost in this profile: 1 token -> 20 us, 100 -> 40 us, 10,000 ->
   // 40 + 9,900 x 20/99 = 2,040 us (beyond the table: along its last segment); the idle expert
   // costs nothing.
@@ -197,13 +198,13 @@ TEST_CASE("a measured expert table replaces the grouped-GEMM roofline", "[comput
   // 10 tokens: halfway in log between 1 and 100 -> 30 us.
   const std::vector<int> ten{10};
   CHECK(cm.experts_ps(ten) == 30'000'000);
-  CHECK(cm.source("gate") == "roofline");  // no gate tables: plain roofline, no reason
+  CHECK(cm.source(moesim::Phase::gate) == "roofline");  // no gate tables: plain roofline, no reason
 
   // Measured at another precision: the roofline, and the source says why.
   ModelSpec bf16 = m;
   bf16.weight_bytes = 2;
   const ComputeModel other_precision(p, bf16);
-  CHECK(other_precision.source("experts") == "roofline (profile expert table is for 1-byte weights)");
+  CHECK(other_precision.source(moesim::Phase::experts) == "roofline (profile expert table is for 1-byte weights)");
   const Profile plain = test_profile();
   CHECK(other_precision.experts_ps(ten) == ComputeModel(plain, bf16).experts_ps(ten));
 }
@@ -241,7 +242,7 @@ TEST_CASE("per-call expert curves: the curve for as many experts as have tokens,
   // A curve for another model's expert count is ignored with the rest of the tables.
   ModelSpec other = m;
   other.name = "other";
-  CHECK(ComputeModel(p, other).source("experts").rfind("roofline", 0) == 0);
+  CHECK(ComputeModel(p, other).source(moesim::Phase::experts).rfind("roofline", 0) == 0);
 }
 
 TEST_CASE("kernel tables are clamped below their range and extended along their last segment above", "[compute_model]") {
@@ -276,11 +277,11 @@ TEST_CASE("tables measured for another model are not used", "[compute_model]") {
   CHECK(cm.combine_ps(100) == roof.combine_ps(100));
   const std::vector<int> load{3, 0, 7};
   CHECK(cm.experts_ps(load) == roof.experts_ps(load));
-  for (const char* phase : {"gate", "experts", "combine"}) {
-    INFO(phase);
+  for (moesim::Phase phase : {moesim::Phase::gate, moesim::Phase::experts, moesim::Phase::combine}) {
+    INFO(moesim::phase_name(phase));
     CHECK(cm.source(phase) == "roofline (profile tables are for qwen3-30b-a3b)");
   }
-  CHECK(cm.source("attention") == "roofline");
+  CHECK(cm.source(moesim::Phase::attention) == "roofline");
 }
 
 TEST_CASE("presets on the shipped-like H100 numbers give sane decode times", "[compute_model]") {

@@ -33,7 +33,7 @@ Topology detour() {
 
 TimePs one_flow(const Topology& t, double bytes) {
   EventQueue q;
-  auto net = make_network("flow", q, t, MessageCost{});
+  auto net = make_network(NetworkModelKind::flow, q, t, MessageCost{});
   const auto id = net->declare({{0, 1, bytes}}, 1);
   TimePs done = -1;
   net->start(id, [&](TimePs at) { done = at; });
@@ -53,7 +53,7 @@ std::string smoke_text() {
 
 FaultSpec link(const char* kind, const char* a, const char* b, double factor = 1) {
   FaultSpec f;
-  f.kind = kind;
+  f.kind = *parse_setting<FaultKind>(kind);
   f.where = "test";
   f.a = a;
   f.b = b;

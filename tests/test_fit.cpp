@@ -17,6 +17,7 @@
 #include "io/toml_reader.hpp"
 #include "test_util.hpp"
 
+using moesim::Phase;
 using moesim::fit::Measurements;
 using nlohmann::json;
 
@@ -248,7 +249,7 @@ TEST_CASE("the compute model uses fitted tables for their model only", "[fit][co
   const moesim::Profile p = moesim::fit::fit_profile(m, h100_base(), {"", 450}).profile;
   const moesim::ModelSpec ds = *moesim::model_preset("deepseek-v3");
   const moesim::ComputeModel cm(p, ds);
-  for (const char* phase : {"gate", "experts", "combine"}) CHECK(cm.source(phase) == "profile");
+  for (Phase phase : {Phase::gate, Phase::experts, Phase::combine}) CHECK(cm.source(phase) == "profile");
   std::vector<int> load(32, 0);
   load[0] = 1;
   CHECK(cm.experts_ps(load) == moesim::ps_from_us(p.kernels_us.at("expert_us").at(1)));
@@ -256,8 +257,8 @@ TEST_CASE("the compute model uses fitted tables for their model only", "[fit][co
 
   const moesim::ModelSpec qwen = *moesim::model_preset("qwen3-30b-a3b");
   const moesim::ComputeModel other(p, qwen);
-  CHECK(other.source("experts") == "roofline (profile tables are for deepseek-v3)");
-  CHECK(other.source("gate") == "roofline (profile tables are for deepseek-v3)");
+  CHECK(other.source(Phase::experts) == "roofline (profile tables are for deepseek-v3)");
+  CHECK(other.source(Phase::gate) == "roofline (profile tables are for deepseek-v3)");
 }
 
 TEST_CASE("expert rows at fewer experts per call give per-call curves; the fixed cost is the intercept", "[fit]") {

@@ -20,9 +20,9 @@ namespace {
 
 GateSpec spec_of(const char* kind, double param = 1.0) {
   GateSpec spec;
-  spec.kind = kind;
-  if (spec.kind == "zipf") spec.zipf_exponent = param;
-  if (spec.kind == "lognormal") spec.lognormal_sigma = param;
+  spec.kind = *moesim::parse_setting<moesim::GateModel>(kind);  // the tests name kinds as files do
+  if (spec.kind == moesim::GateModel::zipf) spec.zipf_exponent = param;
+  if (spec.kind == moesim::GateModel::lognormal) spec.lognormal_sigma = param;
   return spec;
 }
 
@@ -315,7 +315,6 @@ TEST_CASE("gate generators: invalid specs throw InputError", "[gate]") {
     set(spec);
     return spec;
   };
-  REQUIRE_THROWS_WITH(moesim::make_synthetic_gate(spec_of("pareto"), 8, 2, 1, 0), Catch::Contains("lognormal"));
   for (double bad : {-0.1, 10.5, nan})
     REQUIRE_THROWS_WITH(moesim::make_synthetic_gate(with([&](GateSpec& s) { s.lognormal_sigma = bad; }), 8, 2, 1, 0),
                         Catch::Contains("lognormal_sigma"));

@@ -18,7 +18,7 @@ using Layer = std::vector<std::vector<int>>;
 TEST_CASE("moe layer: dedup sends one copy per destination GPU", "[moe_layer]") {
   // 2 GPUs on separate hosts, 4 experts contiguous: GPU 0 hosts {0, 1}, GPU 1 hosts {2, 3}.
   // GPU 0's one token picks {0, 1}; GPU 1's one token picks {0, 2}.
-  const Placement p = moesim::make_placement("contiguous", 1, 4, 2);
+  const Placement p = moesim::make_placement(moesim::PlacementKind::contiguous, 1, 4, 2);
   const std::vector<std::vector<int>> ids{{0, 1}, {0, 2}};
   LayerTraffic dedup, plain;
   MoeLayerPlanner(p, {0, 1}, true).plan(0, ids, 2, dedup);
@@ -76,7 +76,7 @@ TEST_CASE("moe layer: replica choice prefers local, then same host, then round r
 TEST_CASE("moe layer: invariants on a DeepSeek-sized layer", "[moe_layer]") {
   const int gpus = 72, experts = 256, top_k = 8, tokens = 128;
   moesim::GateSpec spec;
-  spec.kind = "zipf";
+  spec.kind = moesim::GateModel::zipf;
   auto gate = moesim::make_synthetic_gate(spec, experts, top_k, 2, 5);
   std::vector<std::vector<int>> ids(gpus);
   for (int g = 0; g < gpus; ++g) gate->assign(0, 1, g, tokens, ids[static_cast<std::size_t>(g)]);
@@ -89,7 +89,7 @@ TEST_CASE("moe layer: invariants on a DeepSeek-sized layer", "[moe_layer]") {
   // Contiguous (single replica) and a two-replica layout (expert e on e % 72 and (e + 36) % 72).
   Layer twice(experts);
   for (int e = 0; e < experts; ++e) twice[static_cast<std::size_t>(e)] = {e % gpus, (e + 36) % gpus};
-  for (const Placement& p : {moesim::make_placement("contiguous", 2, experts, gpus), Placement(gpus, {twice, twice})}) {
+  for (const Placement& p : {moesim::make_placement(moesim::PlacementKind::contiguous, 2, experts, gpus), Placement(gpus, {twice, twice})}) {
     LayerTraffic dedup, plain;
     MoeLayerPlanner(p, hosts, true).plan(1, ids, top_k, dedup);
     MoeLayerPlanner(p, hosts, false).plan(1, ids, top_k, plain);
@@ -114,7 +114,7 @@ TEST_CASE("moe layer: invariants on a DeepSeek-sized layer", "[moe_layer]") {
 
 TEST_CASE("moe layer: dedup bound with fewer GPUs than top_k, and output reuse", "[moe_layer]") {
   // 4 GPUs, 32 experts round robin, top-8: a token reaches at most min(8, 4) = 4 GPUs.
-  const Placement p = moesim::make_placement("round_robin", 1, 32, 4);
+  const Placement p = moesim::make_placement(moesim::PlacementKind::round_robin, 1, 32, 4);
   auto gate = moesim::make_synthetic_gate(moesim::GateSpec{}, 32, 8, 1, 2);
   std::vector<std::vector<int>> ids(4);
   for (int g = 0; g < 4; ++g) gate->assign(0, 0, g, 100, ids[static_cast<std::size_t>(g)]);
@@ -134,7 +134,7 @@ TEST_CASE("moe layer: dedup bound with fewer GPUs than top_k, and output reuse",
 }
 
 TEST_CASE("moe layer: bad inputs throw", "[moe_layer]") {
-  const Placement p = moesim::make_placement("contiguous", 1, 4, 2);
+  const Placement p = moesim::make_placement(moesim::PlacementKind::contiguous, 1, 4, 2);
   REQUIRE_THROWS_AS(MoeLayerPlanner(p, {0}, true), moesim::Error);
   const MoeLayerPlanner planner(p, {0, 0}, true);
   LayerTraffic t;

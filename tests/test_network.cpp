@@ -42,7 +42,7 @@ std::vector<TimePs> run_flows(const std::string& mode, const Topology& topo, con
                               const std::vector<TimePs>& starts, double resolve_tolerance = 0,
                               std::uint64_t* solves = nullptr) {
   EventQueue q;
-  auto net = make_network(mode, q, topo, MessageCost{}, resolve_tolerance);
+  auto net = make_network(*parse_setting<NetworkModelKind>(mode), q, topo, MessageCost{}, resolve_tolerance);
   const std::int64_t first = net->declare(flows, 7);
   std::vector<TimePs> done(flows.size(), -1);
   for (std::size_t i = 0; i < flows.size(); ++i)
@@ -67,7 +67,7 @@ TEST_CASE("declaring a flow to the same GPU, or to a GPU that does not exist, is
   const Topology t = two_gpus();
   for (const std::string mode : {"flow", "analytic"}) {
     EventQueue q;
-    auto net = make_network(mode, q, t, MessageCost{});
+    auto net = make_network(*parse_setting<NetworkModelKind>(mode), q, t, MessageCost{});
     REQUIRE_THROWS_WITH(net->declare({{0, 0, 1e6}}, 1), Catch::Contains("itself"));
     REQUIRE_THROWS_WITH(net->declare({{0, 2, 1e6}}, 1), Catch::Contains("do not exist"));
     REQUIRE_THROWS_WITH(net->declare({{-1, 1, 1e6}}, 1), Catch::Contains("do not exist"));

@@ -11,7 +11,7 @@ using moesim::Placement;
 using Layer = std::vector<std::vector<int>>;
 
 TEST_CASE("placement: contiguous 256 experts on 72 GPUs", "[placement]") {
-  const Placement p = moesim::make_placement("contiguous", 3, 256, 72);
+  const Placement p = moesim::make_placement(moesim::PlacementKind::contiguous, 3, 256, 72);
   REQUIRE(p.layers() == 3);
   REQUIRE(p.experts() == 256);
   REQUIRE(p.gpus() == 72);
@@ -30,11 +30,11 @@ TEST_CASE("placement: contiguous 256 experts on 72 GPUs", "[placement]") {
 
 TEST_CASE("placement: contiguous divisible and with more GPUs than experts", "[placement]") {
   // 256 = 64 * 4: four each.
-  const Placement even = moesim::make_placement("contiguous", 1, 256, 64);
+  const Placement even = moesim::make_placement(moesim::PlacementKind::contiguous, 1, 256, 64);
   for (int g = 0; g < 64; ++g) REQUIRE(even.local_experts(0, g).size() == 4u);
   REQUIRE(even.replicas(0, 255) == std::vector<int>{63});
   // 4 experts on 6 GPUs: 4 = 6 * 0 + 4, GPUs 0..3 host one each, GPUs 4 and 5 host nothing.
-  const Placement sparse = moesim::make_placement("contiguous", 1, 4, 6);
+  const Placement sparse = moesim::make_placement(moesim::PlacementKind::contiguous, 1, 4, 6);
   for (int e = 0; e < 4; ++e) REQUIRE(sparse.replicas(0, e) == std::vector<int>{e});
   REQUIRE(sparse.local_experts(0, 4).empty());
   REQUIRE(sparse.local_experts(0, 5).empty());
@@ -43,7 +43,7 @@ TEST_CASE("placement: contiguous divisible and with more GPUs than experts", "[p
 
 TEST_CASE("placement: round robin", "[placement]") {
   // 10 experts on 4 GPUs: expert e on GPU e % 4; GPU 1 hosts 1, 5, 9 (slots 0, 1, 2).
-  const Placement p = moesim::make_placement("round_robin", 2, 10, 4);
+  const Placement p = moesim::make_placement(moesim::PlacementKind::round_robin, 2, 10, 4);
   REQUIRE(p.replicas(0, 5) == std::vector<int>{1});
   REQUIRE(p.local_experts(1, 1) == std::vector<int>{1, 5, 9});
   REQUIRE(p.local_experts(1, 3) == std::vector<int>{3, 7});
@@ -80,9 +80,10 @@ TEST_CASE("placement: impossible mappings throw InputError", "[placement]") {
   REQUIRE_THROWS_AS(Placement(0, {Layer{{0}}}), InputError);
   // The same GPU for different experts is fine; only one expert twice on a GPU is not.
   REQUIRE_NOTHROW(Placement(1, {Layer{{0}, {0}}}));
-  REQUIRE_THROWS_AS(moesim::make_placement("random", 1, 8, 2), InputError);
-  REQUIRE_THROWS_WITH(moesim::make_placement("random", 1, 8, 2), Catch::Contains("contiguous, round_robin"));
-  REQUIRE_THROWS_AS(moesim::make_placement("contiguous", 0, 8, 2), InputError);
-  REQUIRE_THROWS_AS(moesim::make_placement("contiguous", 1, 0, 2), InputError);
-  REQUIRE_THROWS_AS(moesim::make_placement("contiguous", 1, 8, 0), InputError);
+  // Load-aware kinds need observed loads (make_placement with PlacementInputs), not this overload.
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, 1, 8, 2),
+                      Catch::Contains("greedy is not a fixed layout"));
+  REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::contiguous, 0, 8, 2), InputError);
+  REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::contiguous, 1, 0, 2), InputError);
+  REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::contiguous, 1, 8, 0), InputError);
 }

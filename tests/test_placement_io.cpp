@@ -32,15 +32,16 @@ TEST_CASE("placement io: round trip of every strategy, TOML and CSV", "[placemen
   }
   in.redundant_slots = 4;  // 24 / 8 = 3 slots a GPU
   for (const auto& kind : moesim::placement_strategy_kinds()) {
-    INFO(kind);
+    const std::string name = moesim::setting_string(kind);
+    INFO(name);
     const Placement p = moesim::make_placement(kind, in);
-    const auto toml = moesim::test::write_file(dir, kind + ".toml", moesim::io::placement_to_toml(p));
-    const auto csv = moesim::test::write_file(dir, kind + ".csv", moesim::io::placement_to_csv(p));
+    const auto toml = moesim::test::write_file(dir, name + ".toml", moesim::io::placement_to_toml(p));
+    const auto csv = moesim::test::write_file(dir, name + ".csv", moesim::io::placement_to_csv(p));
     REQUIRE(load_placement(toml, 3, 20, 8) == p);
     REQUIRE(load_placement(csv, 3, 20, 8) == p);
   }
   // Identical layers are written once, as the default.
-  const Placement c = moesim::make_placement("contiguous", 3, 20, 8);
+  const Placement c = moesim::make_placement(moesim::PlacementKind::contiguous, 3, 20, 8);
   REQUIRE(moesim::io::placement_to_toml(c).find("default = true") != std::string::npos);
   REQUIRE(moesim::io::placement_to_csv(c).find("\n*,19,7\n") != std::string::npos);
 }

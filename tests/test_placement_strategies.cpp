@@ -68,13 +68,13 @@ TEST_CASE("placement strategies: hand case 8,4,2,2 on 2 GPUs", "[placement][stra
   in.load = {{8, 4, 2, 2}};
   const auto& load = in.load[0];
   // contiguous: GPU 0 = {0, 1} = 8 + 4 = 12, GPU 1 = {2, 3} = 4; mean 8, max/mean 12 / 8 = 1.5.
-  const Placement c = moesim::make_placement("contiguous", in);
+  const Placement c = moesim::make_placement(moesim::PlacementKind::contiguous, in);
   REQUIRE(moesim::gpu_load(c, 0, load) == std::vector<double>{12, 4});
   REQUIRE(max_over_mean(moesim::gpu_load(c, 0, load)) == Approx(1.5));
   // greedy, 2 slots a GPU: 8 -> GPU 0 (tie at 0, lower id); 4 -> GPU 1 (0 < 8) = 4;
   // 2 (expert 2) -> GPU 1 (4 < 8) = 6; 2 (expert 3) -> GPU 1 is full -> GPU 0 = 10.
   // Loads 10, 6: max/mean 10 / 8 = 1.25.
-  const Placement g = moesim::make_placement("greedy", in);
+  const Placement g = moesim::make_placement(moesim::PlacementKind::greedy, in);
   REQUIRE(g.replicas(0, 0) == Ids{0});
   REQUIRE(g.replicas(0, 1) == Ids{1});
   REQUIRE(g.replicas(0, 2) == Ids{1});
@@ -87,7 +87,7 @@ TEST_CASE("placement strategies: hand case 8,4,2,2 on 2 GPUs", "[placement][stra
   // e0 -> G0 (4); e0 -> G1 (4); e1 -> G0 (6); e2 -> G1 (6); e3 -> G0 (8); e1 -> G1 (G0 full) (8).
   // Loads 8, 8: max/mean 1.0.
   in.redundant_slots = 2;
-  const Placement r = moesim::make_placement("redundant", in);
+  const Placement r = moesim::make_placement(moesim::PlacementKind::redundant, in);
   REQUIRE(r.replicas(0, 0) == Ids{0, 1});
   REQUIRE(r.replicas(0, 1) == Ids{0, 1});
   REQUIRE(r.replicas(0, 2) == Ids{1});
@@ -103,9 +103,9 @@ TEST_CASE("placement strategies: hand case 8,4,2,2 on 2 GPUs", "[placement][stra
 TEST_CASE("placement strategies: Zipf skew over 64 experts on 8 GPUs", "[placement][strategies]") {
   PlacementInputs in = zipf(3, 64, 8);
   in.redundant_slots = 8;  // (64 + 8) / 8 = 9 slots a GPU
-  const Placement c = moesim::make_placement("contiguous", in);
-  const Placement g = moesim::make_placement("greedy", in);
-  const Placement r = moesim::make_placement("redundant", in);
+  const Placement c = moesim::make_placement(moesim::PlacementKind::contiguous, in);
+  const Placement g = moesim::make_placement(moesim::PlacementKind::greedy, in);
+  const Placement r = moesim::make_placement(moesim::PlacementKind::redundant, in);
   // Layer 0 contiguous: GPU 0 hosts ranks 0..7, load H(8) = 2.7179; the total is H(64) =
   // 4.7439, mean 0.59299, so max/mean = 4.583.
   REQUIRE(max_over_mean(moesim::gpu_load(c, 0, in.load[0])) == Approx(4.583).epsilon(1e-3));
@@ -132,7 +132,7 @@ TEST_CASE("placement strategies: Zipf skew over 64 experts on 8 GPUs", "[placeme
 TEST_CASE("placement strategies: redundant replicates the heaviest, equal slots", "[placement][strategies]") {
   PlacementInputs in = zipf(2, 64, 8);
   in.redundant_slots = 16;  // 80 / 8 = 10 slots a GPU
-  const Placement r = moesim::make_placement("redundant", in);
+  const Placement r = moesim::make_placement(moesim::PlacementKind::redundant, in);
   require_valid(r);
   for (int l = 0; l < 2; ++l) {
     for (int g = 0; g < 8; ++g) REQUIRE(r.local_experts(l, g).size() == 10u);
@@ -152,7 +152,7 @@ TEST_CASE("placement strategies: redundant hierarchical keeps replicas in a doma
   PlacementInputs in = zipf(2, 16, 8);
   in.gpu_domain = {0, 0, 0, 0, 1, 1, 1, 1};
   in.redundant_slots = 8;
-  const Placement r = moesim::make_placement("redundant", in);
+  const Placement r = moesim::make_placement(moesim::PlacementKind::redundant, in);
   require_valid(r);
   for (int l = 0; l < 2; ++l) {
     int in_domain0 = 0;
@@ -167,7 +167,7 @@ TEST_CASE("placement strategies: redundant hierarchical keeps replicas in a doma
   }
   // Unequal domains fall back to EPLB's global policy: still valid with equal slots.
   in.gpu_domain = {0, 0, 0, 1, 1, 1, 1, 1};
-  const Placement global = moesim::make_placement("redundant", in);
+  const Placement global = moesim::make_placement(moesim::PlacementKind::redundant, in);
   require_valid(global);
   for (int g = 0; g < 8; ++g) REQUIRE(global.local_experts(0, g).size() == 3u);
 }
@@ -187,8 +187,8 @@ TEST_CASE("placement strategies: topology aware groups co-selected experts", "[p
   in.coselect = {cos};
   // contiguous: domain 0 = experts 0..3, pairs (0,2), (1,3) weigh 10 and the other 4 weigh 1:
   // 24; domain 1 the same: 48. topology aware: each cluster in one domain, 6 pairs x 10 x 2 = 120.
-  const Placement c = moesim::make_placement("contiguous", in);
-  const Placement t = moesim::make_placement("topology_aware", in);
+  const Placement c = moesim::make_placement(moesim::PlacementKind::contiguous, in);
+  const Placement t = moesim::make_placement(moesim::PlacementKind::topology_aware, in);
   REQUIRE(intra_domain_weight(c, 0, cos, in.gpu_domain) == Approx(48));
   REQUIRE(intra_domain_weight(t, 0, cos, in.gpu_domain) == Approx(120));
   require_valid(t);
@@ -213,7 +213,7 @@ TEST_CASE("placement strategies: topology aware swap search fixes the growth", "
   cos[moesim::coselect_index(1, 3, 6)] = 1;
   cos[moesim::coselect_index(4, 5, 6)] = 6;
   in.coselect = {cos};
-  const Placement t = moesim::make_placement("topology_aware", in);
+  const Placement t = moesim::make_placement(moesim::PlacementKind::topology_aware, in);
   REQUIRE(intra_domain_weight(t, 0, cos, in.gpu_domain) == Approx(8));
   REQUIRE(t.local_experts(0, 0) == Ids{2, 4, 5});
   REQUIRE(t.local_experts(0, 1) == Ids{0, 1, 3});
@@ -222,7 +222,7 @@ TEST_CASE("placement strategies: topology aware swap search fixes the growth", "
 TEST_CASE("placement strategies: topology aware on one domain is greedy", "[placement][strategies]") {
   PlacementInputs in = zipf(2, 64, 8);
   in.gpu_domain.assign(8, 5);
-  REQUIRE(moesim::make_placement("topology_aware", in) == moesim::make_placement("greedy", in));
+  REQUIRE(moesim::make_placement(moesim::PlacementKind::topology_aware, in) == moesim::make_placement(moesim::PlacementKind::greedy, in));
 }
 
 TEST_CASE("placement strategies: every kind valid and deterministic", "[placement][strategies]") {
@@ -233,7 +233,7 @@ TEST_CASE("placement strategies: every kind valid and deterministic", "[placemen
     for (std::size_t k = 0; k < in.coselect[0].size(); ++k) in.coselect[0][k] = in.coselect[1][k] = static_cast<double>(k % 7);
     in.redundant_slots = (gpus - experts % gpus) % gpus;  // smallest R with equal slots
     for (const auto& kind : moesim::placement_strategy_kinds()) {
-      INFO(kind << " " << experts << " experts on " << gpus << " GPUs");
+      INFO(moesim::setting_name(kind) << " " << experts << " experts on " << gpus << " GPUs");
       const Placement a = moesim::make_placement(kind, in);
       require_valid(a);
       REQUIRE(a.layers() == 2);
@@ -245,37 +245,37 @@ TEST_CASE("placement strategies: every kind valid and deterministic", "[placemen
 
 TEST_CASE("placement strategies: bad inputs throw InputError", "[placement][strategies]") {
   PlacementInputs in = zipf(2, 64, 8);
-  REQUIRE_THROWS_WITH(moesim::make_placement("random", in), Catch::Contains("greedy, redundant, topology_aware"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::from_file, in), Catch::Contains("io::load_placement"));
   PlacementInputs no_load = in;
   no_load.load.clear();
-  REQUIRE_NOTHROW(moesim::make_placement("contiguous", no_load));
-  for (const char* kind : {"greedy", "redundant", "topology_aware"})
+  REQUIRE_NOTHROW(moesim::make_placement(moesim::PlacementKind::contiguous, no_load));
+  for (auto kind : {moesim::PlacementKind::greedy, moesim::PlacementKind::redundant, moesim::PlacementKind::topology_aware})
     REQUIRE_THROWS_WITH(moesim::make_placement(kind, no_load), Catch::Contains("per-expert loads"));
   PlacementInputs short_load = in;
   short_load.load.pop_back();
-  REQUIRE_THROWS_WITH(moesim::make_placement("greedy", short_load), Catch::Contains("load has 1 layers"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load), Catch::Contains("load has 1 layers"));
   short_load = in;
   short_load.load[1].pop_back();
-  REQUIRE_THROWS_WITH(moesim::make_placement("greedy", short_load), Catch::Contains("load of layer 1 has 63 values"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load), Catch::Contains("load of layer 1 has 63 values"));
   short_load = in;
   short_load.load[0][3] = -1;
-  REQUIRE_THROWS_WITH(moesim::make_placement("greedy", short_load), Catch::Contains("value 3 is -1"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load), Catch::Contains("value 3 is -1"));
   // 64 + 3 = 67 is not a multiple of 8: R = 0 or 8 would do.
   in.redundant_slots = 3;
-  REQUIRE_THROWS_WITH(moesim::make_placement("redundant", in), Catch::Contains("use redundant_slots = 0 or 8"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in), Catch::Contains("use redundant_slots = 0 or 8"));
   in.redundant_slots = -8;
-  REQUIRE_THROWS_WITH(moesim::make_placement("redundant", in), Catch::Contains("must be >= 0"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in), Catch::Contains("must be >= 0"));
   // 64 + 456 = 520 = 65 per GPU > 64 experts.
   in.redundant_slots = 456;
-  REQUIRE_THROWS_WITH(moesim::make_placement("redundant", in), Catch::Contains("must be <= 448"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in), Catch::Contains("must be <= 448"));
   in.redundant_slots = 0;
-  REQUIRE_THROWS_WITH(moesim::make_placement("topology_aware", in), Catch::Contains("gpu_domain"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::topology_aware, in), Catch::Contains("gpu_domain"));
   in.gpu_domain = {0, 0, 0, 0, 1, 1, 1, 1};
-  REQUIRE_THROWS_WITH(moesim::make_placement("topology_aware", in), Catch::Contains("co-selection"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::topology_aware, in), Catch::Contains("co-selection"));
   in.coselect = {std::vector<double>(10)};
-  REQUIRE_THROWS_AS(moesim::make_placement("topology_aware", in), InputError);
+  REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::topology_aware, in), InputError);
   in.gpu_domain = {0, 1};
-  REQUIRE_THROWS_WITH(moesim::make_placement("greedy", in), Catch::Contains("gpu_domain has 2 entries"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, in), Catch::Contains("gpu_domain has 2 entries"));
   in.moe_layers = 0;
-  REQUIRE_THROWS_AS(moesim::make_placement("contiguous", in), InputError);
+  REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::contiguous, in), InputError);
 }

@@ -63,10 +63,10 @@ TEST_CASE("a good scenario loads with defaults filled in", "[scenario]") {
   const Scenario s = io::load_scenario(test::write_file(dir, "s.toml", good_text()));
   REQUIRE(s.model.routed_experts == 8);
   REQUIRE(s.model.top_k == 2);
-  REQUIRE(s.workload.phase == "decode");
-  REQUIRE(s.gate.kind == "uniform");
-  REQUIRE(s.placement == "contiguous");
-  REQUIRE(s.network_model == "flow");
+  REQUIRE(s.workload.phase == WorkloadPhase::decode);
+  REQUIRE(s.gate.kind == GateModel::uniform);
+  REQUIRE(s.placement == PlacementKind::contiguous);
+  REQUIRE(s.network_model == NetworkModelKind::flow);
 }
 
 TEST_CASE("broken scenarios name file, line and column", "[scenario]") {
@@ -128,9 +128,9 @@ TEST_CASE("overrides with --set reach any key; bare words are strings", "[scenar
   const Scenario s = io::load_scenario(path, {"workload.steps=5", "placement.kind=round_robin", "gate.kind=zipf",
                                               "gate.zipf_exponent=1.5", "network.model=\"analytic\""});
   REQUIRE(s.workload.steps == 5);
-  REQUIRE(s.placement == "round_robin");
+  REQUIRE(s.placement == PlacementKind::round_robin);
   REQUIRE(s.gate.zipf_exponent == 1.5);
-  REQUIRE(s.network_model == "analytic");
+  REQUIRE(s.network_model == NetworkModelKind::analytic);
 }
 
 TEST_CASE("the resolved scenario loads back to the same scenario", "[scenario]") {

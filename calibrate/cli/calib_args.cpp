@@ -69,11 +69,11 @@ GateArg zipf_gate(double skew) {
   GateArg g;
   g.skew = skew;
   if (skew == 0) {
-    g.spec.kind = "uniform";
+    g.spec.kind = GateModel::uniform;
     g.label = "uniform";
     return g;
   }
-  g.spec.kind = "zipf";
+  g.spec.kind = GateModel::zipf;
   g.spec.zipf_exponent = skew;
   g.label = fmt::format("zipf:{}", skew);
   return g;

@@ -32,9 +32,9 @@ std::vector<ValidateRow> predict_layer(const Profile& profile, const ModelSpec& 
     return ValidateRow{m.model, m.tokens, m.skew, phase, measured, predicted, (predicted - measured) / measured * 100,
                        std::move(source)};
   };
-  return {row("gate+permute", m.gate_us + m.permute_us, gate, cm.source("gate")),
-          row("experts", m.experts_us, experts, cm.source("experts")),
-          row("combine", m.combine_us, combine, cm.source("combine")),
+  return {row("gate+permute", m.gate_us + m.permute_us, gate, cm.source(Phase::gate)),
+          row("experts", m.experts_us, experts, cm.source(Phase::experts)),
+          row("combine", m.combine_us, combine, cm.source(Phase::combine)),
           row("layer", m.total_us, gate + experts + combine, "sum")};
 }
 

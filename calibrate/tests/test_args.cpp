@@ -25,11 +25,11 @@ TEST_CASE("integer and number lists") {
 
 TEST_CASE("synthetic gate specs") {
   const GateArg z = parse_gate_arg("zipf:1.2");
-  CHECK(z.spec.kind == "zipf");
+  CHECK(z.spec.kind == moesim::GateModel::zipf);
   CHECK(z.spec.zipf_exponent == 1.2);
   CHECK(z.skew == 1.2);
   CHECK(z.label == "zipf:1.2");
-  CHECK(parse_gate_arg("uniform").spec.kind == "uniform");
+  CHECK(parse_gate_arg("uniform").spec.kind == moesim::GateModel::uniform);
   CHECK(parse_gate_arg("zipf:0").label == "uniform");
   for (const char* bad : {"zipf:", "zipf:x", "zipf:30", "zipf:1,2", "lognormal", ""})
     CHECK_THROWS_AS(parse_gate_arg(bad), InputError);

@@ -20,7 +20,7 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
   ScenarioRun run{scenario, io::load_topology(scenario.topology_path), io::load_profile(scenario.profile_path), {}, {}, {}, 0};
   apply_link_faults(run.topology, scenario.faults);
   std::optional<Placement> from_file;
-  if (scenario.placement == "from_file")
+  if (scenario.placement == PlacementKind::from_file)
     from_file = io::load_placement(scenario.placement_file, scenario.model.moe_layers(), scenario.model.routed_experts,
                                    Simulation::ep_gpus(scenario, run.topology));
   Simulation sim(run.scenario, run.topology, run.profile, {from_file ? &*from_file : nullptr, network});

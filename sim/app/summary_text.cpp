@@ -8,9 +8,9 @@ namespace moesim {
 namespace {
 std::string gate_detail(const GateSpec& g) {
   std::string d;
-  if (g.kind == "zipf") d += fmt::format("s={}", g.zipf_exponent);
-  if (g.kind == "lognormal") d += fmt::format("sigma={}", g.lognormal_sigma);
-  if (g.kind == "uniform") return "";
+  if (g.kind == GateModel::zipf) d += fmt::format("s={}", g.zipf_exponent);
+  if (g.kind == GateModel::lognormal) d += fmt::format("sigma={}", g.lognormal_sigma);
+  if (g.kind == GateModel::uniform) return "";
   if (g.layer_variation) d += fmt::format(", per-layer (rho={})", g.layer_correlation);
   if (g.drift_per_step > 0) d += fmt::format(", drift {}/step every {}", g.drift_per_step, g.drift_interval_steps);
   if (g.rank_locality > 0) d += fmt::format(", rank locality {}", g.rank_locality);
@@ -22,14 +22,14 @@ std::string summary_text(const SummaryContext& run) {
   const Summary& s = run.summary;
   const Scenario& sc = run.scenario;
   std::string o;
-  o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name, sc.workload.phase,
+  o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name, setting_name(sc.workload.phase),
                    sc.workload.tokens_per_gpu,
                    sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
   o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
   o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, dedup {}\n",
-                   sc.trace_path.empty() ? sc.gate.kind : "trace " + sc.trace_path,
-                   gate_detail(sc.gate), sc.placement,
-                   sc.network_model, sc.overlap, sc.dedup ? "on" : "off");
+                   sc.trace_path.empty() ? setting_string(sc.gate.kind) : "trace " + sc.trace_path,
+                   gate_detail(sc.gate), setting_name(sc.placement),
+                   setting_name(sc.network_model), setting_name(sc.overlap), sc.dedup ? "on" : "off");
   o += fmt::format("  compute costs: {}\n", run.results.compute_sources);
   for (const std::string& n : run.results.notes) o += fmt::format("  note: {}\n", n);
   o += "\n";

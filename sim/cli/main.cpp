@@ -14,6 +14,7 @@
 #include "cli/trace_commands.hpp"
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
+#include "io/scenario_schema.hpp"
 #include "app/scenario_run.hpp"
 #include "io/topology_loader.hpp"
 #include "app/summary_text.hpp"
@@ -70,7 +71,8 @@ int main(int argc, char** argv) {
   RunArgs run_args;
   CLI::App* run = app.add_subcommand("run", "run a scenario and write its report");
   run->add_option("scenario", run_args.scenario, "scenario TOML file")->required();
-  run->add_option("--set", run_args.sets, "override a scenario key, e.g. --set workload.tokens_per_gpu=256")
+  run->add_option("--set", run_args.sets,
+                  "override a scenario key (`moesim keys` lists them), e.g. --set workload.tokens_per_gpu=256")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_option("-o,--out", run_args.out_dir, "output directory (default: [output] dir, else results/<name>)");
@@ -82,6 +84,10 @@ int main(int argc, char** argv) {
   CLI::App* show = topo->add_subcommand("show", "print a topology's summary");
   show->add_option("file", topo_file, "topology TOML file")->required();
   show->add_option("--dot", dot_file, "also write Graphviz to this file");
+
+  bool keys_markdown = false;
+  CLI::App* keys = app.add_subcommand("keys", "list every scenario key: type, range, default, meaning (what --set takes)");
+  keys->add_flag("--markdown", keys_markdown, "as the Markdown table of scenarios/README.md");
 
   const auto run_trace = moesim::cli::add_trace_commands(app);
   const auto run_compare = moesim::cli::add_compare_command(app);
@@ -96,6 +102,10 @@ int main(int argc, char** argv) {
   try {
     if (run->parsed()) return run_scenario(run_args);
     if (show->parsed()) return topo_show(topo_file, dot_file);
+    if (keys->parsed()) {
+      std::cout << (keys_markdown ? moesim::io::scenario_keys_markdown() : moesim::io::scenario_keys_text());
+      return 0;
+    }
     if (run_trace()) return 0;
     if (const int rc = run_compare(); rc >= 0) return rc;
     if (const int rc = run_sweep(); rc >= 0) return rc;

@@ -57,7 +57,7 @@ void run_gen(const GenArgs& a) {
   std::cout << fmt::format("wrote {}: {} steps x {} MoE layers x {} ranks x {} tokens, top-{} of {} experts ({} "
                            "assignments, gate {})\n",
                            a.out, spec.steps, spec.layers, spec.ranks, spec.tokens_per_rank, s.model.top_k,
-                           s.model.routed_experts, n, s.gate.kind);
+                           s.model.routed_experts, n, setting_name(s.gate.kind));
 }
 
 void run_import(const ImportArgs& a) {

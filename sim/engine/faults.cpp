@@ -12,7 +12,7 @@ namespace moesim {
 void apply_link_faults(Topology& topology, const std::vector<FaultSpec>& faults) {
   bool changed = false;
   for (const FaultSpec& f : faults) {
-    if (f.kind != "link_down" && f.kind != "link_degraded") continue;
+    if (f.kind != FaultKind::link_down && f.kind != FaultKind::link_degraded) continue;
     const int a = topology.find_node(f.a), b = topology.find_node(f.b);
     if (a < 0 || b < 0)
       throw InputError(fmt::format("{}: no node \"{}\" in topology {}", f.where, a < 0 ? f.a : f.b, topology.name()));
@@ -25,7 +25,7 @@ void apply_link_faults(Topology& topology, const std::vector<FaultSpec>& faults)
       throw InputError(fmt::format("{}: no link between \"{}\" and \"{}\" in topology {}", f.where, f.a, f.b,
                                    topology.name()));
     for (int l : links) {
-      if (f.kind == "link_down")
+      if (f.kind == FaultKind::link_down)
         topology.set_link_up(l, false);
       else
         topology.scale_link_bandwidth(l, f.bandwidth_factor);
@@ -43,7 +43,7 @@ void apply_link_faults(Topology& topology, const std::vector<FaultSpec>& faults)
 std::vector<char> down_gpus(const std::vector<FaultSpec>& faults, int gpus) {
   std::vector<char> down(static_cast<std::size_t>(gpus), 0);
   for (const FaultSpec& f : faults) {
-    if (f.kind != "gpu_down") continue;
+    if (f.kind != FaultKind::gpu_down) continue;
     if (f.gpu < 0 || f.gpu >= gpus)
       throw InputError(fmt::format("{}: gpu {} is outside the {} GPUs in use", f.where, f.gpu, gpus));
     down[static_cast<std::size_t>(f.gpu)] = 1;
@@ -55,7 +55,7 @@ std::vector<char> down_gpus(const std::vector<FaultSpec>& faults, int gpus) {
 std::vector<double> compute_factors(const std::vector<FaultSpec>& faults, int gpus) {
   std::vector<double> factor(static_cast<std::size_t>(gpus), 1.0);
   for (const FaultSpec& f : faults) {
-    if (f.kind != "slow_gpu") continue;
+    if (f.kind != FaultKind::slow_gpu) continue;
     if (f.gpu < 0 || f.gpu >= gpus)
       throw InputError(fmt::format("{}: gpu {} is outside the {} GPUs in use", f.where, f.gpu, gpus));
     factor[static_cast<std::size_t>(f.gpu)] *= f.compute_factor;

@@ -47,7 +47,7 @@ void observe(const Scenario& s, Gate& gate, int gpus, int first, int steps, bool
 Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpus, int before_step,
                 const Placement* given, std::vector<std::string>& notes) {
   const int layers = s.model.moe_layers(), experts = s.model.routed_experts;
-  if (s.placement == "from_file") {
+  if (s.placement == PlacementKind::from_file) {
     if (given == nullptr) throw Error(s.file + ": placement kind from_file, but no placement was loaded for it");
     return *given;
   }
@@ -60,14 +60,14 @@ Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpu
     in.gpu_domain.push_back(topology.gpu_domain(g));
   }
   in.redundant_slots = s.redundant_slots;
-  if (s.placement != "contiguous" && s.placement != "round_robin") {
+  if (s.placement != PlacementKind::contiguous && s.placement != PlacementKind::round_robin) {
     // The initial placement looks ahead at steps 0..W-1 (as statistics from earlier serving would);
     // a re-balance before step s looks back at steps s-W..s-1.
     const int first = before_step == 0 ? 0 : std::max(0, before_step - s.placement_window_steps);
     const int count = before_step == 0 ? std::min(s.placement_window_steps, s.workload.steps) : before_step - first;
-    observe(s, gate, gpus, first, count, s.placement == "topology_aware", in);
+    observe(s, gate, gpus, first, count, s.placement == PlacementKind::topology_aware, in);
     if (before_step == 0)
-      notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", s.placement, count - 1));
+      notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", setting_name(s.placement), count - 1));
   }
   return make_placement(s.placement, in);
 }

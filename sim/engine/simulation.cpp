@@ -151,7 +151,7 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
 
 void Simulation::start_layer(int g, int mb, int layer, std::int32_t pred) {
   submit(g, mb, layer, Phase::attention,
-         compute_.attention_ps(mb_tokens_[static_cast<std::size_t>(mb)], scenario_.prefill(), scenario_.workload.kv_len),
+         compute_.attention_ps(mb_tokens_[static_cast<std::size_t>(mb)], scenario_.workload.phase, scenario_.workload.kv_len),
          pred, &Simulation::after_attention);
 }
 
@@ -409,8 +409,8 @@ Results Simulation::run() {
                                    link.bandwidth_GBps, network_->link_bytes()[static_cast<std::size_t>(l)]});
   }
   std::string src;
-  for (const char* p : {"attention", "dense_ffn", "gate", "experts", "shared_experts", "combine"})
-    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", p, compute_.source(p));
+  for (Phase p : {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})
+    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p), compute_.source(p));
   out.compute_sources = src;
   out.memory_expert_bytes_max = memory_.expert_bytes[static_cast<std::size_t>(memory_.fullest_gpu())];
   out.memory_replicated_bytes = memory_.replicated_bytes;

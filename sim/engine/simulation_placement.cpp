@@ -28,7 +28,7 @@ void Simulation::check_memory() {
   throw InputError(fmt::format(
       "{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} GB + attention/dense/shared "
       "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
-      scenario_.file, scenario_.placement, g, memory_.max_total_bytes() / 1e9, memory_.expert_bytes[g] / 1e9,
+      scenario_.file, setting_name(scenario_.placement), g, memory_.max_total_bytes() / 1e9, memory_.expert_bytes[g] / 1e9,
       memory_.replicated_bytes / 1e9, memory_.kv_bytes / 1e9, gb, (memory_.max_total_bytes() - memory_capacity_bytes_) / 1e9));
 }
 

@@ -97,7 +97,7 @@ TimePs ComputeModel::roofline_ps(double bytes, double flops, bool fp8) const {
   return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math_ps(profile_, flops, fp8));
 }
 
-TimePs ComputeModel::attention_ps(int tokens, bool prefill, int kv_len) const {
+TimePs ComputeModel::attention_ps(int tokens, WorkloadPhase phase, int kv_len) const {
   check_count(tokens, "tokens");
   check_count(kv_len, "kv_len");
   if (tokens == 0) return 0;
@@ -105,7 +105,7 @@ TimePs ComputeModel::attention_ps(int tokens, bool prefill, int kv_len) const {
   const double weight_bytes = model_.attention_weight_bytes();
   double bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes;  // weights, in + out
   double core_flops = 0;
-  if (prefill) {
+  if (phase == WorkloadPhase::prefill) {
     // One prompt chunk attending causally over itself: t(t+1)/2 (query, context) pairs; its KV is
     // written once and the scores stay on chip (flash attention).
     bytes += t * model_.kv_bytes_per_token;
@@ -218,17 +218,17 @@ TimePs ComputeModel::local_copy_ps(double bytes) const {
   return memory_ps(profile_, 2.0 * bytes);  // read and write; rides on the dispatch kernel's launch
 }
 
-std::string ComputeModel::source(const std::string& phase) const {
-  if (phase == "attention" || phase == "dense_ffn" || phase == "shared_experts") return "roofline";
-  if (phase == "experts") return table("expert_us") ? "profile" : "roofline" + unused_tables({"expert_us"});
-  if (phase == "combine") return table("combine_us") ? "profile" : "roofline" + unused_tables({"combine_us"});
-  if (phase == "gate") {
+std::string ComputeModel::source(Phase phase) const {
+  if (phase == Phase::attention || phase == Phase::dense_ffn || phase == Phase::shared_experts) return "roofline";
+  if (phase == Phase::experts) return table("expert_us") ? "profile" : "roofline" + unused_tables({"expert_us"});
+  if (phase == Phase::combine) return table("combine_us") ? "profile" : "roofline" + unused_tables({"combine_us"});
+  if (phase == Phase::gate) {
     const bool gate = table("gate_us") != nullptr;
     const bool permute = table("permute_us") != nullptr;
     if (gate && permute) return "profile";
     return gate || permute ? "profile+roofline" : "roofline" + unused_tables({"gate_us", "permute_us"});
   }
-  throw Error(fmt::format("ComputeModel::source: unknown phase \"{}\"", phase));
+  throw Error(fmt::format("ComputeModel::source: no kernel of phase \"{}\"", phase_name(phase)));
 }
 
 }  // namespace moesim

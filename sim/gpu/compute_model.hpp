@@ -11,6 +11,8 @@
 #include "core/units.hpp"
 #include "gpu/profile.hpp"
 #include "spec/model_spec.hpp"
+#include "spec/phase.hpp"
+#include "spec/settings.hpp"
 
 namespace moesim {
 
@@ -24,7 +26,7 @@ class ComputeModel {
   // Attention (projections + core attention) for `tokens` new tokens of one layer.
   // Decode: each token attends over `kv_len` cached tokens (KV read). Prefill: the tokens are
   // one prompt chunk attending causally over themselves (kv_len ignored).
-  TimePs attention_ps(int tokens, bool prefill, int kv_len) const;
+  TimePs attention_ps(int tokens, WorkloadPhase phase, int kv_len) const;
   TimePs dense_ffn_ps(int tokens) const;           // a dense layer's FFN
   TimePs gate_ps(int tokens) const;                // router GEMM + top-k + permute into layout
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
@@ -40,11 +42,11 @@ class ComputeModel {
 
   // "profile" when a measured table gave the time, "roofline" otherwise, "profile+roofline" for
   // a gate with only one of its gate_us / permute_us tables; phase in
-  // {attention, dense_ffn, gate, experts, shared_experts, combine} (anything else throws Error).
+  // {attention, dense_ffn, gate, experts, shared_experts, combine} (any other phase throws Error).
   // Tables are used only when the profile's kernels.model is this model (and, for expert_us,
   // kernels.weight_bytes its weight_bytes); otherwise the roofline says why, e.g.
   // "roofline (profile tables are for qwen3-30b-a3b)".
-  std::string source(const std::string& phase) const;
+  std::string source(Phase phase) const;
 
  private:
   TimePs roofline_ps(double bytes, double flops, bool fp8) const;

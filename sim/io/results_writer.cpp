@@ -122,10 +122,10 @@ std::string summary_json(const RunContext& run) {
   j["topology"] = {{"name", run.topology.name()}, {"file", sc.topology_path}, {"gpus_used", s.gpus}};
   j["profile"] = {{"file", sc.profile_path}, {"device", run.profile.meta.device}, {"source", run.profile.meta.source},
                   {"compute_sources", run.results.compute_sources}};
-  j["workload"] = {{"phase", sc.workload.phase}, {"tokens_per_gpu", sc.workload.tokens_per_gpu},
+  j["workload"] = {{"phase", setting_name(sc.workload.phase)}, {"tokens_per_gpu", sc.workload.tokens_per_gpu},
                    {"kv_len", sc.workload.kv_len}, {"steps", s.steps},
-                   {"gate", sc.trace_path.empty() ? sc.gate.kind : "trace"}, {"trace", sc.trace_path},
-                   {"placement", sc.placement}, {"network_model", sc.network_model}, {"overlap", sc.overlap}};
+                   {"gate", sc.trace_path.empty() ? setting_name(sc.gate.kind) : "trace"}, {"trace", sc.trace_path},
+                   {"placement", setting_name(sc.placement)}, {"network_model", setting_name(sc.network_model)}, {"overlap", setting_name(sc.overlap)}};
   j["latency"] = {{"step_us_mean", s.step_us_mean}, {"step_us_p50", s.step_us_p50}, {"step_us_p90", s.step_us_p90},
                   {"step_us_p99", s.step_us_p99}};
   j["throughput"] = {{"tokens_per_s_total", s.tokens_per_s_total}, {"tokens_per_s_per_gpu", s.tokens_per_s_per_gpu}};

@@ -233,8 +233,6 @@ void check_unit(double v, const char* name) {
 
 std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int top_k, int moe_layers,
                                           std::uint64_t seed, int ranks) {
-  if (spec.kind != "uniform" && spec.kind != "zipf" && spec.kind != "lognormal")
-    throw InputError(fmt::format("gate: unknown kind '{}' (valid: uniform, zipf, lognormal)", spec.kind));
   if (experts < 1) throw InputError(fmt::format("gate: experts must be >= 1, got {}", experts));
   if (top_k < 1 || top_k > experts)
     throw InputError(fmt::format("gate: top_k must be in [1, experts = {}], got {}", experts, top_k));
@@ -259,13 +257,13 @@ std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int
   p.seed = seed;
   p.drift_interval_steps = spec.drift_interval_steps;
   double locality = spec.rank_locality;
-  if (spec.kind == "uniform") {
+  if (spec.kind == GateModel::uniform) {
     // Equal weights: variation, drift and locality would move nothing; the legacy stream is kept.
     p.kind = PopularityKind::zipf;
     p.zipf_exponent = 0.0;
     locality = 0.0;
   } else {
-    p.kind = spec.kind == "zipf" ? PopularityKind::zipf : PopularityKind::lognormal;
+    p.kind = spec.kind == GateModel::zipf ? PopularityKind::zipf : PopularityKind::lognormal;
     p.zipf_exponent = s;
     p.lognormal_sigma = sigma;
     p.layer_variation = spec.layer_variation;

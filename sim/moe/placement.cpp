@@ -58,24 +58,21 @@ int Placement::slot(int layer, int expert, int gpu) const {
   return -1;
 }
 
-std::vector<std::string> placement_kinds() { return {"contiguous", "round_robin"}; }
-
-Placement make_placement(std::string_view kind, int moe_layers, int experts, int gpus) {
+Placement make_placement(PlacementKind kind, int moe_layers, int experts, int gpus) {
   if (moe_layers < 1) throw InputError(fmt::format("placement: MoE layers must be >= 1, got {}", moe_layers));
   if (experts < 1) throw InputError(fmt::format("placement: experts must be >= 1, got {}", experts));
   if (gpus < 1) throw InputError(fmt::format("placement: GPUs must be >= 1, got {}", gpus));
   std::vector<std::vector<int>> layer(static_cast<std::size_t>(experts));
-  if (kind == "contiguous") {
+  if (kind == PlacementKind::contiguous) {
     const int q = experts / gpus;
     const int r = experts % gpus;
     const int big = r * (q + 1);  // experts on the first r GPUs, q + 1 each
     for (int e = 0; e < experts; ++e)
       layer[static_cast<std::size_t>(e)] = {e < big ? e / (q + 1) : r + (e - big) / q};  // e >= big implies q > 0
-  } else if (kind == "round_robin") {
+  } else if (kind == PlacementKind::round_robin) {
     for (int e = 0; e < experts; ++e) layer[static_cast<std::size_t>(e)] = {e % gpus};
   } else {
-    throw InputError(fmt::format("placement: unknown kind '{}' (valid: {})", kind,
-                                 fmt::join(placement_kinds(), ", ")));
+    throw Error(fmt::format("placement: {} is not a fixed layout (contiguous or round_robin)", setting_name(kind)));
   }
   return Placement(gpus, std::vector<std::vector<std::vector<int>>>(static_cast<std::size_t>(moe_layers), layer));
 }

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "spec/settings.hpp"
+
 namespace moesim {
 
 class Placement {
@@ -47,9 +49,8 @@ class Placement {
 // contiguous: experts in order, in blocks: with q = experts / gpus and r = experts % gpus, GPUs
 // 0..r-1 host q + 1 experts each and the others q (256 experts on 72 GPUs: 40 GPUs x 4, 32 x 3;
 // with gpus > experts, GPUs experts..gpus-1 host nothing). round_robin: expert e on GPU e % gpus.
-// One replica each, the same in every layer. Throws InputError for an unknown kind (naming the
-// valid ones) or moe_layers, experts or gpus < 1.
-Placement make_placement(std::string_view kind, int moe_layers, int experts, int gpus);
-std::vector<std::string> placement_kinds();
+// One replica each, the same in every layer. Throws InputError for moe_layers, experts or gpus < 1,
+// Error for a kind that is not one of these two.
+Placement make_placement(PlacementKind kind, int moe_layers, int experts, int gpus);
 
 }  // namespace moesim

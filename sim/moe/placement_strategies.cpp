@@ -350,23 +350,24 @@ Placement topology_aware(const PlacementInputs& in) {
 
 }  // namespace
 
-std::vector<std::string> placement_strategy_kinds() {
-  return {"contiguous", "round_robin", "greedy", "redundant", "topology_aware"};
+std::vector<PlacementKind> placement_strategy_kinds() {
+  return {PlacementKind::contiguous, PlacementKind::round_robin, PlacementKind::greedy, PlacementKind::redundant,
+          PlacementKind::topology_aware};
 }
 
-Placement make_placement(std::string_view kind, const PlacementInputs& in) {
-  if (kind == "contiguous" || kind == "round_robin") {
-    check_inputs(kind, in, false);
-    return make_placement(kind, in.moe_layers, in.experts, in.gpus);
+Placement make_placement(PlacementKind kind, const PlacementInputs& in) {
+  const std::string_view name = setting_name(kind);
+  switch (kind) {
+    case PlacementKind::contiguous:
+    case PlacementKind::round_robin:
+      check_inputs(name, in, false);
+      return make_placement(kind, in.moe_layers, in.experts, in.gpus);
+    case PlacementKind::greedy: check_inputs(name, in, true); return greedy(in);
+    case PlacementKind::redundant: check_inputs(name, in, true); return redundant(in);
+    case PlacementKind::topology_aware: check_inputs(name, in, true); return topology_aware(in);
+    case PlacementKind::from_file: break;
   }
-  if (kind == "greedy" || kind == "redundant" || kind == "topology_aware") {
-    check_inputs(kind, in, true);
-    if (kind == "greedy") return greedy(in);
-    if (kind == "redundant") return redundant(in);
-    return topology_aware(in);
-  }
-  throw InputError(fmt::format("placement: unknown kind '{}' (valid: {})", kind,
-                               fmt::join(placement_strategy_kinds(), ", ")));
+  throw Error("placement: from_file is read by io::load_placement, not computed");
 }
 
 std::vector<double> gpu_load(const Placement& p, int layer, const std::vector<double>& expert_load) {

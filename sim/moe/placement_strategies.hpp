@@ -41,9 +41,9 @@ inline std::size_t coselect_index(int i, int j, int experts) {
 //     heaviest experts, packed to domains then GPUs; every GPU gets (experts + R) / gpus slots.
 //   topology_aware: experts clustered into domains (equal counts, by GPU share) to maximise the
 //     co-selection weight inside domains, then the greedy rule inside each domain.
-// Throws InputError on an unknown kind, missing or mis-sized inputs, or an impossible R.
-Placement make_placement(std::string_view kind, const PlacementInputs& in);
-std::vector<std::string> placement_strategy_kinds();
+// Throws InputError on missing or mis-sized inputs or an impossible R; Error for from_file.
+Placement make_placement(PlacementKind kind, const PlacementInputs& in);
+std::vector<PlacementKind> placement_strategy_kinds();  // every kind but from_file
 
 // Per-GPU load of one layer: each expert's load split evenly over its replicas and summed on the
 // GPUs that host them (the planner's round robin splits tokens about evenly).

@@ -116,11 +116,11 @@ void Network::deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
   queue_.schedule(at_ps, [cb = std::move(cb), at_ps] { cb(at_ps); });
 }
 
-std::unique_ptr<Network> make_network(const std::string& mode, EventQueue& queue, const Topology& topology,
+std::unique_ptr<Network> make_network(NetworkModelKind model, EventQueue& queue, const Topology& topology,
                                       MessageCost cost, double resolve_tolerance) {
-  if (mode == "flow") return std::make_unique<FlowModel>(queue, topology, std::move(cost), resolve_tolerance);
-  if (mode == "analytic") return std::make_unique<AnalyticNetwork>(queue, topology, std::move(cost));
-  throw InputError("unknown network model \"" + mode + "\" (expected flow or analytic)");
+  if (model == NetworkModelKind::flow)
+    return std::make_unique<FlowModel>(queue, topology, std::move(cost), resolve_tolerance);
+  return std::make_unique<AnalyticNetwork>(queue, topology, std::move(cost));
 }
 
 }  // namespace moesim

@@ -13,6 +13,7 @@
 #include "core/event_queue.hpp"
 #include "core/units.hpp"
 #include "net/topology.hpp"
+#include "spec/settings.hpp"
 
 namespace moesim {
 
@@ -133,7 +134,7 @@ class Network {
 };
 
 // `resolve_tolerance`: the flow model's re-solve tolerance (see FlowModel); ignored by "analytic".
-std::unique_ptr<Network> make_network(const std::string& mode, EventQueue& queue, const Topology& topology,
+std::unique_ptr<Network> make_network(NetworkModelKind model, EventQueue& queue, const Topology& topology,
                                       MessageCost cost, double resolve_tolerance = 0);
 
 }  // namespace moesim

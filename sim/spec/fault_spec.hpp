@@ -2,10 +2,12 @@
 // What a scenario says of a failure or degradation what-if (applied by engine/faults).
 #include <string>
 
+#include "spec/settings.hpp"
+
 namespace moesim {
 
 struct FaultSpec {
-  std::string kind;             // link_down | link_degraded | slow_gpu | gpu_down
+  FaultKind kind = FaultKind::link_down;
   std::string where;            // "file:line:col" of its [[faults]] entry, for error messages
   std::string a, b;             // link faults: node names (see `moesim topo show --dot`)
   bool duplex = true;           // link faults: both directions

@@ -1,6 +1,6 @@
 #pragma once
 // What a scenario says of its synthetic gate: the popularity model of token-to-expert selection.
-#include <string>
+#include "spec/settings.hpp"
 
 namespace moesim {
 
@@ -34,7 +34,7 @@ namespace moesim {
 // no layer_variation, rank r's favourite experts are shift_r, shift_r + 1, ...: the block a
 // contiguous placement puts on GPU r when R = GPUs.
 struct GateSpec {
-  std::string kind = "uniform";     // uniform | zipf | lognormal
+  GateModel kind = GateModel::uniform;
   double zipf_exponent = 1.0;       // [0, 20]: popularity of the r-th most popular expert ~ 1 / r^s
   double lognormal_sigma = 1.0;     // [0, 10]: sd of the log-weights (DeepSeek-V3 loads fit log-normal)
   // Per-layer variation: each MoE layer has its own popularity, so the hot experts differ between

@@ -1,0 +1,249 @@
+// The scenario schema table and its documentation (see scenario_schema.hpp).
+#include "io/scenario_schema.hpp"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "core/error.hpp"
+#include "spec/model_spec.hpp"
+
+namespace moesim::io {
+
+namespace {
+
+constexpr double kMaxDim = 1 << 20;
+constexpr double kMaxSteps = 1'000'000;
+
+// Accessor pairs (get, set) for a Scenario field, by the field's type.
+#define MOESIM_INT(field)                                                                  \
+  [](const Scenario& s) -> KeyValue { return static_cast<std::int64_t>(s.field); },       \
+      [](Scenario& s, const KeyValue& v) { s.field = static_cast<int>(std::get<std::int64_t>(v)); }
+#define MOESIM_NUM(field)                                               \
+  [](const Scenario& s) -> KeyValue { return s.field; },               \
+      [](Scenario& s, const KeyValue& v) { s.field = std::get<double>(v); }
+#define MOESIM_BOOL(field)                                              \
+  [](const Scenario& s) -> KeyValue { return s.field; },               \
+      [](Scenario& s, const KeyValue& v) { s.field = std::get<bool>(v); }
+#define MOESIM_STR(field)                                               \
+  [](const Scenario& s) -> KeyValue { return s.field; },               \
+      [](Scenario& s, const KeyValue& v) { s.field = std::get<std::string>(v); }
+#define MOESIM_ENUM(Enum, field)                                                      \
+  [](const Scenario& s) -> KeyValue { return setting_string(s.field); },             \
+      [](Scenario& s, const KeyValue& v) { s.field = *parse_setting<Enum>(std::get<std::string>(v)); }
+
+bool synthetic_gate(const Scenario& s) { return s.trace_path.empty() && s.gate.kind != GateModel::uniform; }
+
+std::vector<std::string> gate_kinds() {
+  std::vector<std::string> k = setting_names<GateModel>();
+  k.push_back("trace");
+  return k;
+}
+
+std::vector<ScenarioKey> make_keys() {
+  using T = KeyType;
+  using N = KeyNeed;
+  const double int64_max = static_cast<double>(std::numeric_limits<std::int64_t>::max());
+  return {
+      {"", "name", T::string, 0, 0, {}, N::optional, "file stem", "names the run and its default output directory",
+       MOESIM_STR(name)},
+      {"", "seed", T::integer, 0, int64_max, {}, N::optional, "1", "seeds the gate; same seed, same results",
+       [](const Scenario& s) -> KeyValue { return static_cast<std::int64_t>(s.seed); },
+       [](Scenario& s, const KeyValue& v) { s.seed = static_cast<std::uint64_t>(std::get<std::int64_t>(v)); }},
+      {"model", "preset", T::choice, 0, 0, model_preset_names(), N::read_by_code, "none",
+       "a model preset (models/*.toml); explicit keys below override its fields"},
+      {"model", "name", T::string, 0, 0, {}, N::optional, "preset / `custom`", "the model's name in reports",
+       MOESIM_STR(model.name)},
+      {"model", "hidden", T::integer, 1, kMaxDim, {}, N::without_preset, "preset", "hidden size",
+       MOESIM_INT(model.hidden)},
+      {"model", "layers", T::integer, 1, kMaxDim, {}, N::without_preset, "preset", "transformer layers",
+       MOESIM_INT(model.layers)},
+      {"model", "dense_layers", T::integer, 0, kMaxDim, {}, N::optional, "preset / 0", "leading dense layers",
+       MOESIM_INT(model.dense_layers)},
+      {"model", "routed_experts", T::integer, 1, kMaxDim, {}, N::without_preset, "preset", "routed experts per MoE layer",
+       MOESIM_INT(model.routed_experts)},
+      {"model", "shared_experts", T::integer, 0, kMaxDim, {}, N::optional, "preset / 0", "always-active experts",
+       MOESIM_INT(model.shared_experts)},
+      {"model", "top_k", T::integer, 1, kMaxDim, {}, N::without_preset, "preset", "experts per token",
+       MOESIM_INT(model.top_k)},
+      {"model", "expert_ffn", T::integer, 1, kMaxDim, {}, N::without_preset, "preset", "a routed expert's FFN size",
+       MOESIM_INT(model.expert_ffn)},
+      {"model", "shared_ffn", T::integer, 0, kMaxDim, {}, N::optional, "preset / 0", "a shared expert's FFN size",
+       MOESIM_INT(model.shared_ffn)},
+      {"model", "dense_ffn", T::integer, 0, kMaxDim, {}, N::optional, "preset / 0", "a dense layer's FFN size",
+       MOESIM_INT(model.dense_ffn)},
+      {"model", "attn_params", T::number, 0, 1e12, {}, N::without_preset, "preset", "attention weights per layer (elements)",
+       MOESIM_NUM(model.attn_params)},
+      {"model", "kv_bytes_per_token", T::number, 0, 1e9, {}, N::without_preset, "preset", "KV cache bytes per token per layer",
+       MOESIM_NUM(model.kv_bytes_per_token)},
+      {"model", "attn_weight_bytes", T::number, 0, 8, {}, N::optional, "0", "attention weights' bytes per element when they differ from `weight_bytes` (0 = the same)",
+       MOESIM_NUM(model.attn_weight_bytes)},
+      {"model", "attn_flops_per_ctx", T::number, 0, 1e12, {}, N::optional, "4 x hidden", "decode core-attention FLOPs per (query, context token) (MLA, GQA differ)",
+       MOESIM_NUM(model.attn_flops_per_ctx)},
+      {"model", "attn_prefill_flops_per_ctx", T::number, 0, 1e12, {}, N::optional, "4 x hidden", "prefill core-attention FLOPs per (query, context token)",
+       MOESIM_NUM(model.attn_prefill_flops_per_ctx)},
+      {"model", "weight_bytes", T::number, 0.01, 8, {}, N::optional, "2", "expert weights' bytes per element (fp8 = 1, bf16 = 2)",
+       MOESIM_NUM(model.weight_bytes)},
+      {"model", "dispatch_bytes", T::number, 0.01, 8, {}, N::optional, "2", "bytes per element of a dispatched hidden vector",
+       MOESIM_NUM(model.dispatch_bytes)},
+      {"model", "combine_bytes", T::number, 0.01, 8, {}, N::optional, "2", "bytes per element of a combined result",
+       MOESIM_NUM(model.combine_bytes)},
+      {"hardware", "topology", T::path, 0, 0, {}, N::required, "required", "topology TOML (see `topologies/README.md`)",
+       MOESIM_STR(topology_path)},
+      {"hardware", "profile", T::path, 0, 0, {}, N::required, "required", "device profile TOML (see `calibrate/profiles/README.md`)",
+       MOESIM_STR(profile_path)},
+      {"parallelism", "ep", T::integer, 0, 1 << 16, {}, N::optional, "0", "EP size: the first `ep` GPUs of the topology (0 = all)",
+       MOESIM_INT(ep_size)},
+      {"workload", "phase", T::choice, 0, 0, setting_names<WorkloadPhase>(), N::optional, "`decode`",
+       "decode: new tokens over a KV cache; prefill: prompt tokens", MOESIM_ENUM(WorkloadPhase, workload.phase)},
+      {"workload", "tokens_per_gpu", T::integer, 1, 1 << 20, {}, N::required, "required",
+       "decode batch / prompt tokens per GPU per step", MOESIM_INT(workload.tokens_per_gpu)},
+      {"workload", "kv_len", T::integer, 0, 1 << 24, {}, N::optional, "4096 (decode), 0 (prefill)",
+       "cached context per sequence in decode", MOESIM_INT(workload.kv_len),
+       [](const Scenario& s) -> KeyValue { return std::int64_t{s.prefill() ? 0 : 4096}; }},
+      {"workload", "steps", T::integer, 1, kMaxSteps, {}, N::optional, "10", "steps simulated back to back",
+       MOESIM_INT(workload.steps)},
+      {"gate", "kind", T::choice, 0, 0, gate_kinds(), N::read_by_code, "`uniform`",
+       "token -> top-k expert selection: a synthetic generator or a recorded trace",
+       [](const Scenario& s) -> KeyValue { return s.trace_path.empty() ? setting_string(s.gate.kind) : "trace"; }},
+      {"gate", "trace", T::path, 0, 0, {}, N::read_by_code, "required with `trace`",
+       "a routing trace (`sim/trace/FORMAT.md`); mapping rules below", MOESIM_STR(trace_path), nullptr,
+       [](const Scenario& s) { return !s.trace_path.empty(); }},
+      {"gate", "zipf_exponent", T::number, 0, 20, {}, N::optional, "1.0",
+       "zipf: weight of the r-th most popular expert ~ 1/(r+1)^s", MOESIM_NUM(gate.zipf_exponent), nullptr,
+       [](const Scenario& s) { return synthetic_gate(s) && s.gate.kind == GateModel::zipf; }},
+      {"gate", "lognormal_sigma", T::number, 0, 10, {}, N::optional, "1.0",
+       "lognormal: expert e weighs exp(sigma z_e), z_e ~ N(0,1); load CV ~ sqrt(e^(sigma^2) - 1)",
+       MOESIM_NUM(gate.lognormal_sigma), nullptr,
+       [](const Scenario& s) { return synthetic_gate(s) && s.gate.kind == GateModel::lognormal; }},
+      {"gate", "layer_variation", T::boolean, 0, 0, {}, N::optional, "false",
+       "each MoE layer has its own popularity (else one popularity for all layers)", MOESIM_BOOL(gate.layer_variation),
+       nullptr, synthetic_gate},
+      {"gate", "layer_correlation", T::number, 0, 1, {}, N::optional, "0",
+       "with layer_variation: adjacent layers' popularity scores correlate by this (k layers apart: rho^k)",
+       MOESIM_NUM(gate.layer_correlation), nullptr, synthetic_gate},
+      {"gate", "drift_per_step", T::number, 0, 1, {}, N::optional, "0",
+       "fraction of each expert's popularity score renewed per step (a stationary random walk: the hot set moves, "
+       "the skew stays)",
+       MOESIM_NUM(gate.drift_per_step), nullptr, synthetic_gate},
+      {"gate", "drift_interval_steps", T::integer, 1, kMaxSteps, {}, N::optional, "1",
+       "popularity is held this many steps, then jumps", MOESIM_INT(gate.drift_interval_steps), nullptr, synthetic_gate},
+      {"gate", "rank_locality", T::number, 0, 1, {}, N::optional, "0",
+       "probability that a token of GPU r draws from the popularity rotated by r*E/G (each data-parallel rank "
+       "prefers its own experts)",
+       MOESIM_NUM(gate.rank_locality), nullptr, synthetic_gate},
+      {"placement", "kind", T::choice, 0, 0, setting_names<PlacementKind>(), N::optional, "`contiguous`",
+       "expert -> GPU slots per MoE layer (see below)", MOESIM_ENUM(PlacementKind, placement)},
+      {"placement", "file", T::path, 0, 0, {}, N::read_by_code, "required with `from_file`",
+       "a placement file (TOML or CSV); every run writes the placement it used as `placement.toml` in this format",
+       MOESIM_STR(placement_file), nullptr, [](const Scenario& s) { return !s.placement_file.empty(); }},
+      {"placement", "window_steps", T::integer, 1, kMaxSteps, {}, N::optional, "8",
+       "load-aware strategies look at the routing of steps 0..window_steps-1 of the scenario's own gate",
+       MOESIM_INT(placement_window_steps)},
+      {"placement", "redundant_slots", T::integer, 0, 1 << 20, {}, N::optional, "0",
+       "`redundant`: extra replicas in total; experts + slots must be a multiple of the GPU count",
+       MOESIM_INT(redundant_slots)},
+      {"placement", "rebalance_every_steps", T::integer, 0, kMaxSteps, {}, N::optional, "0 (never)",
+       "load-aware strategies: before every K-th step, recompute the placement from the routing of the "
+       "`window_steps` steps before it; the expert weights each GPU gains are copied from their old first holder as "
+       "network flows during that step; `summary.json` gives `rebalance.weight_bytes_moved`",
+       MOESIM_INT(rebalance_every_steps)},
+      {"network", "model", T::choice, 0, 0, setting_names<NetworkModelKind>(), N::optional, "`flow`",
+       "max-min fluid model, or per-link processor-sharing estimate", MOESIM_ENUM(NetworkModelKind, network_model)},
+      {"network", "dedup", T::boolean, 0, 0, {}, N::optional, "true",
+       "one dispatch copy per (token, destination GPU) instead of per (token, expert)", MOESIM_BOOL(dedup)},
+      {"network", "resolve_tolerance", T::number, 0, 0.5, {}, N::optional, "0.05",
+       "flow model: re-solve max-min rates once this fraction of the active flows has started or finished since the "
+       "last solve; 0 = after every start and finish (exact). Always slower than exact: freed bandwidth idles until "
+       "the next solve",
+       MOESIM_NUM(resolve_tolerance)},
+      {"network", "layer_barrier", T::boolean, 0, 0, {}, N::optional, "false",
+       "all GPUs wait for each other after every layer", MOESIM_BOOL(layer_barrier)},
+      {"overlap", "mode", T::choice, 0, 0, setting_names<OverlapMode>(), N::optional, "`none`",
+       "split each GPU's tokens into two micro-batches sharing the compute stream", MOESIM_ENUM(OverlapMode, overlap)},
+      {"output", "dir", T::string, 0, 0, {}, N::optional, "`results/<name>`",
+       "result directory, relative to the working directory; `-o` overrides it", MOESIM_STR(output_dir)},
+      {"output", "timeline_steps", T::integer, 0, 1000, {}, N::optional, "1", "steps drawn in `timeline.json`",
+       MOESIM_INT(timeline_steps)},
+      {"faults", "kind", T::choice, 0, 0, setting_names<FaultKind>(), N::read_by_code, "required",
+       "what fails (see Faults below)"},
+      {"faults", "a", T::string, 0, 0, {}, N::read_by_code, "required (link faults)", "a link's first node"},
+      {"faults", "b", T::string, 0, 0, {}, N::read_by_code, "required (link faults)", "a link's second node"},
+      {"faults", "duplex", T::boolean, 0, 0, {}, N::read_by_code, "true", "link faults: both directions"},
+      {"faults", "bandwidth_factor", T::number, 1e-6, 1, {}, N::read_by_code, "required (link_degraded)",
+       "the fraction of its bandwidth a degraded link keeps"},
+      {"faults", "gpu", T::integer, 0, 1 << 16, {}, N::read_by_code, "required (GPU faults)", "the GPU"},
+      {"faults", "compute_factor", T::number, 1, 1000, {}, N::read_by_code, "required (slow_gpu)",
+       "every kernel on the GPU takes this many times longer"},
+  };
+}
+
+#undef MOESIM_INT
+#undef MOESIM_NUM
+#undef MOESIM_BOOL
+#undef MOESIM_STR
+#undef MOESIM_ENUM
+
+std::string number_text(double v) {
+  if (v >= 9e18) return "2^63-1";
+  return fmt::format("{}", v);
+}
+
+}  // namespace
+
+std::string ScenarioKey::dotted() const {
+  return section.empty() ? std::string(name) : fmt::format("{}.{}", section, name);
+}
+
+const std::vector<ScenarioKey>& scenario_keys() {
+  static const std::vector<ScenarioKey> keys = make_keys();  // immutable after first use
+  return keys;
+}
+
+const ScenarioKey& scenario_key(std::string_view section, std::string_view name) {
+  for (const ScenarioKey& k : scenario_keys())
+    if (k.section == section && k.name == name) return k;
+  throw Error(fmt::format("scenario schema has no key {}.{}", section, name));
+}
+
+std::string key_type_text(const ScenarioKey& k) {
+  switch (k.type) {
+    case KeyType::integer: return fmt::format("integer {} .. {}", number_text(k.min), number_text(k.max));
+    case KeyType::number: return fmt::format("number {} .. {}", number_text(k.min), number_text(k.max));
+    case KeyType::boolean: return "bool";
+    case KeyType::string: return "string";
+    case KeyType::path: return "path";
+    case KeyType::choice: {
+      std::string out;
+      for (const std::string& c : k.choices) out += fmt::format("{}`{}`", out.empty() ? "" : " / ", c);
+      return out;
+    }
+  }
+  return "?";
+}
+
+std::string scenario_keys_markdown() {
+  std::string out = "| key | type / range | default | meaning |\n|---|---|---|---|\n";
+  for (const ScenarioKey& k : scenario_keys()) {
+    const std::string key = k.section.empty()    ? fmt::format("`{}`", k.name)
+                            : k.section == "faults" ? fmt::format("`[[faults]] {}`", k.name)
+                                                    : fmt::format("`[{}] {}`", k.section, k.name);
+    out += fmt::format("| {} | {} | {} | {} |\n", key, key_type_text(k), k.default_text, k.help);
+  }
+  return out;
+}
+
+std::string scenario_keys_text() {
+  std::string out;
+  for (const ScenarioKey& k : scenario_keys()) {
+    std::string type = key_type_text(k);
+    std::erase(type, '`');
+    std::string def(k.default_text);
+    std::erase(def, '`');
+    out += fmt::format("{:<34} {:<40} default {}\n", k.dotted(), type, def);
+    if (!k.help.empty()) out += fmt::format("{:<34} {}\n", "", k.help);
+  }
+  return out;
+}
+
+}  // namespace moesim::io
