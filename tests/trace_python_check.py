@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes a small routing trace with tools/trace_format.py and prints its path; the C++ test
-"trace written by the Python writer" (tests/test_trace_format.cpp, env MOESIM_PY_TRACE) reads it
-back and checks every value, so both implementations of FORMAT.md must agree byte for byte.
+"trace written by the Python writer" (tests/test_trace_format.cpp, hidden tag [python_writer], env
+MOESIM_PY_TRACE; run by tests/trace_python_check.cmake) reads it back and checks every value, so
+both implementations of FORMAT.md must agree byte for byte.
 
-Expected contents (keep in sync with kPy* and py_* in tests/test_trace_format.cpp):
+Expected contents (keep in sync with the constants and formulas of that test case):
   layers 3, experts 300, top_k 4, ranks 5, weights on, 4 steps with step index 10 + s (s = 0..3)
   tokens in block (s, layer l, rank r):  (s + 2*l + 3*r) % 5          (includes empty blocks)
   expert id j of token t:                (7*s + 31*l + 17*r + 13*t + 41*j) % 300   (j = 0..3; distinct)

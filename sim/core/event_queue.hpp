@@ -7,10 +7,12 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/min_heap.hpp"
 #include "core/units.hpp"
 
@@ -25,11 +27,12 @@ class EventQueue {
     for (const Key& k : heap_) slots_[k.slot].destroy();
   }
 
-  // Schedules `action` (any callable taking no arguments) at absolute time `at_ps` (never
-  // earlier than now).
+  // Schedules `action` (any callable taking no arguments) at absolute time `at_ps`. A time
+  // before now is a caller's bug: it throws Error (one predictable branch; the queue and the
+  // action are left untouched).
   template <class F>
   void schedule(TimePs at_ps, F&& action) {
-    if (at_ps < now_ps_) at_ps = now_ps_;
+    if (at_ps < now_ps_) [[unlikely]] throw_in_past(at_ps);
     std::uint32_t slot;
     if (!free_.empty()) {
       slot = free_.back();
@@ -71,6 +74,11 @@ class EventQueue {
   std::uint64_t executed() const { return executed_; }
 
  private:
+  [[noreturn, gnu::cold, gnu::noinline]] void throw_in_past(TimePs at_ps) const {
+    throw Error("event queue: an event scheduled at " + std::to_string(at_ps) + " ps, before now (" +
+                std::to_string(now_ps_) + " ps)");
+  }
+
   // A type-erased callable in 48 inline bytes. Trivially copyable callables that fit are stored
   // in place; anything else is boxed on the heap and the slot holds the pointer. A Slot is a
   // plain byte copy either way, so the slab can grow by memcpy.
