@@ -2,12 +2,12 @@
 #include "app/scenario_run.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "io/csv_writer.hpp"
 #include "io/placement_io.hpp"
 #include "io/profile_io.hpp"
 #include "io/results_writer.hpp"
@@ -46,9 +46,7 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
 
 void write_run(const ScenarioRun& run, const std::string& dir) {
   io::write_results({run.scenario, run.topology, run.profile, run.results, run.summary}, dir);
-  std::ofstream out(std::filesystem::path(dir) / "placement.toml");
-  out << run.placement_toml;
-  if (!out) throw Error("cannot write " + dir + "/placement.toml");
+  io::write_file(std::filesystem::path(dir) / "placement.toml", run.placement_toml);
 }
 
 }  // namespace moesim

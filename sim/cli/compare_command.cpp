@@ -4,13 +4,14 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
-#include "core/error.hpp"
-#include "io/scenario_loader.hpp"
 #include "app/scenario_run.hpp"
+#include "core/error.hpp"
+#include "io/csv_writer.hpp"
+#include "io/metric_registry.hpp"
+#include "io/scenario_loader.hpp"
 
 namespace moesim::cli {
 
@@ -30,7 +31,44 @@ struct Row {
   double expert_GB = 0;
 };
 
-double balancedness(const Summary& s) { return s.layer_load_max_over_mean > 0 ? 1.0 / s.layer_load_max_over_mean : 0; }
+// compare.csv's metric columns (registry names) and, where compare prints fewer digits than the
+// registry, its format; expert_bytes_per_gpu_max (from the results, not a summary metric) follows.
+struct CsvColumn {
+  std::string_view metric;
+  std::string_view format = {};
+};
+constexpr CsvColumn kCsvColumns[] = {
+    {"step_us_p50"}, {"step_us_p99"}, {"tokens_per_s_total", "{:.1f}"}, {"tokens_per_s_per_gpu"},
+    {"layer_gpu_load_max_over_mean"}, {"balancedness"}, {"scaleout_bytes_per_step"}, {"hottest_link"},
+    {"hottest_link_utilization"}};
+
+// The terminal table's metric columns: two heading lines, width, digits, and the unit shown.
+struct TableColumn {
+  std::string_view metric;
+  std::string_view head, head2;
+  int width, digits;
+  double (*shown)(double);
+};
+constexpr double as_is(double v) { return v; }
+constexpr TableColumn kTable[] = {
+    {"step_us_p50", "step_p50_us", "", 12, 1, as_is},
+    {"step_us_p99", "step_p99_us", "", 12, 1, as_is},
+    {"tokens_per_s_per_gpu", "tok/s/GPU", "", 14, 1, as_is},
+    {"layer_gpu_load_max_over_mean", "layer load", "max/mean", 10, 3, as_is},
+    {"balancedness", "balanced", "(avg/max)", 9, 3, as_is},
+    {"scaleout_bytes_per_step", "scaleout_GB/", "step", 14, 3, [](double bytes) { return bytes / 1e9; }},
+    {"hottest_link_utilization", "hot_link", "util %", 10, 2, [](double u) { return 100 * u; }},
+};
+
+// The table's two heading lines; the experts column comes last.
+std::string table_heading() {
+  std::string h = fmt::format("{:<16}", "placement"), h2 = fmt::format("{:<16}", "");
+  for (const TableColumn& c : kTable) {
+    h += fmt::format(" {:>{}}", c.head, c.width);
+    h2 += fmt::format(" {:>{}}", c.head2, c.width);
+  }
+  return h + fmt::format(" {:>11}\n", "experts_GB") + h2 + fmt::format(" {:>11}\n", "per GPU");
+}
 
 int run_compare(const CompareArgs& a) {
   std::vector<Row> rows;
@@ -56,35 +94,29 @@ int run_compare(const CompareArgs& a) {
   if (dir.empty()) dir = "results/compare";
 
   std::cout << fmt::format("moesim compare: {} ({} placements)\n\n", name, rows.size());
-  std::cout << fmt::format("{:<16} {:>12} {:>12} {:>14} {:>10} {:>9} {:>14} {:>10} {:>11}\n", "placement",
-                           "step_p50_us", "step_p99_us", "tok/s/GPU", "layer load", "balanced", "scaleout_GB/", "hot_link",
-                           "experts_GB");
-  std::cout << fmt::format("{:<16} {:>12} {:>12} {:>14} {:>10} {:>9} {:>14} {:>10} {:>11}\n", "", "", "", "", "max/mean",
-                           "(avg/max)", "step", "util %", "per GPU");
-  std::string csv =
-      "placement,step_us_p50,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,layer_gpu_load_max_over_mean,"
-      "balancedness,scaleout_bytes_per_step,hottest_link,hottest_link_utilization,expert_bytes_per_gpu_max,error\n";
+  std::cout << table_heading();
+  io::CsvWriter csv;
+  csv.text("placement");
+  for (const CsvColumn& c : kCsvColumns) csv.text(io::metric(c.metric).name);
+  csv.fields({"expert_bytes_per_gpu_max", "error"}).end_row();
   int failed = 0;
   for (const Row& r : rows) {
+    csv.text(r.placement);
     if (!r.error.empty()) {
       ++failed;
       std::cout << fmt::format("{:<16} error: {}\n", r.placement, r.error);
-      csv += fmt::format("{},,,,,,,,,,,\"{}\"\n", r.placement, r.error);
+      csv.empty(std::size(kCsvColumns) + 1).text(r.error, {.always = true}).end_row();
       continue;
     }
-    const Summary& s = r.s;
-    std::cout << fmt::format("{:<16} {:>12.1f} {:>12.1f} {:>14.1f} {:>10.3f} {:>9.3f} {:>14.3f} {:>10.2f} {:>11.2f}\n",
-                             r.placement, s.step_us_p50, s.step_us_p99, s.tokens_per_s_per_gpu, s.layer_load_max_over_mean,
-                             balancedness(s), s.scaleout_bytes_per_step / 1e9, 100 * s.hottest_link_utilization,
-                             r.expert_GB);
-    csv += fmt::format("{},{:.4f},{:.4f},{:.1f},{:.2f},{:.6f},{:.6f},{:.0f},{},{:.6f},{:.0f},\n", r.placement,
-                       s.step_us_p50, s.step_us_p99, s.tokens_per_s_total, s.tokens_per_s_per_gpu,
-                       s.layer_load_max_over_mean, balancedness(s), s.scaleout_bytes_per_step, s.hottest_link,
-                       s.hottest_link_utilization, r.expert_GB * 1e9);
+    std::string line = fmt::format("{:<16}", r.placement);
+    for (const TableColumn& c : kTable)
+      line += fmt::format(" {:>{}.{}f}", c.shown(io::metric_number(io::metric(c.metric), r.s)), c.width, c.digits);
+    std::cout << line << fmt::format(" {:>11.2f}\n", r.expert_GB);
+    for (const CsvColumn& c : kCsvColumns) csv.text(io::format_metric(io::metric(c.metric), r.s, c.format));
+    csv.number(r.expert_GB * 1e9, "{:.0f}").empty().end_row();
   }
   std::filesystem::create_directories(dir);
-  const auto path = std::filesystem::path(dir) / "compare.csv";
-  std::ofstream(path) << csv;
+  csv.save(std::filesystem::path(dir) / "compare.csv");
   std::cout << fmt::format("\ncompare.csv and each placement's results written to {}/\n", dir);
   return failed > 0 ? 2 : 0;
 }

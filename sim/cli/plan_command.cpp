@@ -10,6 +10,8 @@
 
 #include "cli/sweep_runner.hpp"
 #include "core/error.hpp"
+#include "io/csv_text.hpp"
+#include "io/metric_registry.hpp"
 
 namespace moesim::cli {
 
@@ -33,17 +35,17 @@ std::vector<Candidate> read_rows(const std::string& csv_path) {
   std::ifstream in(csv_path);
   std::string line;
   std::getline(in, line);
-  const std::vector<std::string> header = split_csv_line(line);
-  auto col = [&](const char* name) {
+  const std::vector<std::string> header = io::split_csv(line, io::CsvSpaces::keep);
+  auto col = [&](std::string_view name) {
     const auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end()) throw Error(fmt::format("{}: no column {}", csv_path, name));
     return static_cast<std::size_t>(it - header.begin());
   };
-  const std::size_t status = col("status"), gpus = col("gpus"), tps = col("tokens_per_s_total"),
-                    p99 = col("step_us_p99");
+  const std::size_t status = col("status"), gpus = col(io::metric("gpus").name),
+                    tps = col(io::metric("tokens_per_s_total").name), p99 = col(io::metric("step_us_p99").name);
   std::vector<Candidate> rows;
   while (std::getline(in, line)) {
-    const std::vector<std::string> f = split_csv_line(line);
+    const std::vector<std::string> f = io::split_csv(line, io::CsvSpaces::keep);
     if (f.size() != header.size() || f[status] != "ok") continue;
     Candidate c;
     for (std::size_t i = 1; i < status; ++i) c.config += fmt::format("{}{}={}", c.config.empty() ? "" : ", ", header[i], f[i]);

@@ -20,14 +20,16 @@
 #include <thread>
 #include <vector>
 
-#include "core/error.hpp"
-#include "io/scenario_loader.hpp"
 #include "app/scenario_run.hpp"
+#include "core/error.hpp"
+#include "io/csv_text.hpp"
+#include "io/csv_writer.hpp"
+#include "io/metric_registry.hpp"
+#include "io/scenario_loader.hpp"
 
 namespace moesim::cli {
 
 namespace {
-
 
 // One varied key and its values, in the order given.
 struct Axis {
@@ -35,10 +37,13 @@ struct Axis {
   std::vector<std::string> values;
 };
 
-constexpr const char* kMetricColumns =
-    "gpus,step_us_mean,step_us_p50,step_us_p90,step_us_p99,tokens_per_s_total,tokens_per_s_per_gpu,"
-    "layer_gpu_load_max_over_mean,gpu_load_max_over_mean,hottest_link_utilization,network_bytes_per_step,"
-    "scaleout_bytes_per_step,wall_s";
+// sweep.csv's metric columns (registry names), between status and wall_s.
+constexpr std::string_view kMetrics[] = {"gpus", "step_us_mean", "step_us_p50", "step_us_p90", "step_us_p99",
+                                         "tokens_per_s_total", "tokens_per_s_per_gpu", "layer_gpu_load_max_over_mean",
+                                         "gpu_load_max_over_mean", "hottest_link_utilization",
+                                         "network_bytes_per_step", "scaleout_bytes_per_step"};
+// Values and errors stay on one physical line per row, which keeps --resume's reading simple.
+constexpr io::CsvQuoting kOneLine{.always = false, .one_line = true};
 constexpr std::size_t kMaxRuns = 10'000'000;  // a typo'd range, not a sweep anyone means to run
 
 std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
@@ -82,60 +87,30 @@ std::vector<std::string> run_values(const std::vector<Axis>& axes, std::size_t i
   return values;
 }
 
-std::string csv_field(const std::string& s, bool always_quote = false) {
-  if (!always_quote && s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) {
-    if (c == '"') q += '"';
-    q += (c == '\n' || c == '\r') ? ' ' : c;  // one physical line per row keeps resume simple
-  }
-  return q + '"';
-}
-
-// Splits one CSV line (quotes doubled inside quoted fields).
-}  // namespace
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') fields.back() += line[++i];
-      else if (c == '"') quoted = false;
-      else fields.back() += c;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
-  }
-  return fields;
-}
-
-namespace {
-
 std::string header_line(const std::vector<Axis>& axes) {
-  std::string h = "run_id";
-  for (const Axis& a : axes) h += "," + csv_field(a.key);
-  return h + ",status," + kMetricColumns + ",error\n";
+  io::CsvWriter h;
+  h.text("run_id");
+  for (const Axis& a : axes) h.text(a.key, kOneLine);
+  h.text("status");
+  for (std::string_view m : kMetrics) h.text(io::metric(m).name);
+  return h.fields({"wall_s", "error"}).end_row().str();
 }
 
+// One run's row; `s` is null when the run failed with `error`.
 std::string format_row(std::size_t id, const std::vector<std::string>& values, const Summary* s, double wall_s,
                        const std::string& error) {
-  std::string row = std::to_string(id);
-  for (const std::string& v : values) row += "," + csv_field(v);
+  io::CsvWriter row;
+  row.number(id);
+  for (const std::string& v : values) row.text(v, kOneLine);
   if (s) {
-    row += fmt::format(",ok,{},{:.4f},{:.4f},{:.4f},{:.4f},{:.2f},{:.2f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},{:.4f},\n",
-                       s->gpus, s->step_us_mean, s->step_us_p50, s->step_us_p90, s->step_us_p99, s->tokens_per_s_total,
-                       s->tokens_per_s_per_gpu, s->layer_load_max_over_mean, s->load_max_over_mean,
-                       s->hottest_link_utilization, s->network_bytes_per_step, s->scaleout_bytes_per_step, wall_s);
+    row.text("ok");
+    for (std::string_view m : kMetrics) row.text(io::format_metric(io::metric(m), *s));
+    row.number(wall_s, "{:.4f}").empty();
   } else {
-    row += fmt::format(",error,,,,,,,,,,,,,{:.4f},{}\n", wall_s, csv_field(error, true));
+    row.text("error").empty(std::size(kMetrics)).number(wall_s, "{:.4f}");
+    row.text(error, {.always = true, .one_line = true});
   }
-  return row;
+  return row.end_row().str();
 }
 
 std::vector<std::string> overrides_for(const SweepArgs& a, const std::vector<Axis>& axes, std::size_t id) {
@@ -177,13 +152,11 @@ Previous read_previous(const std::filesystem::path& path, const std::string& hea
   }
   if (!text.empty() && text.back() != '\n') {
     text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << (text.empty() ? header : text);
-    if (!out.flush()) throw Error(fmt::format("cannot rewrite {}", path.string()));
+    io::write_file(path, text.empty() ? header : text);
     if (text.empty()) return prev;
   }
   if (text.empty()) {  // created but nothing written yet
-    std::ofstream(path, std::ios::binary) << header;
+    io::write_file(path, header);
     return prev;
   }
   std::istringstream lines(text);
@@ -195,7 +168,7 @@ Previous read_previous(const std::filesystem::path& path, const std::string& hea
         "the same order)\n  found:    {}\n  expected: {}\npass another -o to start a new sweep",
         path.string(), line, header.substr(0, header.size() - 1)));
   for (std::size_t no = 2; std::getline(lines, line); ++no) {
-    const std::vector<std::string> f = split_csv_line(line);
+    const std::vector<std::string> f = io::split_csv(line, io::CsvSpaces::keep);
     std::size_t id = 0;
     const bool number = !f[0].empty() && f[0].size() < 19 && f[0].find_first_not_of("0123456789") == std::string::npos &&
                         (id = std::stoull(f[0]), id < total);
@@ -294,7 +267,7 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
         prev = read_previous(csv, header, axes, total);
       } else {
         std::filesystem::create_directories(dir);
-        std::ofstream(csv, std::ios::binary) << header;
+        io::write_file(csv, header);
       }
       for (std::size_t id = 0; id < total; ++id)
         if (!prev.done.count(id)) pending.push_back(id);
@@ -307,8 +280,7 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
   if (!setup_error.empty()) throw InputError(setup_error);
   if (comm.distributed() && comm.rank() > 0) return run_share(a, axes, pending, comm);
 
-  std::ofstream out(csv, std::ios::binary | std::ios::app);
-  if (!out) throw Error(fmt::format("cannot append to {}", csv.string()));
+  io::OutputFile out(csv, io::OutputFile::Mode::append);
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t jobs =
       std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, pending.size()));
@@ -329,9 +301,10 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
   auto record = [&](const std::string& row, bool ok) {
     const std::lock_guard lock(mu);
     if (!write_error.empty()) return false;
-    out << row;
-    if (!out.flush()) {
-      write_error = fmt::format("cannot write {}", csv.string());
+    try {
+      out.write(row);
+    } catch (const Error& e) {
+      write_error = e.what();
       return false;
     }
     ++finished;

@@ -18,7 +18,5 @@ struct SweepArgs {
 // Runs (or resumes) the sweep; returns 0 when every run succeeded, 2 otherwise. `csv_path`, when
 // given, receives the path of the sweep.csv written.
 int run_sweep(const SweepArgs& args, std::string* csv_path);
-// One CSV line split into fields (double-quoted fields may hold commas and "" escapes).
-std::vector<std::string> split_csv_line(const std::string& line);
 
 }  // namespace moesim::cli

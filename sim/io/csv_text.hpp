@@ -1,6 +1,7 @@
 #pragma once
-// Small text-input helpers for the io importers: numbered line reading, CSV field splitting and
-// strict number parsing (the whole field must be the number).
+// Small text-input helpers for the io readers: numbered line reading, CSV field splitting (the
+// one splitter: importers and sweep.csv alike) and strict number parsing (the whole field must be
+// the number).
 #include <fmt/format.h>
 
 #include <charconv>
@@ -41,20 +42,40 @@ class TextLines {
   std::uint64_t no_ = 0;
 };
 
-inline std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+// Spaces and tabs around an unquoted field: dropped for hand-written inputs (the importers), kept
+// where a value must read back exactly as it was written (sweep.csv).
+enum class CsvSpaces { trim, keep };
 
-inline std::vector<std::string_view> split_csv(std::string_view line) {
-  std::vector<std::string_view> out;
-  for (std::size_t start = 0;;) {
-    const auto comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma == std::string_view::npos ? comma : comma - start)));
-    if (comma == std::string_view::npos) return out;
-    start = comma + 1;
+// Splits one CSV line into fields. A double-quoted part may hold commas, with "" for a quote
+// (RFC 4180); the quotes themselves are not part of the field, nor trimmed inside.
+inline std::vector<std::string> split_csv(std::string_view line, CsvSpaces spaces = CsvSpaces::trim) {
+  const bool trimming = spaces == CsvSpaces::trim;
+  std::vector<std::string> out(1);
+  std::size_t kept = 0;  // length of the field up to its last quoted or non-blank character
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    std::string& f = out.back();
+    const bool blank = c == ' ' || c == '\t';
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') f += line[++i];
+      else if (c == '"') quoted = false;
+      else f += c;
+      kept = f.size();
+    } else if (c == '"') {
+      quoted = true;
+      kept = f.size();
+    } else if (c == ',') {
+      if (trimming) f.resize(kept);
+      out.emplace_back();
+      kept = 0;
+    } else if (!(trimming && blank && f.empty())) {  // blanks before the field are dropped
+      f += c;
+      if (!blank) kept = f.size();
+    }
   }
+  if (trimming) out.back().resize(kept);
+  return out;
 }
 
 inline std::optional<std::int64_t> parse_int(std::string_view s) {

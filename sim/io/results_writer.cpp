@@ -1,15 +1,16 @@
-// Result files (see results_writer.hpp). JSON through nlohmann::json; CSV through fmt.
+// Result files (see results_writer.hpp). JSON through nlohmann::json, CSV through CsvWriter, the
+// summary's metrics through the metric registry.
 #include "io/results_writer.hpp"
 
 #include <fmt/format.h>
-#include <fmt/os.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "io/csv_writer.hpp"
+#include "io/metric_registry.hpp"
 #include "io/scenario_loader.hpp"
 
 namespace moesim::io {
@@ -18,40 +19,41 @@ namespace {
 
 using nlohmann::ordered_json;
 
-void write_text(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream f(p, std::ios::binary);
-  f << text;
-  if (!f) throw Error(fmt::format("cannot write {}", p.string()));
-}
-
 ordered_json phases_json(const double (&us)[kPhaseCount]) {
   ordered_json j;
   for (int p = 0; p < kPhaseCount; ++p) j[std::string(phase_name(static_cast<Phase>(p))) + "_us"] = us[p];
   return j;
 }
 
-std::string phase_header(const char* prefix) {
-  std::string h;
-  for (int p = 0; p < kPhaseCount; ++p) h += fmt::format(",{}{}_us", prefix, phase_name(static_cast<Phase>(p)));
-  return h;
+// One column PREFIX<phase>_us per phase.
+void phase_columns(CsvWriter& csv, std::string_view prefix) {
+  for (int p = 0; p < kPhaseCount; ++p) csv.text(fmt::format("{}{}_us", prefix, phase_name(static_cast<Phase>(p))));
 }
 
-std::string per_step_csv(const Results& r) {
-  std::string out = "step,start_us,step_us,tokens,tokens_per_s" + phase_header("critical_") + "\n";
+CsvWriter per_step_csv(const Results& r) {
+  CsvWriter csv;
+  csv.fields({"step", "start_us", "step_us", "tokens", "tokens_per_s"});
+  phase_columns(csv, "critical_");
+  csv.end_row();
   for (const StepResult& s : r.steps) {
-    out += fmt::format("{},{:.4f},{:.4f},{},{:.1f}", s.step, us_from_ps(s.start_ps), us_from_ps(s.step_ps()), s.tokens,
-                       static_cast<double>(s.tokens) / (static_cast<double>(s.step_ps()) * 1e-12));
-    for (TimePs t : s.critical_ps) out += fmt::format(",{:.4f}", us_from_ps(t));
-    out += "\n";
+    csv.number(s.step)
+        .number(us_from_ps(s.start_ps), "{:.4f}")
+        .number(us_from_ps(s.step_ps()), "{:.4f}")
+        .number(s.tokens)
+        .number(static_cast<double>(s.tokens) / (static_cast<double>(s.step_ps()) * 1e-12), "{:.1f}");
+    for (TimePs t : s.critical_ps) csv.number(us_from_ps(t), "{:.4f}");
+    csv.end_row();
   }
-  return out;
+  return csv;
 }
 
-std::string per_layer_csv(const Results& r, int gpus) {
+CsvWriter per_layer_csv(const Results& r, int gpus) {
   const double steps = static_cast<double>(r.steps.size());
-  std::string out =
-      "layer,kind,received_max_over_mean,dispatch_bytes_per_step,combine_bytes_per_step,critical_gpu,critical_link" +
-      phase_header("critical_") + "\n";
+  CsvWriter csv;
+  csv.fields({"layer", "kind", "received_max_over_mean", "dispatch_bytes_per_step", "combine_bytes_per_step",
+              "critical_gpu", "critical_link"});
+  phase_columns(csv, "critical_");
+  csv.end_row();
   for (const LayerResult& l : r.layers) {
     const double mean = static_cast<double>(l.received_total) / steps / gpus;
     const double ratio = mean > 0 ? static_cast<double>(l.received_max_sum) / steps / mean : 0;
@@ -59,55 +61,86 @@ std::string per_layer_csv(const Results& r, int gpus) {
     const int critical_gpu = (hot != l.critical_gpu_count.end() && *hot > 0)
                                  ? static_cast<int>(hot - l.critical_gpu_count.begin())
                                  : -1;
-    out += fmt::format("{},{},{:.4f},{:.0f},{:.0f},{},{}", l.layer, l.moe ? "moe" : "dense", ratio,
-                       l.dispatch_bytes / steps, l.combine_bytes / steps, critical_gpu, l.critical_link);
-    for (TimePs t : l.critical_ps) out += fmt::format(",{:.4f}", us_from_ps(t) / steps);
-    out += "\n";
+    csv.number(l.layer)
+        .text(l.moe ? "moe" : "dense")
+        .number(ratio, "{:.4f}")
+        .number(l.dispatch_bytes / steps, "{:.0f}")
+        .number(l.combine_bytes / steps, "{:.0f}")
+        .number(critical_gpu)
+        .text(l.critical_link);
+    for (TimePs t : l.critical_ps) csv.number(us_from_ps(t) / steps, "{:.4f}");
+    csv.end_row();
   }
-  return out;
+  return csv;
 }
 
-std::string per_gpu_csv(const Results& r) {
+CsvWriter per_gpu_csv(const Results& r) {
   const double steps = static_cast<double>(r.steps.size());
   double total = 0;
   for (const GpuResult& g : r.gpus) total += static_cast<double>(g.received);
   const double mean = total / static_cast<double>(r.gpus.size());
-  std::string out = "gpu,host,domain,received_per_step,load_vs_mean,compute_busy_us_per_step,compute_busy_fraction,"
-                    "bytes_sent_per_step,bytes_received_per_step" + phase_header("busy_") + "\n";
+  CsvWriter csv;
+  csv.fields({"gpu", "host", "domain", "received_per_step", "load_vs_mean", "compute_busy_us_per_step",
+              "compute_busy_fraction", "bytes_sent_per_step", "bytes_received_per_step"});
+  phase_columns(csv, "busy_");
+  csv.end_row();
   for (const GpuResult& g : r.gpus) {
     const double busy = us_from_ps(g.compute_busy_ps()) / steps;
     const double sim_us = us_from_ps(r.total_ps) / steps;
-    out += fmt::format("{},{},{},{:.2f},{:.4f},{:.4f},{:.4f},{:.0f},{:.0f}", g.gpu, g.host, g.domain,
-                       static_cast<double>(g.received) / steps, mean > 0 ? static_cast<double>(g.received) / mean : 0,
-                       busy, sim_us > 0 ? busy / sim_us : 0, g.bytes_sent / steps, g.bytes_received / steps);
-    for (TimePs t : g.busy_ps) out += fmt::format(",{:.4f}", us_from_ps(t) / steps);
-    out += "\n";
+    csv.number(g.gpu)
+        .number(g.host)
+        .number(g.domain)
+        .number(static_cast<double>(g.received) / steps, "{:.2f}")
+        .number(mean > 0 ? static_cast<double>(g.received) / mean : 0, "{:.4f}")
+        .number(busy, "{:.4f}")
+        .number(sim_us > 0 ? busy / sim_us : 0, "{:.4f}")
+        .number(g.bytes_sent / steps, "{:.0f}")
+        .number(g.bytes_received / steps, "{:.0f}");
+    for (TimePs t : g.busy_ps) csv.number(us_from_ps(t) / steps, "{:.4f}");
+    csv.end_row();
   }
-  return out;
+  return csv;
 }
 
 // Long format, MoE layers only: the hotspot heatmap's input.
-std::string gpu_layer_csv(const Results& r, const std::vector<LayerResult>& layers) {
+CsvWriter gpu_layer_csv(const Results& r, const std::vector<LayerResult>& layers) {
   const double steps = static_cast<double>(r.steps.size());
   const std::size_t g = r.gpus.size();
-  std::string out = "layer,gpu,received_per_step,experts_us_per_step\n";
+  CsvWriter csv;
+  csv.fields({"layer", "gpu", "received_per_step", "experts_us_per_step"}).end_row();
   for (const LayerResult& l : layers) {
     if (!l.moe) continue;
     for (std::size_t h = 0; h < g; ++h) {
       const std::size_t i = static_cast<std::size_t>(l.layer) * g + h;
-      out += fmt::format("{},{},{:.2f},{:.4f}\n", l.layer, h, static_cast<double>(r.gpu_layer_received[i]) / steps,
-                         us_from_ps(r.gpu_layer_experts_ps[i]) / steps);
+      csv.number(l.layer)
+          .number(h)
+          .number(static_cast<double>(r.gpu_layer_received[i]) / steps, "{:.2f}")
+          .number(us_from_ps(r.gpu_layer_experts_ps[i]) / steps, "{:.4f}")
+          .end_row();
     }
   }
-  return out;
+  return csv;
 }
 
-std::string per_link_csv(const Results& r) {
-  std::string out = "link,from,to,class,bandwidth_GBps,bytes,utilization\n";
+CsvWriter per_link_csv(const Results& r) {
+  CsvWriter csv;
+  csv.fields({"link", "from", "to", "class", "bandwidth_GBps", "bytes", "utilization"}).end_row();
   for (const LinkResult& l : r.links)
-    out += fmt::format("{},{},{},{},{},{:.0f},{:.6f}\n", l.link, l.from, l.to, l.link_class, l.bandwidth_GBps, l.bytes,
-                       link_utilization(l, r.total_ps));
-  return out;
+    csv.number(l.link)
+        .text(l.from)
+        .text(l.to)
+        .text(l.link_class)
+        .number(l.bandwidth_GBps)
+        .number(l.bytes, "{:.0f}")
+        .number(link_utilization(l, r.total_ps), "{:.6f}")
+        .end_row();
+  return csv;
+}
+
+// The registry's metrics that summary.json keeps in `object`, in the registry's order.
+void add_metrics(ordered_json& j, std::string_view object, const Summary& s) {
+  for (const Metric& m : metrics())
+    if (m.json_object == object) std::visit([&](const auto& v) { j[std::string(m.name)] = v; }, m.read(s));
 }
 
 }  // namespace
@@ -126,21 +159,12 @@ std::string summary_json(const RunContext& run) {
                    {"kv_len", sc.workload.kv_len}, {"steps", s.steps},
                    {"gate", sc.trace_path.empty() ? setting_name(sc.gate.kind) : "trace"}, {"trace", sc.trace_path},
                    {"placement", setting_name(sc.placement)}, {"network_model", setting_name(sc.network_model)}, {"overlap", setting_name(sc.overlap)}};
-  j["latency"] = {{"step_us_mean", s.step_us_mean}, {"step_us_p50", s.step_us_p50}, {"step_us_p90", s.step_us_p90},
-                  {"step_us_p99", s.step_us_p99}};
-  j["throughput"] = {{"tokens_per_s_total", s.tokens_per_s_total}, {"tokens_per_s_per_gpu", s.tokens_per_s_per_gpu}};
+  add_metrics(j["latency"], "latency", s);
+  add_metrics(j["throughput"], "throughput", s);
   j["critical_path_per_step"] = phases_json(s.critical_us);
-  j["critical_path_per_step"]["dominant_phase"] = s.critical_phase;
+  add_metrics(j["critical_path_per_step"], "critical_path_per_step", s);  // after the phases
   j["busy_per_gpu_per_step"] = phases_json(s.busy_us);
-  j["hotspots"] = {{"layer_gpu_load_max_over_mean", s.layer_load_max_over_mean},
-                   {"gpu_load_max_over_mean", s.load_max_over_mean},
-                   {"hottest_gpu", s.hottest_gpu},
-                   {"hottest_gpu_share", s.hottest_gpu_share},
-                   {"hottest_link", s.hottest_link},
-                   {"hottest_link_class", s.hottest_link_class},
-                   {"hottest_link_utilization", s.hottest_link_utilization},
-                   {"network_bytes_per_step", s.network_bytes_per_step},
-                   {"scaleout_bytes_per_step", s.scaleout_bytes_per_step}};
+  add_metrics(j["hotspots"], "hotspots", s);
   const Results& r = run.results;
   j["memory_per_gpu"] = {{"routed_experts_bytes_max", r.memory_expert_bytes_max},
                          {"attention_dense_shared_bytes", r.memory_replicated_bytes},
@@ -186,14 +210,14 @@ void write_results(const RunContext& run, const std::string& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error(fmt::format("cannot create output directory {}: {}", dir, ec.message()));
   const std::filesystem::path d(dir);
-  write_text(d / "summary.json", summary_json(run));
-  write_text(d / "per_step.csv", per_step_csv(run.results));
-  write_text(d / "per_layer.csv", per_layer_csv(run.results, run.summary.gpus));
-  write_text(d / "per_gpu.csv", per_gpu_csv(run.results));
-  write_text(d / "per_link.csv", per_link_csv(run.results));
-  write_text(d / "gpu_layer.csv", gpu_layer_csv(run.results, run.results.layers));
-  write_text(d / "timeline.json", timeline_json(run.results));
-  write_text(d / "scenario.resolved.toml", scenario_to_toml(run.scenario));
+  write_file(d / "summary.json", summary_json(run));
+  per_step_csv(run.results).save(d / "per_step.csv");
+  per_layer_csv(run.results, run.summary.gpus).save(d / "per_layer.csv");
+  per_gpu_csv(run.results).save(d / "per_gpu.csv");
+  per_link_csv(run.results).save(d / "per_link.csv");
+  gpu_layer_csv(run.results, run.results.layers).save(d / "gpu_layer.csv");
+  write_file(d / "timeline.json", timeline_json(run.results));
+  write_file(d / "scenario.resolved.toml", scenario_to_toml(run.scenario));
 }
 
 }  // namespace moesim::io

@@ -1,0 +1,80 @@
+// The metric table (see metric_registry.hpp).
+#include "io/metric_registry.hpp"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <type_traits>
+
+namespace moesim::io {
+
+namespace {
+
+template <auto Member>
+MetricValue field(const Summary& s) {
+  using T = std::remove_cvref_t<decltype(s.*Member)>;
+  if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(s.*Member);
+  else return s.*Member;
+}
+
+// The order is summary.json's within each object, and sweep.csv's.
+constexpr Metric kMetrics[] = {
+    {"gpus", "GPUs", "GPUs in the simulated deployment", "{}", "", field<&Summary::gpus>},
+    {"step_us_mean", "us", "step time, mean over the steps", "{:.4f}", "latency", field<&Summary::step_us_mean>},
+    {"step_us_p50", "us", "step time, median", "{:.4f}", "latency", field<&Summary::step_us_p50>},
+    {"step_us_p90", "us", "step time, 90th percentile", "{:.4f}", "latency", field<&Summary::step_us_p90>},
+    {"step_us_p99", "us", "step time, 99th percentile", "{:.4f}", "latency", field<&Summary::step_us_p99>},
+    {"tokens_per_s_total", "tokens/s", "tokens of all steps over the simulated time", "{:.2f}", "throughput",
+     field<&Summary::tokens_per_s_total>},
+    {"tokens_per_s_per_gpu", "tokens/s", "tokens_per_s_total per GPU", "{:.2f}", "throughput",
+     field<&Summary::tokens_per_s_per_gpu>},
+    {"layer_gpu_load_max_over_mean", "ratio",
+     "token-expert assignments received per GPU, max over mean, per MoE layer, averaged over layers", "{:.6f}",
+     "hotspots", field<&Summary::layer_load_max_over_mean>},
+    {"gpu_load_max_over_mean", "ratio", "token-expert assignments per GPU over the whole step, max over mean",
+     "{:.6f}", "hotspots", field<&Summary::load_max_over_mean>},
+    {"hottest_gpu", "GPU id", "the GPU receiving the most assignments (-1: none)", "{}", "hotspots",
+     field<&Summary::hottest_gpu>},
+    {"hottest_gpu_share", "fraction", "the hottest GPU's share of all assignments", "{:.6f}", "hotspots",
+     field<&Summary::hottest_gpu_share>},
+    {"hottest_link", "link", "the most utilised link, as from->to", "{}", "hotspots", field<&Summary::hottest_link>},
+    {"hottest_link_class", "link class", "the hottest link's class", "{}", "hotspots",
+     field<&Summary::hottest_link_class>},
+    {"hottest_link_utilization", "fraction", "the hottest link's bytes / (bandwidth x simulated time)", "{:.6f}",
+     "hotspots", field<&Summary::hottest_link_utilization>},
+    {"network_bytes_per_step", "bytes", "dispatch + combine bytes between GPUs, per step", "{:.0f}", "hotspots",
+     field<&Summary::network_bytes_per_step>},
+    {"scaleout_bytes_per_step", "bytes", "bytes over scale-out (nic) links, one direction, per step", "{:.0f}",
+     "hotspots", field<&Summary::scaleout_bytes_per_step>},
+    {"dominant_phase", "phase", "the phase with the most critical-path time", "{}", "critical_path_per_step",
+     field<&Summary::critical_phase>},
+    {"balancedness", "ratio", "EPLB's balancedness: 1 / layer_gpu_load_max_over_mean (0 when that is 0)", "{:.6f}",
+     "",
+     [](const Summary& s) -> MetricValue {
+       return s.layer_load_max_over_mean > 0 ? 1.0 / s.layer_load_max_over_mean : 0;
+     }},
+};
+
+}  // namespace
+
+std::span<const Metric> metrics() { return kMetrics; }
+
+const Metric& metric(std::string_view name) {
+  for (const Metric& m : kMetrics)
+    if (m.name == name) return m;
+  throw std::logic_error(fmt::format("no metric named {}", name));
+}
+
+std::string format_metric(const Metric& m, const Summary& s, std::string_view format) {
+  const std::string_view f = format.empty() ? m.format : format;
+  return std::visit([&](const auto& v) { return fmt::format(fmt::runtime(f), v); }, m.read(s));
+}
+
+double metric_number(const Metric& m, const Summary& s) {
+  const MetricValue v = m.read(s);
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* i = std::get_if<std::int64_t>(&v)) return static_cast<double>(*i);
+  throw std::logic_error(fmt::format("metric {} is text, not a number", m.name));
+}
+
+}  // namespace moesim::io
