@@ -1,19 +1,18 @@
-// `moesim-calibrate check`: every kernel against its CPU reference, nothing timed. Small and
-// medium token counts of deepseek-v3 and qwen3-30b-a3b (both gate kinds, grouped and loop expert
-// GEMMs, uniform and skewed routing), a 60-expert shape for the scalar top-k path, and the
-// device-ceiling kernels. Exit 3 when any result differs from its reference.
+// `moesim-calibrate check`: every operation checked against its CPU reference by the harness,
+// nothing timed. Small and medium token counts of deepseek-v3 and qwen3-30b-a3b (both gate kinds,
+// grouped and loop expert GEMMs, uniform and skewed routing), a 60-expert shape for the scalar
+// top-k path, and the device-ceiling operations. Exit 3 when any result differs from its reference.
 #include <fmt/format.h>
 
-#include <functional>
 #include <iostream>
 
-#include "bench/timer.hpp"
+#include "bench/harness.hpp"
 #include "cli/subcommands.hpp"
 #include "cli/sweeps.hpp"
 #include "kernels/device_gemm.hpp"
-#include "kernels/fill.hpp"
-#include "kernels/host_values.hpp"
-#include "kernels/routing.hpp"
+#include "ops/device_ops.hpp"
+#include "ops/layer_ops.hpp"
+#include "ops/routing.hpp"
 
 namespace moesim::calib {
 
@@ -31,16 +30,17 @@ struct Case {
   GemmMode mode;
 };
 
+constexpr BenchOptions kCheckOnly{.flush_l2 = false, .block_host = false};  // the harness times nothing here
+
 struct Tally {
   int passed = 0, failed = 0, skipped = 0;
-  void run(const std::string& what, const std::function<std::string()>& check) {
-    try {
-      const std::string detail = check();
+  void record(const std::string& what, const Verification& v) {
+    if (v.ok()) {
       ++passed;
-      std::cout << "ok    " << what << (detail.empty() ? "" : ": " + detail) << "\n";
-    } catch (const VerifyError& e) {
+      std::cout << "ok    " << what << (v.detail.empty() ? "" : ": " + v.detail) << "\n";
+    } else {
       ++failed;
-      std::cout << "FAIL  " << what << ": " << e.what() << "\n";
+      std::cout << fmt::format("FAIL  {}: {} of {} checked values wrong: {}\n", what, v.wrong, v.checked, v.detail);
     }
   }
 };
@@ -72,6 +72,7 @@ void check_layer(GpuSession& gpu, const ResolvedModel& model, const std::vector<
     return;
   }
   MoeLayer layer(shape, max_tokens, GemmMode::Grouped, seed, gpu.cublas, gpu.stream);
+  Harness harness(gpu.stream, kCheckOnly);
   for (const Case& c : cases) {
     layer.set_gate(c.other_gate ? other_gate(model.gate) : model.gate);
     layer.set_gemm_mode(c.mode);
@@ -80,67 +81,31 @@ void check_layer(GpuSession& gpu, const ResolvedModel& model, const std::vector<
                                         seed + static_cast<std::uint64_t>(c.tokens)));
     const std::string what = fmt::format("{} T={} {} {} {}:", shape.model, c.tokens, g.label,
                                          gate_kind_name(layer.shape().gate.kind), gemm_mode_name(c.mode));
-    const auto step = [&](const char* phase, const std::function<void(cudaStream_t)>& op,
-                          const std::function<std::string()>& verify) {
-      tally.run(fmt::format("{} {}", what, phase), [&] {
-        op(gpu.stream);
-        sync_and_check(gpu.stream, phase);
-        return verify();
-      });
+    const auto step = [&](const std::unique_ptr<Operation>& op) {
+      tally.record(fmt::format("{} {}", what, op->name()), harness.check(*op));
     };
-    step("router GEMM", [&](cudaStream_t s) { layer.router_gemm(s); }, [&] { return layer.verify_router(); });
-    step("top-k", [&](cudaStream_t s) { layer.topk(s); }, [&] { return layer.verify_topk(); });
-    step("permute", [&](cudaStream_t s) { layer.permute(s); }, [&] { return layer.verify_permute(); });
-    step("experts", [&](cudaStream_t s) { layer.experts(s); }, [&] { return layer.verify_experts(); });
-    step("combine", [&](cudaStream_t s) { layer.combine(s); }, [&] { return layer.verify_combine(); });
-    layer.save_output();
-    step("whole layer", [&](cudaStream_t s) { layer.layer(s); }, [&] { return layer.verify_output(); });
+    step(make_router_gemm_op(layer));
+    step(make_topk_op(layer));
+    step(make_permute_op(layer));
+    step(make_experts_op(layer));
+    step(make_combine_op(layer));
+    step(make_layer_op(layer));  // made now: checked against the phases' output
   }
 }
 
 void check_device_kernels(GpuSession& gpu, std::uint64_t seed, Tally& tally) {
-  const std::size_t words = std::size_t{16} << 20;  // 64 MiB
-  DeviceBuffer<std::uint32_t> src(words), dst(words);
-  fill_words(src.get(), words, seed, gpu.stream);
-  const auto verify_copy = [&] {
-    const std::vector<std::uint32_t> got = dst.to_host();
-    for (std::size_t i = 0; i < words; ++i)
-      if (got[i] != word_test_value(seed, i)) throw VerifyError(fmt::format("word {} differs", i));
-    MOESIM_CUDA_CHECK(cudaMemsetAsync(dst.get(), 0, dst.bytes(), gpu.stream));
-    sync_and_check(gpu.stream, "clearing the copy destination");
-    return fmt::format("{} MiB bit-exact", words * 4 >> 20);
-  };
-  MOESIM_CUDA_CHECK(cudaMemsetAsync(dst.get(), 0, dst.bytes(), gpu.stream));
-  tally.run("copy: 16-byte vector kernel", [&] {
-    copy_vec16(src.get(), dst.get(), src.bytes(), gpu.stream);
-    sync_and_check(gpu.stream, "copy");
-    return verify_copy();
-  });
-  tally.run("copy: cudaMemcpyAsync", [&] {
-    MOESIM_CUDA_CHECK(cudaMemcpyAsync(dst.get(), src.get(), src.bytes(), cudaMemcpyDeviceToDevice, gpu.stream));
-    sync_and_check(gpu.stream, "copy");
-    return verify_copy();
-  });
+  Harness harness(gpu.stream, kCheckOnly);
+  CopyBuffers copy(std::size_t{64} << 20, seed, gpu.stream);
+  tally.record("copy: 16-byte vector kernel", harness.check(*make_copy_op(copy, CopyMethod::Vec16)));
+  tally.record("copy: cudaMemcpyAsync", harness.check(*make_copy_op(copy, CopyMethod::Memcpy)));
   Bf16Gemm bf16(gpu.cublas, 1024, seed + 5, gpu.stream);
-  tally.run("bf16 GEMM 1024^3 (cublasGemmEx)", [&] {
-    bf16.run(gpu.stream);
-    sync_and_check(gpu.stream, "bf16 GEMM");
-    const CompareResult r = bf16.verify(256);
-    if (!r.ok()) throw VerifyError(r.describe("sampled outputs"));
-    return r.describe("sampled outputs");
-  });
+  tally.record("bf16 GEMM 1024^3 (cublasGemmEx)", harness.check(*make_bf16_gemm_op(bf16, 256)));
   Fp8Gemm fp8(gpu.lt, 1024, seed + 6, gpu.stream);
   if (!fp8.available()) {
     std::cout << "skip  fp8 GEMM: " << fp8.why_not() << "\n";
     return;
   }
-  tally.run("fp8 e4m3 GEMM 1024^3 (cuBLASLt)", [&] {
-    fp8.run(gpu.stream);
-    sync_and_check(gpu.stream, "fp8 GEMM");
-    const CompareResult r = fp8.verify(256);
-    if (!r.ok()) throw VerifyError(r.describe("sampled outputs"));
-    return r.describe("sampled outputs");
-  });
+  tally.record("fp8 e4m3 GEMM 1024^3 (cuBLASLt)", harness.check(*make_fp8_gemm_op(fp8, 256)));
 }
 
 int run_check(const CheckArgs& a) {

@@ -9,12 +9,12 @@
 #include <iostream>
 
 #include "bench/cuda_check.hpp"
-#include "bench/expected_bytes.hpp"
 #include "cli/subcommands.hpp"
 #include "cli/sweeps.hpp"
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
-#include "kernels/routing.hpp"
+#include "ops/layer_ops.hpp"
+#include "ops/routing.hpp"
 
 namespace moesim::calib {
 
@@ -32,28 +32,28 @@ struct KernelsArgs {
   std::string expert_calls = kDefaultExpertCalls;
 };
 
-// One printed line: bandwidth and its fraction of the copy ceiling for memory-bound kernels.
-void print_line(const std::string& kernel, int tokens, double skew, const TimingStats& t, double bytes, double flops,
-                double copy_GBps, bool memory_bound) {
-  const double gbps = bandwidth_GBps(bytes, t.median_us);
-  const std::string pct = memory_bound && copy_GBps > 0 ? fmt::format("{:.0f}%", 100 * gbps / copy_GBps) : "";
-  const std::string tf = flops > 0 ? fmt::format("{:.1f}", rate_TFLOPs(flops, t.median_us)) : "";
-  std::cout << fmt::format("{:>7} {:>5.2f}  {:<14} {:>10.2f} {:>9.2f} {:>9.2f} {:>9.0f} {:>6} {:>8}\n", tokens, skew,
-                           kernel, t.median_us, t.p10_us, t.p90_us, gbps, pct, tf);
-}
-
 fit::KernelMeasurement row(const std::string& kernel, const std::string& model, double skew, std::int64_t tokens,
-                           const TimingStats& t, double bytes) {
+                           const OpResult& r) {
   fit::KernelMeasurement k;
   k.kernel = kernel;
   k.model = model;
   k.skew = skew;
   k.tokens = tokens;
-  k.median_us = t.median_us;
-  k.p10_us = t.p10_us;
-  k.p90_us = t.p90_us;
-  k.bytes = bytes;
-  k.repeats = t.repeats;
+  k.median_us = r.time.median_us;
+  k.p10_us = r.time.p10_us;
+  k.p90_us = r.time.p90_us;
+  k.bytes = r.bytes;
+  k.repeats = r.time.repeats;
+  return k;
+}
+
+// An expert row: tokens = token copies over the grouped GEMM, experts = experts given tokens.
+fit::KernelMeasurement expert_row(const std::string& model, double skew, std::int64_t copies, const OpResult& r,
+                                  int active_experts) {
+  fit::KernelMeasurement k = row("expert", model, skew, copies, r);
+  k.experts = active_experts;
+  k.tokens_per_expert = static_cast<double>(k.tokens) / k.experts;
+  k.weight_bytes = 2;
   return k;
 }
 
@@ -71,11 +71,23 @@ Routing even_routing(int calls, int top_k, int tokens, int experts) {
   return r;
 }
 
+// The rows of one kernels table: tokens, skew, kernel; `copy_GBps` fills the copy column of
+// memory-bound kernels.
+struct SweepTable {
+  ResultTable table;
+  double copy_GBps = 0;
+  OpResult measure(Harness& harness, Operation& op, const std::string& kernel, int tokens, double skew,
+                   bool memory_bound) const {
+    return measure_row(harness, op, table, {std::to_string(tokens), fmt::format("{:.2f}", skew), kernel},
+                       memory_bound ? copy_GBps : 0);
+  }
+};
+
 // Per-expert cost by load when only `calls` experts share the grouped GEMM (fit: expert_e<N>_us).
-void run_expert_calls(MoeLayer& layer, Bench& bench, const KernelSweep& sw, int max_tokens, cudaStream_t stream,
-                      fit::Measurements& out) {
+void run_expert_calls(MoeLayer& layer, Harness& harness, const SweepTable& table, const KernelSweep& sw,
+                      int max_tokens, cudaStream_t stream, fit::Measurements& out) {
   const LayerShape& shape = layer.shape();
-  const int h = shape.hidden, e = shape.experts, k = shape.top_k, f = shape.ffn;
+  const int e = shape.experts, k = shape.top_k;
   for (int calls : sw.expert_calls) {
     if (calls < k || calls >= e || calls % k != 0) {
       std::cout << fmt::format("expert calls: {} experts per call skipped (needs a multiple of top-k {} below {})\n",
@@ -88,14 +100,9 @@ void run_expert_calls(MoeLayer& layer, Bench& bench, const KernelSweep& sw, int 
       layer.set_routing(even_routing(calls, k, static_cast<int>(tokens), e));
       layer.permute(stream);
       MOESIM_CUDA_CHECK(cudaStreamSynchronize(stream));
-      const double ebytes = expert_bytes(layer.counts(), h, f), eflops = expert_flops(layer.counts(), h, f);
-      const TimingStats t = bench.measure([&](cudaStream_t s) { layer.experts(s); }, [&] { layer.verify_experts(); });
-      print_line(fmt::format("expert/{}", calls), static_cast<int>(tokens), 0, t, ebytes, eflops, sw.copy_GBps, false);
-      fit::KernelMeasurement r = row("expert", shape.model, 0, tokens * k, t, ebytes);
-      r.experts = layer.ffn().active_experts();
-      r.tokens_per_expert = static_cast<double>(r.tokens) / r.experts;
-      r.weight_bytes = 2;
-      out.kernels.push_back(r);
+      const std::unique_ptr<Operation> op = make_experts_op(layer);
+      const OpResult r = table.measure(harness, *op, fmt::format("expert/{}", calls), static_cast<int>(tokens), 0, false);
+      out.kernels.push_back(expert_row(shape.model, 0, tokens * k, r, layer.ffn().active_experts()));
     }
   }
 }
@@ -142,55 +149,41 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measuremen
   const int max_tokens = *std::max_element(sw.tokens.begin(), sw.tokens.end());
   check_layer_fits(shape, max_tokens);
   MoeLayer layer(shape, max_tokens, sw.mode, sw.seed, gpu.cublas, gpu.stream);
-  Bench bench(gpu.stream, sw.bench);
+  Harness harness(gpu.stream, sw.bench);
   const std::string& model = shape.model;
-  const int h = shape.hidden, e = shape.experts, k = shape.top_k, f = shape.ffn;
+  const int e = shape.experts, k = shape.top_k;
+  const SweepTable table{ResultTable({{"tokens", "", 7}, {"skew", "", 5}, {"kernel", "", 14, true}},
+                                     {.of_copy = sw.copy_GBps > 0, .tflops = true}),
+                         sw.copy_GBps};
   std::cout << fmt::format("\nkernels of {} (hidden {}, {} experts, top-{}, expert ffn {}), gate {}, expert GEMMs {}\n",
-                           model, h, e, k, f, gate_kind_name(shape.gate.kind), gemm_mode_name(sw.mode));
-  std::cout << fmt::format("{:>7} {:>5}  {:<14} {:>10} {:>9} {:>9} {:>9} {:>6} {:>8}\n", "tokens", "skew", "kernel",
-                           "median_us", "p10_us", "p90_us", "GB/s", "%copy", "TFLOP/s");
+                           model, shape.hidden, e, k, shape.ffn, gate_kind_name(shape.gate.kind), gemm_mode_name(sw.mode))
+            << table.table.header();
   for (int t : sw.tokens) {
     for (std::size_t si = 0; si < sw.skews.size(); ++si) {
       const double skew = sw.skews[si];
       const GateArg g = zipf_gate(skew);
       layer.set_routing(synthetic_routing(g.spec, g.label, skew, e, k, t, sw.seed * 1000003u + static_cast<unsigned>(t)));
       if (si == 0) {  // the gate does not depend on the routing: once per token count, recorded as skew 0
-        const TimingStats router = bench.measure([&](cudaStream_t s) { layer.router_gemm(s); }, [&] { layer.verify_router(); });
-        print_line("router GEMM", t, 0, router, router_gemm_bytes(t, h, e), router_gemm_flops(t, h, e), sw.copy_GBps, false);
-        const TimingStats topk = bench.measure([&](cudaStream_t s) { layer.topk(s); }, [&] { layer.verify_topk(); });
-        print_line("top-k", t, 0, topk, topk_bytes(t, e, k), 0, sw.copy_GBps, true);
-        const TimingStats gate = bench.measure([&](cudaStream_t s) { layer.gate(s); }, [&] {
-          layer.verify_router();
-          layer.verify_topk();
-        });
-        print_line("gate", t, 0, gate, gate_bytes(t, h, e, k), router_gemm_flops(t, h, e), sw.copy_GBps, false);
-        fit::KernelMeasurement r = row("gate", model, 0, t, gate, gate_bytes(t, h, e, k));
+        table.measure(harness, *make_router_gemm_op(layer), "router GEMM", t, 0, false);
+        table.measure(harness, *make_topk_op(layer), "top-k", t, 0, true);
+        const OpResult gate = table.measure(harness, *make_gate_op(layer), "gate", t, 0, false);
+        fit::KernelMeasurement r = row("gate", model, 0, t, gate);
         r.gate_kind = gate_kind_name(shape.gate.kind);
         out.kernels.push_back(r);
       }
-      const TimingStats permute = bench.measure([&](cudaStream_t s) { layer.permute(s); }, [&] { layer.verify_permute(); });
-      print_line("permute", t, skew, permute, permute_bytes(t, h, e, k), 0, sw.copy_GBps, true);
-      out.kernels.push_back(row("permute", model, skew, t, permute, permute_bytes(t, h, e, k)));
-
-      const double ebytes = expert_bytes(layer.counts(), h, f), eflops = expert_flops(layer.counts(), h, f);
-      const TimingStats expert = bench.measure([&](cudaStream_t s) { layer.experts(s); }, [&] { layer.verify_experts(); });
-      print_line("expert", t, skew, expert, ebytes, eflops, sw.copy_GBps, false);
-      fit::KernelMeasurement r = row("expert", model, skew, static_cast<std::int64_t>(t) * k, expert, ebytes);
-      r.experts = layer.ffn().active_experts();
-      r.tokens_per_expert = static_cast<double>(r.tokens) / r.experts;
-      r.weight_bytes = 2;
-      out.kernels.push_back(r);
-      const TimingStats swiglu = bench.measure([&](cudaStream_t s) { layer.swiglu(s); }, [&] { layer.verify_swiglu(); });
-      print_line("  SwiGLU", t, skew, swiglu, swiglu_bytes(layer.ffn().rows(), f), 0, sw.copy_GBps, true);
-
-      const TimingStats combine = bench.measure([&](cudaStream_t s) { layer.combine(s); }, [&] { layer.verify_combine(); });
-      print_line("combine", t, skew, combine, combine_bytes(t, h, k), 0, sw.copy_GBps, true);
-      out.kernels.push_back(row("combine", model, skew, static_cast<std::int64_t>(t) * k, combine, combine_bytes(t, h, k)));
+      const OpResult permute = table.measure(harness, *make_permute_op(layer), "permute", t, skew, true);
+      out.kernels.push_back(row("permute", model, skew, t, permute));
+      const OpResult expert = table.measure(harness, *make_experts_op(layer), "expert", t, skew, false);
+      const std::int64_t copies = static_cast<std::int64_t>(t) * k;
+      out.kernels.push_back(expert_row(model, skew, copies, expert, layer.ffn().active_experts()));
+      table.measure(harness, *make_swiglu_op(layer), "  SwiGLU", t, skew, true);
+      const OpResult combine = table.measure(harness, *make_combine_op(layer), "combine", t, skew, true);
+      out.kernels.push_back(row("combine", model, skew, copies, combine));
     }
   }
-  if (!sw.expert_calls.empty()) run_expert_calls(layer, bench, sw, max_tokens, gpu.stream, out);
+  if (!sw.expert_calls.empty()) run_expert_calls(layer, harness, table, sw, max_tokens, gpu.stream, out);
   if (!layer.ffn().note().empty()) std::cout << "note: " << layer.ffn().note() << "\n";
-  if (!bench.note().empty()) std::cout << "note: " << bench.note() << "\n";
+  if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
   std::cout << "expert rows: experts = experts given tokens, tokens_per_expert = token copies / those experts "
                "(with skew > 0 the loads are unequal: the mean is recorded)\n";
 }
@@ -222,7 +215,7 @@ Runner add_kernels_command(CLI::App& app, const Argv& argv) {
   sub->add_option("--tokens", a->tokens, "token counts, e.g. 1,16,256 (default 1,2,4,...,32768, as far as the GPU's memory holds)");
   sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,1.0)");
   sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped (cublasGemmGroupedBatchedEx) | loop (cublasGemmEx)");
-  sub->add_option("--copy-GBps", a->copy_GBps, "copy bandwidth for the % column (default: measured now)");
+  sub->add_option("--copy-GBps", a->copy_GBps, "copy bandwidth for the copy (%) column (default: measured now)");
   sub->add_option("--profile-out", a->profile_out, "also fit a profile (moesim::fit) and write it here");
   sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm-datasheet.toml)");
   sub->add_option("--expert-calls", a->expert_calls,

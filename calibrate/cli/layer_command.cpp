@@ -8,13 +8,11 @@
 
 #include "cli/subcommands.hpp"
 #include "cli/sweeps.hpp"
-#include "kernels/routing.hpp"
+#include "ops/routing.hpp"
 
 namespace moesim::calib {
 
 namespace {
-
-constexpr double kHeadroomBytes = 1.0e9;  // cuBLAS workspaces, the L2 flush buffer, the CUDA context
 
 struct LayerArgs {
   CommonArgs common;
@@ -47,79 +45,18 @@ int run_layer(const LayerArgs& a, const Argv& argv) {
                            a.tokens, routing.label, shape.experts, m.meta.device, gemm_mode_name(mode));
   MoeLayer layer(shape, a.tokens, mode, a.common.seed, gpu.cublas, gpu.stream);
   layer.set_routing(routing);
-  Bench bench(gpu.stream, a.common.bench());
-  const fit::LayerMeasurement lm = measure_layer(layer, bench, routing.label, routing.skew);
-  std::cout << layer_header_text() << layer_row_text(lm);
+  Harness harness(gpu.stream, a.common.bench());
+  const ResultTable table = layer_table();
+  std::cout << table.header();
+  const fit::LayerMeasurement lm = measure_layer(layer, harness, table, routing.label, routing.skew);
   if (!layer.ffn().note().empty()) std::cout << "note: " << layer.ffn().note() << "\n";
-  if (!bench.note().empty()) std::cout << "note: " << bench.note() << "\n";
+  if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
   m.layers.push_back(lm);
   save_measurements_to(m, a.common.out, a.common.merge);
   return 0;
 }
 
 }  // namespace
-
-LayerShape layer_shape(const ResolvedModel& model) {
-  LayerShape s;
-  s.model = model.spec.name;
-  s.hidden = model.spec.hidden;
-  s.experts = model.spec.routed_experts;
-  s.top_k = model.spec.top_k;
-  s.ffn = model.spec.expert_ffn;
-  s.gate = model.gate;
-  return s;
-}
-
-bool layer_fits(const LayerShape& shape, int max_tokens, std::string& why) {
-  std::size_t free = 0, total = 0;
-  MOESIM_CUDA_CHECK(cudaMemGetInfo(&free, &total));
-  const double need = MoeLayer::device_bytes(shape, max_tokens) + kHeadroomBytes;
-  if (need <= static_cast<double>(free)) return true;
-  why = fmt::format("{} with {} tokens does not fit on this GPU: needs {:.1f} GB (all {} experts in bf16 plus "
-                    "activations and {:.0f} GB headroom), {:.1f} GB free of {:.1f} GB",
-                    shape.model, max_tokens, need / 1e9, shape.experts, kHeadroomBytes / 1e9,
-                    static_cast<double>(free) / 1e9, static_cast<double>(total) / 1e9);
-  return false;
-}
-
-void check_layer_fits(const LayerShape& shape, int max_tokens) {
-  std::string why;
-  if (!layer_fits(shape, max_tokens, why)) throw Error(why);
-}
-
-fit::LayerMeasurement measure_layer(MoeLayer& layer, Bench& bench, const std::string& gate_label, double skew) {
-  fit::LayerMeasurement m;
-  m.model = layer.shape().model;
-  m.gate = gate_label;
-  m.tokens = layer.tokens();
-  m.skew = skew;
-  m.weight_bytes = 2;
-  m.tokens_per_expert = layer.counts();
-  m.gate_us = bench.measure([&](cudaStream_t s) { layer.gate(s); }, [&] {
-                     layer.verify_router();
-                     layer.verify_topk();
-                   }).median_us;
-  m.permute_us = bench.measure([&](cudaStream_t s) { layer.permute(s); }, [&] { layer.verify_permute(); }).median_us;
-  m.experts_us = bench.measure([&](cudaStream_t s) { layer.experts(s); }, [&] { layer.verify_experts(); }).median_us;
-  m.combine_us = bench.measure([&](cudaStream_t s) { layer.combine(s); }, [&] { layer.verify_combine(); }).median_us;
-  layer.save_output();
-  m.total_us = bench.measure([&](cudaStream_t s) { layer.layer(s); }, [&] { layer.verify_output(); }).median_us;
-  return m;
-}
-
-std::string layer_header_text() {
-  return fmt::format("{:<16} {:>7} {:<12} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}\n", "model", "tokens", "gate",
-                     "max_load", "gate_us", "permute_us", "experts_us", "combine_us", "total_us", "sum_us");
-}
-
-std::string layer_row_text(const fit::LayerMeasurement& m) {
-  int max_load = 0;
-  for (int n : m.tokens_per_expert) max_load = std::max(max_load, n);
-  return fmt::format("{:<16} {:>7} {:<12} {:>9} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>9.2f}\n", m.model,
-                     m.tokens, m.gate.size() > 12 ? m.gate.substr(m.gate.size() - 12) : m.gate, max_load, m.gate_us,
-                     m.permute_us, m.experts_us, m.combine_us, m.total_us,
-                     m.gate_us + m.permute_us + m.experts_us + m.combine_us);
-}
 
 Runner add_layer_command(CLI::App& app, const Argv& argv) {
   auto a = std::make_shared<LayerArgs>();

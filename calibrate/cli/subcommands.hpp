@@ -8,7 +8,7 @@
 #include <functional>
 #include <string>
 
-#include "bench/timer.hpp"
+#include "bench/harness.hpp"
 #include "cli/calib_args.hpp"
 #include "kernels/expert_ffn.hpp"
 
@@ -27,7 +27,9 @@ struct CommonArgs {
   bool no_flush = false;
   bool no_block = false;
   std::uint64_t seed = 1;
-  BenchOptions bench() const { return {warmup, repeats, !no_flush, !no_block}; }
+  BenchOptions bench() const {
+    return {.warmup = warmup, .repeats = repeats, .flush_l2 = !no_flush, .block_host = !no_block};
+  }
 };
 void add_common_options(CLI::App* sub, CommonArgs& args, bool with_out = true);
 // --model / explicit dims / gate options.

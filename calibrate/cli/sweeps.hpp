@@ -1,27 +1,38 @@
 #pragma once
-// Measurement procedures shared by several subcommands: the copy-bandwidth ceiling, the kernel
-// sweep of one model, and one checked whole-layer measurement. Each verifies before it times.
+// Measurement procedures shared by several subcommands: one checked, timed and printed table row,
+// the copy-bandwidth ceiling, the kernel sweep of one model, and one whole-layer measurement.
+// Each goes through the harness (bench/harness.hpp: verify, then time) and prints with the one
+// table printer (bench/table.hpp).
+#include <algorithm>
 #include <string>
 #include <vector>
 
-#include "bench/timer.hpp"
+#include "bench/harness.hpp"
+#include "bench/table.hpp"
 #include "cli/calib_args.hpp"
 #include "cli/gpu_session.hpp"
 #include "fit/measurements.hpp"
 #include "gpu/profile.hpp"
 #include "kernels/expert_ffn.hpp"
-#include "kernels/moe_layer.hpp"
+#include "ops/moe_layer.hpp"
 
 namespace moesim::calib {
 
+// Measures `op`, prints its row of `table` (after `labels`), and throws VerifyError once the row
+// is printed when the check found a wrong value. `copy_GBps` > 0 fills the copy column.
+OpResult measure_row(Harness& harness, Operation& op, const ResultTable& table, const std::vector<std::string>& labels,
+                     double copy_GBps = 0);
+
 struct CopyResult {
-  double bytes = 0;          // buffer size (each way)
-  TimingStats memcpy_stats, kernel_stats;
-  double memcpy_GBps = 0, kernel_GBps = 0;
-  double best_GBps() const { return memcpy_GBps > kernel_GBps ? memcpy_GBps : kernel_GBps; }
+  double bytes = 0;   // buffer size (each way)
+  OpResult memcpy;    // cudaMemcpyAsync
+  OpResult kernel;    // the 16-byte vector copy kernel
+  double best_GBps() const { return std::max(memcpy.algbw_GBps(), kernel.algbw_GBps()); }
 };
-// cudaMemcpyAsync and the 16-byte vector copy kernel over `bytes`, both checked in full.
-CopyResult measure_copy(GpuSession& gpu, BenchOptions options, std::size_t bytes, std::uint64_t seed);
+// cudaMemcpyAsync and the 16-byte vector copy kernel over `bytes`, both checked in full; their
+// rows are printed to `table` (one label column) when it is given.
+CopyResult measure_copy(GpuSession& gpu, BenchOptions options, std::size_t bytes, std::uint64_t seed,
+                        const ResultTable* table = nullptr);
 
 LayerShape layer_shape(const ResolvedModel& model);
 // Throws Error "... does not fit: needs X GB, Y GB free" when the layer cannot be allocated.
@@ -35,7 +46,7 @@ struct KernelSweep {
   GemmMode mode = GemmMode::Grouped;
   BenchOptions bench;
   std::uint64_t seed = 1;
-  double copy_GBps = 0;  // for the "% of copy" column (0 = not shown)
+  double copy_GBps = 0;  // for the copy column (0 = not shown)
   bool trim_to_fit = false;  // drop the largest token counts that do not fit in the GPU's memory
                              // instead of stopping (default sweeps, whose counts ascend)
   std::vector<int> expert_calls;  // also time the expert FFN alone with even loads over this many
@@ -50,10 +61,12 @@ inline constexpr int kDefaultSweepMaxTokens = 32768;
 // gate (once per token count), permute, expert and combine rows appended to `out`; prints a table.
 void run_kernel_sweep(GpuSession& gpu, const KernelSweep& sweep, fit::Measurements& out);
 
-// Gate, permute, experts and combine timed one by one, then the whole layer as one; each checked.
-fit::LayerMeasurement measure_layer(MoeLayer& layer, Bench& bench, const std::string& gate_label, double skew);
-std::string layer_row_text(const fit::LayerMeasurement& m);  // one table line
-std::string layer_header_text();
+// The table of layer phases: tokens, gate (the routing's label), max_load, phase, then the results.
+ResultTable layer_table();
+// Gate, permute, experts and combine timed one by one, then the whole layer as one; each checked
+// and printed as a row of `table` (layer_table()), followed by the sum of the phases.
+fit::LayerMeasurement measure_layer(MoeLayer& layer, Harness& harness, const ResultTable& table,
+                                    const std::string& gate_label, double skew);
 
 // The fitted profile of `model` over `base_path` from `m`, notes printed; written to `out_path`
 // when not empty (io::write_profile).

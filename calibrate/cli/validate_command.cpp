@@ -13,7 +13,7 @@
 #include "cli/sweeps.hpp"
 #include "cli/validate_table.hpp"
 #include "io/profile_io.hpp"
-#include "kernels/routing.hpp"
+#include "ops/routing.hpp"
 
 namespace moesim::calib {
 
@@ -100,20 +100,20 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
     }
     const ModelSpec spec = spec_as_run(model.spec, 2);
     MoeLayer layer(shape, max_tokens, mode, a.common.seed, gpu.cublas, gpu.stream);
-    Bench bench(gpu.stream, a.common.bench());
-    std::cout << "\nlayers of " << shape.model << " (all experts on one GPU, bf16)\n" << layer_header_text();
+    Harness harness(gpu.stream, a.common.bench());
+    const ResultTable table = layer_table();
+    std::cout << "\nlayers of " << shape.model << " (all experts on one GPU, bf16)\n" << table.header();
     for (int t : tokens)
       for (double skew : skews) {
         const GateArg g = zipf_gate(skew);
         layer.set_routing(synthetic_routing(g.spec, g.label, skew, shape.experts, shape.top_k, t,
                                             a.common.seed * 7919u + static_cast<unsigned>(t)));
-        const fit::LayerMeasurement lm = measure_layer(layer, bench, g.label, skew);
-        std::cout << layer_row_text(lm);
+        const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, skew);
         all.layers.push_back(lm);
         const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
         rows.insert(rows.end(), r.begin(), r.end());
       }
-    if (!bench.note().empty()) std::cout << "note: " << bench.note() << "\n";
+    if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
   }
   if (rows.empty()) throw Error("validate: no model fits on this GPU; nothing measured");
   std::cout << "\nsimulator prediction vs measurement (" << (a.profile.empty() ? "profile fitted in this run" : a.profile)

@@ -1,7 +1,9 @@
 #pragma once
 // Square GEMMs for the device's matrix-rate ceilings: bf16 through cublasGemmEx and fp8 (e4m3,
 // bf16 out) through cuBLASLt, "TN" layout (what cuBLASLt requires for fp8), fp32 accumulation,
-// inputs from the exact test values so sampled outputs can be checked against float64 dot products.
+// inputs from the exact test values (A from seed(), B from seed() + 1) so sampled outputs can be
+// checked against float64 dot products (ops/gemm_op.cpp). Output entry (i, j) of A B^T (A and B
+// row-major n x n) lies at j * n + i.
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
@@ -9,7 +11,6 @@
 #include <string>
 
 #include "bench/device_buffer.hpp"
-#include "kernels/checks.hpp"
 
 namespace moesim::calib {
 
@@ -17,9 +18,12 @@ class Bf16Gemm {
  public:
   Bf16Gemm(cublasHandle_t handle, int n, std::uint64_t seed, cudaStream_t stream);
   void run(cudaStream_t stream);
-  // Checks `samples` output entries against float64 (throws VerifyError on a mismatch).
-  CompareResult verify(int samples) const;
   double flops() const { return 2.0 * n_ * n_ * static_cast<double>(n_); }
+  int n() const { return n_; }
+  std::uint64_t seed() const { return seed_; }
+  int exp2_a() const;  // bf16 inputs n * 2^exp2 (host_values.hpp)
+  int exp2_b() const;
+  const DeviceBuffer<std::uint16_t>& output() const { return c_; }
 
  private:
   cublasHandle_t handle_;
@@ -39,8 +43,10 @@ class Fp8Gemm {
   bool available() const { return available_; }
   const std::string& why_not() const { return why_not_; }
   void run(cudaStream_t stream);
-  CompareResult verify(int samples) const;
   double flops() const { return 2.0 * n_ * n_ * static_cast<double>(n_); }
+  int n() const { return n_; }
+  std::uint64_t seed() const { return seed_; }  // inputs fp8_test_value (host_values.hpp)
+  const DeviceBuffer<std::uint16_t>& output() const { return d_; }
 
  private:
   cublasLtHandle_t handle_;

@@ -2,7 +2,7 @@
 #include "kernels/fill.hpp"
 
 #include "bench/cuda_check.hpp"
-#include "kernels/host_values.hpp"
+#include "reference/host_values.hpp"
 
 namespace moesim::calib {
 

@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "kernels/host_values.hpp"
-#include "kernels/reference.hpp"
+#include "reference/host_values.hpp"
+#include "reference/reference.hpp"
 
 using namespace moesim::calib;
 

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "kernels/checks.hpp"
-#include "kernels/reference.hpp"
+#include "reference/checks.hpp"
+#include "reference/reference.hpp"
 
 using namespace moesim::calib;
 
@@ -93,6 +93,7 @@ TEST_CASE("the top-k check accepts the reference and rejects wrong choices or we
   const TopkCheck bad = check_topk(kGroupLogits.data(), nullptr, 1, c, wrong.data(), w.data());
   CHECK_FALSE(bad.ok());
   CHECK(bad.failures == 1);
+  CHECK(bad.wrong() == 1);
   std::vector<std::int32_t> repeated{6, 6};
   CHECK_FALSE(check_topk(kGroupLogits.data(), nullptr, 1, c, repeated.data(), w.data()).ok());
   std::vector<float> off{1.0855375f, 1.5f};
@@ -110,6 +111,14 @@ TEST_CASE("the top-k check counts a flip inside a near tie as a tie, not a failu
   const TopkCheck r = check_topk(logits.data(), nullptr, 1, c, ids.data(), w.data());
   CHECK(r.near_ties == 1);
   CHECK(r.failures == 0);
+  CHECK(r.wrong() == 0);  // 1 + tokens / 100 = 1 near tie allowed
+  // 250 tokens allow 1 + 2 = 3 near ties: 5 ties and 1 failure are 2 + 1 = 3 wrong tokens.
+  TopkCheck many;
+  many.tokens = 250;
+  many.near_ties = 5;
+  many.failures = 1;
+  CHECK(many.wrong() == 3);
+  CHECK_FALSE(many.ok());
 }
 
 TEST_CASE("gate configurations the kernel cannot run are refused") {

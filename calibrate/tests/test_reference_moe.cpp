@@ -4,9 +4,9 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/checks.hpp"
-#include "kernels/host_values.hpp"
-#include "kernels/reference.hpp"
+#include "reference/checks.hpp"
+#include "reference/host_values.hpp"
+#include "reference/reference.hpp"
 
 using namespace moesim::calib;
 
@@ -18,12 +18,20 @@ TEST_CASE("permute reference: histogram, offsets, stable rows") {
   CHECK(r.counts == std::vector<int>{1, 1, 3, 1});
   CHECK(r.offsets == std::vector<int>{0, 1, 2, 5, 6});
   CHECK(r.perm_row == std::vector<int>{2, 0, 1, 3, 4, 5});
-  CHECK(check_permute_layout(ids.data(), 3, 2, 4, r.offsets, r.perm_row).empty());
+  const LayoutCheck good = check_permute_layout(ids.data(), 3, 2, 4, r.offsets, r.perm_row);
+  CHECK(good.ok());
+  CHECK(good.checked == 11);  // 5 offsets + 6 assignments
   // Another order inside expert 2 is as valid (the GPU's atomics choose one).
-  CHECK(check_permute_layout(ids.data(), 3, 2, 4, r.offsets, {4, 0, 1, 2, 3, 5}).empty());
-  CHECK_FALSE(check_permute_layout(ids.data(), 3, 2, 4, r.offsets, {2, 0, 1, 3, 3, 5}).empty());  // row twice
-  CHECK_FALSE(check_permute_layout(ids.data(), 3, 2, 4, r.offsets, {1, 0, 2, 3, 4, 5}).empty());  // wrong expert
-  CHECK_FALSE(check_permute_layout(ids.data(), 3, 2, 4, {0, 1, 2, 4, 6}, r.perm_row).empty());   // offsets
+  CHECK(check_permute_layout(ids.data(), 3, 2, 4, r.offsets, {4, 0, 1, 2, 3, 5}).ok());
+  // Row 3 twice (assignment 4): one wrong. Rows 1 and 2 swapped: assignment 0 (expert 2) in row 1
+  // outside [2, 5), assignment 2 (expert 1) in row 2 outside [1, 2): two wrong. offsets[3] = 4,
+  // not 5: one wrong.
+  const LayoutCheck twice = check_permute_layout(ids.data(), 3, 2, 4, r.offsets, {2, 0, 1, 3, 3, 5});
+  CHECK(twice.wrong == 1);
+  CHECK(twice.first_failure == "row 3 was written twice");
+  CHECK(check_permute_layout(ids.data(), 3, 2, 4, r.offsets, {1, 0, 2, 3, 4, 5}).wrong == 2);
+  CHECK(check_permute_layout(ids.data(), 3, 2, 4, {0, 1, 2, 4, 6}, r.perm_row).wrong == 1);
+  CHECK_FALSE(check_permute_layout(ids.data(), 3, 2, 4, {0, 1, 2, 5}, r.perm_row).ok());  // too short
 }
 
 TEST_CASE("permute then combine with weights 1/k gives the tokens back") {

@@ -7,7 +7,7 @@
 
 #include "cli/calib_args.hpp"
 #include "core/error.hpp"
-#include "kernels/routing.hpp"
+#include "ops/routing.hpp"
 
 using namespace moesim::calib;
 

@@ -1,7 +1,7 @@
 // CPU reference of the MoE data path after the gate: permute into expert-contiguous order,
 // SwiGLU, and the weighted combine, in float64 (assumption: a stable token-major order within an
 // expert; the GPU's order may differ, so checks compare layouts by validity, not equality).
-#include "kernels/reference.hpp"
+#include "reference/reference.hpp"
 
 #include <cmath>
 #include <cstring>

@@ -1,7 +1,7 @@
 // CPU reference of the router: number formats (bf16, fp8 e4m3), the A B^T product in float64,
 // and the two top-k gates, following Hugging Face's Qwen3-MoE and DeepSeek-V3 MoEGate code
 // (assumption: masked-out groups are excluded outright, as vLLM and SGLang do, not filled with 0).
-#include "kernels/reference.hpp"
+#include "reference/reference.hpp"
 
 #include <algorithm>
 #include <bit>

@@ -1,9 +1,10 @@
 #pragma once
-// One MoE layer on one GPU with every routed expert resident (bf16 weights): router GEMM + top-k
-// gate, permute, grouped-GEMM experts with SwiGLU, combine. The gate runs on the layer's own
-// inputs, but permute / experts / combine follow the routing set from the host (synthetic gate or
-// trace), so the load per expert is what the experiment asks for, not what random router weights
-// would give. Every phase can be checked against its CPU reference.
+// The fixture of the layer operations: one MoE layer on one GPU with every routed expert resident
+// (bf16 weights), its buffers, generated inputs and phases: router GEMM + top-k gate, permute,
+// grouped-GEMM experts with SwiGLU, combine. The gate runs on the layer's own inputs, but permute /
+// experts / combine follow the routing set from the host (synthetic gate or trace), so the load
+// per expert is what the experiment asks for, not what random router weights would give. The
+// operations in ops/*_op.cpp run a phase each and check it against its CPU reference.
 #include <cublas_v2.h>
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 #include "bench/device_buffer.hpp"
 #include "kernels/expert_ffn.hpp"
 #include "kernels/gate_config.hpp"
-#include "kernels/routing.hpp"
+#include "ops/routing.hpp"
 
 namespace moesim::calib {
 
@@ -21,6 +22,15 @@ struct LayerShape {
   std::string model;
   int hidden = 0, experts = 0, top_k = 0, ffn = 0;
   GateConfig gate;
+};
+
+// The layer's device buffers, row-major (t tokens, k = top_k, e experts, h hidden, f expert ffn).
+struct LayerBuffers {
+  DeviceBuffer<std::uint16_t> x, router_w, w1, w2;  // [t][h], [e][h], [e][2f][h], [e][h][f]
+  DeviceBuffer<std::uint16_t> x_perm, y, act, out_perm, out;  // [t k][h], [t k][2f], [t k][f], [t k][h], [t][h]
+  DeviceBuffer<float> bias, logits, gate_w, route_w;  // [e], [t][e], [t][k] (the gate's), [t][k] (the routing's)
+  DeviceBuffer<std::int32_t> gate_ids, route_ids, perm_row;  // [t][k] each
+  DeviceBuffer<int> scratch, offsets;  // permute scratch, [e + 1]
 };
 
 class MoeLayer {
@@ -44,23 +54,18 @@ class MoeLayer {
   void combine(cudaStream_t stream);
   void layer(cudaStream_t stream);        // gate, permute, experts, combine
 
-  // Checks against the CPU references (moe_layer_verify.cpp); each throws VerifyError naming what
-  // differs and returns a one-line summary. Call after the phase has run on the current routing.
-  std::string verify_router() const;
-  std::string verify_topk() const;
-  std::string verify_permute() const;
-  std::string verify_experts() const;
-  std::string verify_swiglu() const;
-  std::string verify_combine() const;
-  // Saves the current layer output; verify_output then compares the output with the saved one.
+  // Keeps the current layer output on the host (the whole-layer check compares with it).
   void save_output();
-  std::string verify_output() const;
+  const std::vector<std::uint16_t>& saved_output() const { return saved_output_; }
 
   const LayerShape& shape() const { return shape_; }
   const Routing& routing() const { return routing_; }
   const std::vector<int>& counts() const { return counts_; }
   const ExpertFfn& ffn() const { return ffn_; }
   int tokens() const { return routing_.tokens; }
+  std::uint64_t seed() const { return seed_; }
+  const std::vector<float>& bias() const { return bias_host_; }  // the gate's correction bias
+  const LayerBuffers& buffers() const { return b_; }
 
  private:
   LayerShape shape_;
@@ -71,19 +76,17 @@ class MoeLayer {
   std::vector<int> counts_;
   std::vector<float> bias_host_;
   std::vector<std::uint16_t> saved_output_;
-  DeviceBuffer<std::uint16_t> x_, router_w_, w1_, w2_, x_perm_, y_, act_, out_perm_, out_;
-  DeviceBuffer<float> bias_, logits_, gate_w_, route_w_;
-  DeviceBuffer<std::int32_t> gate_ids_, route_ids_, perm_row_;
-  DeviceBuffer<int> scratch_, offsets_;
+  LayerBuffers b_;
   ExpertFfn ffn_;
 };
 
-// Seeds and scales of the layer's test inputs (the verifier regenerates them on the host).
+// Seeds and scales of the layer's test inputs (the checks regenerate them on the host).
 struct LayerSeeds {
   static std::uint64_t x(std::uint64_t s) { return s * 16 + 1; }
   static std::uint64_t router(std::uint64_t s) { return s * 16 + 2; }
   static std::uint64_t w1(std::uint64_t s) { return s * 16 + 3; }
   static std::uint64_t w2(std::uint64_t s) { return s * 16 + 4; }
+  static constexpr int kInputExp2 = -6;  // activations n / 64; weights also times 2^fan_in_exp2(fan-in)
 };
 
 }  // namespace moesim::calib

@@ -1,5 +1,5 @@
 // Result checks with explicit tolerances (see checks.hpp).
-#include "kernels/checks.hpp"
+#include "reference/checks.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <set>
 
-#include "kernels/reference.hpp"
+#include "reference/reference.hpp"
 
 namespace moesim::calib {
 
@@ -111,24 +111,35 @@ TopkCheck check_topk(const float* logits, const float* bias, int tokens, const G
   return r;
 }
 
-std::string check_permute_layout(const std::int32_t* ids, int tokens, int top_k, int experts,
+LayoutCheck check_permute_layout(const std::int32_t* ids, int tokens, int top_k, int experts,
                                  const std::vector<int>& gpu_offsets, const std::vector<int>& gpu_perm_row) {
   const PermuteRef ref = permute_ref(ids, tokens, top_k, experts);
-  if (gpu_offsets.size() != ref.offsets.size()) return "offsets have the wrong length";
-  for (int e = 0; e <= experts; ++e)
-    if (gpu_offsets[e] != ref.offsets[e])
-      return fmt::format("offsets[{}] = {}, want {} (histogram prefix sum)", e, gpu_offsets[e], ref.offsets[e]);
+  LayoutCheck r;
+  const auto fail = [&](const std::string& what) {
+    if (r.wrong++ == 0) r.first_failure = what;
+  };
   const std::size_t n = static_cast<std::size_t>(tokens) * top_k;
-  if (gpu_perm_row.size() != n) return "perm_row has the wrong length";
+  if (gpu_offsets.size() != ref.offsets.size() || gpu_perm_row.size() != n) {
+    r.checked = 1;
+    fail(gpu_offsets.size() != ref.offsets.size() ? "offsets have the wrong length" : "perm_row has the wrong length");
+    return r;
+  }
+  for (int e = 0; e <= experts; ++e) {
+    ++r.checked;
+    if (gpu_offsets[e] != ref.offsets[e])
+      fail(fmt::format("offsets[{}] = {}, want {} (histogram prefix sum)", e, gpu_offsets[e], ref.offsets[e]));
+  }
   std::vector<char> seen(n, 0);
   for (std::size_t a = 0; a < n; ++a) {
+    ++r.checked;
     const int row = gpu_perm_row[a], e = ids[a];
     if (row < ref.offsets[e] || row >= ref.offsets[e + 1])
-      return fmt::format("assignment {} (expert {}) went to row {}, outside [{}, {})", a, e, row, ref.offsets[e],
-                         ref.offsets[e + 1]);
-    if (seen[row]++) return fmt::format("row {} was written twice", row);
+      fail(fmt::format("assignment {} (expert {}) went to row {}, outside [{}, {})", a, e, row, ref.offsets[e],
+                       ref.offsets[e + 1]));
+    else if (seen[static_cast<std::size_t>(row)]++)
+      fail(fmt::format("row {} was written twice", row));
   }
-  return "";
+  return r;
 }
 
 }  // namespace moesim::calib

@@ -1,5 +1,5 @@
 // Routing sources for the calibrator (see routing.hpp).
-#include "kernels/routing.hpp"
+#include "ops/routing.hpp"
 
 #include <fmt/format.h>
 

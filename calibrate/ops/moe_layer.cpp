@@ -1,5 +1,5 @@
-// The single-GPU MoE layer: buffers, test inputs and the phases (see moe_layer.hpp).
-#include "kernels/moe_layer.hpp"
+// The single-GPU MoE layer fixture: buffers, test inputs and the phases (see moe_layer.hpp).
+#include "ops/moe_layer.hpp"
 
 #include <fmt/format.h>
 
@@ -8,9 +8,9 @@
 #include "kernels/combine.hpp"
 #include "kernels/fill.hpp"
 #include "kernels/gate_topk.hpp"
-#include "kernels/host_values.hpp"
 #include "kernels/permute.hpp"
 #include "kernels/router_gemm.hpp"
+#include "reference/host_values.hpp"
 
 namespace moesim::calib {
 
@@ -43,34 +43,35 @@ MoeLayer::MoeLayer(const LayerShape& shape, int max_tokens, GemmMode mode, std::
   const std::size_t t = static_cast<std::size_t>(max_tokens_), h = static_cast<std::size_t>(shape_.hidden),
                     e = static_cast<std::size_t>(shape_.experts), k = static_cast<std::size_t>(shape_.top_k),
                     f = static_cast<std::size_t>(shape_.ffn);
-  x_.allocate(t * h);
-  router_w_.allocate(e * h);
-  w1_.allocate(e * 2 * f * h);
-  w2_.allocate(e * h * f);
-  x_perm_.allocate(t * k * h);
-  y_.allocate(t * k * 2 * f);
-  act_.allocate(t * k * f);
-  out_perm_.allocate(t * k * h);
-  out_.allocate(t * h);
-  bias_.allocate(e);
-  logits_.allocate(t * e);
-  gate_w_.allocate(t * k);
-  route_w_.allocate(t * k);
-  gate_ids_.allocate(t * k);
-  route_ids_.allocate(t * k);
-  perm_row_.allocate(t * k);
-  scratch_.allocate(static_cast<std::size_t>(permute_scratch_ints(shape_.experts)));
-  offsets_.allocate(e + 1);
-  fill_bf16(x_.get(), x_.size(), LayerSeeds::x(seed_), -6, stream);
-  fill_bf16(router_w_.get(), router_w_.size(), LayerSeeds::router(seed_), -6 + fan_in_exp2(shape_.hidden), stream);
-  fill_bf16(w1_.get(), w1_.size(), LayerSeeds::w1(seed_), -6 + fan_in_exp2(shape_.hidden), stream);
-  fill_bf16(w2_.get(), w2_.size(), LayerSeeds::w2(seed_), -6 + fan_in_exp2(shape_.ffn), stream);
+  b_.x.allocate(t * h);
+  b_.router_w.allocate(e * h);
+  b_.w1.allocate(e * 2 * f * h);
+  b_.w2.allocate(e * h * f);
+  b_.x_perm.allocate(t * k * h);
+  b_.y.allocate(t * k * 2 * f);
+  b_.act.allocate(t * k * f);
+  b_.out_perm.allocate(t * k * h);
+  b_.out.allocate(t * h);
+  b_.bias.allocate(e);
+  b_.logits.allocate(t * e);
+  b_.gate_w.allocate(t * k);
+  b_.route_w.allocate(t * k);
+  b_.gate_ids.allocate(t * k);
+  b_.route_ids.allocate(t * k);
+  b_.perm_row.allocate(t * k);
+  b_.scratch.allocate(static_cast<std::size_t>(permute_scratch_ints(shape_.experts)));
+  b_.offsets.allocate(e + 1);
+  const int in = LayerSeeds::kInputExp2;
+  fill_bf16(b_.x.get(), b_.x.size(), LayerSeeds::x(seed_), in, stream);
+  fill_bf16(b_.router_w.get(), b_.router_w.size(), LayerSeeds::router(seed_), in + fan_in_exp2(shape_.hidden), stream);
+  fill_bf16(b_.w1.get(), b_.w1.size(), LayerSeeds::w1(seed_), in + fan_in_exp2(shape_.hidden), stream);
+  fill_bf16(b_.w2.get(), b_.w2.size(), LayerSeeds::w2(seed_), in + fan_in_exp2(shape_.ffn), stream);
   // DeepSeek-V3's e_score_correction_bias: small per-expert offsets (selection only).
   std::mt19937_64 rng(seed_ ^ 0xB1A5ull);
   std::uniform_real_distribution<float> u(-0.05f, 0.05f);
   bias_host_.resize(e);
   for (float& b : bias_host_) b = u(rng);
-  bias_.upload(bias_host_);
+  b_.bias.upload(bias_host_);
   MOESIM_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
@@ -84,9 +85,9 @@ void MoeLayer::set_routing(const Routing& r) {
     if (id < 0 || id >= shape_.experts) throw InputError(fmt::format("routing: expert id {} out of range", id));
   routing_ = r;
   counts_ = r.counts();
-  route_ids_.upload(r.ids);
-  route_w_.upload(r.weights);
-  ffn_.plan(counts_, w1_.get(), w2_.get(), x_perm_.get(), y_.get(), act_.get(), out_perm_.get());
+  b_.route_ids.upload(r.ids);
+  b_.route_w.upload(r.weights);
+  ffn_.plan(counts_, b_.w1.get(), b_.w2.get(), b_.x_perm.get(), b_.y.get(), b_.act.get(), b_.out_perm.get());
 }
 
 void MoeLayer::set_gate(const GateConfig& gate) {
@@ -97,15 +98,17 @@ void MoeLayer::set_gate(const GateConfig& gate) {
 
 void MoeLayer::set_gemm_mode(GemmMode mode) {
   ffn_ = ExpertFfn(handle_, shape_.experts, shape_.hidden, shape_.ffn, mode);
-  if (!routing_.ids.empty()) ffn_.plan(counts_, w1_.get(), w2_.get(), x_perm_.get(), y_.get(), act_.get(), out_perm_.get());
+  if (!routing_.ids.empty())
+    ffn_.plan(counts_, b_.w1.get(), b_.w2.get(), b_.x_perm.get(), b_.y.get(), b_.act.get(), b_.out_perm.get());
 }
 
 void MoeLayer::router_gemm(cudaStream_t s) {
-  calib::router_gemm(handle_, x_.get(), router_w_.get(), tokens(), shape_.hidden, shape_.experts, logits_.get(), s);
+  calib::router_gemm(handle_, b_.x.get(), b_.router_w.get(), tokens(), shape_.hidden, shape_.experts, b_.logits.get(),
+                     s);
 }
 
 void MoeLayer::topk(cudaStream_t s) {
-  launch_topk(logits_.get(), bias_.get(), tokens(), shape_.gate, gate_ids_.get(), gate_w_.get(), s);
+  launch_topk(b_.logits.get(), b_.bias.get(), tokens(), shape_.gate, b_.gate_ids.get(), b_.gate_w.get(), s);
 }
 
 void MoeLayer::gate(cudaStream_t s) {
@@ -114,8 +117,8 @@ void MoeLayer::gate(cudaStream_t s) {
 }
 
 void MoeLayer::permute(cudaStream_t s) {
-  launch_permute(x_.get(), route_ids_.get(), tokens(), shape_.hidden, shape_.top_k, shape_.experts, scratch_.get(),
-                 offsets_.get(), perm_row_.get(), x_perm_.get(), s);
+  launch_permute(b_.x.get(), b_.route_ids.get(), tokens(), shape_.hidden, shape_.top_k, shape_.experts,
+                 b_.scratch.get(), b_.offsets.get(), b_.perm_row.get(), b_.x_perm.get(), s);
 }
 
 void MoeLayer::experts(cudaStream_t s) { ffn_.run(s); }
@@ -123,7 +126,8 @@ void MoeLayer::experts(cudaStream_t s) { ffn_.run(s); }
 void MoeLayer::swiglu(cudaStream_t s) { ffn_.run_swiglu(s); }
 
 void MoeLayer::combine(cudaStream_t s) {
-  launch_combine(out_perm_.get(), perm_row_.get(), route_w_.get(), tokens(), shape_.hidden, shape_.top_k, out_.get(), s);
+  launch_combine(b_.out_perm.get(), b_.perm_row.get(), b_.route_w.get(), tokens(), shape_.hidden, shape_.top_k,
+                 b_.out.get(), s);
 }
 
 void MoeLayer::layer(cudaStream_t s) {
@@ -134,7 +138,7 @@ void MoeLayer::layer(cudaStream_t s) {
 }
 
 void MoeLayer::save_output() {
-  saved_output_ = out_.to_host(static_cast<std::size_t>(tokens()) * shape_.hidden);
+  saved_output_ = b_.out.to_host(static_cast<std::size_t>(tokens()) * shape_.hidden);
 }
 
 }  // namespace moesim::calib
