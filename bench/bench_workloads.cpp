@@ -1,4 +1,4 @@
-// Benchmark: the fixed workloads of issue 7, end to end on one core (scenario loaded, simulated,
+// Benchmark: the fixed reference workloads, end to end on one core (scenario loaded, simulated,
 // summarised), in each network mode. Prints wall and CPU seconds, token-expert assignments per
 // second, flow completions per second and peak RSS. Each workload runs in its own process (this
 // program re-executes itself) so that every peak RSS belongs to one workload alone.
@@ -37,7 +37,7 @@ using moesim::bench::peak_rss_mib;
 struct Workload {
   const char* name;
   const char* scenario;  // relative to the source tree
-  int steps;             // default steps (decode: issue 7's 50)
+  int steps;             // default steps (decode: 50)
   std::vector<std::string> overrides;
 };
 

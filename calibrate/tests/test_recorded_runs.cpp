@@ -84,7 +84,7 @@ TEST_CASE("measured profiles predict the recorded single-GPU layers within 5% (m
       const auto layer = moesim::calib::summarize_errors(rows, "layer");
       CHECK(layer.rows == 12);
       CHECK(layer.median_abs_pct < 5.0);
-      CHECK(layer.p90_abs_pct < 15.0);  // worst so far: 11.5%, H100 deepseek-v3, first run of 2026-11-23
+      CHECK(layer.p90_abs_pct < 15.0);  // a bound on the recorded runs, not the accuracy claim (VALIDATION.md)
       CHECK(moesim::calib::summarize_errors(rows, "").median_abs_pct < 5.0);
     }
 }
