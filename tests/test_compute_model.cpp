@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/scenario_loader.hpp"
 #include "gpu/compute_model.hpp"
 
 using moesim::ComputeModel;
@@ -292,7 +293,7 @@ TEST_CASE("presets on the shipped-like H100 numbers give sane decode times", "[c
   p.matrix_fp8_TFLOPs = 1979;
   p.matrix_efficiency = 0.7;
   p.launch_ns = 3000;
-  const ModelSpec m = *moesim::model_preset("deepseek-v3");
+  const ModelSpec m = *moesim::io::find_model_preset("deepseek-v3");
   const ComputeModel cm(p, m);
   // 32 experts per GPU (EP8), 8 of them active with one token each: ~8 * 44 MB / 2680 GB/s
   // ~ 131 us + 3 us launch.

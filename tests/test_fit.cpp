@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/scenario_loader.hpp"
 #include "fit/measurements.hpp"
 #include "fit/profile_fit.hpp"
 #include "gpu/compute_model.hpp"
@@ -247,7 +248,7 @@ TEST_CASE("fitting the sample gives measured efficiencies, monotone tables and N
 TEST_CASE("the compute model uses fitted tables for their model only", "[fit][compute_model]") {
   const Measurements m = moesim::fit::load_measurements(sample_path());
   const moesim::Profile p = moesim::fit::fit_profile(m, h100_base(), {"", 450}).profile;
-  const moesim::ModelSpec ds = *moesim::model_preset("deepseek-v3");
+  const moesim::ModelSpec ds = *moesim::io::find_model_preset("deepseek-v3");
   const moesim::ComputeModel cm(p, ds);
   for (Phase phase : {Phase::gate, Phase::experts, Phase::combine}) CHECK(cm.source(phase) == "profile");
   std::vector<int> load(32, 0);
@@ -255,7 +256,7 @@ TEST_CASE("the compute model uses fitted tables for their model only", "[fit][co
   CHECK(cm.experts_ps(load) == moesim::ps_from_us(p.kernels_us.at("expert_us").at(1)));
   CHECK(cm.combine_ps(32768) == moesim::ps_from_us(p.kernels_us.at("combine_us").y.back()));
 
-  const moesim::ModelSpec qwen = *moesim::model_preset("qwen3-30b-a3b");
+  const moesim::ModelSpec qwen = *moesim::io::find_model_preset("qwen3-30b-a3b");
   const moesim::ComputeModel other(p, qwen);
   CHECK(other.source(Phase::experts) == "roofline (profile tables are for deepseek-v3)");
   CHECK(other.source(Phase::gate) == "roofline (profile tables are for deepseek-v3)");

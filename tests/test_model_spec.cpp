@@ -2,28 +2,29 @@
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
+#include "io/scenario_loader.hpp"
 #include "spec/model_spec.hpp"
+#include "test_util.hpp"
 
 using moesim::InputError;
 using moesim::ModelSpec;
-using moesim::model_preset;
 
 TEST_CASE("every preset exists, is named after itself and validates", "[model_spec]") {
-  const auto names = moesim::model_preset_names();
+  const auto names = moesim::io::model_preset_names();
   REQUIRE(names.size() == 7);
   for (const auto& name : names) {
     INFO(name);
-    const auto m = model_preset(name);
+    const auto m = moesim::io::find_model_preset(name);
     REQUIRE(m.has_value());
     CHECK(m->name == name);
     CHECK_NOTHROW(m->validate("preset " + name));
   }
-  CHECK_FALSE(model_preset("DeepSeek-V3").has_value());  // names are lowercase with dashes
-  CHECK_FALSE(model_preset("gpt-5").has_value());
+  CHECK_FALSE(moesim::io::find_model_preset("DeepSeek-V3").has_value());  // names are lowercase with dashes
+  CHECK_FALSE(moesim::io::find_model_preset("gpt-5").has_value());
 }
 
 TEST_CASE("DeepSeek-V3 preset matches its config.json", "[model_spec]") {
-  const ModelSpec m = *model_preset("deepseek-v3");
+  const ModelSpec m = *moesim::io::find_model_preset("deepseek-v3");
   CHECK(m.hidden == 7168);
   CHECK(m.layers == 61);
   CHECK(m.dense_layers == 3);
@@ -47,7 +48,7 @@ TEST_CASE("DeepSeek-V3 preset matches its config.json", "[model_spec]") {
 }
 
 TEST_CASE("GQA presets: attention and KV sizes from heads", "[model_spec]") {
-  const ModelSpec mix = *model_preset("mixtral-8x7b");
+  const ModelSpec mix = *moesim::io::find_model_preset("mixtral-8x7b");
   // q 4096*4096 + k,v 2*4096*1024 + o 4096*4096 = 16,777,216*2 + 8,388,608 = 41,943,040.
   CHECK(mix.attn_params == 41943040.0);
   // K and V: 2 * 8 kv heads * 128 * 2 bytes = 4096.
@@ -56,14 +57,14 @@ TEST_CASE("GQA presets: attention and KV sizes from heads", "[model_spec]") {
   CHECK(mix.expert_weight_bytes() == 352321536.0);
   CHECK(mix.moe_layers() == 32);
 
-  const ModelSpec qwen = *model_preset("qwen3-235b-a22b");
+  const ModelSpec qwen = *moesim::io::find_model_preset("qwen3-235b-a22b");
   CHECK(qwen.layers == 94);
   CHECK(qwen.expert_ffn == 1536);
   // 4 * 64 heads * 128 = 32,768 FLOPs per (query, context) pair; 4 * hidden would say 16,384.
   CHECK(qwen.decode_attn_flops_per_ctx() == 32768.0);
   CHECK(qwen.prefill_attn_flops_per_ctx() == 32768.0);
 
-  const ModelSpec oss = *model_preset("gpt-oss-120b");
+  const ModelSpec oss = *moesim::io::find_model_preset("gpt-oss-120b");
   CHECK(oss.top_k == 4);
   // MXFP4: 4.25 bits = 0.53125 bytes; attention stays bf16.
   CHECK(oss.weight_bytes == 0.53125);
@@ -71,13 +72,13 @@ TEST_CASE("GQA presets: attention and KV sizes from heads", "[model_spec]") {
   // 3 * 2880 * 2880 * 0.53125 = 13,219,200 bytes.
   CHECK(oss.expert_weight_bytes() == 13219200.0);
 
-  CHECK(model_preset("olmoe-1b-7b")->routed_experts == 64);
-  CHECK(model_preset("dbrx")->expert_ffn == 10752);
-  CHECK(model_preset("qwen3-30b-a3b")->expert_ffn == 768);
+  CHECK(moesim::io::find_model_preset("olmoe-1b-7b")->routed_experts == 64);
+  CHECK(moesim::io::find_model_preset("dbrx")->expert_ffn == 10752);
+  CHECK(moesim::io::find_model_preset("qwen3-30b-a3b")->expert_ffn == 768);
 }
 
 TEST_CASE("defaults of the derived attention constants", "[model_spec]") {
-  ModelSpec m = *model_preset("olmoe-1b-7b");
+  ModelSpec m = *moesim::io::find_model_preset("olmoe-1b-7b");
   m.attn_flops_per_ctx = 0;
   m.attn_prefill_flops_per_ctx = 0;
   // 0 = 4 * hidden = 8192; prefill follows decode.
@@ -86,7 +87,7 @@ TEST_CASE("defaults of the derived attention constants", "[model_spec]") {
 }
 
 TEST_CASE("validate rejects out-of-range fields with the caller's prefix", "[model_spec]") {
-  const ModelSpec good = *model_preset("mixtral-8x7b");
+  const ModelSpec good = *moesim::io::find_model_preset("mixtral-8x7b");
   auto fails = [](ModelSpec m, const std::string& fragment) {
     INFO(fragment);
     try {
@@ -122,4 +123,32 @@ TEST_CASE("validate rejects out-of-range fields with the caller's prefix", "[mod
   m = good;
   m.attn_params = 0;
   fails(m, "attn_params");
+}
+
+TEST_CASE("a model preset is a TOML file: by name from the models directory, or by path", "[model_spec]") {
+  const auto dir = moesim::test::scratch_dir("model_presets");
+  // A user's own model, given by path: the same [model] keys as a scenario's.
+  const std::string own = moesim::test::write_file(
+      dir, "tiny.toml",
+      "[model]\nhidden = 64\nlayers = 2\nrouted_experts = 8\ntop_k = 2\nexpert_ffn = 32\nattn_params = 16384\n"
+      "kv_bytes_per_token = 256\n");
+  const ModelSpec tiny = moesim::io::load_model_preset(own);
+  CHECK(tiny.name == "tiny");  // named after its file unless it says otherwise
+  CHECK(tiny.routed_experts == 8);
+  CHECK(tiny.weight_bytes == 2);
+  // A missing required key, an unknown key and an unknown preset are located errors.
+  const std::string bad = moesim::test::write_file(dir, "bad.toml", "[model]\nhidden = 64\nlayers = 2\n");
+  CHECK_THROWS_WITH(moesim::io::load_model_preset(bad), Catch::Contains("bad.toml") && Catch::Contains("routed_experts"));
+  const std::string typo = moesim::test::write_file(dir, "typo.toml", "[model]\nhiden = 64\n");
+  CHECK_THROWS_WITH(moesim::io::load_model_preset(typo), Catch::Contains("typo.toml:2:1"));
+  CHECK_THROWS_WITH(moesim::io::load_model_preset("gpt-5"),
+                    Catch::Contains("unknown model preset \"gpt-5\"") && Catch::Contains("deepseek-v3"));
+  // A scenario names it by path, relative to the scenario file; its own keys still override.
+  const std::string scenario = moesim::test::write_file(
+      dir, "s.toml",
+      "[model]\npreset = \"tiny.toml\"\ntop_k = 4\n[hardware]\ntopology = \"t.toml\"\nprofile = \"p.toml\"\n"
+      "[workload]\ntokens_per_gpu = 8\n");
+  const moesim::Scenario s = moesim::io::load_scenario(scenario);
+  CHECK(s.model.hidden == 64);
+  CHECK(s.model.top_k == 4);
 }

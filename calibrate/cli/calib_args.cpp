@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "io/scenario_loader.hpp"
 
 namespace moesim::calib {
 
@@ -110,10 +111,10 @@ ResolvedModel resolve_model(const ModelArgs& a) {
   ResolvedModel r;
   const bool explicit_dims = a.hidden || a.experts || a.top_k || a.expert_ffn;
   if (!a.model.empty()) {
-    const auto preset = model_preset(a.model);
+    const auto preset = moesim::io::find_model_preset(a.model);
     if (!preset)
       throw InputError(fmt::format("--model \"{}\": unknown preset (known: {})", a.model,
-                                   fmt::join(model_preset_names(), ", ")));
+                                   fmt::join(moesim::io::model_preset_names(), ", ")));
     r.spec = *preset;
     r.gate = preset_gate_config(r.spec);
   } else {

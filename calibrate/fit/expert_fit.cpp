@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "fit/profile_fit.hpp"
+#include "io/scenario_loader.hpp"
 #include "spec/model_spec.hpp"
 
 namespace moesim::fit {
@@ -96,7 +97,7 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
     if (k.model == model && k.kernel == "expert") ++rows_by_bytes[k.weight_bytes];
   ExpertFit fit;
   if (!rows_by_bytes.empty()) {
-    const auto preset = model_preset(model);
+    const auto preset = moesim::io::find_model_preset(model);
     int best = 0;
     for (const auto& [bytes, count] : rows_by_bytes)
       if (count > best || (count == best && preset && bytes == preset->weight_bytes)) {

@@ -12,6 +12,7 @@
 #include "fit/measurements.hpp"
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
+#include "io/scenario_loader.hpp"
 #include "spec/model_spec.hpp"
 
 namespace {
@@ -32,7 +33,7 @@ std::vector<moesim::calib::ValidateRow> layer_rows(const moesim::Profile& profil
   for (const std::string& file : files) {
     for (const moesim::fit::LayerMeasurement& layer : moesim::fit::load_measurements(file).layers) {
       if (layer.model != profile.kernels_model) continue;
-      const auto preset = moesim::model_preset(layer.model);
+      const auto preset = moesim::io::find_model_preset(layer.model);
       if (!preset) throw moesim::InputError(fmt::format("{}: layer of unknown model \"{}\"", file, layer.model));
       const moesim::ModelSpec spec = moesim::calib::spec_as_run(*preset, layer.weight_bytes);
       const auto r = moesim::calib::predict_layer(profile, spec, layer);

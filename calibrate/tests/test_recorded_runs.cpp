@@ -11,6 +11,7 @@
 #include "fit/measurements.hpp"
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
+#include "io/scenario_loader.hpp"
 #include "spec/model_spec.hpp"
 
 namespace {
@@ -41,7 +42,7 @@ moesim::Profile shipped_profile(const Run& run, const ModelFiles& mf) {
 
 // The model as the calibrator ran it (bf16 weights, dispatch and combine).
 moesim::ModelSpec spec_as_run(const ModelFiles& mf) {
-  return moesim::calib::spec_as_run(*moesim::model_preset(mf.model), 2);
+  return moesim::calib::spec_as_run(*moesim::io::find_model_preset(mf.model), 2);
 }
 
 }  // namespace

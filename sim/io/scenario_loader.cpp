@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <sstream>
@@ -50,27 +52,33 @@ void read_section(TableReader& r, std::string_view section, Scenario& s) {
       k.set(s, read_key(r, k, s, k.need == KeyNeed::required));
 }
 
-void read_model(TableReader& r, Scenario& s) {
-  ModelSpec& m = s.model;
-  if (r.has("preset")) {
-    s.model_preset = r.string("preset");
-    auto preset = model_preset(s.model_preset);
-    if (!preset) {
-      std::string names;
-      for (const auto& n : model_preset_names()) names += (names.empty() ? "" : ", ") + n;
-      r.fail("preset", fmt::format("unknown model preset \"{}\" (known: {})", s.model_preset, names));
-    }
-    m = *preset;
-  }
-  m.name = r.string_or("name", m.name.empty() ? "custom" : m.name);
-  // Explicit dims override the preset (or define the whole model when there is none).
-  const bool need = s.model_preset.empty();
+// The model keys of a [model] table; `need`: the keys a preset would give are required.
+void read_model_keys(TableReader& r, Scenario& s, bool need) {
   for (const ScenarioKey& k : scenario_keys()) {
     if (k.section != "model" || k.name == "preset" || k.name == "name") continue;
     if ((need && k.need == KeyNeed::without_preset) || r.has(k.name)) k.set(s, read_key(r, k, s, true));
   }
+}
+
+void read_model(TableReader& r, Scenario& s, const std::string& base_dir) {
+  ModelSpec& m = s.model;
+  if (r.has("preset")) {
+    s.model_preset = r.string("preset");
+    try {
+      m = load_model_preset(s.model_preset, base_dir);
+    } catch (const InputError& e) {
+      r.fail("preset", e.what());
+    }
+  }
+  m.name = r.string_or("name", m.name.empty() ? "custom" : m.name);
+  // Explicit dims override the preset (or define the whole model when there is none).
+  read_model_keys(r, s, s.model_preset.empty());
   r.finish();
   m.validate(where(r.file(), &r.raw()) + ": model");
+}
+
+bool is_path(const std::string& name) {
+  return name.find('/') != std::string::npos || std::filesystem::path(name).extension() == ".toml";
 }
 
 }  // namespace
@@ -117,7 +125,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   read_section(r, "", s);
 
   TableReader model = r.table("model");
-  read_model(model, s);
+  read_model(model, s, base_dir);
 
   TableReader hw = r.table("hardware");
   read_section(hw, "hardware", s);
@@ -189,6 +197,46 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   return s;
 }
 }  // namespace
+
+std::string models_dir() {
+  if (const char* env = std::getenv("MOESIM_MODELS_DIR"); env != nullptr && *env != '\0') return env;
+  return MOESIM_MODELS_DIR;
+}
+
+std::vector<std::string> model_preset_names() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(models_dir(), ec))
+    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::optional<ModelSpec> find_model_preset(const std::string& name) {
+  if (is_path(name) || !std::filesystem::is_regular_file(std::filesystem::path(models_dir()) / (name + ".toml")))
+    return std::nullopt;
+  return load_model_preset(name);
+}
+
+ModelSpec load_model_preset(const std::string& name, const std::string& base_dir) {
+  std::string path = is_path(name) ? resolve(base_dir, name) : (std::filesystem::path(models_dir()) / (name + ".toml")).string();
+  if (!is_path(name) && !std::filesystem::is_regular_file(path)) {
+    std::string known;
+    for (const auto& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw InputError(fmt::format("unknown model preset \"{}\" (known: {}; presets are the TOML files in {})", name,
+                                 known, models_dir()));
+  }
+  const toml::table table = parse_toml_file(path);
+  TableReader root(table, path);
+  TableReader r = root.table("model");
+  Scenario s;  // the keys' accessors fill a scenario's model
+  s.model.name = r.string_or("name", std::filesystem::path(path).stem().string());
+  read_model_keys(r, s, true);
+  r.finish();
+  root.finish();
+  s.model.validate(where(path, &r.raw()) + ": model");
+  return s.model;
+}
 
 Scenario load_scenario_table(const toml::table& table, const std::string& file, const std::string& base_dir) {
   return read_scenario(table, file, base_dir, nullptr);

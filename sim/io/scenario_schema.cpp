@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "core/error.hpp"
+#include "io/scenario_loader.hpp"
 #include "spec/model_spec.hpp"
 
 namespace moesim::io {
@@ -50,8 +51,9 @@ std::vector<ScenarioKey> make_keys() {
       {"", "seed", T::integer, 0, int64_max, {}, N::optional, "1", "seeds the gate; same seed, same results",
        [](const Scenario& s) -> KeyValue { return static_cast<std::int64_t>(s.seed); },
        [](Scenario& s, const KeyValue& v) { s.seed = static_cast<std::uint64_t>(std::get<std::int64_t>(v)); }},
-      {"model", "preset", T::choice, 0, 0, model_preset_names(), N::read_by_code, "none",
-       "a model preset (models/*.toml); explicit keys below override its fields"},
+      {"model", "preset", T::string, 0, 0, {}, N::read_by_code, "none",
+       "a model preset: a file of `models/` without `.toml` (`moesim keys` lists them), or a path to a model TOML "
+       "file; the keys below override its fields"},
       {"model", "name", T::string, 0, 0, {}, N::optional, "preset / `custom`", "the model's name in reports",
        MOESIM_STR(model.name)},
       {"model", "hidden", T::integer, 1, kMaxDim, {}, N::without_preset, "preset", "hidden size",
@@ -243,6 +245,9 @@ std::string scenario_keys_text() {
     out += fmt::format("{:<34} {:<40} default {}\n", k.dotted(), type, def);
     if (!k.help.empty()) out += fmt::format("{:<34} {}\n", "", k.help);
   }
+  std::string presets;
+  for (const std::string& n : model_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
+  out += fmt::format("\nmodel presets in {}: {}\n", models_dir(), presets);
   return out;
 }
 

@@ -1,10 +1,7 @@
 #pragma once
 // Shapes of an MoE transformer: what the simulator needs to size traffic, weights and compute.
-// Presets carry the published configurations of well-known models.
-#include <optional>
+// Presets (models/*.toml) carry the published configurations of well-known models.
 #include <string>
-#include <string_view>
-#include <vector>
 
 namespace moesim {
 
@@ -50,7 +47,5 @@ struct ModelSpec {
   void validate(const std::string& where) const;
 };
 
-std::optional<ModelSpec> model_preset(std::string_view name);
-std::vector<std::string> model_preset_names();
 
 }  // namespace moesim
