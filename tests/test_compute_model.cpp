@@ -21,7 +21,7 @@ Profile test_profile() {
   Profile p;
   p.meta.device = "test";
   p.meta.source = "derived";
-  p.hbm_GBps = 1000;
+  p.hbm_bandwidth = moesim::Bandwidth::from_GBps(1000);
   p.hbm_efficiency = 0.5;
   p.matrix_bf16_TFLOPs = 400;
   p.matrix_fp8_TFLOPs = 800;
@@ -35,7 +35,7 @@ Profile test_profile() {
 // The same with HBM so fast that every phase is bound by its FLOPs.
 Profile math_bound_profile() {
   Profile p = test_profile();
-  p.hbm_GBps = 1e9;
+  p.hbm_bandwidth = moesim::Bandwidth::from_GBps(1e9);
   return p;
 }
 
@@ -145,8 +145,8 @@ TEST_CASE("combine and local copies are memory-bound", "[compute_model]") {
   // 16,384 B; 49,152 B / 500 GB/s = 98,304 ps.
   CHECK(cm.combine_ps(16) == kLaunchPs + 98'304);
   // Read + write 1 MB at 500 GB/s: 2e6 * 1e3 / 500 = 4,000,000 ps, no launch.
-  CHECK(cm.local_copy_ps(1e6) == 4'000'000);
-  CHECK(cm.local_copy_ps(0) == 0);
+  CHECK(cm.local_copy_ps(moesim::Bytes(1e6)) == 4'000'000);
+  CHECK(cm.local_copy_ps(moesim::Bytes(0)) == 0);
 }
 
 TEST_CASE("measured tables override the roofline", "[compute_model]") {
@@ -287,7 +287,7 @@ TEST_CASE("tables measured for another model are not used", "[compute_model]") {
 
 TEST_CASE("presets on the shipped-like H100 numbers give sane decode times", "[compute_model]") {
   Profile p = test_profile();
-  p.hbm_GBps = 3350;
+  p.hbm_bandwidth = moesim::Bandwidth::from_GBps(3350);
   p.hbm_efficiency = 0.8;
   p.matrix_bf16_TFLOPs = 989;
   p.matrix_fp8_TFLOPs = 1979;

@@ -24,9 +24,9 @@ Topology detour() {
   const int g0 = t.add_node(TopoNode{"g0", NodeKind::gpu, -1, 0, 0});
   const int g1 = t.add_node(TopoNode{"g1", NodeKind::gpu, -1, 1, 0});
   const int s = t.add_node(TopoNode{"s", NodeKind::network_switch, -1, -1, -1});
-  t.add_duplex(g0, g1, 100.0, 0.0, "nvlink");
-  t.add_duplex(g0, s, 50.0, 0.0, "nvlink");
-  t.add_duplex(s, g1, 50.0, 0.0, "nvlink");
+  t.add_duplex(g0, g1, Bandwidth::from_GBps(100.0), 0.0, "nvlink");
+  t.add_duplex(g0, s, Bandwidth::from_GBps(50.0), 0.0, "nvlink");
+  t.add_duplex(s, g1, Bandwidth::from_GBps(50.0), 0.0, "nvlink");
   t.finalize();
   return t;
 }
@@ -34,7 +34,7 @@ Topology detour() {
 TimePs one_flow(const Topology& t, double bytes) {
   EventQueue q;
   auto net = make_network(NetworkModelKind::flow, q, t, MessageCost{});
-  const auto id = net->declare({{0, 1, bytes}}, 1);
+  const auto id = net->declare({{0, 1, Bytes(bytes)}}, 1);
   TimePs done = -1;
   net->start(id, [&](TimePs at) { done = at; });
   q.run();

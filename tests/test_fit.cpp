@@ -183,7 +183,7 @@ TEST_CASE("fitting the sample gives measured efficiencies, monotone tables and N
   INFO("notes:\n" << notes);
 
   // Device: the datasheet ceilings stay, the efficiencies are measured over them.
-  CHECK(p.hbm_GBps == 3350.0);
+  CHECK(p.hbm_bandwidth.GBps() == 3350.0);
   CHECK(p.matrix_bf16_TFLOPs == 989.0);
   CHECK(p.hbm_efficiency == Approx(0.84));        // 2814 / 3350
   CHECK(p.matrix_efficiency == Approx(0.72));     // 712.08 / 989

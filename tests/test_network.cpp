@@ -20,7 +20,7 @@ Topology two_gpus() {
   Topology t("pair");
   const int a = t.add_node(TopoNode{"g0", NodeKind::gpu, -1, 0, 0});
   const int b = t.add_node(TopoNode{"g1", NodeKind::gpu, -1, 1, 0});
-  t.add_duplex(a, b, 100.0, 1000.0, "nvlink");
+  t.add_duplex(a, b, Bandwidth::from_GBps(100.0), 1000.0, "nvlink");
   t.finalize();
   return t;
 }
@@ -31,7 +31,7 @@ Topology star(int n) {
   const int sw = t.add_node(TopoNode{"sw", NodeKind::nvswitch, -1, -1, -1});
   for (int i = 0; i < n; ++i) {
     const int g = t.add_node(TopoNode{"g" + std::to_string(i), NodeKind::gpu, -1, i, 0});
-    t.add_duplex(g, sw, 100.0, 500.0, "nvlink");
+    t.add_duplex(g, sw, Bandwidth::from_GBps(100.0), 500.0, "nvlink");
   }
   t.finalize();
   return t;
@@ -58,7 +58,7 @@ TEST_CASE("one flow on one link takes latency + bytes / bandwidth", "[net]") {
   const Topology t = two_gpus();
   for (const std::string mode : {"flow", "analytic"}) {
     // 1e6 B / 100 GB/s = 10 us; + 1000 ns link latency = 11 us = 11'000'000 ps.
-    auto done = run_flows(mode, t, {{0, 1, 1e6}}, {0});
+    auto done = run_flows(mode, t, {{0, 1, Bytes(1e6)}}, {0});
     REQUIRE(done[0] == 11'000'000);
   }
 }
@@ -68,10 +68,10 @@ TEST_CASE("declaring a flow to the same GPU, or to a GPU that does not exist, is
   for (const std::string mode : {"flow", "analytic"}) {
     EventQueue q;
     auto net = make_network(*parse_setting<NetworkModelKind>(mode), q, t, MessageCost{});
-    REQUIRE_THROWS_WITH(net->declare({{0, 0, 1e6}}, 1), Catch::Contains("itself"));
-    REQUIRE_THROWS_WITH(net->declare({{0, 2, 1e6}}, 1), Catch::Contains("do not exist"));
-    REQUIRE_THROWS_WITH(net->declare({{-1, 1, 1e6}}, 1), Catch::Contains("do not exist"));
-    REQUIRE(net->declare({{0, 1, 1e6}}, 1) == 0);  // nothing half-declared before
+    REQUIRE_THROWS_WITH(net->declare({{0, 0, Bytes(1e6)}}, 1), Catch::Contains("itself"));
+    REQUIRE_THROWS_WITH(net->declare({{0, 2, Bytes(1e6)}}, 1), Catch::Contains("do not exist"));
+    REQUIRE_THROWS_WITH(net->declare({{-1, 1, Bytes(1e6)}}, 1), Catch::Contains("do not exist"));
+    REQUIRE(net->declare({{0, 1, Bytes(1e6)}}, 1) == 0);  // nothing half-declared before
   }
 }
 
@@ -79,7 +79,7 @@ TEST_CASE("n flows sharing a link get bandwidth / n each", "[net]") {
   const Topology t = two_gpus();
   // 4 flows of 1e6 B share 100 GB/s: 25 GB/s each, so all finish at 4e6 B / 100 GB/s = 40 us,
   // delivered 1 us later: 41 us.
-  std::vector<FlowDecl> flows(4, FlowDecl{0, 1, 1e6});
+  std::vector<FlowDecl> flows(4, FlowDecl{0, 1, Bytes(1e6)});
   for (const std::string mode : {"flow", "analytic"}) {
     auto done = run_flows(mode, t, flows, {0, 0, 0, 0});
     for (TimePs d : done) REQUIRE(d == 41'000'000);
@@ -91,7 +91,7 @@ TEST_CASE("two staggered flows finish at hand-computed times", "[net]") {
   // A (1e6 B) starts at 0, B (1e6 B) at 5 us. A alone sends 5e5 B by 5 us; then both get 50 GB/s:
   // A's remaining 5e5 B take 10 us -> A leaves at 15 us. B has sent 5e5 B by then and finishes
   // its other 5e5 B alone at 100 GB/s in 5 us -> 20 us. Add 1 us latency: 16 us and 21 us.
-  auto done = run_flows("flow", t, {{0, 1, 1e6}, {0, 1, 1e6}}, {0, 5'000'000});
+  auto done = run_flows("flow", t, {{0, 1, Bytes(1e6)}, {0, 1, Bytes(1e6)}}, {0, 5'000'000});
   REQUIRE(done[0] == 16'000'000);
   REQUIRE(done[1] == 21'000'000);
 }
@@ -99,7 +99,7 @@ TEST_CASE("two staggered flows finish at hand-computed times", "[net]") {
 TEST_CASE("flows in opposite directions do not share bandwidth", "[net]") {
   const Topology t = two_gpus();
   // Each direction is its own 100 GB/s link: both take 10 us + 1 us.
-  auto done = run_flows("flow", t, {{0, 1, 1e6}, {1, 0, 1e6}}, {0, 0});
+  auto done = run_flows("flow", t, {{0, 1, Bytes(1e6)}, {1, 0, Bytes(1e6)}}, {0, 0});
   REQUIRE(done[0] == 11'000'000);
   REQUIRE(done[1] == 11'000'000);
 }
@@ -110,7 +110,7 @@ TEST_CASE("uniform all-to-all on a non-blocking switch", "[net]") {
   std::vector<FlowDecl> flows;
   for (int s = 0; s < n; ++s)
     for (int d = 0; d < n; ++d)
-      if (s != d) flows.push_back({s, d, 1e6});
+      if (s != d) flows.push_back({s, d, Bytes(1e6)});
   // Each GPU's 100 GB/s uplink carries its (n-1) flows: (n-1) x 1e6 B / 100 GB/s = 7 x 10 us =
   // 70 us; the path is two 500 ns links: + 1 us = 71 us.
   for (const std::string mode : {"flow", "analytic"}) {
@@ -123,16 +123,16 @@ TEST_CASE("message-size efficiency and per-message latency apply per flow", "[ne
   const Topology t = two_gpus();
   EventQueue q;
   MessageCost cost;
-  cost.alpha_ns[0] = 2000;
-  cost.efficiency = [](int, double) { return 0.5; };
+  cost.alpha_ns[static_cast<std::size_t>(PathKind::nvlink)] = 2000;
+  cost.efficiency = [](PathKind, Bytes) { return 0.5; };
   FlowModel net(q, t, cost);
-  const auto id = net.declare({{0, 1, 1e6}}, 1);
+  const auto id = net.declare({{0, 1, Bytes(1e6)}}, 1);
   TimePs done = -1;
   net.start(id, [&](TimePs at) { done = at; });
   q.run();
   // At 50% efficiency 1e6 B move like 2e6 B: 20 us; + 1 us link latency + 2 us alpha = 23 us.
   REQUIRE(done == 23'000'000);
-  REQUIRE(net.link_bytes()[0] == Approx(1e6));  // links carry the real bytes
+  REQUIRE(net.link_bytes()[0].count() == Approx(1e6));  // links carry the real bytes
 }
 
 TEST_CASE("a link's flows finish in size order at processor-sharing times, at any count", "[net]") {
@@ -142,17 +142,19 @@ TEST_CASE("a link's flows finish in size order at processor-sharing times, at an
   const Topology t = two_gpus();
   for (const std::size_t n : {5U, 9U, 71U, 128U, 129U, 400U}) {
     std::vector<FlowDecl> flows;
-    for (std::size_t i = 0; i < n; ++i) flows.push_back(FlowDecl{0, 1, 1e4 * static_cast<double>(1 + (i * 7919) % 37)});
+    for (std::size_t i = 0; i < n; ++i)
+      flows.push_back(FlowDecl{0, 1, Bytes(1e4 * static_cast<double>(1 + (i * 7919) % 37))});
     const std::vector<TimePs> got = run_flows("flow", t, flows, std::vector<TimePs>(n, 0));
     std::vector<double> sizes;
-    for (const FlowDecl& f : flows) sizes.push_back(f.bytes);
+    for (const FlowDecl& f : flows) sizes.push_back(f.bytes.count());
     std::sort(sizes.begin(), sizes.end());
     for (std::size_t i = 0; i < n; ++i) {
-      const auto k = static_cast<std::size_t>(std::lower_bound(sizes.begin(), sizes.end(), flows[i].bytes) - sizes.begin());
-      double carried = flows[i].bytes * static_cast<double>(n - k);
+      const double size = flows[i].bytes.count();
+      const auto k = static_cast<std::size_t>(std::lower_bound(sizes.begin(), sizes.end(), size) - sizes.begin());
+      double carried = size * static_cast<double>(n - k);
       for (std::size_t j = 0; j < k; ++j) carried += sizes[j];
-      const double expect_ps = carried / bytes_per_ps(100.0) + 1e6;  // + the 1 us link latency
-      INFO("n " << n << ", flow " << i << " of " << flows[i].bytes << " B");
+      const double expect_ps = carried / Bandwidth::from_GBps(100.0).bytes_per_ps() + 1e6;  // + the 1 us link latency
+      INFO("n " << n << ", flow " << i << " of " << size << " B");
       // Each completion rounds the next event up to a whole picosecond.
       REQUIRE(static_cast<double>(got[i]) == Approx(expect_ps).margin(static_cast<double>(n)));
     }
@@ -167,7 +169,7 @@ TEST_CASE("flow model at tolerance 0 matches a textbook fluid simulation", "[net
   const int sw = t.add_node(TopoNode{"sw", NodeKind::nvswitch, -1, -1, -1});
   for (int i = 0; i < n; ++i) {
     const int g = t.add_node(TopoNode{"g" + std::to_string(i), NodeKind::gpu, -1, i, 0});
-    t.add_duplex(g, sw, 50.0 + 20.0 * i, 500.0, "nvlink");
+    t.add_duplex(g, sw, Bandwidth::from_GBps(50.0 + 20.0 * i), 500.0, "nvlink");
   }
   t.finalize();
   std::uint64_t x = 99;
@@ -180,7 +182,7 @@ TEST_CASE("flow model at tolerance 0 matches a textbook fluid simulation", "[net
   for (int i = 0; i < 60; ++i) {
     const int src = static_cast<int>(next(n));
     const int dst = (src + 1 + static_cast<int>(next(n - 1))) % n;
-    flows.push_back(FlowDecl{src, dst, 1e4 * static_cast<double>(1 + next(100))});
+    flows.push_back(FlowDecl{src, dst, Bytes(1e4 * static_cast<double>(1 + next(100)))});
     starts.push_back(static_cast<TimePs>(next(20)) * 1'000'000);
   }
   const std::vector<TimePs> got = run_flows("flow", t, flows, starts);
@@ -190,9 +192,9 @@ TEST_CASE("flow model at tolerance 0 matches a textbook fluid simulation", "[net
   FlowModel paths(q, t, MessageCost{});
   const std::int64_t first = paths.declare(flows, 7);
   std::vector<double> cap;
-  for (const Link& l : t.links()) cap.push_back(bytes_per_ps(l.bandwidth_GBps));
+  for (const Link& l : t.links()) cap.push_back(l.bandwidth.bytes_per_ps());
   std::vector<double> left;
-  for (const FlowDecl& f : flows) left.push_back(f.bytes);
+  for (const FlowDecl& f : flows) left.push_back(f.bytes.count());
   std::vector<double> done(flows.size(), -1);
   std::vector<bool> started(flows.size(), false);
   double now = 0;
@@ -217,7 +219,7 @@ TEST_CASE("flow model at tolerance 0 matches a textbook fluid simulation", "[net
     for (std::size_t a = 0; a < active.size(); ++a) {
       const std::size_t i = active[a];
       left[i] -= rate[a] * step;
-      if (left[i] <= 1e-6 * flows[i].bytes) done[i] = now + 1'000'000;  // + two 500 ns hops
+      if (left[i] <= 1e-6 * flows[i].bytes.count()) done[i] = now + 1'000'000;  // + two 500 ns hops
     }
   }
   for (std::size_t i = 0; i < flows.size(); ++i) {
@@ -237,7 +239,7 @@ TEST_CASE("flow model: a re-solve tolerance stays close to exact max-min on a sk
   for (int s = 0; s < n; ++s)
     for (int d = 0; d < n; ++d)
       if (s != d) {
-        flows.push_back(FlowDecl{s, d, 1e5 * (1.0 + static_cast<double>((s * 7919 + d * 104729) % 97) / 10.0)});
+        flows.push_back(FlowDecl{s, d, Bytes(1e5 * (1.0 + static_cast<double>((s * 7919 + d * 104729) % 97) / 10.0))});
         starts.push_back(static_cast<TimePs>(s) * 2'000'000);
       }
   std::uint64_t exact_solves = 0, fast_solves = 0;
@@ -298,6 +300,7 @@ TEST_CASE("ceil_ps rounds up to whole picoseconds exactly like std::ceil", "[net
   for (int i = 1; i < 2000; ++i) {
     const double x = static_cast<double>(i) * 1e3 / 3.0;
     CHECK(ceil_ps(x) == static_cast<TimePs>(std::ceil(x)));
-    CHECK(transfer_ps(static_cast<double>(i), 0.3) == static_cast<TimePs>(std::ceil(static_cast<double>(i) * 1e3 / 0.3)));
+    CHECK(transfer_ps(Bytes(static_cast<double>(i)), Bandwidth::from_GBps(0.3)) ==
+          static_cast<TimePs>(std::ceil(static_cast<double>(i) * 1e3 / 0.3)));
   }
 }

@@ -45,15 +45,15 @@ TEST_CASE("periodic re-balancing charges the expert weights it moves on the link
       {"workload.steps=6", "placement.kind=greedy", "placement.rebalance_every_steps=2", "placement.window_steps=2",
        "gate.drift_per_step=0.5", "gate.layer_variation=true"}));
   const Results& r = run.results;
-  REQUIRE(r.weight_bytes_moved > 0);
+  REQUIRE(r.weight_bytes_moved > Bytes{});
   // Each moved expert is 3 x 1024 x 512 x 2 B = 3,145,728 B.
-  REQUIRE(std::fmod(r.weight_bytes_moved, 3145728.0) == 0.0);
+  REQUIRE(std::fmod(r.weight_bytes_moved.count(), 3145728.0) == 0.0);
   // On one NVSwitch every GPU-to-GPU path is 2 links, so the links carry exactly twice the bytes
   // of dispatch, combine and weight moves together.
-  double link_bytes = 0, traffic = 0;
+  Bytes link_bytes, traffic;
   for (const LinkResult& l : r.links) link_bytes += l.bytes;
   for (const LayerResult& l : r.layers) traffic += l.dispatch_bytes + l.combine_bytes;
-  REQUIRE(link_bytes == Approx(2 * (traffic + r.weight_bytes_moved)));
+  REQUIRE(link_bytes.count() == Approx((2 * (traffic + r.weight_bytes_moved)).count()));
 }
 
 TEST_CASE("topology-aware placement lowers scale-out bytes on two nodes", "[placement]") {
@@ -72,6 +72,6 @@ TEST_CASE("topology-aware placement lowers scale-out bytes on two nodes", "[plac
   };
   const Summary contiguous = run("contiguous");
   const Summary aware = run("topology_aware");
-  REQUIRE(contiguous.scaleout_bytes_per_step > 0);
+  REQUIRE(contiguous.scaleout_bytes_per_step > Bytes{});
   REQUIRE(aware.scaleout_bytes_per_step < 0.85 * contiguous.scaleout_bytes_per_step);
 }

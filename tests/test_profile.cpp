@@ -71,7 +71,7 @@ TEST_CASE("shipped profiles load and validate", "[profile]") {
   const Profile h100 =
       moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm-datasheet.toml"));
   CHECK(h100.meta.source == "derived");
-  CHECK(h100.hbm_GBps == 3350.0);
+  CHECK(h100.hbm_bandwidth.GBps() == 3350.0);
   CHECK(h100.matrix_bf16_TFLOPs == 989.0);
   CHECK(h100.matrix_fp8_TFLOPs == 1979.0);
   CHECK(h100.memory_GB == 80.0);
@@ -88,7 +88,7 @@ TEST_CASE("shipped profiles load and validate", "[profile]") {
   CHECK(h100.comm.at("scaleout").provenance.citation.find("ConnectX-7") != std::string::npos);
 
   const Profile gb200 = moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/gb200.toml"));
-  CHECK(gb200.hbm_GBps == 8000.0);
+  CHECK(gb200.hbm_bandwidth.GBps() == 8000.0);
   CHECK(gb200.matrix_bf16_TFLOPs == 2500.0);
   CHECK(gb200.matrix_fp8_TFLOPs == 5000.0);
   CHECK(gb200.memory_GB == 186.0);
@@ -111,7 +111,7 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
     Profile p;
     p.meta = {"GPU \"X\"", "measured", "550.1", "12.4", "2.21.5", "2025-03-01", "moesim-calibrate --out a\\b",
               "line one\nline two\ttab"};
-    p.hbm_GBps = 1.0 / 3.0;
+    p.hbm_bandwidth = moesim::Bandwidth::from_GBps(1.0 / 3.0);
     p.hbm_efficiency = 0.1;
     p.matrix_bf16_TFLOPs = 1.2345678901234568e20;  // would overflow a TOML integer if written bare
     p.matrix_fp8_TFLOPs = 0;

@@ -82,16 +82,16 @@ TEST_CASE("hgx single node: 8 GPUs, NVLink-only 2-link routes, bisection") {
   const auto s = t.summarize();
   // GPUs 0-3 each push at most 450 GB/s into the NVSwitch (and 4-7 each take 450 GB/s out):
   // min cut = 4 x 450 GB/s = 1800 GB/s.
-  REQUIRE(s.bisection_GBps == Approx(1800.0));
-  REQUIRE(s.injection_GBps == Approx(450.0));
-  REQUIRE(s.scaleout_injection_GBps == 0.0);
+  REQUIRE(s.bisection.GBps() == Approx(1800.0));
+  REQUIRE(s.injection.GBps() == Approx(450.0));
+  REQUIRE(s.scaleout_injection.GBps() == 0.0);
   REQUIRE(s.max_ecmp_paths == 1);
   REQUIRE(s.max_path_links == 2);
   REQUIRE(s.hosts == 1);
   REQUIRE(s.domains == 1);
   REQUIRE(s.classes.size() == 1);
   REQUIRE(s.classes[0].links == 16);
-  REQUIRE(s.classes[0].total_GBps == Approx(16 * 450.0));
+  REQUIRE(s.classes[0].total.GBps() == Approx(16 * 450.0));
 }
 
 TEST_CASE("hgx x4 rail-optimised: NVLink inside, rail leaf across, spines across rails") {
@@ -114,14 +114,14 @@ TEST_CASE("hgx x4 rail-optimised: NVLink inside, rail leaf across, spines across
   REQUIRE(t.gpu_domain(9) == 1);
 
   const auto s = t.summarize();
-  REQUIRE(s.scaleout_injection_GBps == Approx(50.0));  // 400 Gb/s / 8
-  REQUIRE(s.injection_GBps == Approx(500.0));          // 450 NVLink + 50 NIC
+  REQUIRE(s.scaleout_injection.GBps() == Approx(50.0));  // 400 Gb/s / 8
+  REQUIRE(s.injection.GBps() == Approx(500.0));          // 450 NVLink + 50 NIC
   REQUIRE(s.max_ecmp_paths == 4);
   REQUIRE(s.max_path_links == 4);
   REQUIRE(s.hosts == 4);
   // Nodes 0-1 vs 2-3: NVLink stays inside a node, so the cut is the 16 NICs of one half:
   // 16 x 50 GB/s = 800 GB/s.
-  REQUIRE(s.bisection_GBps == Approx(800.0));
+  REQUIRE(s.bisection.GBps() == Approx(800.0));
 }
 
 TEST_CASE("hgx explicit spine count, ECMP cap and non-rail leaves") {
@@ -153,10 +153,10 @@ TEST_CASE("nvl72 rack: NVLink inside the rack, trays as hosts") {
   REQUIRE(t.gpu_domain(71) == 0);
   const auto s = t.summarize();
   REQUIRE(s.hosts == 18);
-  REQUIRE(s.scaleout_injection_GBps == Approx(50.0));  // NICs exist even with one rack
+  REQUIRE(s.scaleout_injection.GBps() == Approx(50.0));  // NICs exist even with one rack
   // Half the rack (36 GPUs) sends through the NVLink switch and, in parallel, through its NICs
   // into the rack's one leaf: 36 x (900 + 50) GB/s = 34200 GB/s.
-  REQUIRE(s.bisection_GBps == Approx(36 * (900.0 + 50.0)));
+  REQUIRE(s.bisection.GBps() == Approx(36 * (900.0 + 50.0)));
 }
 
 TEST_CASE("two nvl72 racks: cross-rack path through a spine; oversubscription halves bisection") {
@@ -172,7 +172,7 @@ TEST_CASE("two nvl72 racks: cross-rack path through a spine; oversubscription ha
   REQUIRE(t.paths(0, 72).size() == 1);
   REQUIRE(path_classes(t, t.paths(0, 72)[0]) == std::vector<std::string>{"nic", "fabric", "fabric", "nic"});
   // Rack 0 vs rack 1: 72 NICs x 50 GB/s = 3600 GB/s, and the leaf uplinks carry the same at 1:1.
-  REQUIRE(t.summarize().bisection_GBps == Approx(3600.0));
+  REQUIRE(t.summarize().bisection.GBps() == Approx(3600.0));
 
   spec.scaleout.oversubscription = 2.0;
   spec.gpus_per_leaf = 18;  // 4 leaves per rack, 8 leaves, default 4 spines
@@ -180,7 +180,7 @@ TEST_CASE("two nvl72 racks: cross-rack path through a spine; oversubscription ha
   o.finalize();
   REQUIRE(o.paths(0, 72).size() == 4);
   // Each leaf: 18 x 50 = 900 GB/s down, 900 / 2 = 450 GB/s up; rack 0's 4 leaves: 4 x 450 = 1800.
-  REQUIRE(o.summarize().bisection_GBps == Approx(1800.0));
+  REQUIRE(o.summarize().bisection.GBps() == Approx(1800.0));
 }
 
 TEST_CASE("generators reject bad specs with InputError") {
@@ -206,14 +206,14 @@ TEST_CASE("routes never pass through a GPU; unreachable pairs are named") {
   const int a = t.add_node({"a", moesim::NodeKind::gpu});
   const int b = t.add_node({"b", moesim::NodeKind::gpu});
   const int c = t.add_node({"c", moesim::NodeKind::gpu});
-  t.add_duplex(a, b, 100, 10, "nvlink");
-  t.add_duplex(b, c, 100, 10, "nvlink");
+  t.add_duplex(a, b, moesim::Bandwidth::from_GBps(100), 10, "nvlink");
+  t.add_duplex(b, c, moesim::Bandwidth::from_GBps(100), 10, "nvlink");
   // a -> c would have to forward through GPU b.
   REQUIRE_THROWS_WITH(t.finalize(), Catch::Contains("'a'") && Catch::Contains("'c'"));
   REQUIRE_THROWS_AS(t.add_node({"b", moesim::NodeKind::nvswitch}), moesim::Error);
   const int sw = t.add_node({"sw", moesim::NodeKind::network_switch});
-  t.add_duplex(a, sw, 50, 10, "pcie");
-  t.add_duplex(c, sw, 50, 10, "pcie");
+  t.add_duplex(a, sw, moesim::Bandwidth::from_GBps(50), 10, "pcie");
+  t.add_duplex(c, sw, moesim::Bandwidth::from_GBps(50), 10, "pcie");
   t.finalize();
   REQUIRE(t.paths(0, 1).size() == 1);
   REQUIRE(t.paths(0, 1)[0].size() == 1);  // a direct GPU-GPU link is fine
@@ -245,7 +245,7 @@ TEST_CASE("shipped topology files load, finalize and summarize") {
     REQUIRE(t.gpu_count() > 0);
     check_routes(t);
     const auto s = t.summarize();
-    REQUIRE(s.bisection_GBps > 0);
+    REQUIRE(s.bisection.GBps() > 0);
     REQUIRE(moesim::topology_summary_text(s).find("bisection") != std::string::npos);
     ++files;
   }
@@ -255,7 +255,7 @@ TEST_CASE("shipped topology files load, finalize and summarize") {
   REQUIRE(h.name() == "hgx-h100");
   REQUIRE(h.gpu_count() == 8);
   REQUIRE(h.gpu_memory_GB == 80);
-  REQUIRE(h.summarize().bisection_GBps == Approx(1800.0));
+  REQUIRE(h.summarize().bisection.GBps() == Approx(1800.0));
   Topology n = moesim::io::load_topology(moesim::test::source_path("topologies/gb200-nvl72-x2.toml"));
   REQUIRE(n.gpu_count() == 144);
   REQUIRE(n.gpu_memory_GB == 186);

@@ -73,7 +73,7 @@ TEST_CASE("good topology files load") {
   auto t = moesim::io::load_topology(moesim::test::write_file(dir, "x.toml", kGoodExplicit));
   REQUIRE(t.gpu_count() == 2);
   REQUIRE(t.paths(0, 1).at(0).size() == 2);
-  REQUIRE(t.link(t.paths(0, 1)[0][0]).bandwidth_GBps == 50);
+  REQUIRE(t.link(t.paths(0, 1)[0][0]).bandwidth.GBps() == 50);
 }
 
 TEST_CASE("unknown key names file, line and key") {

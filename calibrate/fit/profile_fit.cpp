@@ -62,7 +62,7 @@ void fit_device(const Measurements& m, const Profile& base, Profile& p, std::vec
     return e;
   };
   if (d.copy_GBps > 0)
-    p.hbm_efficiency = efficiency(d.copy_GBps, base.hbm_GBps, "hbm_efficiency", "copy", "GB/s");
+    p.hbm_efficiency = efficiency(d.copy_GBps, base.hbm_bandwidth.GBps(), "hbm_efficiency", "copy", "GB/s");
   if (d.matrix_bf16_TFLOPs > 0)
     p.matrix_efficiency =
         efficiency(d.matrix_bf16_TFLOPs, base.matrix_bf16_TFLOPs, "matrix_efficiency", "bf16 GEMM", "TFLOP/s");

@@ -14,7 +14,7 @@ Profile slow_profile() {
   Profile p;
   p.meta.device = "test";
   p.meta.source = "derived";
-  p.hbm_GBps = 1;
+  p.hbm_bandwidth = Bandwidth::from_GBps(1);
   p.hbm_efficiency = 1;
   p.matrix_bf16_TFLOPs = 1000;
   p.matrix_efficiency = 1;

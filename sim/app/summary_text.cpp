@@ -55,11 +55,11 @@ std::string summary_text(const SummaryContext& run) {
                    100.0 * s.hottest_link_utilization);
   const Results& r = run.results;
   o += fmt::format("HBM per GPU {:.1f} GB of {:.0f} GB (routed experts {:.1f} + attention/dense/shared {:.1f} + KV {:.1f})\n",
-                   (r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes) / 1e9,
-                   r.memory_capacity_bytes / 1e9, r.memory_expert_bytes_max / 1e9, r.memory_replicated_bytes / 1e9,
-                   r.memory_kv_bytes / 1e9);
-  o += fmt::format("network bytes per step {:.3g} (scale-out {:.3g})\n", s.network_bytes_per_step,
-                   s.scaleout_bytes_per_step);
+                   (r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes).GB(),
+                   r.memory_capacity_bytes.GB(), r.memory_expert_bytes_max.GB(), r.memory_replicated_bytes.GB(),
+                   r.memory_kv_bytes.GB());
+  o += fmt::format("network bytes per step {:.3g} (scale-out {:.3g})\n", s.network_bytes_per_step.count(),
+                   s.scaleout_bytes_per_step.count());
   o += fmt::format("simulated {} events, {} flows{}, {} token-expert assignments in {:.2f} s wall\n",
                    run.results.events, run.results.flows,
                    run.results.rate_solves > 0 ? fmt::format(" ({} max-min solves)", run.results.rate_solves) : "",

@@ -85,7 +85,7 @@ int run_compare(const CompareArgs& a) {
       const ScenarioRun run = run_scenario(sc);
       write_run(run, (std::filesystem::path(dir) / p).string());
       row.s = run.summary;
-      row.expert_GB = run.results.memory_expert_bytes_max / 1e9;
+      row.expert_GB = run.results.memory_expert_bytes_max.GB();
     } catch (const InputError& e) {
       row.error = e.what();  // recorded, and the other placements still run
     }

@@ -23,7 +23,7 @@ void Collective::add(int from, int to, double bytes) {
   if (from == to) return;
   const std::size_t gpus = pending.size();  // sized by clear()
   pair[static_cast<std::size_t>(from) * gpus + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
-  flows.push_back(FlowDecl{from, to, bytes});
+  flows.push_back(FlowDecl{from, to, Bytes(bytes)});
 }
 
 void Collective::close() {

@@ -36,12 +36,12 @@ struct LayerResult {  // accumulated over steps
   TimePs span_ps_sum = 0;              // sum over steps and GPUs of (layer end - layer start)
   std::int64_t received_max_sum = 0;   // sum over steps of max over GPUs of received assignments
   std::int64_t received_total = 0;     // all assignments
-  double dispatch_bytes = 0;           // network bytes (not local copies), dispatch + combine separately
-  double combine_bytes = 0;
+  Bytes dispatch_bytes;                // network bytes (not local copies), dispatch + combine separately
+  Bytes combine_bytes;
   std::vector<int> critical_gpu_count; // per GPU: steps in which its experts were on the critical path
   TimePs critical_ps[kPhaseCount] = {};
   std::string critical_link;           // most loaded link on the last critical dispatch/combine flow
-  double critical_link_bytes = 0;
+  Bytes critical_link_bytes;
 };
 
 struct GpuResult {
@@ -50,8 +50,8 @@ struct GpuResult {
   int domain = 0;
   TimePs busy_ps[kPhaseCount] = {};    // compute time by phase (comm phases: sender-side span)
   std::int64_t received = 0;           // token-expert assignments computed here
-  double bytes_sent = 0;               // network bytes, dispatch + combine
-  double bytes_received = 0;
+  Bytes bytes_sent;                    // network bytes, dispatch + combine
+  Bytes bytes_received;
   TimePs compute_busy_ps() const;
 };
 
@@ -60,8 +60,8 @@ struct LinkResult {
   std::string from;
   std::string to;
   std::string link_class;
-  double bandwidth_GBps = 0;
-  double bytes = 0;
+  Bandwidth bandwidth;
+  Bytes bytes;
 };
 
 struct Results {
@@ -79,12 +79,12 @@ struct Results {
   std::uint64_t assignments = 0;       // token-expert assignments routed
   std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
   std::vector<std::string> notes;      // how inputs were adapted (trace replay rules that applied)
-  double weight_bytes_moved = 0;       // expert weights copied by periodic re-balancing (network bytes)
-  // HBM per GPU (bytes): routed experts on the fullest GPU, what every GPU holds, capacity.
-  double memory_expert_bytes_max = 0;
-  double memory_replicated_bytes = 0;
-  double memory_kv_bytes = 0;
-  double memory_capacity_bytes = 0;    // 0 = unknown
+  Bytes weight_bytes_moved;            // expert weights copied by periodic re-balancing (network bytes)
+  // HBM per GPU: routed experts on the fullest GPU, what every GPU holds, capacity.
+  Bytes memory_expert_bytes_max;
+  Bytes memory_replicated_bytes;
+  Bytes memory_kv_bytes;
+  Bytes memory_capacity_bytes;         // 0 = unknown
   double wall_s = 0;
 };
 

@@ -19,11 +19,11 @@ MessageCost message_cost(const Profile& p) {
   MessageCost c;
   const CommParams& up = p.comm.at("nvlink");
   const CommParams& out = p.comm.at("scaleout");
-  c.alpha_ns[0] = up.latency_ns;
-  c.alpha_ns[1] = out.latency_ns;
-  c.efficiency = [up_eff = up.efficiency, out_eff = out.efficiency](int kind, double bytes) {
-    const LogTable& t = kind == 0 ? up_eff : out_eff;
-    return t.empty() ? 1.0 : t.at(bytes);
+  c.alpha_ns[static_cast<std::size_t>(PathKind::nvlink)] = up.latency_ns;
+  c.alpha_ns[static_cast<std::size_t>(PathKind::scale_out)] = out.latency_ns;
+  c.efficiency = [up_eff = up.efficiency, out_eff = out.efficiency](PathKind kind, Bytes bytes) {
+    const LogTable& t = kind == PathKind::nvlink ? up_eff : out_eff;
+    return t.empty() ? 1.0 : t.at(bytes.count());
   };
   return c;
 }
@@ -207,7 +207,7 @@ void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int
   if (src == dst) {  // a local expert: an HBM copy, no network
     const double per_copy = phase == Phase::dispatch ? scenario_.model.dispatch_bytes_per_token()
                                                      : scenario_.model.combine_bytes_per_token();
-    const double bytes = static_cast<double>(st.traffic.copies_from(src, src)) * per_copy;
+    const Bytes bytes(static_cast<double>(st.traffic.copies_from(src, src)) * per_copy);
     note_delivery(phase, src, dst, state_slot(mb, layer), now + compute_.local_copy_ps(bytes), -1);
     return;
   }
@@ -406,7 +406,7 @@ Results Simulation::run() {
   for (int l = 0; l < topology_.link_count(); ++l) {
     const Link& link = topology_.link(l);
     out.links.push_back(LinkResult{l, topology_.node(link.from).name, topology_.node(link.to).name, link.link_class,
-                                   link.bandwidth_GBps, network_->link_bytes()[static_cast<std::size_t>(l)]});
+                                   link.bandwidth, network_->link_bytes()[static_cast<std::size_t>(l)]});
   }
   std::string src;
   for (Phase p : {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})

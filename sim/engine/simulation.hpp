@@ -99,7 +99,7 @@ class Simulation final : private DeliverySink {
   std::unique_ptr<MoeLayerPlanner> planner_;  // rebuilt when the placement is re-balanced
   std::vector<FlowDecl> weight_moves_;        // expert weights to move at the start of the next step
   TimePs weights_moved_ps_ = 0;               // when the last of them arrived
-  double weight_bytes_moved_ = 0;
+  Bytes weight_bytes_moved_;
   TaskLog log_;
 
   std::vector<TimePs> stream_free_ps_;   // per GPU compute stream
@@ -115,7 +115,7 @@ class Simulation final : private DeliverySink {
   std::vector<std::int32_t> barrier_tasks_;
   bool record_spans_ = false;
   GpuMemory memory_;
-  double memory_capacity_bytes_ = 0;
+  Bytes memory_capacity_bytes_;
   Results* results_ = nullptr;
   int step_ = 0;
 };

@@ -22,14 +22,15 @@ void Simulation::check_memory() {
   memory_ = gpu_memory(scenario_.model, placement_, scenario_.workload.tokens_per_gpu, scenario_.workload.kv_len,
                        scenario_.prefill());
   const double gb = topology_.gpu_memory_GB > 0 ? topology_.gpu_memory_GB : profile_.memory_GB;
-  memory_capacity_bytes_ = gb * 1e9;
+  memory_capacity_bytes_ = Bytes(gb * 1e9);
   if (gb <= 0 || memory_.max_total_bytes() <= memory_capacity_bytes_) return;
   const auto g = static_cast<std::size_t>(memory_.fullest_gpu());
   throw InputError(fmt::format(
       "{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} GB + attention/dense/shared "
       "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
-      scenario_.file, setting_name(scenario_.placement), g, memory_.max_total_bytes() / 1e9, memory_.expert_bytes[g] / 1e9,
-      memory_.replicated_bytes / 1e9, memory_.kv_bytes / 1e9, gb, (memory_.max_total_bytes() - memory_capacity_bytes_) / 1e9));
+      scenario_.file, setting_name(scenario_.placement), g, memory_.max_total_bytes().GB(),
+      memory_.expert_bytes[g].GB(), memory_.replicated_bytes.GB(), memory_.kv_bytes.GB(), gb,
+      (memory_.max_total_bytes() - memory_capacity_bytes_).GB()));
 }
 
 void Simulation::rebalance(int step) {
@@ -51,10 +52,10 @@ void Simulation::rebalance(int step) {
   for (int s = 0; s < gpus_; ++s)
     for (int d = 0; d < gpus_; ++d) {
       const double b = bytes[static_cast<std::size_t>(s) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(d)];
-      if (b > 0) weight_moves_.push_back(FlowDecl{s, d, b});
+      if (b > 0) weight_moves_.push_back(FlowDecl{s, d, Bytes(b)});
       total += b;
     }
-  weight_bytes_moved_ += total;
+  weight_bytes_moved_ += Bytes(total);
   placement_ = std::move(next);
   planner_ = make_planner();
   check_memory();

@@ -49,7 +49,7 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
     out.layers[static_cast<std::size_t>(t.layer)].critical_ps[static_cast<int>(p)] += ps;
   });
   // Which GPU's experts and which link held each layer up.
-  std::vector<double> load(static_cast<std::size_t>(topology_.link_count()));
+  std::vector<Bytes> load(static_cast<std::size_t>(topology_.link_count()));
   std::vector<char> on_path(load.size(), 0);  // only the critical flow's links are summed
   for (std::int32_t id : chain) {
     const TaskRec& t = log_.at(id);
@@ -71,7 +71,7 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
       const Link& link = topology_.link(l);
       lr.critical_link = topology_.node(link.from).name + "->" + topology_.node(link.to).name;
     }
-    for (int l : path) load[static_cast<std::size_t>(l)] = 0.0;
+    for (int l : path) load[static_cast<std::size_t>(l)] = Bytes{};
   }
 }
 

@@ -25,7 +25,7 @@ void check_count(std::int64_t n, const char* what) {
 
 ComputeModel::ComputeModel(const Profile& profile, const ModelSpec& model) : profile_(profile), model_(model) {
   // Loaders validate profiles; this guards hand-built ones against a division by zero.
-  if (!(profile_.hbm_GBps * profile_.hbm_efficiency > 0) ||
+  if (!((profile_.hbm_bandwidth * profile_.hbm_efficiency).GBps() > 0) ||
       !(profile_.matrix_bf16_TFLOPs * profile_.matrix_efficiency > 0) || profile_.gemm_tile_m < 1)
     throw Error("ComputeModel: profile needs hbm_GBps, matrix_bf16_TFLOPs, efficiencies > 0 and gemm_tile_m >= 1");
   if (const LogTable* all = table("expert_us")) {
@@ -42,7 +42,7 @@ namespace {
 bool use_fp8(const Profile& p, double weight_bytes) { return weight_bytes <= 1 && p.matrix_fp8_TFLOPs > 0; }
 
 TimePs memory_ps(const Profile& p, double bytes) {
-  return bytes > 0 ? transfer_ps(bytes, p.hbm_GBps * p.hbm_efficiency) : 0;
+  return bytes > 0 ? transfer_ps(Bytes(bytes), p.hbm_bandwidth * p.hbm_efficiency) : 0;
 }
 
 TimePs math_ps(const Profile& p, double flops, bool fp8) {
@@ -213,9 +213,9 @@ TimePs ComputeModel::combine_ps(std::int64_t token_copies) const {
   return roofline_ps(bytes, 0, false);
 }
 
-TimePs ComputeModel::local_copy_ps(double bytes) const {
-  if (!(bytes > 0)) return 0;
-  return memory_ps(profile_, 2.0 * bytes);  // read and write; rides on the dispatch kernel's launch
+TimePs ComputeModel::local_copy_ps(Bytes bytes) const {
+  if (!(bytes > Bytes{})) return 0;
+  return memory_ps(profile_, 2.0 * bytes.count());  // read and write; rides on the dispatch kernel's launch
 }
 
 std::string ComputeModel::source(Phase phase) const {

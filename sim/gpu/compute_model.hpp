@@ -38,7 +38,7 @@ class ComputeModel {
   TimePs experts_ps(std::span<const int> tokens_per_local_expert) const;
   TimePs shared_experts_ps(int tokens) const;      // 0 when the model has none
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
-  TimePs local_copy_ps(double bytes) const;        // HBM-to-HBM copy (dispatch to a local expert)
+  TimePs local_copy_ps(Bytes bytes) const;         // HBM-to-HBM copy (dispatch to a local expert)
 
   // "profile" when a measured table gave the time, "roofline" otherwise, "profile+roofline" for
   // a gate with only one of its gate_us / permute_us tables; phase in

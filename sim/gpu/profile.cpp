@@ -81,7 +81,7 @@ void Profile::validate(const std::string& where) const {
   require(!meta.device.empty(), where, "meta.device must name the device");
   require(meta.source == "measured" || meta.source == "published" || meta.source == "derived", where,
           fmt::format("meta.source must be measured, published or derived (got \"{}\")", meta.source));
-  require_positive(hbm_GBps, where, "device.hbm_GBps");
+  require_positive(hbm_bandwidth.GBps(), where, "device.hbm_GBps");
   require_fraction(hbm_efficiency, where, "device.hbm_efficiency");
   require_positive(matrix_bf16_TFLOPs, where, "device.matrix_bf16_TFLOPs");
   require(std::isfinite(matrix_fp8_TFLOPs) && matrix_fp8_TFLOPs >= 0, where,

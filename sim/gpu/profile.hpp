@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/units.hpp"
+
 namespace moesim {
 
 struct ProfileMeta {
@@ -49,7 +51,7 @@ struct CommParams {
 
 struct Profile {
   ProfileMeta meta;
-  double hbm_GBps = 0;             // HBM bandwidth (datasheet)
+  Bandwidth hbm_bandwidth;         // HBM bandwidth (datasheet; the file's hbm_GBps)
   double hbm_efficiency = 0.8;     // achievable fraction for streaming kernels
   double matrix_bf16_TFLOPs = 0;   // dense bf16 tensor-core rate (datasheet, no sparsity)
   double matrix_fp8_TFLOPs = 0;    // dense fp8 rate; 0 = no fp8

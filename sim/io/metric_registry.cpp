@@ -14,6 +14,7 @@ template <auto Member>
 MetricValue field(const Summary& s) {
   using T = std::remove_cvref_t<decltype(s.*Member)>;
   if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(s.*Member);
+  else if constexpr (std::is_same_v<T, Bytes>) return (s.*Member).count();
   else return s.*Member;
 }
 

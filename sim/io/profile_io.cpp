@@ -172,7 +172,7 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
   meta.finish();
 
   TableReader dev = root.table("device");
-  p.hbm_GBps = positive(dev, "hbm_GBps");
+  p.hbm_bandwidth = Bandwidth::from_GBps(positive(dev, "hbm_GBps"));
   p.hbm_efficiency = positive(dev, "hbm_efficiency", 1);
   p.matrix_bf16_TFLOPs = positive(dev, "matrix_bf16_TFLOPs");
   p.matrix_fp8_TFLOPs = dev.number_or("matrix_fp8_TFLOPs", 0, 0, kHuge);  // absent = no fp8
@@ -211,7 +211,7 @@ void write_profile(const Profile& p, std::ostream& out) {
 
   out << "\n[device]\n";
   write_provenance(p.device_provenance, out);
-  out << "hbm_GBps = " << number_text(p.hbm_GBps) << "\n";
+  out << "hbm_GBps = " << number_text(p.hbm_bandwidth.GBps()) << "\n";
   out << "hbm_efficiency = " << number_text(p.hbm_efficiency) << "\n";
   out << "matrix_bf16_TFLOPs = " << number_text(p.matrix_bf16_TFLOPs) << "\n";
   out << "matrix_fp8_TFLOPs = " << number_text(p.matrix_fp8_TFLOPs) << "\n";

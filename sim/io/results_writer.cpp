@@ -64,8 +64,8 @@ CsvWriter per_layer_csv(const Results& r, int gpus) {
     csv.number(l.layer)
         .text(l.moe ? "moe" : "dense")
         .number(ratio, "{:.4f}")
-        .number(l.dispatch_bytes / steps, "{:.0f}")
-        .number(l.combine_bytes / steps, "{:.0f}")
+        .number((l.dispatch_bytes / steps).count(), "{:.0f}")
+        .number((l.combine_bytes / steps).count(), "{:.0f}")
         .number(critical_gpu)
         .text(l.critical_link);
     for (TimePs t : l.critical_ps) csv.number(us_from_ps(t) / steps, "{:.4f}");
@@ -94,8 +94,8 @@ CsvWriter per_gpu_csv(const Results& r) {
         .number(mean > 0 ? static_cast<double>(g.received) / mean : 0, "{:.4f}")
         .number(busy, "{:.4f}")
         .number(sim_us > 0 ? busy / sim_us : 0, "{:.4f}")
-        .number(g.bytes_sent / steps, "{:.0f}")
-        .number(g.bytes_received / steps, "{:.0f}");
+        .number((g.bytes_sent / steps).count(), "{:.0f}")
+        .number((g.bytes_received / steps).count(), "{:.0f}");
     for (TimePs t : g.busy_ps) csv.number(us_from_ps(t) / steps, "{:.4f}");
     csv.end_row();
   }
@@ -130,8 +130,8 @@ CsvWriter per_link_csv(const Results& r) {
         .text(l.from)
         .text(l.to)
         .text(l.link_class)
-        .number(l.bandwidth_GBps)
-        .number(l.bytes, "{:.0f}")
+        .number(l.bandwidth.GBps())
+        .number(l.bytes.count(), "{:.0f}")
         .number(link_utilization(l, r.total_ps), "{:.6f}")
         .end_row();
   return csv;
@@ -166,12 +166,13 @@ std::string summary_json(const RunContext& run) {
   j["busy_per_gpu_per_step"] = phases_json(s.busy_us);
   add_metrics(j["hotspots"], "hotspots", s);
   const Results& r = run.results;
-  j["memory_per_gpu"] = {{"routed_experts_bytes_max", r.memory_expert_bytes_max},
-                         {"attention_dense_shared_bytes", r.memory_replicated_bytes},
-                         {"kv_cache_bytes", r.memory_kv_bytes},
-                         {"total_bytes_max", r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes},
-                         {"capacity_bytes", r.memory_capacity_bytes}};
-  j["rebalance"] = {{"weight_bytes_moved", r.weight_bytes_moved}};
+  j["memory_per_gpu"] = {
+      {"routed_experts_bytes_max", r.memory_expert_bytes_max.count()},
+      {"attention_dense_shared_bytes", r.memory_replicated_bytes.count()},
+      {"kv_cache_bytes", r.memory_kv_bytes.count()},
+      {"total_bytes_max", (r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes).count()},
+      {"capacity_bytes", r.memory_capacity_bytes.count()}};
+  j["rebalance"] = {{"weight_bytes_moved", r.weight_bytes_moved.count()}};
   j["notes"] = run.results.notes;
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},

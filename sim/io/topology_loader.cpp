@@ -133,7 +133,7 @@ Topology build_explicit(std::vector<TableReader>& nodes, std::vector<TableReader
     const int a = endpoint("a");
     const int b = endpoint("b");
     if (a == b) r.fail("b", "a link must join two different nodes");
-    const double bw = positive(r, "bandwidth_GBps", kMaxBandwidth_GBps);
+    const Bandwidth bw = Bandwidth::from_GBps(positive(r, "bandwidth_GBps", kMaxBandwidth_GBps));
     const double lat = r.number("latency_ns", 0, kMaxLatency_ns);
     const std::string cls = r.string("class");
     if (cls.empty()) r.fail("class", "must not be empty");

@@ -5,8 +5,8 @@
 
 namespace moesim {
 
-double GpuMemory::max_total_bytes() const {
-  const double experts = expert_bytes.empty() ? 0.0 : *std::max_element(expert_bytes.begin(), expert_bytes.end());
+Bytes GpuMemory::max_total_bytes() const {
+  const Bytes experts = expert_bytes.empty() ? Bytes{} : *std::max_element(expert_bytes.begin(), expert_bytes.end());
   return experts + replicated_bytes + kv_bytes;
 }
 
@@ -16,16 +16,16 @@ int GpuMemory::fullest_gpu() const {
 
 GpuMemory gpu_memory(const ModelSpec& m, const Placement& placement, int tokens_per_gpu, int kv_len, bool prefill) {
   GpuMemory mem;
-  mem.expert_bytes.assign(static_cast<std::size_t>(placement.gpus()), 0.0);
+  mem.expert_bytes.assign(static_cast<std::size_t>(placement.gpus()), Bytes{});
   for (int l = 0; l < placement.layers(); ++l)
     for (int g = 0; g < placement.gpus(); ++g)
       mem.expert_bytes[static_cast<std::size_t>(g)] +=
-          static_cast<double>(placement.local_experts(l, g).size()) * m.expert_weight_bytes();
+          Bytes(static_cast<double>(placement.local_experts(l, g).size()) * m.expert_weight_bytes());
   const double attention = m.attn_params * m.attention_weight_bytes() * m.layers;
   const double dense = 3.0 * m.hidden * m.dense_ffn * m.weight_bytes * m.dense_layers;
-  mem.replicated_bytes = attention + dense + m.shared_weight_bytes() * m.moe_layers();
+  mem.replicated_bytes = Bytes(attention + dense + m.shared_weight_bytes() * m.moe_layers());
   const double cached_tokens = prefill ? tokens_per_gpu : static_cast<double>(tokens_per_gpu) * kv_len;
-  mem.kv_bytes = cached_tokens * m.kv_bytes_per_token * m.layers;
+  mem.kv_bytes = Bytes(cached_tokens * m.kv_bytes_per_token * m.layers);
   return mem;
 }
 

@@ -4,16 +4,17 @@
 // weights of all layers) and the KV cache of its batch. Activations and workspace are not counted.
 #include <vector>
 
+#include "core/units.hpp"
 #include "spec/model_spec.hpp"
 #include "moe/placement.hpp"
 
 namespace moesim {
 
 struct GpuMemory {
-  std::vector<double> expert_bytes;  // [gpu] routed-expert weights, replicas included
-  double replicated_bytes = 0;       // per GPU: attention + dense FFN + shared experts
-  double kv_bytes = 0;               // per GPU: KV cache of its batch
-  double max_total_bytes() const;    // over GPUs
+  std::vector<Bytes> expert_bytes;   // [gpu] routed-expert weights, replicas included
+  Bytes replicated_bytes;            // per GPU: attention + dense FFN + shared experts
+  Bytes kv_bytes;                    // per GPU: KV cache of its batch
+  Bytes max_total_bytes() const;     // over GPUs
   int fullest_gpu() const;
 };
 

@@ -64,7 +64,7 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std:
   // Every declared flow will run, so its bytes go on its links now (one pass, in order).
   for (std::size_t i = 0; i < count; ++i) {
     const std::int64_t id = first_id + static_cast<std::int64_t>(i);
-    const double bytes = flow(id).bytes;
+    const Bytes bytes = flow(id).bytes;
     for (int l : path_of(id)) {
       ++link_start_[static_cast<std::size_t>(l) + 1];
       link_bytes_[static_cast<std::size_t>(l)] += bytes;
@@ -82,11 +82,11 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std:
   for (std::size_t l = 0; l < links; ++l) {
     const std::size_t i = link_start_[l], j = link_start_[l + 1];
     if (i == j) continue;
-    const double bw = topology_.link(static_cast<int>(l)).bandwidth_GBps;
+    const Bandwidth bw = topology_.link(static_cast<int>(l)).bandwidth;
     double smaller = 0;
     for (std::size_t k = i; k < j; ++k) {
       const double finish_bytes = smaller + uses_[k].bytes * static_cast<double>(j - k);
-      const TimePs t = transfer_ps(finish_bytes, bw);
+      const TimePs t = transfer_ps(Bytes(finish_bytes), bw);
       auto& d = duration_ps_[index(uses_[k].flow)];
       d = std::max(d, t);
       smaller += uses_[k].bytes;

@@ -18,7 +18,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 std::vector<double> link_capacities(const Topology& topology) {
   std::vector<double> c;
   c.reserve(static_cast<std::size_t>(topology.link_count()));
-  for (const Link& l : topology.links()) c.push_back(bytes_per_ps(l.bandwidth_GBps));
+  for (const Link& l : topology.links()) c.push_back(l.bandwidth.bytes_per_ps());
   return c;
 }
 }  // namespace

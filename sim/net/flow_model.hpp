@@ -38,7 +38,7 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
     std::int64_t id;
     std::uint64_t tag;
     std::uint64_t seq;  // start order: simultaneous completions are delivered in it
-    double bytes;       // what the flow carries (its declaration is cold by the time it completes)
+    Bytes bytes;        // what the flow carries (its declaration is cold by the time it completes)
     TimePs latency_ps;
   };
   // A flow (in own_ or a group's queue) or a group (in next_) by key; stale when its tick is out

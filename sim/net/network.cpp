@@ -2,7 +2,7 @@
 #include "net/network.hpp"
 
 #include <algorithm>
-#include <cstring>
+#include <bit>
 #include <limits>
 
 #include "core/error.hpp"
@@ -25,17 +25,16 @@ constexpr std::uint64_t kCallbackTag = ~std::uint64_t{0};
 
 Network::Network(EventQueue& queue, const Topology& topology, MessageCost cost)
     : queue_(queue), topology_(topology), cost_(std::move(cost)),
-      link_bytes_(static_cast<std::size_t>(topology.link_count()), 0.0),
+      link_bytes_(static_cast<std::size_t>(topology.link_count())),
       pairs_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count())),
-      eff_cache_(2 * kEffCache) {}
+      eff_cache_(static_cast<std::size_t>(kPathKindCount) * kEffCache) {}
 
-double Network::efficiency(int kind, double bytes) {
+double Network::efficiency(PathKind kind, Bytes bytes) {
   if (!cost_.efficiency) return 1.0;
-  std::uint64_t bits = 0;
-  static_assert(sizeof bits == sizeof bytes);
-  std::memcpy(&bits, &bytes, sizeof bits);
+  const double b = bytes.count();
+  const auto bits = std::bit_cast<std::uint64_t>(b);
   EffEntry& e = eff_cache_[static_cast<std::size_t>(kind) * kEffCache + (mix(bits) & (kEffCache - 1))];
-  if (e.bytes != bytes) e = EffEntry{bytes, cost_.efficiency(kind, bytes)};
+  if (e.bytes != b) e = EffEntry{b, cost_.efficiency(kind, bytes)};
   return e.eff;
 }
 
@@ -51,8 +50,8 @@ void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
     route_refs_.push_back(RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
     route_links_.insert(route_links_.end(), q.begin(), q.end());
   }
-  pair.kind = topology_.nvlink_only(src_gpu, dst_gpu) ? 0 : 1;
-  if (paths.size() == 1) pair.latency_ps = ps_from_ns(topology_.path_latency_ns(paths[0]) + cost_.alpha_ns[pair.kind]);
+  pair.kind = topology_.path_kind(src_gpu, dst_gpu);
+  if (paths.size() == 1) pair.latency_ps = ps_from_ns(topology_.path_latency_ns(paths[0]) + cost_.alpha_of(pair.kind));
   pair.routes = static_cast<std::uint16_t>(paths.size());
 }
 
@@ -74,10 +73,10 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     d.route_len = static_cast<std::uint16_t>(route.len);
     d.kind = pair.kind;
     const double eff = efficiency(d.kind, f.bytes);
-    d.eff_bytes = f.bytes / (eff > 0 ? eff : 1.0);
+    d.eff_bytes = f.bytes.count() / (eff > 0 ? eff : 1.0);
     // One route: the pair's latency, computed once; several: the chosen one's.
     d.latency_ps = pair.routes == 1 ? pair.latency_ps :
-        ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) + cost_.alpha_ns[d.kind]);
+        ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) + cost_.alpha_of(d.kind));
     decls_.push_back(f);
     info_.push_back(d);
   }
@@ -92,7 +91,7 @@ void Network::clear_declared() {
   on_cleared();
 }
 
-void Network::account(std::span<const std::int32_t> links, double bytes) {
+void Network::account(std::span<const std::int32_t> links, Bytes bytes) {
   for (std::int32_t l : links) link_bytes_[static_cast<std::size_t>(l)] += bytes;
   ++completed_;
 }

@@ -28,18 +28,19 @@ class DeliverySink {
   ~DeliverySink() = default;
 };
 
-// Per-message costs on top of link bandwidth, by path kind (0 = NVLink only, 1 = scale-out).
+// Per-message costs on top of link bandwidth, by path kind.
 struct MessageCost {
-  double alpha_ns[2] = {0, 0};  // fixed software/protocol latency per message
+  double alpha_ns[kPathKindCount] = {0, 0};  // fixed software/protocol latency per message
   // Achievable fraction of link bandwidth for a message of `bytes` on a path of `kind`;
   // empty = 1.
-  std::function<double(int kind, double bytes)> efficiency;
+  std::function<double(PathKind kind, Bytes bytes)> efficiency;
+  double alpha_of(PathKind kind) const { return alpha_ns[static_cast<std::size_t>(kind)]; }
 };
 
 struct FlowDecl {
   int src_gpu = 0;
   int dst_gpu = 0;
-  double bytes = 0;
+  Bytes bytes;
 };
 
 class Network {
@@ -69,7 +70,7 @@ class Network {
   }
   const FlowDecl& flow(std::int64_t flow_id) const { return decls_[index(flow_id)]; }
   // Bytes carried by each link since construction.
-  const std::vector<double>& link_bytes() const { return link_bytes_; }
+  const std::vector<Bytes>& link_bytes() const { return link_bytes_; }
   std::uint64_t flows_completed() const { return completed_; }
   virtual std::uint64_t rate_solves() const { return 0; }  // max-min solves so far
   const Topology& topology() const { return topology_; }
@@ -78,7 +79,7 @@ class Network {
   struct Declared {
     std::uint32_t route_offset = 0;  // the ECMP path taken: its links in route_links_
     std::uint16_t route_len = 0;
-    std::int16_t kind = 0;   // 0 nvlink-only, 1 scale-out
+    PathKind kind = PathKind::nvlink;
     double eff_bytes = 0;    // bytes / efficiency
     TimePs latency_ps = 0;   // links + alpha
   };
@@ -89,14 +90,14 @@ class Network {
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
   Declared& info(std::int64_t flow_id) { return info_[index(flow_id)]; }
   // Adds a completed flow's bytes to its links and counts the completion.
-  void account(std::span<const std::int32_t> links, double bytes);
+  void account(std::span<const std::int32_t> links, Bytes bytes);
   // Hands a delivery to the sink (or to the flow's callback); at_ps >= now.
   void deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps);
 
   EventQueue& queue_;
   const Topology& topology_;
   MessageCost cost_;
-  std::vector<double> link_bytes_;
+  std::vector<Bytes> link_bytes_;
   std::uint64_t completed_ = 0;
 
  private:
@@ -117,7 +118,7 @@ class Network {
     TimePs latency_ps = -1;  // links + alpha, when the pair has one route
     std::uint32_t first_route = 0;  // in route_refs_
     std::uint16_t routes = 0;  // 0: not learnt yet
-    std::int16_t kind = 0;     // 0 nvlink-only, 1 scale-out
+    PathKind kind = PathKind::nvlink;
   };
   std::vector<PairInfo> pairs_;  // [src * G + dst]
   void learn_pair(int src_gpu, int dst_gpu, PairInfo& pair);  // fills it in (throws: no route)
@@ -129,7 +130,7 @@ class Network {
     double eff = 1;
   };
   std::vector<EffEntry> eff_cache_;  // [kind * kEffCache + slot]
-  double efficiency(int kind, double bytes);
+  double efficiency(PathKind kind, Bytes bytes);
   std::vector<std::pair<std::int64_t, Delivered>> callbacks_;  // flows started with a callback
 };
 

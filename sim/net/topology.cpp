@@ -105,26 +105,26 @@ int Topology::add_node(TopoNode node) {
   return id;
 }
 
-int Topology::add_link(int from, int to, double bandwidth_GBps, double latency_ns, std::string link_class) {
+int Topology::add_link(int from, int to, Bandwidth bandwidth, double latency_ns, std::string link_class) {
   if (from < 0 || from >= node_count() || to < 0 || to >= node_count())
     throw Error(fmt::format("topology '{}': link {} -> {} names a node that does not exist", name_, from, to));
   if (from == to) throw Error(fmt::format("topology '{}': link from '{}' to itself", name_, node(from).name));
-  if (!(bandwidth_GBps > 0) || !std::isfinite(bandwidth_GBps))
+  if (!(bandwidth.GBps() > 0) || !std::isfinite(bandwidth.GBps()))
     throw Error(fmt::format("topology '{}': link {} -> {} needs bandwidth > 0 (got {})", name_, node(from).name,
-                            node(to).name, bandwidth_GBps));
+                            node(to).name, bandwidth.GBps()));
   if (!(latency_ns >= 0) || !std::isfinite(latency_ns))
     throw Error(fmt::format("topology '{}': link {} -> {} needs latency >= 0 (got {})", name_, node(from).name,
                             node(to).name, latency_ns));
   const int id = link_count();
-  links_.push_back(Link{from, to, bandwidth_GBps, latency_ns, std::move(link_class)});
+  links_.push_back(Link{from, to, bandwidth, latency_ns, std::move(link_class)});
   out_links_[static_cast<std::size_t>(from)].push_back(id);
   finalized_ = false;
   return id;
 }
 
-void Topology::add_duplex(int a, int b, double bandwidth_GBps, double latency_ns, const std::string& link_class) {
-  add_link(a, b, bandwidth_GBps, latency_ns, link_class);
-  add_link(b, a, bandwidth_GBps, latency_ns, link_class);
+void Topology::add_duplex(int a, int b, Bandwidth bandwidth, double latency_ns, const std::string& link_class) {
+  add_link(a, b, bandwidth, latency_ns, link_class);
+  add_link(b, a, bandwidth, latency_ns, link_class);
 }
 
 int Topology::find_node(const std::string& name) const {
@@ -246,13 +246,13 @@ TopologySummary Topology::summarize() const {
   for (int g = 0; g < gpu_count(); ++g) {
     if (gpu_host(g) >= 0) hosts.insert(gpu_host(g));
     if (gpu_domain(g) >= 0) domains.insert(gpu_domain(g));
-    double inj = 0, nic = 0;
+    Bandwidth inj, nic;
     for (int l : out_links(gpu_node(g))) {
-      inj += link(l).bandwidth_GBps;
-      if (link(l).link_class == "nic") nic += link(l).bandwidth_GBps;
+      inj += link(l).bandwidth;
+      if (link(l).link_class == "nic") nic += link(l).bandwidth;
     }
-    s.injection_GBps = std::max(s.injection_GBps, inj);
-    s.scaleout_injection_GBps = std::max(s.scaleout_injection_GBps, nic);
+    s.injection = std::max(s.injection, inj);
+    s.scaleout_injection = std::max(s.scaleout_injection, nic);
   }
   s.hosts = static_cast<int>(hosts.size());
   s.domains = static_cast<int>(domains.size());
@@ -260,14 +260,14 @@ TopologySummary Topology::summarize() const {
   // One row per (class, per-link bandwidth), classes in order of first appearance.
   for (const Link& l : links_) {
     auto it = std::find_if(s.classes.begin(), s.classes.end(), [&](const LinkClassSummary& c) {
-      return c.link_class == l.link_class && c.bandwidth_GBps == l.bandwidth_GBps;
+      return c.link_class == l.link_class && c.bandwidth == l.bandwidth;
     });
     if (it == s.classes.end()) {
-      s.classes.push_back(LinkClassSummary{l.link_class, 0, l.bandwidth_GBps, 0});
+      s.classes.push_back(LinkClassSummary{l.link_class, 0, l.bandwidth, Bandwidth{}});
       it = std::prev(s.classes.end());
     }
     ++it->links;
-    it->total_GBps += l.bandwidth_GBps;
+    it->total += l.bandwidth;
   }
 
   for (const auto& ps : routes_) {
@@ -287,9 +287,9 @@ TopologySummary Topology::summarize() const {
                         boost::property<boost::edge_residual_capacity_t, long long,
                                         boost::property<boost::edge_reverse_t, Traits::edge_descriptor>>>>;
     // Integer capacities in MB/s keep push-relabel exact.
-    auto to_MBps = [](double GBps) { return static_cast<long long>(std::llround(GBps * 1000.0)); };
+    auto to_MBps = [](Bandwidth b) { return static_cast<long long>(std::llround(b.GBps() * 1000.0)); };
     long long infinite = 1;
-    for (const Link& l : links_) infinite += to_MBps(l.bandwidth_GBps);
+    for (const Link& l : links_) infinite += to_MBps(l.bandwidth);
 
     FlowGraph fg(nodes_.size() + 2);
     const std::size_t source = nodes_.size(), sink = nodes_.size() + 1;
@@ -304,7 +304,7 @@ TopologySummary Topology::summarize() const {
       rev[r] = e;
     };
     for (const Link& l : links_)
-      add_arc(static_cast<std::size_t>(l.from), static_cast<std::size_t>(l.to), to_MBps(l.bandwidth_GBps));
+      add_arc(static_cast<std::size_t>(l.from), static_cast<std::size_t>(l.to), to_MBps(l.bandwidth));
     for (int g = 0; g < n; ++g) {
       const auto v = static_cast<std::size_t>(gpu_node(g));
       if (g < n / 2)
@@ -312,7 +312,7 @@ TopologySummary Topology::summarize() const {
       else
         add_arc(v, sink, infinite);
     }
-    s.bisection_GBps = static_cast<double>(boost::push_relabel_max_flow(fg, source, sink)) / 1000.0;
+    s.bisection = Bandwidth::from_GBps(static_cast<double>(boost::push_relabel_max_flow(fg, source, sink)) / 1000.0);
   }
   return s;
 }
@@ -340,7 +340,7 @@ void Topology::write_dot(std::ostream& out) const {
       for (int j : it->second) {
         const Link& r = link(j);
         if (!done[static_cast<std::size_t>(j)] && r.link_class == l.link_class &&
-            r.bandwidth_GBps == l.bandwidth_GBps && r.latency_ns == l.latency_ns) {
+            r.bandwidth == l.bandwidth && r.latency_ns == l.latency_ns) {
           done[static_cast<std::size_t>(j)] = true;
           duplex = true;
           break;
@@ -348,7 +348,7 @@ void Topology::write_dot(std::ostream& out) const {
       }
     }
     out << "  " << dot_quote(node(l.from).name) << " -> " << dot_quote(node(l.to).name) << " [label=\""
-        << fmt::format("{} {:g} GB/s", l.link_class, l.bandwidth_GBps) << "\"" << (duplex ? ", dir=none" : "")
+        << fmt::format("{} {:g} GB/s", l.link_class, l.bandwidth.GBps()) << "\"" << (duplex ? ", dir=none" : "")
         << "];\n";
   }
   out << "}\n";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/units.hpp"
 
 namespace moesim {
 
@@ -29,19 +30,31 @@ struct TopoNode {
 struct Link {
   int from = -1;  // node ids
   int to = -1;
-  double bandwidth_GBps = 0;  // per direction (each Link is one direction)
-  double latency_ns = 0;
+  Bandwidth bandwidth;  // per direction (each Link is one direction)
+  double latency_ns = 0;  // summed along a path in ns, then rounded to ps once
   std::string link_class;
   bool up = true;  // a downed link carries nothing and no route uses it (fault what-ifs)
 };
 
 using Path = std::vector<int>;  // link ids, source GPU to destination GPU
 
+// What carries a GPU pair's traffic: NVLink alone, or also the scale-out network. Message costs
+// (latency, efficiency by size) are per kind.
+enum class PathKind : std::uint8_t { nvlink, scale_out };
+inline constexpr int kPathKindCount = 2;
+constexpr const char* path_kind_name(PathKind k) {
+  switch (k) {
+    case PathKind::nvlink: return "nvlink";
+    case PathKind::scale_out: return "scale_out";
+  }
+  return "?";
+}
+
 struct LinkClassSummary {
   std::string link_class;
   int links = 0;                // directed links
-  double bandwidth_GBps = 0;    // of one link
-  double total_GBps = 0;        // sum over the directed links
+  Bandwidth bandwidth;          // of one link
+  Bandwidth total;              // sum over the directed links
 };
 
 struct TopologySummary {
@@ -52,9 +65,9 @@ struct TopologySummary {
   int nodes = 0;
   int links = 0;  // directed
   std::vector<LinkClassSummary> classes;
-  double injection_GBps = 0;      // per GPU, out of the GPU over all its links (max over GPUs)
-  double scaleout_injection_GBps = 0;  // per GPU, over "nic" links only
-  double bisection_GBps = 0;      // min cut, one direction, GPUs [0, n/2) vs [n/2, n)
+  Bandwidth injection;            // per GPU, out of the GPU over all its links (max over GPUs)
+  Bandwidth scaleout_injection;   // per GPU, over "nic" links only
+  Bandwidth bisection;            // min cut, one direction, GPUs [0, n/2) vs [n/2, n)
   int max_ecmp_paths = 0;
   int max_path_links = 0;
 };
@@ -76,8 +89,8 @@ class Topology {
 
   // Building. Node names must be unique. add_link adds one direction; add_duplex adds both.
   int add_node(TopoNode node);  // a GPU node gets the next GPU index automatically
-  int add_link(int from, int to, double bandwidth_GBps, double latency_ns, std::string link_class);
-  void add_duplex(int a, int b, double bandwidth_GBps, double latency_ns, const std::string& link_class);
+  int add_link(int from, int to, Bandwidth bandwidth, double latency_ns, std::string link_class);
+  void add_duplex(int a, int b, Bandwidth bandwidth, double latency_ns, const std::string& link_class);
   // Computes routes (all cheapest paths by (hops, then total latency), at most `max_ecmp` per
   // pair, sorted by link ids); throws RouteError when some GPU cannot reach another. Call once
   // after building, before any query below.
@@ -85,7 +98,7 @@ class Topology {
   // Fault what-ifs, applied before (re-)finalizing: the directed links from node a to node b.
   std::vector<int> links_between(int a, int b) const;
   void set_link_up(int link, bool up) { links_[static_cast<std::size_t>(link)].up = up; finalized_ = false; }
-  void scale_link_bandwidth(int link, double factor) { links_[static_cast<std::size_t>(link)].bandwidth_GBps *= factor; }
+  void scale_link_bandwidth(int link, double factor) { links_[static_cast<std::size_t>(link)].bandwidth *= factor; }
   int max_ecmp() const { return max_ecmp_; }
 
   const std::string& name() const { return name_; }
@@ -108,6 +121,9 @@ class Topology {
   }
   // True when every link of every path between the two GPUs is "nvlink".
   bool nvlink_only(int src_gpu, int dst_gpu) const;
+  PathKind path_kind(int src_gpu, int dst_gpu) const {
+    return nvlink_only(src_gpu, dst_gpu) ? PathKind::nvlink : PathKind::scale_out;
+  }
   // Sum of the latencies of the path's links, in ns.
   double path_latency_ns(const Path& path) const;
 

@@ -42,13 +42,13 @@ void check_scaleout(const ScaleOutSpec& s, const std::string& what) {
 // layer: every leaf links to every spine, leaf uplink total = downlink total / oversubscription.
 // One leaf needs no spines, so none are built then.
 void add_scaleout(Topology& t, const ScaleOutSpec& s, const std::vector<std::vector<int>>& leaf_gpus) {
-  const double nic_GBps = s.nic_Gbps / 8.0;
+  const Bandwidth nic = Bandwidth::from_GBps(s.nic_Gbps / 8.0);
   std::vector<int> leaves;
   for (std::size_t l = 0; l < leaf_gpus.size(); ++l) {
     TopoNode leaf{fmt::format("leaf{}", l), NodeKind::network_switch};
     const int id = t.add_node(leaf);
     leaves.push_back(id);
-    for (int gpu : leaf_gpus[l]) t.add_duplex(t.gpu_node(gpu), id, nic_GBps, s.nic_latency_ns, "nic");
+    for (int gpu : leaf_gpus[l]) t.add_duplex(t.gpu_node(gpu), id, nic, s.nic_latency_ns, "nic");
   }
   if (leaves.size() < 2) return;
   const int spines = s.spines > 0 ? s.spines : std::max(1, static_cast<int>(leaves.size()) / 2);
@@ -56,9 +56,9 @@ void add_scaleout(Topology& t, const ScaleOutSpec& s, const std::vector<std::vec
   for (int k = 0; k < spines; ++k)
     spine_ids.push_back(t.add_node(TopoNode{fmt::format("spine{}", k), NodeKind::network_switch}));
   for (std::size_t l = 0; l < leaves.size(); ++l) {
-    const double down_GBps = nic_GBps * static_cast<double>(leaf_gpus[l].size());
-    const double per_uplink_GBps = down_GBps / s.oversubscription / spines;
-    for (int sp : spine_ids) t.add_duplex(leaves[l], sp, per_uplink_GBps, s.fabric_latency_ns, "fabric");
+    const Bandwidth down = nic * static_cast<double>(leaf_gpus[l].size());
+    const Bandwidth per_uplink = down / s.oversubscription / spines;
+    for (int sp : spine_ids) t.add_duplex(leaves[l], sp, per_uplink, s.fabric_latency_ns, "fabric");
   }
 }
 
@@ -81,10 +81,11 @@ Topology make_hgx(const HgxSpec& spec) {
       t.add_node(gpu);
     }
   }
+  const Bandwidth nvlink = Bandwidth::from_GBps(spec.nvlink_GBps);
   for (int n = 0; n < spec.nodes; ++n) {
     const int sw = t.add_node(TopoNode{fmt::format("node{}.nvswitch", n), NodeKind::nvswitch});
     for (int g = 0; g < spec.gpus_per_node; ++g)
-      t.add_duplex(t.gpu_node(n * spec.gpus_per_node + g), sw, spec.nvlink_GBps, spec.nvlink_latency_ns, "nvlink");
+      t.add_duplex(t.gpu_node(n * spec.gpus_per_node + g), sw, nvlink, spec.nvlink_latency_ns, "nvlink");
   }
   if (spec.nodes > 1) {
     // Rail-optimised: leaf r holds GPU r of every node; otherwise one top-of-rack leaf per node.
@@ -129,10 +130,11 @@ Topology make_nvl_racks(const NvlRackSpec& spec) {
     }
   }
   // The NVSwitch trays of a rack act as one non-blocking switch: one logical node per rack.
+  const Bandwidth nvlink = Bandwidth::from_GBps(spec.nvlink_GBps);
   for (int r = 0; r < spec.racks; ++r) {
     const int sw = t.add_node(TopoNode{fmt::format("rack{}.nvswitch", r), NodeKind::nvswitch});
     for (int g = 0; g < spec.gpus_per_rack; ++g)
-      t.add_duplex(t.gpu_node(r * spec.gpus_per_rack + g), sw, spec.nvlink_GBps, spec.nvlink_latency_ns, "nvlink");
+      t.add_duplex(t.gpu_node(r * spec.gpus_per_rack + g), sw, nvlink, spec.nvlink_latency_ns, "nvlink");
   }
   // Leaves never span racks; a rack's last leaf may be partly filled.
   const int per_leaf = spec.gpus_per_leaf > 0 ? std::min(spec.gpus_per_leaf, spec.gpus_per_rack) : spec.gpus_per_rack;

@@ -25,8 +25,8 @@ double percentile(std::vector<double> v, double q) {
 }
 
 double link_utilization(const LinkResult& link, TimePs total_ps) {
-  if (total_ps <= 0 || link.bandwidth_GBps <= 0) return 0;
-  return link.bytes / (link.bandwidth_GBps * 1e-3 * static_cast<double>(total_ps));
+  if (total_ps <= 0 || link.bandwidth <= Bandwidth{}) return 0;
+  return link.bytes / transfer_bytes(link.bandwidth, total_ps);
 }
 
 Summary summarize(const Results& r) {

@@ -28,8 +28,8 @@ struct Summary {
   std::string hottest_link;               // by utilisation
   std::string hottest_link_class;
   double hottest_link_utilization = 0;    // bytes / (bandwidth x simulated time)
-  double scaleout_bytes_per_step = 0;     // bytes over nic-class links, per step (one direction)
-  double network_bytes_per_step = 0;      // dispatch + combine bytes between GPUs, per step
+  Bytes scaleout_bytes_per_step;          // over nic-class links, per step (one direction)
+  Bytes network_bytes_per_step;           // dispatch + combine between GPUs, per step
   std::string critical_phase;             // phase with the most critical-path time
 };
 

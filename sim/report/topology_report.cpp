@@ -21,14 +21,14 @@ std::string topology_summary_text(const TopologySummary& s) {
   for (const auto& c : s.classes) width = std::max(width, c.link_class.size());
   fmt::format_to(line, "    {:<{}}  {:>7}  {:>12}  {:>12}\n", "class", width, "links", "GB/s each", "GB/s total");
   for (const auto& c : s.classes)
-    fmt::format_to(line, "    {:<{}}  {:>7}  {:>12.1f}  {:>12.1f}\n", c.link_class, width, c.links, c.bandwidth_GBps,
-                   c.total_GBps);
+    fmt::format_to(line, "    {:<{}}  {:>7}  {:>12.1f}  {:>12.1f}\n", c.link_class, width, c.links, c.bandwidth.GBps(),
+                   c.total.GBps());
   fmt::format_to(line, "  injection per GPU        {:.1f} GB/s (all links out of the GPU, max over GPUs)\n",
-                 s.injection_GBps);
+                 s.injection.GBps());
   fmt::format_to(line, "  scale-out per GPU        {:.1f} GB/s (\"nic\" links, {:.0f} Gb/s)\n",
-                 s.scaleout_injection_GBps, s.scaleout_injection_GBps * 8);
+                 s.scaleout_injection.GBps(), s.scaleout_injection.GBps() * 8);
   fmt::format_to(line, "  bisection                {:.1f} GB/s (min cut, one direction, GPUs [0,{}) vs [{},{}))\n",
-                 s.bisection_GBps, s.gpus / 2, s.gpus / 2, s.gpus);
+                 s.bisection.GBps(), s.gpus / 2, s.gpus / 2, s.gpus);
   fmt::format_to(line, "  max ECMP paths per pair  {}\n", s.max_ecmp_paths);
   fmt::format_to(line, "  max hops (links) on a route {}\n", s.max_path_links);
   return out;
