@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "app/scenario_run.hpp"
 #include "bench_util.hpp"
 #include "core/error.hpp"
 #include "flow_replay.hpp"
-#include "app/scenario_run.hpp"
 #include "io/scenario_loader.hpp"
 
 #ifndef MOESIM_SOURCE_DIR
@@ -60,12 +60,11 @@ int run_flow_model(const std::string& source_dir, const Workload& w, int steps) 
   const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);
   moesim::bench::FlowRecord record;
   moesim::MessageCost cost;
-  const moesim::ScenarioRun run =
-      moesim::run_scenario(scenario, [&](moesim::EventQueue& q, const moesim::Topology& t, moesim::MessageCost c) {
-        cost = c;
-        return std::make_unique<moesim::bench::RecordingFlowModel>(q, t, std::move(c), scenario.resolve_tolerance,
-                                                                   record);
-      });
+  const moesim::ScenarioRun run = moesim::run_scenario(scenario, [&](moesim::EventQueue& q, const moesim::Topology& t,
+                                                                     moesim::MessageCost c) {
+    cost = c;
+    return std::make_unique<moesim::bench::RecordingFlowModel>(q, t, std::move(c), scenario.resolve_tolerance, record);
+  });
   const moesim::Results& closed = run.results;
   const moesim::Topology& topology = run.topology;
   const moesim::bench::ReplayResult r = moesim::bench::replay_flows(record, topology, cost, scenario.resolve_tolerance);
@@ -95,8 +94,8 @@ int run_one(const std::string& source_dir, const Workload& w, const std::string&
   const double cpu = cpu_seconds() - cpu0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const auto& r = run.results;
-  std::printf("%-18s %-8s %5d %8.2f %8.2f %12.3g %14.3g %12.3g %10llu %9.1f %12.1f\n", w.name, mode.c_str(), steps, wall,
-              cpu, static_cast<double>(r.assignments) / cpu, static_cast<double>(r.flows) / cpu,
+  std::printf("%-18s %-8s %5d %8.2f %8.2f %12.3g %14.3g %12.3g %10llu %9.1f %12.1f\n", w.name, mode.c_str(), steps,
+              wall, cpu, static_cast<double>(r.assignments) / cpu, static_cast<double>(r.flows) / cpu,
               static_cast<double>(r.events) / cpu, static_cast<unsigned long long>(r.flows), peak_rss_mib(),
               run.summary.step_us_p50);
   std::fflush(stdout);
@@ -118,11 +117,16 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--only") only = value();
-    else if (a == "--mode") mode = value();
-    else if (a == "--steps") steps = std::atoi(value().c_str());
-    else if (a == "--source-dir") source_dir = value();
-    else if (a == "--child") child = true;
+    if (a == "--only")
+      only = value();
+    else if (a == "--mode")
+      mode = value();
+    else if (a == "--steps")
+      steps = std::atoi(value().c_str());
+    else if (a == "--source-dir")
+      source_dir = value();
+    else if (a == "--child")
+      child = true;
     else {
       std::fprintf(stderr, "usage: %s [--only NAME] [--mode analytic|flow|flow-model] [--steps N] [--source-dir DIR]\n",
                    argv[0]);

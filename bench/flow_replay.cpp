@@ -55,8 +55,12 @@ ReplayResult replay_flows(const FlowRecord& record, const Topology& topology, co
           net.declare(b.flows, b.salt);
           break;
         }
-        case FlowRecord::Kind::start: net.start(op.arg, 0); break;
-        case FlowRecord::Kind::clear: net.clear_declared(); break;
+        case FlowRecord::Kind::start:
+          net.start(op.arg, 0);
+          break;
+        case FlowRecord::Kind::clear:
+          net.clear_declared();
+          break;
       }
     }
     if (next < record.ops.size()) queue.schedule(record.ops[next].at_ps, [&] { step(); });

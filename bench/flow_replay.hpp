@@ -41,10 +41,10 @@ class RecordingFlowModel final : public FlowModel {
 };
 
 struct ReplayResult {
-  std::uint64_t flows = 0;   // deliveries seen
-  TimePs last_ps = 0;        // the last delivery
+  std::uint64_t flows = 0;  // deliveries seen
+  TimePs last_ps = 0;       // the last delivery
   std::uint64_t solves = 0;
-  double cpu_s = 0;          // the replay's event loop only
+  double cpu_s = 0;  // the replay's event loop only
 };
 
 // Replays `record` open loop (every operation at its recorded time) through a new FlowModel.

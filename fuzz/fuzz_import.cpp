@@ -34,8 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     (void)moesim::io::import_trace(kind, in, out, moesim::io::ImportOptions{});
-  } catch (const moesim::InputError&) {
-  }
+  } catch (const moesim::InputError&) {}
   std::remove(in.c_str());
   std::remove(out.c_str());
   return 0;

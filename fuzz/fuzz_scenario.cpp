@@ -13,7 +13,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const toml::table t = moesim::io::parse_toml_text(text, "fuzz.toml");
     (void)moesim::io::load_scenario_table(t, "fuzz.toml", MOESIM_SOURCE_DIR "/scenarios");
-  } catch (const moesim::InputError&) {
-  }
+  } catch (const moesim::InputError&) {}
   return 0;
 }

@@ -11,7 +11,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     (void)moesim::io::load_topology_table(moesim::io::parse_toml_text(text, "fuzz.toml"), "fuzz.toml");
-  } catch (const moesim::InputError&) {
-  }
+  } catch (const moesim::InputError&) {}
   return 0;
 }

@@ -18,12 +18,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     moesim::TraceReader reader(path);
     moesim::TraceStep step;
-    while (reader.next(step)) {
-    }
+    while (reader.next(step)) {}
     reader.rewind();
     (void)reader.next(step);
-  } catch (const moesim::InputError&) {
-  }
+  } catch (const moesim::InputError&) {}
   std::remove(path.c_str());
   return 0;
 }

@@ -7,7 +7,8 @@
 
 namespace moesim::test {
 
-inline std::vector<double> reference_max_min(const std::vector<double>& capacity, const std::vector<std::vector<std::int32_t>>& vars) {
+inline std::vector<double> reference_max_min(const std::vector<double>& capacity,
+                                             const std::vector<std::vector<std::int32_t>>& vars) {
   std::vector<double> rate(vars.size(), -1), left = capacity;
   for (;;) {
     double best = 1e300;

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "io/scenario_loader.hpp"
 #include "gpu/compute_model.hpp"
+#include "io/scenario_loader.hpp"
 
 using moesim::ComputeModel;
 using moesim::LogTable;
@@ -228,17 +228,17 @@ TEST_CASE("per-call expert curves: the curve for as many experts as have tokens,
   Profile p = test_profile();
   p.kernels_model = "test";
   p.kernels_weight_bytes = 1;
-  p.kernels_us["expert_us"] = LogTable{{1, 100}, {40, 80}};    // all 8 of the model's experts
+  p.kernels_us["expert_us"] = LogTable{{1, 100}, {40, 80}};     // all 8 of the model's experts
   p.kernels_us["expert_e2_us"] = LogTable{{1, 100}, {10, 20}};  // 2 experts per call
   p.kernels_expert_fixed_us = 5;
   const ModelSpec m = test_model();  // 8 routed experts
   REQUIRE(m.routed_experts == 8);
   const ComputeModel cm(p, m);
   const std::vector<int> one{1}, two{1, 0, 1}, four{1, 1, 1, 1}, eight(8, 1), two_hundred{0, 100, 100};
-  CHECK(cm.experts_ps(one) == 15'000'000);       // below the smallest curve: the e2 curve, 5 + 10
-  CHECK(cm.experts_ps(two) == 25'000'000);       // 5 + 2 x 10
-  CHECK(cm.experts_ps(four) == 105'000'000);     // halfway in log between 2 and 8: 25 per expert
-  CHECK(cm.experts_ps(eight) == 325'000'000);    // 5 + 8 x 40
+  CHECK(cm.experts_ps(one) == 15'000'000);          // below the smallest curve: the e2 curve, 5 + 10
+  CHECK(cm.experts_ps(two) == 25'000'000);          // 5 + 2 x 10
+  CHECK(cm.experts_ps(four) == 105'000'000);        // halfway in log between 2 and 8: 25 per expert
+  CHECK(cm.experts_ps(eight) == 325'000'000);       // 5 + 8 x 40
   CHECK(cm.experts_ps(two_hundred) == 45'000'000);  // e2 curve at 100 tokens: 5 + 2 x 20
   // A curve for another model's expert count is ignored with the rest of the tables.
   ModelSpec other = m;
@@ -246,7 +246,8 @@ TEST_CASE("per-call expert curves: the curve for as many experts as have tokens,
   CHECK(ComputeModel(p, other).source(moesim::Phase::experts).rfind("roofline", 0) == 0);
 }
 
-TEST_CASE("kernel tables are clamped below their range and extended along their last segment above", "[compute_model]") {
+TEST_CASE("kernel tables are clamped below their range and extended along their last segment above",
+          "[compute_model]") {
   Profile p = test_profile();
   p.kernels_model = "test";
   p.kernels_us["gate_us"] = LogTable{{4, 8, 16}, {10, 12, 20}};

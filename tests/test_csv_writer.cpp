@@ -84,12 +84,21 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   // Distinct values in every field, so that a metric reading the wrong one is caught.
   moesim::Summary s;
   s.gpus = 8;
-  s.step_us_mean = 1.5; s.step_us_p50 = 2.5; s.step_us_p90 = 3.5; s.step_us_p99 = 4.5;
-  s.tokens_per_s_total = 1000; s.tokens_per_s_per_gpu = 125;
-  s.layer_load_max_over_mean = 1.25; s.load_max_over_mean = 1.125;
-  s.hottest_gpu = 3; s.hottest_gpu_share = 0.2;
-  s.hottest_link = "gpu3->sw0"; s.hottest_link_class = "nvlink"; s.hottest_link_utilization = 0.75;
-  s.network_bytes_per_step = moesim::Bytes(4096); s.scaleout_bytes_per_step = moesim::Bytes(512);
+  s.step_us_mean = 1.5;
+  s.step_us_p50 = 2.5;
+  s.step_us_p90 = 3.5;
+  s.step_us_p99 = 4.5;
+  s.tokens_per_s_total = 1000;
+  s.tokens_per_s_per_gpu = 125;
+  s.layer_load_max_over_mean = 1.25;
+  s.load_max_over_mean = 1.125;
+  s.hottest_gpu = 3;
+  s.hottest_gpu_share = 0.2;
+  s.hottest_link = "gpu3->sw0";
+  s.hottest_link_class = "nvlink";
+  s.hottest_link_utilization = 0.75;
+  s.network_bytes_per_step = moesim::Bytes(4096);
+  s.scaleout_bytes_per_step = moesim::Bytes(512);
   s.critical_phase = "experts";
   const auto num = [&](const char* name) { return moesim::io::metric_number(metric(name), s); };
   CHECK(num("gpus") == 8);

@@ -2,17 +2,17 @@
 // however many simulations run at once on other threads (as `moesim sweep --jobs N` does).
 #include <catch2/catch.hpp>
 
+#include <exception>
 #include <filesystem>
 #include <fstream>
-#include <exception>
 #include <map>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "io/scenario_loader.hpp"
 #include "app/scenario_run.hpp"
+#include "io/scenario_loader.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -55,7 +55,8 @@ TEST_CASE("the same scenario and seed give byte-identical outputs, alone or besi
         pool.emplace_back([&, t] {
           const auto i = static_cast<std::size_t>(t);
           try {
-            got[i] = run_and_read(s, root / (std::string(model) + "-t" + std::to_string(threads) + "-" + std::to_string(t)));
+            got[i] =
+                run_and_read(s, root / (std::string(model) + "-t" + std::to_string(threads) + "-" + std::to_string(t)));
           } catch (const std::exception& e) {
             errors[i] = e.what();
           }

@@ -169,9 +169,9 @@ TEST_CASE("EventQueue destroys queued actions without running them, and frees th
   {
     EventQueue q;
     for (int i = 0; i < 100; ++i) {
-      q.schedule(i, Tracked(&live, &runs));                      // boxed: counted copies
-      q.schedule(i, [token, &runs] { ++runs; });                 // boxed: holds a reference count
-      q.schedule(i, [p = &inline_runs] { ++*p; });               // stored in place
+      q.schedule(i, Tracked(&live, &runs));                       // boxed: counted copies
+      q.schedule(i, [token, &runs] { ++runs; });                  // boxed: holds a reference count
+      q.schedule(i, [p = &inline_runs] { ++*p; });                // stored in place
       q.schedule(i, std::function<void()>([&runs] { ++runs; }));  // boxed: owns a heap callable
     }
     REQUIRE(live == 100);
@@ -183,10 +183,10 @@ TEST_CASE("EventQueue destroys queued actions without running them, and frees th
     REQUIRE(live == 90);
     REQUIRE(token.use_count() == 91);
   }
-  REQUIRE(live == 0);                 // every queued Tracked destroyed ...
-  REQUIRE(runs == 30);                // ... none of them run
+  REQUIRE(live == 0);   // every queued Tracked destroyed ...
+  REQUIRE(runs == 30);  // ... none of them run
   REQUIRE(inline_runs == 10);
-  REQUIRE(token.use_count() == 1);    // every captured copy released
+  REQUIRE(token.use_count() == 1);  // every captured copy released
 }
 
 TEST_CASE("EventQueue runs large and move-only actions exactly once and frees them") {

@@ -5,11 +5,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/scenario_run.hpp"
 #include "core/error.hpp"
 #include "core/event_queue.hpp"
 #include "engine/faults.hpp"
 #include "io/scenario_loader.hpp"
-#include "app/scenario_run.hpp"
 #include "net/network.hpp"
 #include "test_util.hpp"
 #include "trace/trace.hpp"
@@ -110,15 +110,15 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
   // Bad fault entries name their line.
   const std::string bad = test::write_file(dir, "bad.toml", scenario + "[[faults]]\nkind = \"gpu_on_fire\"\n");
   REQUIRE_THROWS_WITH(io::load_scenario(bad), Catch::Contains("bad.toml:") && Catch::Contains("gpu_on_fire"));
-  const std::string far = test::write_file(dir, "far.toml", scenario + text + "[[faults]]\nkind = \"slow_gpu\"\ngpu = 99\ncompute_factor = 2\n");
+  const std::string far = test::write_file(
+      dir, "far.toml", scenario + text + "[[faults]]\nkind = \"slow_gpu\"\ngpu = 99\ncompute_factor = 2\n");
   REQUIRE_THROWS_WITH(run_scenario(io::load_scenario(far)), Catch::Contains("far.toml:") && Catch::Contains("gpu 99"));
 }
 
 TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or move", "[faults]") {
   const std::string scenario = smoke_text();
   const auto dir = test::scratch_dir("gpu-down");
-  const std::string path =
-      test::write_file(dir, "down.toml", scenario + "[[faults]]\nkind = \"gpu_down\"\ngpu = 0\n");
+  const std::string path = test::write_file(dir, "down.toml", scenario + "[[faults]]\nkind = \"gpu_down\"\ngpu = 0\n");
 
   const ScenarioRun contiguous = run_scenario(io::load_scenario(path));
   // GPU 0 holds no tokens and no experts: 7 live GPUs x 32 tokens x top-2 x 3 MoE layers per step
@@ -133,8 +133,8 @@ TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or mov
 
   // Redundant with 8 extra slots replicates the hottest experts (0 and 1 under Zipf), so some of
   // GPU 0's experts keep serving from their other replicas.
-  const ScenarioRun redundant = run_scenario(
-      io::load_scenario(path, {"placement.kind=redundant", "placement.redundant_slots=8", "gate.layer_variation=false"}));
+  const ScenarioRun redundant = run_scenario(io::load_scenario(
+      path, {"placement.kind=redundant", "placement.redundant_slots=8", "gate.layer_variation=false"}));
   REQUIRE(redundant.results.gpus[0].received == 0);
   REQUIRE_THAT(redundant.results.notes[1], !Catch::Contains("0 served"));
 }

@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "core/error.hpp"
-#include "io/scenario_loader.hpp"
 #include "fit/measurements.hpp"
 #include "fit/profile_fit.hpp"
 #include "gpu/compute_model.hpp"
 #include "io/profile_io.hpp"
+#include "io/scenario_loader.hpp"
 #include "io/toml_reader.hpp"
 #include "test_util.hpp"
 
@@ -125,8 +125,8 @@ TEST_CASE("bad measurement files name the file and the JSON pointer", "[fit]") {
   j["kernels"][0]["p10_us"] = 100.0;
   expect_json_error(j, "/kernels/0/p10_us", "exceeds median_us");
   j = good;
-  auto& expert = *std::find_if(j["kernels"].begin(), j["kernels"].end(),
-                               [](const json& r) { return r["kernel"] == "expert"; });
+  auto& expert =
+      *std::find_if(j["kernels"].begin(), j["kernels"].end(), [](const json& r) { return r["kernel"] == "expert"; });
   expert["tokens_per_expert"] = 3.0;
   const auto at = std::to_string(std::find_if(good["kernels"].begin(), good["kernels"].end(),
                                               [](const json& r) { return r["kernel"] == "expert"; }) -
@@ -185,8 +185,8 @@ TEST_CASE("fitting the sample gives measured efficiencies, monotone tables and N
   // Device: the datasheet ceilings stay, the efficiencies are measured over them.
   CHECK(p.hbm_bandwidth.GBps() == 3350.0);
   CHECK(p.matrix_bf16_TFLOPs == 989.0);
-  CHECK(p.hbm_efficiency == Approx(0.84));        // 2814 / 3350
-  CHECK(p.matrix_efficiency == Approx(0.72));     // 712.08 / 989
+  CHECK(p.hbm_efficiency == Approx(0.84));     // 2814 / 3350
+  CHECK(p.matrix_efficiency == Approx(0.72));  // 712.08 / 989
   CHECK(p.launch_ns == 2400.0);
   CHECK(p.device_provenance.source == "measured");
   CHECK(p.device_provenance.citation.find("copy 2814") != std::string::npos);

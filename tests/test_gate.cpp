@@ -31,7 +31,8 @@ std::vector<long> counts_of(const std::vector<int>& ids, int experts) {
 
 double max_over_mean(const std::vector<long>& counts) {
   const double total = static_cast<double>(std::accumulate(counts.begin(), counts.end(), 0L));
-  return static_cast<double>(*std::max_element(counts.begin(), counts.end())) / (total / static_cast<double>(counts.size()));
+  return static_cast<double>(*std::max_element(counts.begin(), counts.end())) /
+         (total / static_cast<double>(counts.size()));
 }
 
 }  // namespace

@@ -84,8 +84,8 @@ TEST_CASE("max-min solver: random instances with adds and removes match a refere
     std::vector<double> cap;
     for (std::size_t r = 0; r < n_res; ++r) cap.push_back(1.0 + static_cast<double>(next(100)));
     MaxMinSolver s(cap);
-    std::vector<std::uint32_t> handle;              // live variables' handles
-    std::vector<std::vector<std::int32_t>> uses;    // and their resources, in the same order
+    std::vector<std::uint32_t> handle;            // live variables' handles
+    std::vector<std::vector<std::int32_t>> uses;  // and their resources, in the same order
     for (int phase = 0; phase < 4; ++phase) {
       const std::size_t adds = 1 + next(25);
       for (std::size_t i = 0; i < adds; ++i) {

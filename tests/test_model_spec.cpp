@@ -138,7 +138,8 @@ TEST_CASE("a model preset is a TOML file: by name from the models directory, or 
   CHECK(tiny.weight_bytes == 2);
   // A missing required key, an unknown key and an unknown preset are located errors.
   const std::string bad = moesim::test::write_file(dir, "bad.toml", "[model]\nhidden = 64\nlayers = 2\n");
-  CHECK_THROWS_WITH(moesim::io::load_model_preset(bad), Catch::Contains("bad.toml") && Catch::Contains("routed_experts"));
+  CHECK_THROWS_WITH(moesim::io::load_model_preset(bad),
+                    Catch::Contains("bad.toml") && Catch::Contains("routed_experts"));
   const std::string typo = moesim::test::write_file(dir, "typo.toml", "[model]\nhiden = 64\n");
   CHECK_THROWS_WITH(moesim::io::load_model_preset(typo), Catch::Contains("typo.toml:2:1"));
   CHECK_THROWS_WITH(moesim::io::load_model_preset("gpt-5"),

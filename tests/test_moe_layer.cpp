@@ -89,7 +89,8 @@ TEST_CASE("moe layer: invariants on a DeepSeek-sized layer", "[moe_layer]") {
   // Contiguous (single replica) and a two-replica layout (expert e on e % 72 and (e + 36) % 72).
   Layer twice(experts);
   for (int e = 0; e < experts; ++e) twice[static_cast<std::size_t>(e)] = {e % gpus, (e + 36) % gpus};
-  for (const Placement& p : {moesim::make_placement(moesim::PlacementKind::contiguous, 2, experts, gpus), Placement(gpus, {twice, twice})}) {
+  for (const Placement& p :
+       {moesim::make_placement(moesim::PlacementKind::contiguous, 2, experts, gpus), Placement(gpus, {twice, twice})}) {
     LayerTraffic dedup, plain;
     MoeLayerPlanner(p, hosts, true).plan(1, ids, top_k, dedup);
     MoeLayerPlanner(p, hosts, false).plan(1, ids, top_k, plain);
@@ -138,10 +139,10 @@ TEST_CASE("moe layer: bad inputs throw", "[moe_layer]") {
   REQUIRE_THROWS_AS(MoeLayerPlanner(p, {0}, true), moesim::Error);
   const MoeLayerPlanner planner(p, {0, 0}, true);
   LayerTraffic t;
-  REQUIRE_THROWS_AS(planner.plan(0, {{0, 1}}, 2, t), moesim::Error);          // one GPU's batch for two GPUs
-  REQUIRE_THROWS_AS(planner.plan(0, {{0, 1, 2}, {}}, 2, t), moesim::Error);   // 3 ids, top-2
-  REQUIRE_THROWS_AS(planner.plan(0, {{0, 4}, {}}, 2, t), moesim::Error);      // expert 4 of 4
+  REQUIRE_THROWS_AS(planner.plan(0, {{0, 1}}, 2, t), moesim::Error);         // one GPU's batch for two GPUs
+  REQUIRE_THROWS_AS(planner.plan(0, {{0, 1, 2}, {}}, 2, t), moesim::Error);  // 3 ids, top-2
+  REQUIRE_THROWS_AS(planner.plan(0, {{0, 4}, {}}, 2, t), moesim::Error);     // expert 4 of 4
   REQUIRE_THROWS_AS(planner.plan(0, {{0, -1}, {}}, 2, t), moesim::Error);
-  REQUIRE_THROWS_AS(planner.plan(1, {{0, 1}, {}}, 2, t), moesim::Error);      // layer 1 of 1
+  REQUIRE_THROWS_AS(planner.plan(1, {{0, 1}, {}}, 2, t), moesim::Error);  // layer 1 of 1
   REQUIRE_THROWS_AS(planner.plan(0, {{0, 1}, {}}, 0, t), moesim::Error);
 }

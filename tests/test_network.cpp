@@ -7,8 +7,8 @@
 
 #include "core/event_queue.hpp"
 #include "core/min_heap.hpp"
-#include "net/analytic_network.hpp"
 #include "max_min_reference.hpp"
+#include "net/analytic_network.hpp"
 #include "net/flow_model.hpp"
 
 using namespace moesim;
@@ -46,7 +46,8 @@ std::vector<TimePs> run_flows(const std::string& mode, const Topology& topo, con
   const std::int64_t first = net->declare(flows, 7);
   std::vector<TimePs> done(flows.size(), -1);
   for (std::size_t i = 0; i < flows.size(); ++i)
-    q.schedule(starts[i], [&, i] { net->start(first + static_cast<std::int64_t>(i), [&, i](TimePs t) { done[i] = t; }); });
+    q.schedule(starts[i],
+               [&, i] { net->start(first + static_cast<std::int64_t>(i), [&, i](TimePs t) { done[i] = t; }); });
   q.run();
   if (solves) *solves = net->rate_solves();
   return done;
@@ -290,8 +291,21 @@ TEST_CASE("min-heap helpers pop in sorted order, ties by a second key, across si
 }
 
 TEST_CASE("ceil_ps rounds up to whole picoseconds exactly like std::ceil", "[net][units]") {
-  const double cases[] = {0.0,   -0.0,   0.25,  1.0,    1.0000000001, 2.5,   -0.5, -1.0, -2.75,
-                          1e15,  1e15 + 0.5, 123456789.000001, 4503599627370495.5, 9.0e18, -9.0e18};
+  const double cases[] = {0.0,
+                          -0.0,
+                          0.25,
+                          1.0,
+                          1.0000000001,
+                          2.5,
+                          -0.5,
+                          -1.0,
+                          -2.75,
+                          1e15,
+                          1e15 + 0.5,
+                          123456789.000001,
+                          4503599627370495.5,
+                          9.0e18,
+                          -9.0e18};
   for (double x : cases) {
     INFO(x);
     CHECK(ceil_ps(x) == static_cast<TimePs>(std::ceil(x)));

@@ -90,31 +90,41 @@ TEST_CASE("placement io: broken TOML files name file, line and column", "[placem
   };
   const std::string head = "[[layer]]\ndefault = true\n";
   // GPU 4 is the 2nd value on line 3: column 16.
-  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [4], [2]]\n"), Catch::Contains("b.toml:3:") &&
-                                                                   Catch::Contains("expert 1 is placed on GPU 4, but GPUs are 0..3"));
-  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1, 1], [2]]\n"), Catch::Contains("b.toml:3:") && Catch::Contains("lists GPU 1 twice"));
-  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1]]\n"), Catch::Contains("b.toml:3:") && Catch::Contains("lists 2 experts but the model has 3"));
-  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [], [2]]\n"), Catch::Contains("b.toml:3:") && Catch::Contains("expert 1 has no GPU"));
-  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], 1, [2]]\n"), Catch::Contains("b.toml:3:") && Catch::Contains("list of GPU ids"));
+  REQUIRE_THROWS_WITH(
+      bad(head + "experts = [[0], [4], [2]]\n"),
+      Catch::Contains("b.toml:3:") && Catch::Contains("expert 1 is placed on GPU 4, but GPUs are 0..3"));
+  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1, 1], [2]]\n"),
+                      Catch::Contains("b.toml:3:") && Catch::Contains("lists GPU 1 twice"));
+  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1]]\n"),
+                      Catch::Contains("b.toml:3:") && Catch::Contains("lists 2 experts but the model has 3"));
+  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [], [2]]\n"),
+                      Catch::Contains("b.toml:3:") && Catch::Contains("expert 1 has no GPU"));
+  REQUIRE_THROWS_WITH(bad(head + "experts = [[0], 1, [2]]\n"),
+                      Catch::Contains("b.toml:3:") && Catch::Contains("list of GPU ids"));
   REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [\"1\"], [2]]\n"), Catch::Contains("not an integer"));
   REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1], [2]]\nexpert = 1\n"),
                       Catch::Contains("b.toml:4:1: unknown key \"layer[0].expert\""));
   REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1], [2]]\nlayers = 1\n"),
                       Catch::Contains("b.toml:4:1: unknown key \"layer[0].layers\""));
-  REQUIRE_THROWS_WITH(bad("[[layer]]\nindex = 0\nexperts = [[0], [1], [2]]\n"),
-                      Catch::Contains("b.toml") && Catch::Contains("MoE layer 1 is not listed and there is no default"));
+  REQUIRE_THROWS_WITH(
+      bad("[[layer]]\nindex = 0\nexperts = [[0], [1], [2]]\n"),
+      Catch::Contains("b.toml") && Catch::Contains("MoE layer 1 is not listed and there is no default"));
   REQUIRE_THROWS_WITH(bad("[[layer]]\nindex = 2\nexperts = [[0], [1], [2]]\n"),
                       Catch::Contains("b.toml:2:") && Catch::Contains("out of range [0, 1]"));
-  REQUIRE_THROWS_WITH(bad("[[layer]]\nindex = 0\nexperts = [[0], [1], [2]]\n[[layer]]\nindex = 0\nexperts = [[0], [1], [2]]\n"),
-                      Catch::Contains("b.toml:5:") && Catch::Contains("listed twice"));
+  REQUIRE_THROWS_WITH(
+      bad("[[layer]]\nindex = 0\nexperts = [[0], [1], [2]]\n[[layer]]\nindex = 0\nexperts = [[0], [1], [2]]\n"),
+      Catch::Contains("b.toml:5:") && Catch::Contains("listed twice"));
   REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1], [2]]\n" + head + "experts = [[0], [1], [2]]\n"),
                       Catch::Contains("b.toml:5:") && Catch::Contains("second default"));
-  REQUIRE_THROWS_WITH(bad(head + "index = 0\nexperts = [[0], [1], [2]]\n"), Catch::Contains("b.toml:3:") && Catch::Contains("drop index"));
-  REQUIRE_THROWS_WITH(bad("[[layer]]\nexperts = [[0], [1], [2]]\n"), Catch::Contains("index") && Catch::Contains("required"));
+  REQUIRE_THROWS_WITH(bad(head + "index = 0\nexperts = [[0], [1], [2]]\n"),
+                      Catch::Contains("b.toml:3:") && Catch::Contains("drop index"));
+  REQUIRE_THROWS_WITH(bad("[[layer]]\nexperts = [[0], [1], [2]]\n"),
+                      Catch::Contains("index") && Catch::Contains("required"));
   REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1], [2]]\n" + "gpus = 8\n"), Catch::Contains("unknown key"));
   REQUIRE_THROWS_WITH(bad("gpus = 8\n" + head + "experts = [[0], [1], [2]]\n"),
                       Catch::Contains("b.toml:1:") && Catch::Contains("the file is for 8 GPUs but the run has 4"));
-  REQUIRE_THROWS_WITH(bad("gpu = 4\n" + head + "experts = [[0], [1], [2]]\n"), Catch::Contains("b.toml:1:1: unknown key \"gpu\""));
+  REQUIRE_THROWS_WITH(bad("gpu = 4\n" + head + "experts = [[0], [1], [2]]\n"),
+                      Catch::Contains("b.toml:1:1: unknown key \"gpu\""));
   REQUIRE_THROWS_WITH(bad(""), Catch::Contains("no [[layer]] tables"));
   REQUIRE_THROWS_WITH(bad(head + "experts = [[0], [1], [2]\n"), Catch::Contains("b.toml:"));
   REQUIRE_THROWS_AS(bad(head + "experts = 3\n"), InputError);
@@ -134,8 +144,10 @@ TEST_CASE("placement io: broken CSV files name file and line", "[placement][io]"
   REQUIRE_THROWS_WITH(bad(ok + "0,1\n"), Catch::Contains("b.csv:4: expected 3 fields"));
   REQUIRE_THROWS_WITH(bad("layer,expert,gpu\n\n# c\n" + ok + "*,1,1\n"),
                       Catch::Contains("b.csv:7: expert 1 is placed on GPU 1 twice (first on line 5)"));
-  REQUIRE_THROWS_WITH(bad(ok + "1,0,0\n1,2,1\n"), Catch::Contains("b.csv:4: MoE layer 1 (rows from line 4) has no row for expert 1"));
-  REQUIRE_THROWS_WITH(bad("*,0,0\n*,2,2\n"), Catch::Contains("b.csv:1: the default layer *") && Catch::Contains("expert 1"));
+  REQUIRE_THROWS_WITH(bad(ok + "1,0,0\n1,2,1\n"),
+                      Catch::Contains("b.csv:4: MoE layer 1 (rows from line 4) has no row for expert 1"));
+  REQUIRE_THROWS_WITH(bad("*,0,0\n*,2,2\n"),
+                      Catch::Contains("b.csv:1: the default layer *") && Catch::Contains("expert 1"));
   REQUIRE_THROWS_WITH(bad("0,0,0\n0,1,1\n0,2,2\n"), Catch::Contains("b.csv: MoE layer 1 is not listed"));
   REQUIRE_THROWS_WITH(bad("layer,gpu,expert\n" + ok), Catch::Contains("b.csv:1: the header must be layer,expert,gpu"));
   REQUIRE_THROWS_WITH(bad(""), Catch::Contains("MoE layers 0, 1 are not listed"));

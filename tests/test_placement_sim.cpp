@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "io/scenario_loader.hpp"
 #include "app/scenario_run.hpp"
+#include "io/scenario_loader.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -22,9 +22,9 @@ TEST_CASE("greedy and redundant placements balance a skewed gate better than con
   // Zipf 1.2 without per-layer variation: experts 0 and 1 are hot in every layer. On the datasheet
   // H100 profile: with the measured one (faster HBM, slower launches) the step times of redundant
   // and contiguous differ by 0.2% either way, and this case is about placement, not the profile.
-  const std::vector<std::string> skew{"gate.kind=zipf", "gate.zipf_exponent=1.2", "gate.layer_variation=false",
-                                      "hardware.profile=" +
-                                          test::source_path("calibrate/profiles/h100-sxm-datasheet.toml")};
+  const std::vector<std::string> skew{
+      "gate.kind=zipf", "gate.zipf_exponent=1.2", "gate.layer_variation=false",
+      "hardware.profile=" + test::source_path("calibrate/profiles/h100-sxm-datasheet.toml")};
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.begin(), skew.begin(), skew.end());
     return run_smoke(extra);
@@ -40,10 +40,10 @@ TEST_CASE("greedy and redundant placements balance a skewed gate better than con
 
 TEST_CASE("periodic re-balancing charges the expert weights it moves on the links", "[placement]") {
   // Greedy, re-balanced every 2 steps from the 2 steps before, with popularity drifting fast.
-  const ScenarioRun run = run_scenario(io::load_scenario(
-      test::source_path("scenarios/smoke.toml"),
-      {"workload.steps=6", "placement.kind=greedy", "placement.rebalance_every_steps=2", "placement.window_steps=2",
-       "gate.drift_per_step=0.5", "gate.layer_variation=true"}));
+  const ScenarioRun run = run_scenario(
+      io::load_scenario(test::source_path("scenarios/smoke.toml"),
+                        {"workload.steps=6", "placement.kind=greedy", "placement.rebalance_every_steps=2",
+                         "placement.window_steps=2", "gate.drift_per_step=0.5", "gate.layer_variation=true"}));
   const Results& r = run.results;
   REQUIRE(r.weight_bytes_moved > Bytes{});
   // Each moved expert is 3 x 1024 x 512 x 2 B = 3,145,728 B.
@@ -63,11 +63,11 @@ TEST_CASE("topology-aware placement lowers scale-out bytes on two nodes", "[plac
   // NVLink. Measured: 7.63 MB per step (contiguous) against 5.81 MB (topology_aware), -24 %.
   auto run = [](const char* kind) {
     return run_scenario(
-               io::load_scenario(test::source_path("scenarios/smoke.toml"),
-                                 {"hardware.topology=\"" + test::source_path("topologies/hgx-h100-x4-ib.toml") + "\"",
-                                  "parallelism.ep=16", "model.routed_experts=32", "gate.kind=zipf",
-                                  "gate.zipf_exponent=2.0", "gate.layer_variation=true", "gate.rank_locality=1.0",
-                                  std::string("placement.kind=") + kind}))
+               io::load_scenario(
+                   test::source_path("scenarios/smoke.toml"),
+                   {"hardware.topology=\"" + test::source_path("topologies/hgx-h100-x4-ib.toml") + "\"",
+                    "parallelism.ep=16", "model.routed_experts=32", "gate.kind=zipf", "gate.zipf_exponent=2.0",
+                    "gate.layer_variation=true", "gate.rank_locality=1.0", std::string("placement.kind=") + kind}))
         .summary;
   };
   const Summary contiguous = run("contiguous");

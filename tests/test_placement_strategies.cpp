@@ -138,7 +138,8 @@ TEST_CASE("placement strategies: redundant replicates the heaviest, equal slots"
     for (int g = 0; g < 8; ++g) REQUIRE(r.local_experts(l, g).size() == 10u);
     // Replica counts never increase as the load falls, and add up to 80.
     Ids by_rank(64);
-    for (int e = 0; e < 64; ++e) by_rank[static_cast<std::size_t>((e + 7 * l) % 64)] = static_cast<int>(r.replicas(l, e).size());
+    for (int e = 0; e < 64; ++e)
+      by_rank[static_cast<std::size_t>((e + 7 * l) % 64)] = static_cast<int>(r.replicas(l, e).size());
     REQUIRE(std::is_sorted(by_rank.rbegin(), by_rank.rend()));
     REQUIRE(std::accumulate(by_rank.begin(), by_rank.end(), 0) == 80);
     REQUIRE(by_rank[0] > 1);
@@ -222,7 +223,8 @@ TEST_CASE("placement strategies: topology aware swap search fixes the growth", "
 TEST_CASE("placement strategies: topology aware on one domain is greedy", "[placement][strategies]") {
   PlacementInputs in = zipf(2, 64, 8);
   in.gpu_domain.assign(8, 5);
-  REQUIRE(moesim::make_placement(moesim::PlacementKind::topology_aware, in) == moesim::make_placement(moesim::PlacementKind::greedy, in));
+  REQUIRE(moesim::make_placement(moesim::PlacementKind::topology_aware, in) ==
+          moesim::make_placement(moesim::PlacementKind::greedy, in));
 }
 
 TEST_CASE("placement strategies: every kind valid and deterministic", "[placement][strategies]") {
@@ -230,7 +232,8 @@ TEST_CASE("placement strategies: every kind valid and deterministic", "[placemen
     PlacementInputs in = zipf(2, experts, gpus);
     for (int g = 0; g < gpus; ++g) in.gpu_domain.push_back(g < gpus / 2 ? 0 : 1);
     in.coselect.assign(2, std::vector<double>(static_cast<std::size_t>(experts * (experts - 1) / 2)));
-    for (std::size_t k = 0; k < in.coselect[0].size(); ++k) in.coselect[0][k] = in.coselect[1][k] = static_cast<double>(k % 7);
+    for (std::size_t k = 0; k < in.coselect[0].size(); ++k)
+      in.coselect[0][k] = in.coselect[1][k] = static_cast<double>(k % 7);
     in.redundant_slots = (gpus - experts % gpus) % gpus;  // smallest R with equal slots
     for (const auto& kind : moesim::placement_strategy_kinds()) {
       INFO(moesim::setting_name(kind) << " " << experts << " experts on " << gpus << " GPUs");
@@ -245,24 +248,30 @@ TEST_CASE("placement strategies: every kind valid and deterministic", "[placemen
 
 TEST_CASE("placement strategies: bad inputs throw InputError", "[placement][strategies]") {
   PlacementInputs in = zipf(2, 64, 8);
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::from_file, in), Catch::Contains("io::load_placement"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::from_file, in),
+                      Catch::Contains("io::load_placement"));
   PlacementInputs no_load = in;
   no_load.load.clear();
   REQUIRE_NOTHROW(moesim::make_placement(moesim::PlacementKind::contiguous, no_load));
-  for (auto kind : {moesim::PlacementKind::greedy, moesim::PlacementKind::redundant, moesim::PlacementKind::topology_aware})
+  for (auto kind :
+       {moesim::PlacementKind::greedy, moesim::PlacementKind::redundant, moesim::PlacementKind::topology_aware})
     REQUIRE_THROWS_WITH(moesim::make_placement(kind, no_load), Catch::Contains("per-expert loads"));
   PlacementInputs short_load = in;
   short_load.load.pop_back();
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load), Catch::Contains("load has 1 layers"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load),
+                      Catch::Contains("load has 1 layers"));
   short_load = in;
   short_load.load[1].pop_back();
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load), Catch::Contains("load of layer 1 has 63 values"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load),
+                      Catch::Contains("load of layer 1 has 63 values"));
   short_load = in;
   short_load.load[0][3] = -1;
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load), Catch::Contains("value 3 is -1"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, short_load),
+                      Catch::Contains("value 3 is -1"));
   // 64 + 3 = 67 is not a multiple of 8: R = 0 or 8 would do.
   in.redundant_slots = 3;
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in), Catch::Contains("use redundant_slots = 0 or 8"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in),
+                      Catch::Contains("use redundant_slots = 0 or 8"));
   in.redundant_slots = -8;
   REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in), Catch::Contains("must be >= 0"));
   // 64 + 456 = 520 = 65 per GPU > 64 experts.
@@ -271,11 +280,13 @@ TEST_CASE("placement strategies: bad inputs throw InputError", "[placement][stra
   in.redundant_slots = 0;
   REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::topology_aware, in), Catch::Contains("gpu_domain"));
   in.gpu_domain = {0, 0, 0, 0, 1, 1, 1, 1};
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::topology_aware, in), Catch::Contains("co-selection"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::topology_aware, in),
+                      Catch::Contains("co-selection"));
   in.coselect = {std::vector<double>(10)};
   REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::topology_aware, in), InputError);
   in.gpu_domain = {0, 1};
-  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, in), Catch::Contains("gpu_domain has 2 entries"));
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::greedy, in),
+                      Catch::Contains("gpu_domain has 2 entries"));
   in.moe_layers = 0;
   REQUIRE_THROWS_AS(moesim::make_placement(moesim::PlacementKind::contiguous, in), InputError);
 }

@@ -63,8 +63,8 @@ TEST_CASE("shipped profiles load and validate", "[profile]") {
   CHECK(measured.hbm_efficiency > 0.8);  // a copy reaches ~3.0 of 3.35 TB/s on an H100 SXM
   CHECK(measured.comm.at("nvlink").provenance.source == "published");  // one GPU: no all-to-all
   CHECK_NOTHROW(measured.validate("h100 measured"));
-  const Profile qwen = moesim::io::load_profile(
-      moesim::test::source_path("calibrate/profiles/h100-sxm.qwen3-30b-a3b.toml"));
+  const Profile qwen =
+      moesim::io::load_profile(moesim::test::source_path("calibrate/profiles/h100-sxm.qwen3-30b-a3b.toml"));
   CHECK(qwen.kernels_model == "qwen3-30b-a3b");
   CHECK(qwen.meta.source == "measured");
 
@@ -109,7 +109,13 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
   }
   SECTION("awkward strings and doubles, kernel tables") {
     Profile p;
-    p.meta = {"GPU \"X\"", "measured", "550.1", "12.4", "2.21.5", "2025-03-01", "moesim-calibrate --out a\\b",
+    p.meta = {"GPU \"X\"",
+              "measured",
+              "550.1",
+              "12.4",
+              "2.21.5",
+              "2025-03-01",
+              "moesim-calibrate --out a\\b",
               "line one\nline two\ttab"};
     p.hbm_bandwidth = moesim::Bandwidth::from_GBps(1.0 / 3.0);
     p.hbm_efficiency = 0.1;
@@ -238,15 +244,15 @@ TEST_CASE("validate checks provenance and the kernel tables' model", "[profile]"
 
 TEST_CASE("broken profiles fail with file and line", "[profile]") {
   const std::string good = kGoodProfile;
-  expect_error("unknown-key", replaced(good, "memory_GB = 80.0\n", "memory_GB = 80.0\nhbm_bandwith_GBps = 1.0\n"),
-               14, "unknown key \"device.hbm_bandwith_GBps\"");
+  expect_error("unknown-key", replaced(good, "memory_GB = 80.0\n", "memory_GB = 80.0\nhbm_bandwith_GBps = 1.0\n"), 14,
+               "unknown key \"device.hbm_bandwith_GBps\"");
   expect_error("missing-source", replaced(good, "source = \"derived\"\n", ""), 1, "meta.source: required key");
   expect_error("bad-source", replaced(good, "source = \"derived\"", "source = \"guessed\""), 3,
                "unknown value \"guessed\"");
   expect_error("hbm-efficiency-above-1", replaced(good, "hbm_efficiency = 0.5", "hbm_efficiency = 1.5"), 7,
                "device.hbm_efficiency");
-  expect_error("comm-efficiency-above-1", replaced(good, "efficiency = [0.1, 0.8]", "efficiency = [0.1, 1.2]"),
-               18, "comm.nvlink.efficiency");
+  expect_error("comm-efficiency-above-1", replaced(good, "efficiency = [0.1, 0.8]", "efficiency = [0.1, 1.2]"), 18,
+               "comm.nvlink.efficiency");
   expect_error("non-increasing",
                replaced(good, "efficiency_bytes = [1000.0, 1000000.0]\nefficiency = [0.1",
                         "efficiency_bytes = [1000.0, 1000.0]\nefficiency = [0.1"),
@@ -259,16 +265,16 @@ TEST_CASE("broken profiles fail with file and line", "[profile]") {
   // Provenance and the [kernels] header keys.
   expect_error("bad-section-source", replaced(good, "[comm.nvlink]\n", "[comm.nvlink]\nsource = \"guess\"\n"), 16,
                "unknown value \"guess\"");
-  expect_error("citation-not-a-string", replaced(good, "memory_GB = 80.0\n", "memory_GB = 80.0\ncitation = 3\n"),
-               14, "device.citation");
+  expect_error("citation-not-a-string", replaced(good, "memory_GB = 80.0\n", "memory_GB = 80.0\ncitation = 3\n"), 14,
+               "device.citation");
   expect_error("tables-without-model", replaced(good, "model = \"tiny\"\n", ""), 26, "kernels.model");
   expect_error("empty-model", replaced(good, "model = \"tiny\"", "model = \"\""), 26, "must name the model");
-  expect_error("expert-without-weight-bytes",
-               replaced(good, "gate_us = [10.0, 20.0]\n",
-                        "gate_us = [10.0, 20.0]\nexpert_tokens = [1.0]\nexpert_us = [5.0]\n"),
-               29, "kernels.weight_bytes");
-  expect_error("weight-bytes-range", replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nweight_bytes = 9.0\n"),
-               27, "kernels.weight_bytes");
+  expect_error(
+      "expert-without-weight-bytes",
+      replaced(good, "gate_us = [10.0, 20.0]\n", "gate_us = [10.0, 20.0]\nexpert_tokens = [1.0]\nexpert_us = [5.0]\n"),
+      29, "kernels.weight_bytes");
+  expect_error("weight-bytes-range", replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nweight_bytes = 9.0\n"), 27,
+               "kernels.weight_bytes");
   expect_error("fixed-cost-without-expert-table",
                replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nexpert_fixed_us = 30.0\n"), 27,
                "belongs to the expert table");

@@ -72,9 +72,12 @@ TEST_CASE("a good scenario loads with defaults filled in", "[scenario]") {
 TEST_CASE("broken scenarios name file, line and column", "[scenario]") {
   const std::string g = good_text();
   // Each case: the text and the "file:line" its error must contain.
-  SECTION("unknown top-level key") { REQUIRE_THAT(error_of("colour = 1\n" + g), Catch::Contains("bad.toml:1:1") && Catch::Contains("unknown key")); }
+  SECTION("unknown top-level key") {
+    REQUIRE_THAT(error_of("colour = 1\n" + g), Catch::Contains("bad.toml:1:1") && Catch::Contains("unknown key"));
+  }
   SECTION("misspelt key in a table") {
-    REQUIRE_THAT(error_of(with_line(g, "[workload]", "stpes = 3")), Catch::Contains("bad.toml:8:1") && Catch::Contains("workload.stpes"));
+    REQUIRE_THAT(error_of(with_line(g, "[workload]", "stpes = 3")),
+                 Catch::Contains("bad.toml:8:1") && Catch::Contains("workload.stpes"));
   }
   SECTION("wrong type") {
     std::string t = g;
@@ -112,12 +115,12 @@ TEST_CASE("broken scenarios name file, line and column", "[scenario]") {
     REQUIRE_THAT(error_of(g + "[gate]\nkind = \"zipf\"\nzipf_exponent = 21\n"),
                  Catch::Contains("bad.toml:12") && Catch::Contains("gate.zipf_exponent"));
   }
-  SECTION("malformed TOML") {
-    REQUIRE_THAT(error_of(g + "[network\n"), Catch::Contains("bad.toml:10"));
-  }
+  SECTION("malformed TOML") { REQUIRE_THAT(error_of(g + "[network\n"), Catch::Contains("bad.toml:10")); }
   SECTION("bad --set value names the override") {
-    REQUIRE_THAT(error_of(g, {"workload.steps=-1"}), Catch::Contains("--set workload.steps=-1") && Catch::Contains("out of range"));
-    REQUIRE_THAT(error_of(g, {"workload.stepz=1"}), Catch::Contains("unknown key") && Catch::Contains("workload.stepz"));
+    REQUIRE_THAT(error_of(g, {"workload.steps=-1"}),
+                 Catch::Contains("--set workload.steps=-1") && Catch::Contains("out of range"));
+    REQUIRE_THAT(error_of(g, {"workload.stepz=1"}),
+                 Catch::Contains("unknown key") && Catch::Contains("workload.stepz"));
     REQUIRE_THAT(error_of(g, {"nonsense"}), Catch::Contains("expected key=value"));
   }
 }

@@ -63,9 +63,9 @@ TEST_CASE("every numeric scenario key rejects values outside its range, naming t
     const double below = k.type == io::KeyType::integer ? k.min - 1 : k.min - 1e-3 * (1 + k.min);
     for (double v : {above, below}) {
       if (v > 9e18) continue;  // past int64: TOML itself refuses it
-      const std::string set = k.dotted() + "=" +
-                              (k.type == io::KeyType::integer ? std::to_string(static_cast<long long>(v))
-                                                               : fmt::format("{}", v));
+      const std::string set =
+          k.dotted() + "=" +
+          (k.type == io::KeyType::integer ? std::to_string(static_cast<long long>(v)) : fmt::format("{}", v));
       INFO(set);
       REQUIRE_THROWS_WITH(io::load_scenario(smoke, {set}), Catch::Contains("--set " + set));
     }
@@ -73,8 +73,8 @@ TEST_CASE("every numeric scenario key rejects values outside its range, naming t
 }
 
 TEST_CASE("a resolved scenario reads back to the same scenario", "[scenario][schema]") {
-  for (const char* file : {"scenarios/smoke.toml", "scenarios/default.toml", "scenarios/hgx-prefill.toml",
-                           "scenarios/smoke-trace.toml"}) {
+  for (const char* file :
+       {"scenarios/smoke.toml", "scenarios/default.toml", "scenarios/hgx-prefill.toml", "scenarios/smoke-trace.toml"}) {
     INFO(file);
     const Scenario s = io::load_scenario(test::source_path(file), {"placement.kind=greedy", "gate.drift_per_step=0.1"});
     const std::string text = io::scenario_to_toml(s);

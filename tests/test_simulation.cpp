@@ -6,15 +6,15 @@
 #include <set>
 #include <sstream>
 
+#include "app/scenario_run.hpp"
 #include "core/error.hpp"
+#include "engine/simulation.hpp"
 #include "io/profile_io.hpp"
-#include "net/analytic_network.hpp"
 #include "io/results_writer.hpp"
 #include "io/scenario_loader.hpp"
-#include "app/scenario_run.hpp"
 #include "io/topology_loader.hpp"
+#include "net/analytic_network.hpp"
 #include "report/metrics.hpp"
-#include "engine/simulation.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
@@ -150,7 +150,8 @@ TEST_CASE("timeline.json is Chrome trace JSON with spans for every GPU", "[sim]"
     phases.insert(e["name"].get<std::string>());
     gpus.insert(e["pid"].get<int>());
   }
-  for (const char* phase : {"attention", "gate", "dispatch", "experts", "combine", "reduce"}) REQUIRE(phases.count(phase) == 1);
+  for (const char* phase : {"attention", "gate", "dispatch", "experts", "combine", "reduce"})
+    REQUIRE(phases.count(phase) == 1);
   REQUIRE(gpus.size() == 8);
 }
 
@@ -158,9 +159,9 @@ TEST_CASE("a scenario that does not fit in GPU memory says by how much", "[sim]"
   // smoke: 32 sequences x kv_len x 4096 B per token per layer x 4 layers of KV cache. With
   // kv_len = 200,000 that is 32 x 200,000 x 4096 x 4 = 104.9 GB, more than an H100's 80 GB.
   Fixture f({"workload.kv_len=200000"});
-  REQUIRE_THROWS_WITH(Simulation(f.scenario, f.topology, f.profile),
-                      Catch::Contains("does not fit in GPU memory") && Catch::Contains("KV cache 104.9 GB") &&
-                          Catch::Contains("over by"));
+  REQUIRE_THROWS_WITH(Simulation(f.scenario, f.topology, f.profile), Catch::Contains("does not fit in GPU memory") &&
+                                                                         Catch::Contains("KV cache 104.9 GB") &&
+                                                                         Catch::Contains("over by"));
   Fixture ok;
   const Results r = ok.run();
   // 16 experts on 8 GPUs: 2 per GPU x 3 MoE layers x (3 x 1024 x 512 x 2 B) = 18,874,368 B.

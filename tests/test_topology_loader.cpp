@@ -134,7 +134,8 @@ TEST_CASE("malformed TOML") {
 }
 
 TEST_CASE("structural mistakes") {
-  require_error("both.toml", std::string(kGoodGenerator) + "[[node]]\nname = \"g\"\nkind = \"gpu\"\nhost = 0\ndomain = 0\n", 9,
+  require_error("both.toml",
+                std::string(kGoodGenerator) + "[[node]]\nname = \"g\"\nkind = \"gpu\"\nhost = 0\ndomain = 0\n", 9,
                 "not both");
   REQUIRE(load_error("neither.toml", "name = \"x\"\n").find("no topology") != std::string::npos);
   std::string text = kGoodGenerator;

@@ -215,8 +215,7 @@ TEST_CASE("a writer that did not finish leaves a trace readers reject") {
     TraceWriter w(path, h);
     w.write(make_step(h, 0, 1));
     throw std::runtime_error("producer failed");  // the destructor runs while unwinding
-  } catch (const std::runtime_error&) {
-  }
+  } catch (const std::runtime_error&) {}
   const std::string msg = read_error(path);
   REQUIRE(msg.find(path + ": byte 32: trace was not closed") == 0);
   { TraceWriter w(path, h); }  // an ordinary scope exit closes: a valid empty trace

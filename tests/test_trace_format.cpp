@@ -6,7 +6,6 @@
 
 using namespace trace_test;  // NOLINT: test vocabulary
 
-
 TEST_CASE("crc32 is the IEEE 802.3 CRC (zlib's) and chains") {
   REQUIRE(moesim::crc32("123456789", 9) == 0xCBF43926u);  // the standard check value
   REQUIRE(moesim::crc32("", 0) == 0u);
@@ -89,8 +88,9 @@ TEST_CASE("a closed trace with no steps is valid and 80 bytes") {
 // the variable, it fails rather than passing unchecked.
 TEST_CASE("trace written by the Python writer reads back exactly (MOESIM_PY_TRACE)", "[.][python_writer]") {
   const char* env = std::getenv("MOESIM_PY_TRACE");
-  INFO("MOESIM_PY_TRACE must name the trace written by tests/trace_python_check.py "
-       "(ctest -R trace_python_writer sets it)");
+  INFO(
+      "MOESIM_PY_TRACE must name the trace written by tests/trace_python_check.py "
+      "(ctest -R trace_python_writer sets it)");
   REQUIRE(env != nullptr);
   REQUIRE(*env != '\0');
   const std::string path = env;

@@ -12,13 +12,13 @@
 #include "test_util.hpp"
 #include "trace/trace.hpp"
 
+using Catch::Contains;
 using moesim::InputError;
 using moesim::TraceHeader;
 using moesim::TraceReader;
 using moesim::TraceStep;
 using moesim::io::ImportOptions;
 using moesim::io::ImportResult;
-using Catch::Contains;
 
 namespace {
 
@@ -31,7 +31,9 @@ std::vector<std::int32_t> npy_ids(int token, int layer) {
   const int e0 = (3 * token + 5 * layer) % 16;
   return {e0, (e0 + 1 + token % 15) % 16};
 }
-std::uint32_t count(int step, int layer, int expert) { return static_cast<std::uint32_t>((7 * expert + 3 * layer + 5 * step) % 11); }
+std::uint32_t count(int step, int layer, int expert) {
+  return static_cast<std::uint32_t>((7 * expert + 3 * layer + 5 * step) % 11);
+}
 
 std::vector<TraceStep> read_all(const std::string& path, TraceHeader& h) {
   TraceReader r(path);
@@ -45,7 +47,8 @@ std::vector<TraceStep> read_all(const std::string& path, TraceHeader& h) {
 // Ids of token t in block (layer, rank) of a token-level step.
 std::vector<std::int32_t> ids_of(const TraceStep& s, const TraceHeader& h, int layer, int rank, std::size_t t) {
   const auto at = s.offsets[static_cast<std::size_t>(layer * h.ranks + rank)] + t * static_cast<std::size_t>(h.top_k);
-  return {s.experts.begin() + static_cast<std::ptrdiff_t>(at), s.experts.begin() + static_cast<std::ptrdiff_t>(at) + h.top_k};
+  return {s.experts.begin() + static_cast<std::ptrdiff_t>(at),
+          s.experts.begin() + static_cast<std::ptrdiff_t>(at) + h.top_k};
 }
 
 // The message of the InputError that f throws (fails the test when it throws nothing).
@@ -108,9 +111,11 @@ TEST_CASE("rows CSV example imports exactly, weights included", "[trace][import]
     for (int l = 0; l < 2; ++l)
       for (int r = 0; r < 2; ++r) {
         REQUIRE(steps[st].tokens[static_cast<std::size_t>(l * 2 + r)] == 3);
-        for (int t = 0; t < 3; ++t) CHECK(ids_of(steps[st], h, l, r, static_cast<std::size_t>(t)) == rows_ids(st, l, r, t));
+        for (int t = 0; t < 3; ++t)
+          CHECK(ids_of(steps[st], h, l, r, static_cast<std::size_t>(t)) == rows_ids(st, l, r, t));
       }
-    for (std::size_t i = 0; i < steps[st].weights.size(); ++i) CHECK(steps[st].weights[i] == (i % 2 == 0 ? 0.625f : 0.375f));
+    for (std::size_t i = 0; i < steps[st].weights.size(); ++i)
+      CHECK(steps[st].weights[i] == (i % 2 == 0 ? 0.625f : 0.375f));
   }
 }
 
@@ -118,7 +123,8 @@ TEST_CASE("rows JSONL example matches the CSV one; options override inference", 
   Scratch s;
   ImportOptions opt;
   opt.experts = 12;
-  const auto res = moesim::io::import_rows(moesim::test::source_path("scenarios/traces/example_rows.jsonl"), s.out, opt);
+  const auto res =
+      moesim::io::import_rows(moesim::test::source_path("scenarios/traces/example_rows.jsonl"), s.out, opt);
   CHECK(res.header.experts == 12);
   CHECK(res.notes.size() == 2);  // layers and ranks inferred, experts given
   TraceHeader h;
@@ -128,7 +134,8 @@ TEST_CASE("rows JSONL example matches the CSV one; options override inference", 
   for (int st = 0; st < 2; ++st)
     for (int l = 0; l < 2; ++l)
       for (int r = 0; r < 2; ++r)
-        for (int t = 0; t < 3; ++t) CHECK(ids_of(steps[st], h, l, r, static_cast<std::size_t>(t)) == rows_ids(st, l, r, t));
+        for (int t = 0; t < 3; ++t)
+          CHECK(ids_of(steps[st], h, l, r, static_cast<std::size_t>(t)) == rows_ids(st, l, r, t));
 }
 
 TEST_CASE("rows: sparse token ids, empty blocks and kept step numbers", "[trace][import]") {
@@ -167,7 +174,8 @@ TEST_CASE("npy ids example: tokens fill ranks, then steps; a partial step is dro
   for (int st = 0; st < 2; ++st)
     for (int l = 0; l < 2; ++l)
       for (int r = 0; r < 4; ++r)
-        for (int i = 0; i < 8; ++i) CHECK(ids_of(steps[st], h, l, r, static_cast<std::size_t>(i)) == npy_ids(st * 32 + r * 8 + i, l));
+        for (int i = 0; i < 8; ++i)
+          CHECK(ids_of(steps[st], h, l, r, static_cast<std::size_t>(i)) == npy_ids(st * 32 + r * 8 + i, l));
 
   opt.tokens_per_rank = 6;  // 24 tokens per step: 2 steps use 48, the last 16 are dropped
   res = moesim::io::import_npy_ids(in, s.out, opt);
@@ -220,10 +228,13 @@ TEST_CASE("count matrices: CSV and npy examples agree; ranks split counts evenly
   ImportOptions opt;
   opt.ranks = 3;
   opt.top_k = 2;
-  const auto res = moesim::io::import_counts(moesim::test::source_path("scenarios/traces/example_counts.csv"), s.out, opt);
+  const auto res =
+      moesim::io::import_counts(moesim::test::source_path("scenarios/traces/example_counts.csv"), s.out, opt);
   TraceHeader h;
   const auto steps = read_all(s.out, h);
-  const auto at = [&](int st, int l, int r, int e) { return steps[st].counts[static_cast<std::size_t>((l * 3 + r) * 8 + e)]; };
+  const auto at = [&](int st, int l, int r, int e) {
+    return steps[st].counts[static_cast<std::size_t>((l * 3 + r) * 8 + e)];
+  };
   // Step 0, layer 0, expert 3: count 10 = 3 x 3 + 1; the leftover goes to rank 3 mod 3 = 0.
   CHECK((at(0, 0, 0, 3) == 4 && at(0, 0, 1, 3) == 3 && at(0, 0, 2, 3) == 3));
   // Expert 1: count 7 = 3 x 2 + 1; the leftover goes to rank 1.
@@ -275,26 +286,35 @@ TEST_CASE("bad rows name the file and line", "[trace][import][errors]") {
   four.experts = 4;
   CHECK_THAT(err(head + "0,0,0,0,1,4\n", four), Contains("b.csv:2: e1 = 4 is out of range [0, 3]"));
   CHECK_THAT(err(head + "0,0,0,0,3,3\n"), Contains("b.csv:2: expert 3 appears twice in one token"));
-  CHECK_THAT(err(head + "1,0,0,0,1,2\n0,0,0,0,1,2\n"), Contains("b.csv:3: step 0 after step 1: steps must be non-decreasing"));
-  CHECK_THAT(err(head + "0,0,0,4,1,2\n0,0,1,4,1,2\n0,0,0,4,3,2\n"), Contains("b.csv:4: duplicate row for step 0 layer 0 rank 0 token 4 (also on line 2)"));
+  CHECK_THAT(err(head + "1,0,0,0,1,2\n0,0,0,0,1,2\n"),
+             Contains("b.csv:3: step 0 after step 1: steps must be non-decreasing"));
+  CHECK_THAT(err(head + "0,0,0,4,1,2\n0,0,1,4,1,2\n0,0,0,4,3,2\n"),
+             Contains("b.csv:4: duplicate row for step 0 layer 0 rank 0 token 4 (also on line 2)"));
   CHECK_THAT(err(head), Contains("b.csv: empty input"));
   CHECK_THAT(err(""), Contains("b.csv: empty input"));
   CHECK_THAT(err("step,layer,rank,tok,e0\n"), Contains("b.csv:1: expected the header"));
-  CHECK_THAT(err("step,layer,rank,token,e0,e1,w0\n"), Contains("b.csv:1: header has 2 expert columns but 1 weight columns"));
+  CHECK_THAT(err("step,layer,rank,token,e0,e1,w0\n"),
+             Contains("b.csv:1: header has 2 expert columns but 1 weight columns"));
   CHECK_THAT(err("step,layer,rank,token,e0,w0\n0,0,0,0,1,nan\n"), Contains("b.csv:2: gate weight nan is not a finite"));
   ImportOptions one_layer;
   one_layer.layers = 1;
   CHECK_THAT(err(head + "0,1,0,0,1,2\n", one_layer), Contains("b.csv:2: layer = 1 is out of range [0, 0]"));
   // JSONL
-  const auto row = [](const std::string& extra) { return "{\"step\":0,\"layer\":0,\"rank\":0,\"token\":0" + extra + "}\n"; };
+  const auto row = [](const std::string& extra) {
+    return "{\"step\":0,\"layer\":0,\"rank\":0,\"token\":0" + extra + "}\n";
+  };
   CHECK_THAT(err(row(",\"experts\":[1,2]") + "{\"step\":0,\n", {}, "b.jsonl"), Contains("b.jsonl:2: invalid JSON"));
-  CHECK_THAT(err(row(",\"experts\":[1,2.5]"), {}, "b.jsonl"), Contains("b.jsonl:1: \"experts\": expected an integer, got 2.5"));
-  CHECK_THAT(err(row(",\"experts\":[1,2]") + row(",\"experts\":[1]"), {}, "b.jsonl"), Contains("b.jsonl:2: \"experts\" has 1 ids; expected top_k = 2"));
+  CHECK_THAT(err(row(",\"experts\":[1,2.5]"), {}, "b.jsonl"),
+             Contains("b.jsonl:1: \"experts\": expected an integer, got 2.5"));
+  CHECK_THAT(err(row(",\"experts\":[1,2]") + row(",\"experts\":[1]"), {}, "b.jsonl"),
+             Contains("b.jsonl:2: \"experts\" has 1 ids; expected top_k = 2"));
   CHECK_THAT(err(row(",\"experts\":[1,1]"), {}, "b.jsonl"), Contains("b.jsonl:1: expert 1 appears twice"));
-  CHECK_THAT(err(row(",\"experts\":[1,2],\"weight\":[1,1]"), {}, "b.jsonl"), Contains("b.jsonl:1: unknown key \"weight\""));
+  CHECK_THAT(err(row(",\"experts\":[1,2],\"weight\":[1,1]"), {}, "b.jsonl"),
+             Contains("b.jsonl:1: unknown key \"weight\""));
   CHECK_THAT(err(row(",\"experts\":[1,2],\"weights\":[1,1]") + row(",\"experts\":[1,2]"), {}, "b.jsonl"),
              Contains("b.jsonl:2: \"weights\" missing"));
-  CHECK_THAT(err("{\"step\":0,\"layer\":0,\"rank\":0,\"experts\":[1]}\n", {}, "b.jsonl"), Contains("b.jsonl:1: missing key \"token\""));
+  CHECK_THAT(err("{\"step\":0,\"layer\":0,\"rank\":0,\"experts\":[1]}\n", {}, "b.jsonl"),
+             Contains("b.jsonl:1: missing key \"token\""));
   CHECK_THAT(err("[1,2]\n", {}, "b.jsonl"), Contains("b.jsonl:1: expected a JSON object"));
   // Every check runs in the first pass, before the output is created.
   CHECK(!std::filesystem::exists(s.out));
@@ -310,24 +330,31 @@ TEST_CASE("bad npy id arrays name the byte offset", "[trace][import][errors]") {
   CHECK(moesim::io::import_npy_ids(s.file("ok.npy", npy_of("<i2", "(2, 1, 2)", ok)), s.out, {}).steps == 1);
   CHECK_THAT(err("PK\x03\x04 not numpy at all"), Contains("b.npy: byte 0: not a .npy file"));
   CHECK_THAT(err(""), Contains("b.npy: byte 0: empty input"));
-  CHECK_THAT(err(npy_of("<f4", "(2, 1, 2)", std::vector<float>{0, 1, 2, 3})), Contains("b.npy: byte 10: dtype '<f4' is not supported here"));
+  CHECK_THAT(err(npy_of("<f4", "(2, 1, 2)", std::vector<float>{0, 1, 2, 3})),
+             Contains("b.npy: byte 10: dtype '<f4' is not supported here"));
   CHECK_THAT(err(npy_of(">i2", "(2, 1, 2)", ok)), Contains("dtype '>i2'"));
-  CHECK_THAT(err(npy_of("<i2", "(4, 1)", ok)), Contains("b.npy: byte 10: shape (4, 1): expected [tokens, layers, top_k]"));
-  CHECK_THAT(err(npy_of("<i2", "(2, 2, 2)", ok)), Contains("b.npy: byte 136: truncated: shape needs 16 data bytes from byte 128, the file has 8"));
+  CHECK_THAT(err(npy_of("<i2", "(4, 1)", ok)),
+             Contains("b.npy: byte 10: shape (4, 1): expected [tokens, layers, top_k]"));
+  CHECK_THAT(err(npy_of("<i2", "(2, 2, 2)", ok)),
+             Contains("b.npy: byte 136: truncated: shape needs 16 data bytes from byte 128, the file has 8"));
   CHECK_THAT(err(npy_of("<i2", "(1, 1, 2)", ok)), Contains("b.npy: byte 132: 4 trailing bytes"));
   CHECK_THAT(err(npy("<i2", "(2, 1, 2)", ok.data(), 8, "True")), Contains("fortran_order"));
   CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", ok).substr(0, 40)), Contains("b.npy: byte 40: truncated .npy header"));
   CHECK_THAT(err(npy_of("<i2", "(0, 1, 2)", std::vector<std::int16_t>{})), Contains("empty input"));
   // Element i sits at byte 128 + 2 i.
-  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", std::vector<std::int16_t>{0, 1, -1, 3})), Contains("b.npy: byte 132: expert id -1 is out of range"));
-  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", std::vector<std::int16_t>{0, 1, 3, 3})), Contains("b.npy: byte 132: token 1 layer 0: expert 3 appears twice"));
+  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", std::vector<std::int16_t>{0, 1, -1, 3})),
+             Contains("b.npy: byte 132: expert id -1 is out of range"));
+  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", std::vector<std::int16_t>{0, 1, 3, 3})),
+             Contains("b.npy: byte 132: token 1 layer 0: expert 3 appears twice"));
   ImportOptions three;
   three.experts = 3;
-  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", ok), three), Contains("b.npy: byte 134: expert id 3 is out of range [0, 3)"));
+  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", ok), three),
+             Contains("b.npy: byte 134: expert id 3 is out of range [0, 3)"));
   ImportOptions big;
   big.ranks = 2;
   big.tokens_per_rank = 2;
-  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", ok), big), Contains("2 tokens are fewer than one step (2 ranks x 2 tokens per rank)"));
+  CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", ok), big),
+             Contains("2 tokens are fewer than one step (2 ranks x 2 tokens per rank)"));
   ImportOptions k3;
   k3.top_k = 3;
   CHECK_THAT(err(npy_of("<i2", "(2, 1, 2)", ok), k3), Contains("has 2 top_k but the option says 3"));
@@ -346,18 +373,25 @@ TEST_CASE("bad count matrices name the line or byte", "[trace][import][errors]")
   CHECK_THAT(err("c.csv", "step,layer,e0\n"), Contains("c.csv: empty input"));
   CHECK_THAT(err("c.csv", "step,e0\n1,5\n0,5\n"), Contains("c.csv:3: step 0 after step 1"));
   CHECK_THAT(err("c.csv", "step,layer,e0\n0,0,1\n0,0,2\n"), Contains("c.csv:3: layer 0 again (also on line 2)"));
-  CHECK_THAT(err("c.csv", "step,layer,e0\n0,0,1\n0,1,1\n1,1,2\n"), Contains("c.csv:4: the step starting here has 1 rows; expected 2"));
+  CHECK_THAT(err("c.csv", "step,layer,e0\n0,0,1\n0,1,1\n1,1,2\n"),
+             Contains("c.csv:4: the step starting here has 1 rows; expected 2"));
   CHECK_THAT(err("c.csv", "step,layer,e0\n0,0,1\n0,2,1\n"), Contains("c.csv:3: layer 2 is out of range [0, 2)"));
   CHECK_THAT(err("c.csv", "experts,e0\n1,2\n"), Contains("c.csv:1: header column 1 is \"experts\""));
   ImportOptions two;
   two.layers = 2;
   CHECK_THAT(err("c.csv", "1\n2\n3\n", two), Contains("c.csv:3: the step starting here has 1 rows; expected 2"));
-  CHECK_THAT(err("c.npy", npy_of("<i4", "(1, 3)", std::vector<std::int32_t>{1, -2, 3})), Contains("c.npy: byte 132: negative count -2"));
-  CHECK_THAT(err("c.npy", npy_of("<f8", "(1, 2)", std::vector<double>{1, 2.5})), Contains("c.npy: byte 136: value 2.5 is not an integer"));
-  CHECK_THAT(err("c.npy", npy_of("<i2", "(1, 2)", std::vector<std::int16_t>{1, 2})), Contains("c.npy: byte 10: dtype '<i2'"));
-  CHECK_THAT(err("c.npy", npy_of("<i4", "(3,)", std::vector<std::int32_t>{1, 2, 3})), Contains("shape (3,): expected [layers, experts]"));
-  CHECK_THAT(err("c.npy", npy_of("<i8", "(2, 2)", std::vector<std::int64_t>{1, 2, 3})), Contains("c.npy: byte 152: truncated"));
-  CHECK_THAT(err("c.npy", npy_of("<i8", "(1, 1)", std::vector<std::int64_t>{1 << 25})), Contains("exceeds 16777216 per cell"));
+  CHECK_THAT(err("c.npy", npy_of("<i4", "(1, 3)", std::vector<std::int32_t>{1, -2, 3})),
+             Contains("c.npy: byte 132: negative count -2"));
+  CHECK_THAT(err("c.npy", npy_of("<f8", "(1, 2)", std::vector<double>{1, 2.5})),
+             Contains("c.npy: byte 136: value 2.5 is not an integer"));
+  CHECK_THAT(err("c.npy", npy_of("<i2", "(1, 2)", std::vector<std::int16_t>{1, 2})),
+             Contains("c.npy: byte 10: dtype '<i2'"));
+  CHECK_THAT(err("c.npy", npy_of("<i4", "(3,)", std::vector<std::int32_t>{1, 2, 3})),
+             Contains("shape (3,): expected [layers, experts]"));
+  CHECK_THAT(err("c.npy", npy_of("<i8", "(2, 2)", std::vector<std::int64_t>{1, 2, 3})),
+             Contains("c.npy: byte 152: truncated"));
+  CHECK_THAT(err("c.npy", npy_of("<i8", "(1, 1)", std::vector<std::int64_t>{1 << 25})),
+             Contains("exceeds 16777216 per cell"));
   CHECK_THAT(input_error([&] { moesim::io::import_trace("ids", "x", s.out, {}); }), Contains("rows, npy or counts"));
   CHECK(!std::filesystem::exists(s.out));
 }

@@ -2,9 +2,9 @@
 // exactly; mismatches between trace and scenario follow the documented rules and are reported.
 #include <catch2/catch.hpp>
 
+#include "app/scenario_run.hpp"
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
-#include "app/scenario_run.hpp"
 #include "moe/trace_gate.hpp"
 #include "moe/trace_generate.hpp"
 #include "test_util.hpp"
@@ -34,8 +34,10 @@ TEST_CASE("replaying a generated trace reproduces the synthetic run exactly", "[
   const Results synthetic = run_smoke({});
   const Results replayed = run_smoke({"gate.kind=trace", "gate.trace=\"" + path + "\""});
   REQUIRE(replayed.steps.size() == synthetic.steps.size());
-  for (std::size_t i = 0; i < synthetic.steps.size(); ++i) REQUIRE(replayed.steps[i].end_ps == synthetic.steps[i].end_ps);
-  for (std::size_t g = 0; g < synthetic.gpus.size(); ++g) REQUIRE(replayed.gpus[g].received == synthetic.gpus[g].received);
+  for (std::size_t i = 0; i < synthetic.steps.size(); ++i)
+    REQUIRE(replayed.steps[i].end_ps == synthetic.steps[i].end_ps);
+  for (std::size_t g = 0; g < synthetic.gpus.size(); ++g)
+    REQUIRE(replayed.gpus[g].received == synthetic.gpus[g].received);
   // Steps, ranks and tokens all match: no mapping rule applied.
   REQUIRE(replayed.notes.empty());
 }
@@ -72,9 +74,9 @@ TEST_CASE("trace and scenario mismatches follow the stated rules", "[trace]") {
   }
   SECTION("a model that does not fit the trace is an input error") {
     const std::string path = smoke_trace("replay-bad", 1, 8, 4);
-    REQUIRE_THROWS_AS(TraceGate(path, 3, 16, 4, 8, 1), InputError);   // top_k
-    REQUIRE_THROWS_AS(TraceGate(path, 2, 16, 2, 8, 1), InputError);   // layers
-    REQUIRE_THROWS_AS(TraceGate(path, 3, 32, 2, 8, 1), InputError);   // experts
+    REQUIRE_THROWS_AS(TraceGate(path, 3, 16, 4, 8, 1), InputError);  // top_k
+    REQUIRE_THROWS_AS(TraceGate(path, 2, 16, 2, 8, 1), InputError);  // layers
+    REQUIRE_THROWS_AS(TraceGate(path, 3, 32, 2, 8, 1), InputError);  // experts
     REQUIRE_THROWS_WITH(run_smoke({"gate.kind=trace", "gate.trace=\"" + path + "\"", "model.top_k=4"}),
                         Catch::Contains("top_k"));
   }

@@ -15,11 +15,11 @@
 #include "test_util.hpp"
 #include "trace/trace.hpp"
 
+using Catch::Contains;
 using moesim::TraceHeader;
 using moesim::TraceReader;
 using moesim::TraceStep;
 using moesim::TraceWriter;
-using Catch::Contains;
 
 namespace {
 
@@ -93,8 +93,8 @@ TEST_CASE("drift is the total-variation distance between consecutive steps", "[t
   // Step 0: both tokens pick {0, 1}; step 1: {2, 3} (disjoint, TV = 1); step 2: empty (skipped);
   // step 3: one token {2, 3} and one {0, 2}: p = (1/4, 0, 2/4, 1/4) against (0, 0, 1/2, 1/2):
   // TV = 0.5 (1/4 + 0 + 0 + 1/4) = 1/4. Mean over the two compared pairs = (1 + 1/4) / 2.
-  const auto path = write_trace((dir / "d.trace").string(), 4, 2,
-                                {{{0, 1}, {1, 0}}, {{2, 3}, {3, 2}}, {}, {{2, 3}, {0, 2}}});
+  const auto path =
+      write_trace((dir / "d.trace").string(), 4, 2, {{{0, 1}, {1, 0}}, {{2, 3}, {3, 2}}, {}, {{2, 3}, {0, 2}}});
   TraceReader reader(path);
   const auto l = moesim::compute_trace_stats(reader).layers.at(0);
   CHECK(l.drift_pairs == 2);
@@ -109,13 +109,13 @@ TEST_CASE("drift is the total-variation distance between consecutive steps", "[t
 
 TEST_CASE("more than 1024 experts: pairs through the hash map give the same answer", "[trace][stats]") {
   const auto dir = moesim::test::scratch_dir("trace-wide");
-  const auto path = write_trace((dir / "w.trace").string(), 2000, 3,
-                                {{{0, 1999, 7}, {1999, 1500, 7}}, {{1999, 7, 3}}});
+  const auto path = write_trace((dir / "w.trace").string(), 2000, 3, {{{0, 1999, 7}, {1999, 1500, 7}}, {{1999, 7, 3}}});
   TraceReader reader(path);
   const auto l = moesim::compute_trace_stats(reader, 2).layers.at(0);
   // {7,1999} in all 3 tokens; then {0,7}, {0,1999}, {3,7}, ... once each: lowest ids first.
   REQUIRE(l.top_pairs.size() == 2);
-  CHECK((l.top_pairs[0].a == 7 && l.top_pairs[0].b == 1999 && l.top_pairs[0].count == 3 && l.top_pairs[0].share == 1.0));
+  CHECK(
+      (l.top_pairs[0].a == 7 && l.top_pairs[0].b == 1999 && l.top_pairs[0].count == 3 && l.top_pairs[0].share == 1.0));
   CHECK((l.top_pairs[1].a == 0 && l.top_pairs[1].b == 7 && l.top_pairs[1].count == 1));
   CHECK((l.load_max == 3 && l.experts_unused == 1995));  // 5 of 2000 experts used
 }

@@ -19,8 +19,6 @@
 #include "test_util.hpp"
 #include "trace/trace.hpp"
 
-
-
 #include <catch2/catch.hpp>
 
 namespace trace_test {
@@ -31,7 +29,6 @@ using moesim::TraceReader;
 using moesim::TraceStep;
 using moesim::TraceWriter;
 using Bytes = std::vector<unsigned char>;
-
 
 inline TraceHeader make_header(int layers, int experts, int top_k, int ranks, std::uint32_t flags = 0) {
   TraceHeader h;
@@ -132,7 +129,7 @@ inline void fix_header_crc(Bytes& b) { patch<std::uint32_t>(b, 40, moesim::crc32
 
 // Hand-built files (FORMAT.md byte by byte), so a test can plant one bad value under a good CRC.
 inline Bytes raw_header(std::uint32_t flags, std::uint32_t layers, std::uint32_t experts, std::uint32_t top_k,
-                 std::uint32_t ranks, std::uint64_t steps) {
+                        std::uint32_t ranks, std::uint64_t steps) {
   Bytes b{'M', 'O', 'E', 'S', 'I', 'M', 'T', 'R'};
   for (std::uint32_t v : {1u, flags, layers, experts, top_k, ranks}) put(b, v);
   put(b, steps);

@@ -22,8 +22,8 @@ class VerifyError : public Error {
 
 inline void check_cuda(cudaError_t status, const char* call, const char* file, int line) {
   if (status == cudaSuccess) return;
-  throw Error(std::string(call) + " failed: " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) +
-              ") at " + file + ":" + std::to_string(line));
+  throw Error(std::string(call) + " failed: " + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ") at " +
+              file + ":" + std::to_string(line));
 }
 
 }  // namespace moesim::calib

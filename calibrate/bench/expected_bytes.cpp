@@ -43,11 +43,11 @@ double expert_bytes(std::span<const int> tokens_per_expert, int hidden, int ffn)
   for (int n : tokens_per_expert) {
     if (n <= 0) continue;
     const double t = n;
-    bytes += 3.0 * h * f * kBf16         // gate/up (2F x H) and down (H x F) weights
-             + t * h * kBf16             // input rows
-             + 2.0 * t * 2.0 * f * kBf16 // gate/up output written, read by SwiGLU
-             + 2.0 * t * f * kBf16       // activation written, read by the down projection
-             + t * h * kBf16;            // output rows
+    bytes += 3.0 * h * f * kBf16          // gate/up (2F x H) and down (H x F) weights
+             + t * h * kBf16              // input rows
+             + 2.0 * t * 2.0 * f * kBf16  // gate/up output written, read by SwiGLU
+             + 2.0 * t * f * kBf16        // activation written, read by the down projection
+             + t * h * kBf16;             // output rows
   }
   return bytes;
 }
@@ -67,8 +67,6 @@ double copy_bytes(double bytes) { return 2.0 * bytes; }
 
 double alltoall_algbw_GBps(double bytes, double time_us) { return bandwidth_GBps(bytes, time_us); }
 
-double alltoall_busbw_GBps(double algbw_GBps, int ranks) {
-  return ranks > 0 ? algbw_GBps * (ranks - 1.0) / ranks : 0;
-}
+double alltoall_busbw_GBps(double algbw_GBps, int ranks) { return ranks > 0 ? algbw_GBps * (ranks - 1.0) / ranks : 0; }
 
 }  // namespace moesim::calib

@@ -26,7 +26,7 @@ struct OpResult {
   double flops = 0;         // per run (Operation::flops)
   double busbw_factor = 0;  // 0: no shared bus (a single-GPU operation)
   Verification verification;
-  bool timed = false;       // false when the check found a wrong value (or checked nothing)
+  bool timed = false;  // false when the check found a wrong value (or checked nothing)
   TimingStats time;
   double algbw_GBps() const { return timed ? bandwidth_GBps(bytes, time.median_us) : 0; }
   double busbw_GBps() const { return algbw_GBps() * busbw_factor; }

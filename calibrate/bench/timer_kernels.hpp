@@ -10,8 +10,7 @@ namespace moesim::calib {
 
 // Spins until *release (mapped host memory) becomes non-zero, or `timeout_ns` passes, in which
 // case it sets *timed_out = 1 (so a full launch queue cannot deadlock the host).
-void launch_blocking_kernel(const volatile int* release, int* timed_out, std::uint64_t timeout_ns,
-                            cudaStream_t stream);
+void launch_blocking_kernel(const volatile int* release, int* timed_out, std::uint64_t timeout_ns, cudaStream_t stream);
 void launch_empty_kernel(cudaStream_t stream);
 
 }  // namespace moesim::calib

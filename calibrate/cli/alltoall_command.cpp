@@ -32,8 +32,8 @@ int run_alltoall(const AlltoallArgs& a, const Argv& argv) {
     return 0;
   }
   if (!(a.min_bytes >= 4.0 * n && a.min_bytes <= a.max_bytes && a.max_bytes <= 64e9))
-    throw InputError(fmt::format("--min-bytes {} / --max-bytes {}: need {} <= min <= max <= 64e9", a.min_bytes,
-                                 a.max_bytes, 4 * n));
+    throw InputError(
+        fmt::format("--min-bytes {} / --max-bytes {}: need {} <= min <= max <= 64e9", a.min_bytes, a.max_bytes, 4 * n));
   fit::Measurements m;
   m.meta = collect_meta(argv.argc, argv.argv, true);
   BenchOptions options = a.common.bench();

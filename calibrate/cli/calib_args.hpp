@@ -28,14 +28,14 @@ GateArg zipf_gate(double skew);  // skew 0 gives "uniform"
 
 // The model of a run: --model PRESET, optionally overridden (or wholly given) by explicit dims.
 struct ModelArgs {
-  std::string model;       // preset name; "" = explicit dims only
-  std::string name;        // name recorded for explicit dims ("" = "custom")
+  std::string model;                                       // preset name; "" = explicit dims only
+  std::string name;                                        // name recorded for explicit dims ("" = "custom")
   int hidden = 0, experts = 0, top_k = 0, expert_ffn = 0;  // 0 = from the preset
-  std::string gate_kind;   // "" = the preset's (softmax_topk unless deepseek-v3)
-  int n_group = 0, topk_group = 0;  // sigmoid gate groups; 0 = the preset's / 1
+  std::string gate_kind;                                   // "" = the preset's (softmax_topk unless deepseek-v3)
+  int n_group = 0, topk_group = 0;                         // sigmoid gate groups; 0 = the preset's / 1
 };
 struct ResolvedModel {
-  ModelSpec spec;   // the preset (or a minimal spec for explicit dims) with the dims applied
+  ModelSpec spec;  // the preset (or a minimal spec for explicit dims) with the dims applied
   GateConfig gate;
 };
 // Throws InputError for an unknown preset, missing dims, or dims the kernels cannot run

@@ -63,11 +63,11 @@ int run_device(const DeviceArgs& a, const Argv& argv) {
   std::cout << fmt::format("empty kernel launch: {:.3f} us per launch in a stream (host submits one per {:.0f} ns)\n",
                            launch_ns / 1e3, launches.host_ns_per_launch());
   if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
-  std::cout << fmt::format("\nrecorded: copy_GBps {:.1f} (the faster method), matrix_bf16_TFLOPs {:.1f}, "
-                           "matrix_fp8_TFLOPs {}, launch_ns {:.0f}\n",
-                           d.copy_GBps, d.matrix_bf16_TFLOPs,
-                           d.matrix_fp8_TFLOPs < 0 ? std::string("not measured") : fmt::format("{:.1f}", d.matrix_fp8_TFLOPs),
-                           d.launch_ns);
+  std::cout << fmt::format(
+      "\nrecorded: copy_GBps {:.1f} (the faster method), matrix_bf16_TFLOPs {:.1f}, "
+      "matrix_fp8_TFLOPs {}, launch_ns {:.0f}\n",
+      d.copy_GBps, d.matrix_bf16_TFLOPs,
+      d.matrix_fp8_TFLOPs < 0 ? std::string("not measured") : fmt::format("{:.1f}", d.matrix_fp8_TFLOPs), d.launch_ns);
   save_measurements_to(m, a.common.out, a.common.merge);
   return 0;
 }
@@ -79,7 +79,8 @@ Runner add_device_command(CLI::App& app, const Argv& argv) {
   CLI::App* sub = app.add_subcommand("device", "device ceilings: copy bandwidth, bf16 / fp8 GEMM rate, launch cost");
   add_common_options(sub, a->common);
   sub->add_option("--copy-bytes", a->copy_bytes, "bytes of the copy buffer (default 1 GiB)");
-  sub->add_option("--gemm-size", a->gemm_size, "n of the n x n x n GEMMs (default 8192)")->check(CLI::Range(256, 32768));
+  sub->add_option("--gemm-size", a->gemm_size, "n of the n x n x n GEMMs (default 8192)")
+      ->check(CLI::Range(256, 32768));
   sub->add_option("--launches", a->launches, "empty kernels per launch-cost round")->check(CLI::Range(100, 10000000));
   return [sub, a, argv]() { return sub->parsed() ? run_device(*a, argv) : -1; };
 }

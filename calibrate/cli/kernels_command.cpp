@@ -67,7 +67,8 @@ Routing even_routing(int calls, int top_k, int tokens, int experts) {
   r.label = fmt::format("even:{}", calls);
   r.ids.resize(static_cast<std::size_t>(tokens) * top_k);
   r.weights.assign(r.ids.size(), 1.0f / static_cast<float>(top_k));
-  for (std::size_t i = 0; i < r.ids.size(); ++i) r.ids[i] = static_cast<std::int32_t>(i % static_cast<std::size_t>(calls));
+  for (std::size_t i = 0; i < r.ids.size(); ++i)
+    r.ids[i] = static_cast<std::int32_t>(i % static_cast<std::size_t>(calls));
   return r;
 }
 
@@ -84,8 +85,8 @@ struct SweepTable {
 };
 
 // Per-expert cost by load when only `calls` experts share the grouped GEMM (fit: expert_e<N>_us).
-void run_expert_calls(MoeLayer& layer, Harness& harness, const SweepTable& table, const KernelSweep& sw,
-                      int max_tokens, cudaStream_t stream, fit::Measurements& out) {
+void run_expert_calls(MoeLayer& layer, Harness& harness, const SweepTable& table, const KernelSweep& sw, int max_tokens,
+                      cudaStream_t stream, fit::Measurements& out) {
   const LayerShape& shape = layer.shape();
   const int e = shape.experts, k = shape.top_k;
   for (int calls : sw.expert_calls) {
@@ -101,7 +102,8 @@ void run_expert_calls(MoeLayer& layer, Harness& harness, const SweepTable& table
       layer.permute(stream);
       MOESIM_CUDA_CHECK(cudaStreamSynchronize(stream));
       const std::unique_ptr<Operation> op = make_experts_op(layer);
-      const OpResult r = table.measure(harness, *op, fmt::format("expert/{}", calls), static_cast<int>(tokens), 0, false);
+      const OpResult r =
+          table.measure(harness, *op, fmt::format("expert/{}", calls), static_cast<int>(tokens), 0, false);
       out.kernels.push_back(expert_row(shape.model, 0, tokens * k, r, layer.ffn().active_experts()));
     }
   }
@@ -110,8 +112,8 @@ void run_expert_calls(MoeLayer& layer, Harness& harness, const SweepTable& table
 int run_kernels(const KernelsArgs& a, const Argv& argv) {
   KernelSweep sweep;
   sweep.model = resolve_model(a.model);
-  sweep.tokens = a.tokens.empty() ? powers_of_two(kDefaultSweepMaxTokens)
-                                  : parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
+  sweep.tokens =
+      a.tokens.empty() ? powers_of_two(kDefaultSweepMaxTokens) : parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
   sweep.trim_to_fit = a.tokens.empty();
   if (a.expert_calls != "none") sweep.expert_calls = parse_int_list(a.expert_calls, "--expert-calls", 1, 1 << 20);
   sweep.skews = parse_double_list(a.skews, "--skews", 0, 20);
@@ -156,13 +158,15 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measuremen
                                      {.of_copy = sw.copy_GBps > 0, .tflops = true}),
                          sw.copy_GBps};
   std::cout << fmt::format("\nkernels of {} (hidden {}, {} experts, top-{}, expert ffn {}), gate {}, expert GEMMs {}\n",
-                           model, shape.hidden, e, k, shape.ffn, gate_kind_name(shape.gate.kind), gemm_mode_name(sw.mode))
+                           model, shape.hidden, e, k, shape.ffn, gate_kind_name(shape.gate.kind),
+                           gemm_mode_name(sw.mode))
             << table.table.header();
   for (int t : sw.tokens) {
     for (std::size_t si = 0; si < sw.skews.size(); ++si) {
       const double skew = sw.skews[si];
       const GateArg g = zipf_gate(skew);
-      layer.set_routing(synthetic_routing(g.spec, g.label, skew, e, k, t, sw.seed * 1000003u + static_cast<unsigned>(t)));
+      layer.set_routing(
+          synthetic_routing(g.spec, g.label, skew, e, k, t, sw.seed * 1000003u + static_cast<unsigned>(t)));
       if (si == 0) {  // the gate does not depend on the routing: once per token count, recorded as skew 0
         table.measure(harness, *make_router_gemm_op(layer), "router GEMM", t, 0, false);
         table.measure(harness, *make_topk_op(layer), "top-k", t, 0, true);
@@ -190,7 +194,8 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measuremen
 
 Profile fit_and_write_profile(const fit::Measurements& m, const std::string& base_path, const std::string& model,
                               const std::string& out_path) {
-  const std::string base_file = base_path.empty() ? std::string(MOESIM_SOURCE_DIR) + "/calibrate/profiles/h100-sxm-datasheet.toml" : base_path;
+  const std::string base_file =
+      base_path.empty() ? std::string(MOESIM_SOURCE_DIR) + "/calibrate/profiles/h100-sxm-datasheet.toml" : base_path;
   const Profile base = io::load_profile(base_file);
   fit::FitOptions options;
   options.model = model;
@@ -212,7 +217,8 @@ Runner add_kernels_command(CLI::App& app, const Argv& argv) {
   CLI::App* sub = app.add_subcommand("kernels", "time gate, permute, expert FFN and combine over tokens and skews");
   add_common_options(sub, a->common);
   add_model_options(sub, a->model);
-  sub->add_option("--tokens", a->tokens, "token counts, e.g. 1,16,256 (default 1,2,4,...,32768, as far as the GPU's memory holds)");
+  sub->add_option("--tokens", a->tokens,
+                  "token counts, e.g. 1,16,256 (default 1,2,4,...,32768, as far as the GPU's memory holds)");
   sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,1.0)");
   sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped (cublasGemmGroupedBatchedEx) | loop (cublasGemmEx)");
   sub->add_option("--copy-GBps", a->copy_GBps, "copy bandwidth for the copy (%) column (default: measured now)");

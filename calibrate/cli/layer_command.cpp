@@ -30,12 +30,11 @@ int run_layer(const LayerArgs& a, const Argv& argv) {
   if (a.trace.empty() == a.gate.empty()) throw InputError("layer: give exactly one of --trace FILE and --gate SPEC");
   const GateArg gate = a.gate.empty() ? GateArg{} : parse_gate_arg(a.gate);
   const GemmMode mode = parse_gemm_mode(a.gemm);
-  const Routing routing =
-      a.trace.empty()
-          ? synthetic_routing(gate.spec, gate.label, gate.skew, model.spec.routed_experts, model.spec.top_k, a.tokens,
-                              a.common.seed)
-          : trace_routing(a.trace, model.spec.routed_experts, model.spec.top_k, a.tokens, a.step, a.trace_layer,
-                          a.common.seed);
+  const Routing routing = a.trace.empty()
+                              ? synthetic_routing(gate.spec, gate.label, gate.skew, model.spec.routed_experts,
+                                                  model.spec.top_k, a.tokens, a.common.seed)
+                              : trace_routing(a.trace, model.spec.routed_experts, model.spec.top_k, a.tokens, a.step,
+                                              a.trace_layer, a.common.seed);
   GpuSession gpu;
   fit::Measurements m;
   m.meta = collect_meta(argv.argc, argv.argv, false);
@@ -67,7 +66,8 @@ Runner add_layer_command(CLI::App& app, const Argv& argv) {
   sub->add_option("--trace", a->trace, "routing trace (moesim format): take one step's assignments");
   sub->add_option("--gate", a->gate, "synthetic gate instead of a trace: uniform | zipf:S");
   sub->add_option("--step", a->step, "trace step to read (default 0)");
-  sub->add_option("--trace-layer", a->trace_layer, "MoE layer of the trace to read (default 0)")->check(CLI::NonNegativeNumber);
+  sub->add_option("--trace-layer", a->trace_layer, "MoE layer of the trace to read (default 0)")
+      ->check(CLI::NonNegativeNumber);
   sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped | loop");
   return [sub, a, argv]() { return sub->parsed() ? run_layer(*a, argv) : -1; };
 }

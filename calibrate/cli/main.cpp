@@ -44,9 +44,9 @@ int main(int argc, char** argv) {
   const Argv args{argc, argv};
   CLI::App app{"moesim-calibrate: measure MoE kernels, device ceilings and NCCL all-to-all on local GPUs"};
   app.require_subcommand(1);
-  const Runner runners[] = {add_check_command(app, args),    add_device_command(app, args),
-                            add_kernels_command(app, args),  add_alltoall_command(app, args),
-                            add_layer_command(app, args),    add_validate_command(app, args)};
+  const Runner runners[] = {add_check_command(app, args),   add_device_command(app, args),
+                            add_kernels_command(app, args), add_alltoall_command(app, args),
+                            add_layer_command(app, args),   add_validate_command(app, args)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

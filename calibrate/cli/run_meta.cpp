@@ -51,9 +51,10 @@ void require_device() {
   if (driver_loaded && e == cudaErrorInsufficientDriver) {
     int runtime = 0;
     (void)cudaRuntimeGetVersion(&runtime);
-    throw Error(fmt::format("the NVIDIA driver {} is too old for the CUDA {} runtime this was built with: update "
-                            "the driver or build with an older CUDA toolkit",
-                            driver_version(), version_text(runtime)));
+    throw Error(
+        fmt::format("the NVIDIA driver {} is too old for the CUDA {} runtime this was built with: update "
+                    "the driver or build with an older CUDA toolkit",
+                    driver_version(), version_text(runtime)));
   }
   throw NoDeviceError(fmt::format("no usable CUDA device ({}): moesim-calibrate needs an NVIDIA GPU and driver",
                                   e == cudaSuccess ? "none found" : cudaGetErrorString(e)));

@@ -20,8 +20,8 @@ struct Argv {
 };
 
 struct CommonArgs {
-  std::string out;          // measurements JSON ("" = not saved)
-  bool merge = false;       // append to an existing --out file
+  std::string out;     // measurements JSON ("" = not saved)
+  bool merge = false;  // append to an existing --out file
   int repeats = 50;
   int warmup = 5;
   bool no_flush = false;

@@ -34,7 +34,8 @@ CopyResult measure_copy(GpuSession& gpu, BenchOptions options, std::size_t bytes
   r.bytes = static_cast<double>(bytes);
   const auto measure = [&](CopyMethod method, const char* label) {
     const std::unique_ptr<Operation> op = make_copy_op(buffers, method);
-    if (table) return measure_row(harness, *op, *table, {fmt::format("copy {} {:.0f} MiB", label, r.bytes / (1 << 20))});
+    if (table)
+      return measure_row(harness, *op, *table, {fmt::format("copy {} {:.0f} MiB", label, r.bytes / (1 << 20))});
     OpResult result = harness.measure(*op);
     require_correct(result);
     return result;
@@ -61,10 +62,11 @@ bool layer_fits(const LayerShape& shape, int max_tokens, std::string& why) {
   MOESIM_CUDA_CHECK(cudaMemGetInfo(&free, &total));
   const double need = MoeLayer::device_bytes(shape, max_tokens) + kHeadroomBytes;
   if (need <= static_cast<double>(free)) return true;
-  why = fmt::format("{} with {} tokens does not fit on this GPU: needs {:.1f} GB (all {} experts in bf16 plus "
-                    "activations and {:.0f} GB headroom), {:.1f} GB free of {:.1f} GB",
-                    shape.model, max_tokens, need / 1e9, shape.experts, kHeadroomBytes / 1e9,
-                    static_cast<double>(free) / 1e9, static_cast<double>(total) / 1e9);
+  why = fmt::format(
+      "{} with {} tokens does not fit on this GPU: needs {:.1f} GB (all {} experts in bf16 plus "
+      "activations and {:.0f} GB headroom), {:.1f} GB free of {:.1f} GB",
+      shape.model, max_tokens, need / 1e9, shape.experts, kHeadroomBytes / 1e9, static_cast<double>(free) / 1e9,
+      static_cast<double>(total) / 1e9);
   return false;
 }
 

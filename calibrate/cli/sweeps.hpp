@@ -24,9 +24,9 @@ OpResult measure_row(Harness& harness, Operation& op, const ResultTable& table, 
                      double copy_GBps = 0);
 
 struct CopyResult {
-  double bytes = 0;   // buffer size (each way)
-  OpResult memcpy;    // cudaMemcpyAsync
-  OpResult kernel;    // the 16-byte vector copy kernel
+  double bytes = 0;  // buffer size (each way)
+  OpResult memcpy;   // cudaMemcpyAsync
+  OpResult kernel;   // the 16-byte vector copy kernel
   double best_GBps() const { return std::max(memcpy.algbw_GBps(), kernel.algbw_GBps()); }
 };
 // cudaMemcpyAsync and the 16-byte vector copy kernel over `bytes`, both checked in full; their
@@ -46,9 +46,9 @@ struct KernelSweep {
   GemmMode mode = GemmMode::Grouped;
   BenchOptions bench;
   std::uint64_t seed = 1;
-  double copy_GBps = 0;  // for the copy column (0 = not shown)
-  bool trim_to_fit = false;  // drop the largest token counts that do not fit in the GPU's memory
-                             // instead of stopping (default sweeps, whose counts ascend)
+  double copy_GBps = 0;           // for the copy column (0 = not shown)
+  bool trim_to_fit = false;       // drop the largest token counts that do not fit in the GPU's memory
+                                  // instead of stopping (default sweeps, whose counts ascend)
   std::vector<int> expert_calls;  // also time the expert FFN alone with even loads over this many
                                   // experts per call (>= top_k, < experts), loads 1, 4, ..., 16384
 };

@@ -50,9 +50,9 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
   const std::vector<int> tokens = parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
   const std::vector<double> skews = parse_double_list(a.skews, "--skews", 0, 20);
   const GemmMode mode = parse_gemm_mode(a.gemm);
-  const std::vector<int> kernel_tokens =
-      a.kernel_tokens.empty() ? powers_of_two(kDefaultSweepMaxTokens)
-                              : parse_int_list(a.kernel_tokens, "--kernel-tokens", 1, 1 << 20);
+  const std::vector<int> kernel_tokens = a.kernel_tokens.empty()
+                                             ? powers_of_two(kDefaultSweepMaxTokens)
+                                             : parse_int_list(a.kernel_tokens, "--kernel-tokens", 1, 1 << 20);
   const std::vector<double> kernel_skews = parse_double_list(a.kernel_skews, "--kernel-skews", 0, 20);
   std::vector<ResolvedModel> resolved;
   for (const std::string& name : models) {
@@ -90,11 +90,12 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
       fit::Measurements km;
       km.meta = all.meta;
       km.device = all.device;
-      KernelSweep sweep{model, kernel_tokens, kernel_skews, mode, a.common.bench(), a.common.seed, copy_GBps,
-                        a.kernel_tokens.empty(), {}};
+      KernelSweep sweep{model,     kernel_tokens,           kernel_skews,
+                        mode,      a.common.bench(),        a.common.seed,
+                        copy_GBps, a.kernel_tokens.empty(), {}};
       run_kernel_sweep(gpu, sweep, km);
-      const std::string out = a.profile_out.empty() || models.size() == 1 ? a.profile_out
-                                                                          : path_with_suffix(a.profile_out, shape.model);
+      const std::string out =
+          a.profile_out.empty() || models.size() == 1 ? a.profile_out : path_with_suffix(a.profile_out, shape.model);
       profile = fit_and_write_profile(km, a.base, shape.model, out);
       all.kernels.insert(all.kernels.end(), km.kernels.begin(), km.kernels.end());
     }
@@ -116,8 +117,9 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
     if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
   }
   if (rows.empty()) throw Error("validate: no model fits on this GPU; nothing measured");
-  std::cout << "\nsimulator prediction vs measurement (" << (a.profile.empty() ? "profile fitted in this run" : a.profile)
-            << ")\n" << validate_table_text(rows);
+  std::cout << "\nsimulator prediction vs measurement ("
+            << (a.profile.empty() ? "profile fitted in this run" : a.profile) << ")\n"
+            << validate_table_text(rows);
   if (!skipped.empty()) std::cout << fmt::format("skipped (do not fit): {}\n", fmt::join(skipped, ", "));
   if (!a.csv.empty()) {
     std::ofstream f(a.csv);
@@ -137,12 +139,14 @@ Runner add_validate_command(CLI::App& app, const Argv& argv) {
   CLI::App* sub = app.add_subcommand("validate", "measure whole layers over a grid and compare with the simulator");
   add_common_options(sub, a->common);
   sub->add_option("--profile", a->profile, "profile to predict with (default: run `kernels` and fit one here)");
-  sub->add_option("--profile-out", a->profile_out, "write the fitted profile here (one file per model: NAME.MODEL.toml)");
+  sub->add_option("--profile-out", a->profile_out,
+                  "write the fitted profile here (one file per model: NAME.MODEL.toml)");
   sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm-datasheet.toml)");
   sub->add_option("--models", a->models, "model presets (default deepseek-v3,qwen3-30b-a3b)");
   sub->add_option("--tokens", a->tokens, "layer token counts (default 16,128,1024,4096)");
   sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,0.6,1.2)");
-  sub->add_option("--kernel-tokens", a->kernel_tokens, "token counts of the kernel sweep (default 1,2,...,32768, as far as memory holds)");
+  sub->add_option("--kernel-tokens", a->kernel_tokens,
+                  "token counts of the kernel sweep (default 1,2,...,32768, as far as memory holds)");
   sub->add_option("--kernel-skews", a->kernel_skews, "skews of the kernel sweep (default 0,1.0)");
   sub->add_option("--gemm", a->gemm, "expert GEMMs: grouped | loop");
   sub->add_option("--csv", a->csv, "write the comparison table as CSV");

@@ -29,8 +29,9 @@ std::vector<ValidateRow> predict_layer(const Profile& profile, const ModelSpec& 
   const double combine = us_from_ps(cm.combine_ps(m.tokens * spec.top_k));
   const auto row = [&](const char* phase, double measured, double predicted, std::string source) {
     if (!(measured > 0)) throw Error(fmt::format("validate: measured {} time {} us is not positive", phase, measured));
-    return ValidateRow{m.model, m.tokens, m.skew, phase, measured, predicted, (predicted - measured) / measured * 100,
-                       std::move(source)};
+    return ValidateRow{
+        m.model,          m.tokens, m.skew, phase, measured, predicted, (predicted - measured) / measured * 100,
+        std::move(source)};
   };
   return {row("gate+permute", m.gate_us + m.permute_us, gate, cm.source(Phase::gate)),
           row("experts", m.experts_us, experts, cm.source(Phase::experts)),

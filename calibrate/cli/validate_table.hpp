@@ -16,11 +16,11 @@ struct ValidateRow {
   std::string model;
   std::int64_t tokens = 0;
   double skew = 0;
-  std::string phase;       // "gate+permute" | "experts" | "combine" | "layer"
+  std::string phase;  // "gate+permute" | "experts" | "combine" | "layer"
   double measured_us = 0;
   double predicted_us = 0;
-  double error_pct = 0;    // (predicted - measured) / measured * 100
-  std::string source;      // ComputeModel::source of the phase ("profile", "roofline", ...)
+  double error_pct = 0;  // (predicted - measured) / measured * 100
+  std::string source;    // ComputeModel::source of the phase ("profile", "roofline", ...)
 };
 
 // The preset as the calibrator ran it: weight_bytes = `weight_bytes`, bf16 dispatch and combine.

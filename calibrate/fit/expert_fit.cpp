@@ -68,8 +68,9 @@ double expert_fixed_us(const Measurements& m, const std::string& model, double w
     counts.insert(k.experts);
   }
   if (pts.size() < 3 || counts.size() < 2) {
-    notes.push_back("expert: fixed cost per call not fitted (needs rows at <= 2 tokens per expert with at least "
-                    "2 expert counts); expert_fixed_us = 0");
+    notes.push_back(
+        "expert: fixed cost per call not fitted (needs rows at <= 2 tokens per expert with at least "
+        "2 expert counts); expert_fixed_us = 0");
     return 0;
   }
   double mx = 0, my = 0;
@@ -81,10 +82,10 @@ double expert_fixed_us(const Measurements& m, const std::string& model, double w
   const double slope = sxy / sxx;
   const double raw = my - slope * mx;
   const double fixed = std::clamp(raw, 0.0, 0.9 * fastest);
-  notes.push_back(fmt::format("expert: fixed cost per call {:.2f} us (intercept of time vs experts over {} rows at "
-                              "<= 2 tokens per expert, {:.2f} us per expert){}",
-                              fixed, pts.size(), slope,
-                              fixed != raw ? fmt::format("; the intercept {:.2f} us was clamped", raw) : ""));
+  notes.push_back(fmt::format(
+      "expert: fixed cost per call {:.2f} us (intercept of time vs experts over {} rows at "
+      "<= 2 tokens per expert, {:.2f} us per expert){}",
+      fixed, pts.size(), slope, fixed != raw ? fmt::format("; the intercept {:.2f} us was clamped", raw) : ""));
   return fixed;
 }
 
@@ -107,9 +108,10 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
     if (rows_by_bytes.size() > 1) {
       std::set<double> all;
       for (const auto& [bytes, count] : rows_by_bytes) all.insert(bytes);
-      notes.push_back(fmt::format("expert: rows at weight_bytes {{{}}}; fitted the {}-byte rows ({} rows); fit "
-                                  "the others from a file holding only them",
-                                  join_numbers(all), fit.weight_bytes, best));
+      notes.push_back(
+          fmt::format("expert: rows at weight_bytes {{{}}}; fitted the {}-byte rows ({} rows); fit "
+                      "the others from a file holding only them",
+                      join_numbers(all), fit.weight_bytes, best));
     }
     // The table means "each expert got n tokens": only rows with even loads (the smallest skew
     // measured; skewed rows record a mean load that hides the uneven split) say exactly that.
@@ -135,9 +137,10 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
         if (!preset) all_experts = std::max(all_experts, k.experts);
       }
     if (uneven > 0)
-      notes.push_back(fmt::format("expert: fitted the {} rows at skew {} only ({} rows at higher skews left out: "
-                                  "their per-expert loads are uneven)",
-                                  rows, even, uneven));
+      notes.push_back(
+          fmt::format("expert: fitted the {} rows at skew {} only ({} rows at higher skews left out: "
+                      "their per-expert loads are uneven)",
+                      rows, even, uneven));
     if (!by_calls.count(all_experts)) {
       // No row with every expert busy: one curve from all rows, as if the count did not matter.
       std::vector<std::pair<double, double>> points;
@@ -155,13 +158,14 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
       }
       const std::string name = n == all_experts ? "expert_us" : fmt::format("expert_e{}_us", n);
       fit.tables[name] = monotone_table(pts, name.substr(0, name.size() - 3), "tokens per expert", notes);
-      notes.push_back(fmt::format("kernels.{}: {} points from {} rows ({} experts per call; per-expert time inside "
-                                  "the grouped GEMM beyond its fixed cost, {}-byte weights)",
-                                  name, fit.tables[name].x.size(), pts.size(), n, fit.weight_bytes));
+      notes.push_back(
+          fmt::format("kernels.{}: {} points from {} rows ({} experts per call; per-expert time inside "
+                      "the grouped GEMM beyond its fixed cost, {}-byte weights)",
+                      name, fit.tables[name].x.size(), pts.size(), n, fit.weight_bytes));
     }
     if (left_out > 0)
-      notes.push_back(fmt::format("expert: {} rows at expert counts with fewer than 3 loads left out of the curves",
-                                  left_out));
+      notes.push_back(
+          fmt::format("expert: {} rows at expert counts with fewer than 3 loads left out of the curves", left_out));
   } else {
     notes.push_back("expert: not measured (the simulator uses its roofline)");
   }

@@ -1,8 +1,8 @@
 // The `moesim-fit` command: measurement files + a base profile -> a fitted profile TOML, and
 // optionally the fitted profile's predictions beside recorded layer measurements (validate's
 // table, without a GPU). Exit codes as for `moesim`: 0 ok, 1 internal or I/O error, 2 bad input.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <fstream>
 #include <iostream>
@@ -52,8 +52,7 @@ int run(const Args& a) {
     const moesim::fit::Measurements more = moesim::fit::load_measurements(a.measurements[i]);
     if (more.meta.device != m.meta.device)
       throw moesim::InputError(fmt::format("{}: device \"{}\" differs from \"{}\" in {} (fit one device at a time)",
-                                           a.measurements[i], more.meta.device, m.meta.device,
-                                           a.measurements.front()));
+                                           a.measurements[i], more.meta.device, m.meta.device, a.measurements.front()));
     moesim::fit::merge_measurements(m, more);
   }
   const moesim::Profile base = moesim::io::load_profile(a.base);
@@ -61,8 +60,8 @@ int run(const Args& a) {
   if (!a.device_name.empty()) report.profile.meta.device = a.device_name;
   for (const std::string& note : report.notes) std::cout << "  " << note << "\n";
   // Bad layer files fail before anything is written.
-  const auto rows = a.check_layers.empty() ? std::vector<moesim::calib::ValidateRow>{}
-                                           : layer_rows(report.profile, a.check_layers);
+  const auto rows =
+      a.check_layers.empty() ? std::vector<moesim::calib::ValidateRow>{} : layer_rows(report.profile, a.check_layers);
 
   const std::string text = moesim::io::profile_to_toml(report.profile);
   std::ofstream out(a.out, std::ios::binary);

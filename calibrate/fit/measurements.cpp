@@ -21,9 +21,9 @@ using nlohmann::json;
 
 constexpr const char* kFormat = "moesim-measurements";
 constexpr int kVersion = 1;
-constexpr double kMaxUs = 1e12;       // ~11.6 days: anything longer is a unit mistake
+constexpr double kMaxUs = 1e12;  // ~11.6 days: anything longer is a unit mistake
 constexpr double kMaxBytes = 1e18;
-constexpr double kMaxRate = 1e9;      // GB/s or TFLOP/s
+constexpr double kMaxRate = 1e9;  // GB/s or TFLOP/s
 constexpr std::int64_t kMaxTokens = 1'000'000'000'000'000;
 
 // RFC 6901 escaping of one reference token.
@@ -173,15 +173,14 @@ KernelMeasurement read_kernel(ObjectReader r) {
   k.repeats = r.integer32("repeats", 1, 1'000'000'000);
   if (k.kernel == "gate") {
     k.gate_kind = r.choice("gate_kind", {"softmax_topk", "sigmoid_group_topk"});
-    r.finish({"kernel", "model", "gate_kind", "skew", "tokens", "median_us", "p10_us", "p90_us", "bytes",
-              "repeats"});
+    r.finish({"kernel", "model", "gate_kind", "skew", "tokens", "median_us", "p10_us", "p90_us", "bytes", "repeats"});
   } else if (k.kernel == "expert") {
     k.experts = r.integer32("experts", 1, 1 << 20);
     k.tokens_per_expert = r.number("tokens_per_expert", 0, static_cast<double>(kMaxTokens), true);
     const double mean = static_cast<double>(k.tokens) / k.experts;
     if (std::abs(k.tokens_per_expert - mean) > 0.01 * mean)
-      r.fail("tokens_per_expert", fmt::format("{} is not tokens / experts = {} / {} = {}", k.tokens_per_expert,
-                                              k.tokens, k.experts, mean));
+      r.fail("tokens_per_expert",
+             fmt::format("{} is not tokens / experts = {} / {} = {}", k.tokens_per_expert, k.tokens, k.experts, mean));
     k.weight_bytes = r.number("weight_bytes", 0, 8, true);
     r.finish({"kernel", "model", "skew", "tokens", "experts", "tokens_per_expert", "weight_bytes", "median_us",
               "p10_us", "p90_us", "bytes", "repeats"});
@@ -200,8 +199,8 @@ AlltoallMeasurement read_alltoall(ObjectReader r) {
   a.busbw_GBps = r.number("busbw_GBps", 0, kMaxRate);
   const double expect = a.algbw_GBps * (a.gpus - 1) / a.gpus;
   if (std::abs(a.busbw_GBps - expect) > 0.01 * expect + 1e-9)
-    r.fail("busbw_GBps", fmt::format("{} is not algbw_GBps * (gpus - 1) / gpus = {} (nccl-tests convention)",
-                                     a.busbw_GBps, expect));
+    r.fail("busbw_GBps",
+           fmt::format("{} is not algbw_GBps * (gpus - 1) / gpus = {} (nccl-tests convention)", a.busbw_GBps, expect));
   r.finish({"gpus", "bytes", "median_us", "algbw_GBps", "busbw_GBps"});
   return a;
 }
@@ -261,9 +260,9 @@ json parse_strict(const std::string& text, const std::string& where) {
 }
 
 json kernel_to_json(const KernelMeasurement& k) {
-  json j = {{"kernel", k.kernel}, {"model", k.model},         {"skew", k.skew},     {"tokens", k.tokens},
-            {"median_us", k.median_us}, {"p10_us", k.p10_us}, {"p90_us", k.p90_us}, {"bytes", k.bytes},
-            {"repeats", k.repeats}};
+  json j = {{"kernel", k.kernel}, {"model", k.model},         {"skew", k.skew},
+            {"tokens", k.tokens}, {"median_us", k.median_us}, {"p10_us", k.p10_us},
+            {"p90_us", k.p90_us}, {"bytes", k.bytes},         {"repeats", k.repeats}};
   if (k.kernel == "gate") j["gate_kind"] = k.gate_kind;
   if (k.kernel == "expert") {
     j["experts"] = k.experts;
@@ -296,8 +295,8 @@ json measurements_to_json(const Measurements& m) {
   json j;
   j["format"] = kFormat;
   j["version"] = kVersion;
-  j["meta"] = {{"device", m.meta.device}, {"driver", m.meta.driver},   {"cuda", m.meta.cuda},
-               {"nccl", m.meta.nccl},     {"date", m.meta.date},       {"command", m.meta.command},
+  j["meta"] = {{"device", m.meta.device}, {"driver", m.meta.driver},       {"cuda", m.meta.cuda},
+               {"nccl", m.meta.nccl},     {"date", m.meta.date},           {"command", m.meta.command},
                {"gpus", m.meta.gpus},     {"memory_GB", m.meta.memory_GB}, {"sm_count", m.meta.sm_count}};
   if (!m.meta.notes.empty()) j["meta"]["notes"] = m.meta.notes;
   if (m.device) {
@@ -313,15 +312,23 @@ json measurements_to_json(const Measurements& m) {
   for (const auto& k : m.kernels) j["kernels"].push_back(kernel_to_json(k));
   j["alltoall"] = json::array();
   for (const auto& a : m.alltoall)
-    j["alltoall"].push_back({{"gpus", a.gpus}, {"bytes", a.bytes}, {"median_us", a.median_us},
-                             {"algbw_GBps", a.algbw_GBps}, {"busbw_GBps", a.busbw_GBps}});
+    j["alltoall"].push_back({{"gpus", a.gpus},
+                             {"bytes", a.bytes},
+                             {"median_us", a.median_us},
+                             {"algbw_GBps", a.algbw_GBps},
+                             {"busbw_GBps", a.busbw_GBps}});
   j["layers"] = json::array();
   for (const auto& l : m.layers)
-    j["layers"].push_back({{"model", l.model},           {"gate", l.gate},
-                           {"tokens", l.tokens},         {"skew", l.skew},
-                           {"weight_bytes", l.weight_bytes}, {"tokens_per_expert", l.tokens_per_expert},
-                           {"gate_us", l.gate_us},       {"permute_us", l.permute_us},
-                           {"experts_us", l.experts_us}, {"combine_us", l.combine_us},
+    j["layers"].push_back({{"model", l.model},
+                           {"gate", l.gate},
+                           {"tokens", l.tokens},
+                           {"skew", l.skew},
+                           {"weight_bytes", l.weight_bytes},
+                           {"tokens_per_expert", l.tokens_per_expert},
+                           {"gate_us", l.gate_us},
+                           {"permute_us", l.permute_us},
+                           {"experts_us", l.experts_us},
+                           {"combine_us", l.combine_us},
                            {"total_us", l.total_us}});
   return j;
 }

@@ -11,16 +11,16 @@
 namespace moesim::fit {
 
 struct MeasurementMeta {
-  std::string device;   // cudaDeviceProp::name
-  std::string driver;   // e.g. "580.65.06"
-  std::string cuda;     // runtime version, e.g. "13.0"
-  std::string nccl;     // e.g. "2.28.3"; "" when NCCL was not used
-  std::string date;     // ISO date of the run
-  std::string command;  // the exact command line
-  int gpus = 1;         // local GPUs visible to the run
-  double memory_GB = 0; // the GPU's memory (1e9 B)
+  std::string device;    // cudaDeviceProp::name
+  std::string driver;    // e.g. "580.65.06"
+  std::string cuda;      // runtime version, e.g. "13.0"
+  std::string nccl;      // e.g. "2.28.3"; "" when NCCL was not used
+  std::string date;      // ISO date of the run
+  std::string command;   // the exact command line
+  int gpus = 1;          // local GPUs visible to the run
+  double memory_GB = 0;  // the GPU's memory (1e9 B)
   int sm_count = 0;
-  std::string notes;    // free text (optional in JSON): caveats, what the run was for
+  std::string notes;  // free text (optional in JSON): caveats, what the run was for
   bool operator==(const MeasurementMeta&) const = default;
 };
 
@@ -36,21 +36,21 @@ struct DeviceMeasurement {
 // One timed kernel configuration: CUDA-event times after warm-up, checked against the CPU
 // reference before being kept.
 struct KernelMeasurement {
-  std::string kernel;          // "gate" | "permute" | "expert" | "combine"
-  std::string model;           // model preset name the shapes come from
-  std::string gate_kind;       // "softmax_topk" | "sigmoid_group_topk" (gate only; else "")
-  double skew = 0;             // Zipf exponent of the routing used (0 = uniform)
-  std::int64_t tokens = 0;     // gate, permute: tokens; combine: token copies (tokens * top_k);
-                               // expert: total tokens over the grouped GEMM
-  int experts = 0;             // expert: experts in the grouped GEMM (else 0)
-  double tokens_per_expert = 0;// expert: tokens / experts (each expert got this many) (else 0)
-  double weight_bytes = 2;     // expert: bytes per weight element used (2 = bf16, 1 = fp8);
-                               // not in the JSON of other kinds (they keep this default)
+  std::string kernel;            // "gate" | "permute" | "expert" | "combine"
+  std::string model;             // model preset name the shapes come from
+  std::string gate_kind;         // "softmax_topk" | "sigmoid_group_topk" (gate only; else "")
+  double skew = 0;               // Zipf exponent of the routing used (0 = uniform)
+  std::int64_t tokens = 0;       // gate, permute: tokens; combine: token copies (tokens * top_k);
+                                 // expert: total tokens over the grouped GEMM
+  int experts = 0;               // expert: experts in the grouped GEMM (else 0)
+  double tokens_per_expert = 0;  // expert: tokens / experts (each expert got this many) (else 0)
+  double weight_bytes = 2;       // expert: bytes per weight element used (2 = bf16, 1 = fp8);
+                                 // not in the JSON of other kinds (they keep this default)
   double median_us = 0;
   double p10_us = 0;
   double p90_us = 0;
-  double bytes = 0;            // bytes the kernel must move (for the bandwidth it reached)
-  int repeats = 0;             // timed repetitions behind the median
+  double bytes = 0;  // bytes the kernel must move (for the bandwidth it reached)
+  int repeats = 0;   // timed repetitions behind the median
   bool operator==(const KernelMeasurement&) const = default;
 };
 
@@ -68,16 +68,16 @@ struct AlltoallMeasurement {
 // One whole single-GPU MoE layer timed per phase by `moesim-calibrate layer` / `validate`.
 struct LayerMeasurement {
   std::string model;
-  std::string gate;            // the gate spec or trace file that drove it
+  std::string gate;  // the gate spec or trace file that drove it
   std::int64_t tokens = 0;
   double skew = 0;
   double weight_bytes = 2;
   std::vector<int> tokens_per_expert;  // the routing's load, one entry per expert
-  double gate_us = 0;          // router GEMM + top-k
+  double gate_us = 0;                  // router GEMM + top-k
   double permute_us = 0;
-  double experts_us = 0;       // grouped GEMMs + fused SwiGLU
+  double experts_us = 0;  // grouped GEMMs + fused SwiGLU
   double combine_us = 0;
-  double total_us = 0;         // the whole layer timed as one (not the sum of the phases)
+  double total_us = 0;  // the whole layer timed as one (not the sum of the phases)
   bool operator==(const LayerMeasurement&) const = default;
 };
 
@@ -94,7 +94,7 @@ struct Measurements {
 // naming `where` and the JSON pointer of the bad value (e.g. "m.json: /kernels/3/median_us: ...").
 Measurements measurements_from_json(const nlohmann::json& j, const std::string& where);
 nlohmann::json measurements_to_json(const Measurements& m);
-Measurements load_measurements(const std::string& path);          // throws InputError
+Measurements load_measurements(const std::string& path);  // throws InputError
 void save_measurements(const Measurements& m, const std::string& path);
 // Appends b's rows to a (used to merge runs of several subcommands). Meta: a's, except that b's
 // command line is appended after "; " unless a already holds it, and an empty nccl takes b's.

@@ -17,14 +17,11 @@ namespace moesim::fit {
 
 namespace {
 
-
 std::string join(const std::set<std::string>& items) {
   std::string s;
   for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
   return s;
 }
-
-
 
 // The model whose kernel rows to fit: the one asked for, else the only one measured ("" = none).
 std::string chosen_model(const Measurements& m, const FitOptions& options) {
@@ -37,8 +34,8 @@ std::string chosen_model(const Measurements& m, const FitOptions& options) {
     return options.model;
   }
   if (models.size() > 1)
-    throw InputError(fmt::format("fit: kernel measurements for several models ({}): choose one (--model)",
-                                 join(models)));
+    throw InputError(
+        fmt::format("fit: kernel measurements for several models ({}): choose one (--model)", join(models)));
   return models.empty() ? "" : *models.begin();
 }
 
@@ -52,9 +49,10 @@ void fit_device(const Measurements& m, const Profile& base, Profile& p, std::vec
   auto efficiency = [&](double measured, double ceiling, const char* key, const char* what, const char* unit) {
     double e = measured / ceiling;
     if (e > 1) {
-      notes.push_back(fmt::format("device.{}: measured {} {} exceeds the base ceiling {} (ratio {:.3f}); "
-                                  "clamped to 1: check the base profile's datasheet figure",
-                                  key, measured, unit, ceiling, e));
+      notes.push_back(
+          fmt::format("device.{}: measured {} {} exceeds the base ceiling {} (ratio {:.3f}); "
+                      "clamped to 1: check the base profile's datasheet figure",
+                      key, measured, unit, ceiling, e));
       e = 1;
     }
     notes.push_back(fmt::format("device.{} = {:.4f} ({} {} {} of {})", key, e, what, measured, unit, ceiling));
@@ -68,10 +66,10 @@ void fit_device(const Measurements& m, const Profile& base, Profile& p, std::vec
         efficiency(d.matrix_bf16_TFLOPs, base.matrix_bf16_TFLOPs, "matrix_efficiency", "bf16 GEMM", "TFLOP/s");
   if (d.matrix_fp8_TFLOPs > 0) {
     if (base.matrix_fp8_TFLOPs > 0)
-      notes.push_back(fmt::format("device: fp8 GEMM {} TFLOP/s = {:.3f} of {} (the profile has one "
-                                  "matrix_efficiency, the bf16 one)",
-                                  d.matrix_fp8_TFLOPs, d.matrix_fp8_TFLOPs / base.matrix_fp8_TFLOPs,
-                                  base.matrix_fp8_TFLOPs));
+      notes.push_back(
+          fmt::format("device: fp8 GEMM {} TFLOP/s = {:.3f} of {} (the profile has one "
+                      "matrix_efficiency, the bf16 one)",
+                      d.matrix_fp8_TFLOPs, d.matrix_fp8_TFLOPs / base.matrix_fp8_TFLOPs, base.matrix_fp8_TFLOPs));
     else
       notes.push_back(fmt::format("device: fp8 GEMM {} TFLOP/s measured but the base profile has no fp8 ceiling",
                                   d.matrix_fp8_TFLOPs));
@@ -87,8 +85,10 @@ void fit_device(const Measurements& m, const Profile& base, Profile& p, std::vec
   }
   std::string citation = fmt::format("moesim-calibrate device on {} ({}): ", m.meta.device, m.meta.date);
   for (std::size_t i = 0; i < parts.size(); ++i) citation += (i ? "; " : "") + parts[i];
-  citation += fmt::format(". Ceilings (hbm_GBps, matrix_*_TFLOPs), gemm_tile_m and memory_GB from the base "
-                          "profile \"{}\"", base.meta.device);
+  citation += fmt::format(
+      ". Ceilings (hbm_GBps, matrix_*_TFLOPs), gemm_tile_m and memory_GB from the base "
+      "profile \"{}\"",
+      base.meta.device);
   if (!base.device_provenance.citation.empty()) citation += ": " + base.device_provenance.citation;
   p.device_provenance = {"measured", citation};
 }
@@ -97,7 +97,6 @@ void fit_device(const Measurements& m, const Profile& base, Profile& p, std::vec
 std::string gate_kind_for(const std::string& model) {
   return model == "deepseek-v3" ? "sigmoid_group_topk" : "softmax_topk";
 }
-
 
 bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, std::vector<std::string>& notes) {
   std::map<std::string, LogTable> tables;
@@ -162,13 +161,14 @@ bool fit_alltoall(const Measurements& m, const FitOptions& options, Profile& p, 
     return false;
   }
   if (!(options.nvlink_GBps > 0)) {
-    notes.push_back("comm.nvlink: all-to-all rows not fitted without the NVLink bandwidth per GPU and direction "
-                    "(--nvlink-GBps); kept from the base profile");
+    notes.push_back(
+        "comm.nvlink: all-to-all rows not fitted without the NVLink bandwidth per GPU and direction "
+        "(--nvlink-GBps); kept from the base profile");
     return false;
   }
   if (counts.size() > 1)
-    notes.push_back(fmt::format("comm.nvlink: all-to-all measured at several GPU counts; fitted the {}-GPU rows",
-                                gpus));
+    notes.push_back(
+        fmt::format("comm.nvlink: all-to-all measured at several GPU counts; fitted the {}-GPU rows", gpus));
   std::vector<std::pair<double, double>> points;
   int clamped = 0, dropped = 0;
   double smallest = 0;
@@ -193,24 +193,26 @@ bool fit_alltoall(const Measurements& m, const FitOptions& options, Profile& p, 
   }
   if (dropped > 0) notes.push_back(fmt::format("comm.nvlink: {} rows with zero bus bandwidth dropped", dropped));
   if (clamped > 0)
-    notes.push_back(fmt::format("comm.nvlink: {} rows above {} GB/s clamped to efficiency 1: is --nvlink-GBps the "
-                                "per-direction bandwidth of one GPU?",
-                                clamped, options.nvlink_GBps));
+    notes.push_back(
+        fmt::format("comm.nvlink: {} rows above {} GB/s clamped to efficiency 1: is --nvlink-GBps the "
+                    "per-direction bandwidth of one GPU?",
+                    clamped, options.nvlink_GBps));
   if (points.empty()) return false;
   CommParams& c = p.comm["nvlink"];
   c.efficiency = monotone_table(points, "comm.nvlink", "bytes per peer", notes);
   c.latency_ns = median(smallest_us) * 1e3;
-  notes.push_back(fmt::format("comm.nvlink.efficiency: {} sizes from {} rows ({}-GPU NCCL all-to-all busbw / {} "
-                              "GB/s, x = bytes per peer); large-message level {:.3f}",
-                              c.efficiency.x.size(), points.size(), gpus, options.nvlink_GBps,
-                              c.efficiency.y.back()));
-  notes.push_back(fmt::format("comm.nvlink.latency_ns = {} (the whole all-to-all at its smallest size, {} bytes "
-                              "per rank: an upper bound on the per-message cost)",
-                              c.latency_ns, smallest));
-  c.provenance = {"measured", fmt::format("NCCL {} all-to-all on {} GPUs of {} ({}): efficiency = busbw / {} GB/s "
-                                          "by bytes per peer; latency_ns = the all-to-all time at {} bytes per rank",
-                                          m.meta.nccl, gpus, m.meta.device, m.meta.date, options.nvlink_GBps,
-                                          smallest)};
+  notes.push_back(
+      fmt::format("comm.nvlink.efficiency: {} sizes from {} rows ({}-GPU NCCL all-to-all busbw / {} "
+                  "GB/s, x = bytes per peer); large-message level {:.3f}",
+                  c.efficiency.x.size(), points.size(), gpus, options.nvlink_GBps, c.efficiency.y.back()));
+  notes.push_back(
+      fmt::format("comm.nvlink.latency_ns = {} (the whole all-to-all at its smallest size, {} bytes "
+                  "per rank: an upper bound on the per-message cost)",
+                  c.latency_ns, smallest));
+  c.provenance = {"measured",
+                  fmt::format("NCCL {} all-to-all on {} GPUs of {} ({}): efficiency = busbw / {} GB/s "
+                              "by bytes per peer; latency_ns = the all-to-all time at {} bytes per rank",
+                              m.meta.nccl, gpus, m.meta.device, m.meta.date, options.nvlink_GBps, smallest)};
   return true;
 }
 
@@ -244,8 +246,7 @@ FitReport fit_profile(const Measurements& m, const Profile& base, const FitOptio
   FitReport r{base, {}};
   Profile& p = r.profile;
   const std::string model = chosen_model(m, options);
-  bool measured = m.device && (m.device->copy_GBps > 0 || m.device->matrix_bf16_TFLOPs > 0 ||
-                               m.device->launch_ns >= 0);
+  bool measured = m.device && (m.device->copy_GBps > 0 || m.device->matrix_bf16_TFLOPs > 0 || m.device->launch_ns >= 0);
   fit_device(m, base, p, r.notes);
   if (!model.empty()) {
     measured = fit_kernels(m, model, p, r.notes) || measured;
@@ -258,13 +259,19 @@ FitReport fit_profile(const Measurements& m, const Profile& base, const FitOptio
   r.notes.push_back(fmt::format("comm.scaleout: kept from the base profile (source {})",
                                 scaleout.empty() ? base.meta.source : scaleout));
   if (!m.layers.empty())
-    r.notes.push_back(fmt::format("{} layer rows not used by the fit (they check the simulator's prediction)",
-                                  m.layers.size()));
+    r.notes.push_back(
+        fmt::format("{} layer rows not used by the fit (they check the simulator's prediction)", m.layers.size()));
 
   if (!measured) {
     r.notes.push_back("nothing measured that the fit uses: the profile is the base profile");
   } else {
-    p.meta = {m.meta.device, "measured", m.meta.driver, m.meta.cuda, m.meta.nccl, m.meta.date, m.meta.command,
+    p.meta = {m.meta.device,
+              "measured",
+              m.meta.driver,
+              m.meta.cuda,
+              m.meta.nccl,
+              m.meta.date,
+              m.meta.command,
               fmt::format("Fitted by moesim-fit over the base profile \"{}\" (source {}); each section's source "
                           "and citation say which figures were measured.{}",
                           base.meta.device, base.meta.source, m.meta.notes.empty() ? "" : " Run: " + m.meta.notes)};

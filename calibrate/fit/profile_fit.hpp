@@ -11,11 +11,11 @@
 namespace moesim::fit {
 
 struct FitOptions {
-  std::string model;           // model whose kernel tables to fit ("" = the only one measured);
-                               // gate rows of both gate kinds: sigmoid_group_topk for
-                               // deepseek-v3, softmax_topk for any other model
-  double nvlink_GBps = 0;      // one GPU's NVLink bandwidth per direction, for all-to-all
-                               // efficiency (0 = leave comm.nvlink from the base profile)
+  std::string model;       // model whose kernel tables to fit ("" = the only one measured);
+                           // gate rows of both gate kinds: sigmoid_group_topk for
+                           // deepseek-v3, softmax_topk for any other model
+  double nvlink_GBps = 0;  // one GPU's NVLink bandwidth per direction, for all-to-all
+                           // efficiency (0 = leave comm.nvlink from the base profile)
 };
 
 struct FitReport {

@@ -70,7 +70,7 @@ void launch_combine(const std::uint16_t* rows, const std::int32_t* perm_row, con
   if (tokens == 0) return;
   const unsigned grid = grid_for(static_cast<std::size_t>(tokens) * 32, kBlock);
   combine_kernel<<<grid, kBlock, 0, stream>>>(reinterpret_cast<const uint4*>(rows), perm_row, weights, tokens, top_k,
-                                               hidden / 8, reinterpret_cast<uint4*>(out));
+                                              hidden / 8, reinterpret_cast<uint4*>(out));
   MOESIM_CUDA_LAUNCH_CHECK("combine_kernel");
 }
 

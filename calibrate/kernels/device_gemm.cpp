@@ -30,7 +30,9 @@ int Bf16Gemm::exp2_a() const { return -6; }
 
 int Bf16Gemm::exp2_b() const { return -6 + fan_in_exp2(n_); }
 
-void Bf16Gemm::run(cudaStream_t stream) { gemm_abt(handle_, a_.get(), b_.get(), c_.get(), CUDA_R_16BF, n_, n_, n_, stream); }
+void Bf16Gemm::run(cudaStream_t stream) {
+  gemm_abt(handle_, a_.get(), b_.get(), c_.get(), CUDA_R_16BF, n_, n_, n_, stream);
+}
 
 Fp8Gemm::Fp8Gemm(cublasLtHandle_t handle, int n, std::uint64_t seed, cudaStream_t stream)
     : handle_(handle), n_(n), seed_(seed) {
@@ -71,7 +73,8 @@ Fp8Gemm::Fp8Gemm(cublasLtHandle_t handle, int n, std::uint64_t seed, cudaStream_
   if (s != CUBLAS_STATUS_SUCCESS && s != CUBLAS_STATUS_NOT_SUPPORTED)
     check_cublas(s, "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
   if (s == CUBLAS_STATUS_NOT_SUPPORTED || returned == 0)
-    throw Error(fmt::format("cuBLASLt offers no fp8 e4m3 GEMM algorithm for {0}x{0}x{0} on sm_{1}{2}", n, major, minor));
+    throw Error(
+        fmt::format("cuBLASLt offers no fp8 e4m3 GEMM algorithm for {0}x{0}x{0} on sm_{1}{2}", n, major, minor));
   algo_ = result.algo;
   available_ = true;
 }

@@ -74,12 +74,12 @@ void ExpertFfn::plan(const std::vector<int>& counts, const std::uint16_t* w1, co
   const std::size_t h = static_cast<std::size_t>(hidden_), f = static_cast<std::size_t>(ffn_);
   for (std::size_t i = 0; i < g; ++i) {
     const std::size_t e = static_cast<std::size_t>(active_[i]), off = static_cast<std::size_t>(offsets_[i]);
-    host[i] = w1_ + e * 2 * f * h;            // A0: W1_e [2F][H]
-    host[g + i] = x_perm_ + off * h;          // B0: the expert's input rows
-    host[2 * g + i] = y_ + off * 2 * f;       // C0: gate/up rows
-    host[3 * g + i] = w2_ + e * h * f;        // A1: W2_e [H][F]
-    host[4 * g + i] = act_ + off * f;         // B1: activation rows
-    host[5 * g + i] = out_ + off * h;         // C1: output rows
+    host[i] = w1_ + e * 2 * f * h;       // A0: W1_e [2F][H]
+    host[g + i] = x_perm_ + off * h;     // B0: the expert's input rows
+    host[2 * g + i] = y_ + off * 2 * f;  // C0: gate/up rows
+    host[3 * g + i] = w2_ + e * h * f;   // A1: W2_e [H][F]
+    host[4 * g + i] = act_ + off * f;    // B1: activation rows
+    host[5 * g + i] = out_ + off * h;    // C1: output rows
   }
   pointers_.allocate(host.size());
   pointers_.upload(host);

@@ -15,9 +15,9 @@
 namespace moesim::calib {
 
 enum class GemmMode { Grouped, Loop };
-std::string gemm_mode_name(GemmMode mode);  // "grouped" | "loop"
+std::string gemm_mode_name(GemmMode mode);          // "grouped" | "loop"
 GemmMode parse_gemm_mode(const std::string& text);  // throws InputError
-bool grouped_gemm_compiled();  // cuBLAS >= 12.5 at build time
+bool grouped_gemm_compiled();                       // cuBLAS >= 12.5 at build time
 
 class ExpertFfn {
  public:

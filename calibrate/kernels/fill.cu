@@ -11,23 +11,27 @@ namespace {
 constexpr unsigned kBlock = 256;
 
 __global__ void fill_bf16_kernel(std::uint16_t* dst, std::size_t n, std::uint64_t seed, int exp2) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x)
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
     dst[i] = bf16_test_value(seed, i, exp2);
 }
 
 __global__ void fill_fp8_kernel(std::uint8_t* dst, std::size_t n, std::uint64_t seed) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x)
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
     dst[i] = fp8_test_value(seed, i);
 }
 
 __global__ void fill_words_kernel(std::uint32_t* dst, std::size_t n, std::uint64_t seed) {
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x)
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x)
     dst[i] = word_test_value(seed, i);
 }
 
 __global__ void fill_alltoall_kernel(std::uint32_t* dst, std::size_t count, int ranks, int rank) {
   const std::size_t n = count * static_cast<std::size_t>(ranks);
-  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n; i += std::size_t{gridDim.x} * blockDim.x) {
+  for (std::size_t i = blockIdx.x * std::size_t{blockDim.x} + threadIdx.x; i < n;
+       i += std::size_t{gridDim.x} * blockDim.x) {
     const int peer = static_cast<int>(i / count);
     dst[i] = word_test_value(alltoall_seed(rank, peer), i % count);
   }
@@ -84,11 +88,13 @@ void fill_alltoall_send(std::uint32_t* dst, std::size_t count_per_peer, int rank
 }
 
 void copy_vec16(const void* src, void* dst, std::size_t bytes, cudaStream_t stream) {
-  if (bytes % 16 != 0 || reinterpret_cast<std::uintptr_t>(src) % 16 != 0 || reinterpret_cast<std::uintptr_t>(dst) % 16 != 0)
+  if (bytes % 16 != 0 || reinterpret_cast<std::uintptr_t>(src) % 16 != 0 ||
+      reinterpret_cast<std::uintptr_t>(dst) % 16 != 0)
     throw Error("copy_vec16: size and both pointers must be multiples of 16 bytes");
   const std::size_t n = bytes / 16;
   if (n == 0) return;
-  copy_vec16_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(static_cast<const uint4*>(src), static_cast<uint4*>(dst), n);
+  copy_vec16_kernel<<<grid_for(n, kBlock), kBlock, 0, stream>>>(static_cast<const uint4*>(src),
+                                                                static_cast<uint4*>(dst), n);
   MOESIM_CUDA_LAUNCH_CHECK("copy_vec16_kernel");
 }
 

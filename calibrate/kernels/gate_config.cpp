@@ -34,7 +34,8 @@ void validate_gate_config(const GateConfig& c) {
   if (c.topk_group < 1 || c.topk_group > c.n_group)
     fail(fmt::format("topk_group = {} outside [1, n_group = {}]", c.topk_group, c.n_group));
   const int per_group = c.experts / c.n_group;
-  if (c.n_group > 1 && per_group < 2) fail(fmt::format("{} experts per group; group scores need at least 2", per_group));
+  if (c.n_group > 1 && per_group < 2)
+    fail(fmt::format("{} experts per group; group scores need at least 2", per_group));
   if (c.top_k > c.topk_group * per_group)
     fail(fmt::format("top_k = {} exceeds topk_group * experts per group = {}", c.top_k, c.topk_group * per_group));
 }

@@ -17,7 +17,6 @@ using namespace topk_detail;  // NOLINT: the kernel's own helpers
 
 constexpr int kBlock = 256;
 
-
 // A warp's scratch for ranking its candidates (one per lane at most). Entry 32 takes the stores
 // of lanes with nothing to store, so that no store needs a branch.
 struct WarpScratch {
@@ -181,7 +180,9 @@ __device__ __forceinline__ void load_slots(const float* row, int experts, int la
 }
 
 template <int kSlots, bool kVec, bool kSigmoid>
-__global__ void __launch_bounds__(kBlock, kSlots == 4 ? 6 : kSlots == 8 ? 5 : 1) topk_kernel(TopkParams p) {
+__global__ void __launch_bounds__(kBlock, kSlots == 4   ? 6
+                                          : kSlots == 8 ? 5
+                                                        : 1) topk_kernel(TopkParams p) {
   __shared__ WarpScratch scratch[kBlock / 32];
   WarpScratch& w = scratch[threadIdx.x >> 5];
   const int lane = threadIdx.x & 31;
@@ -289,9 +290,9 @@ void launch_topk(const float* logits, const float* bias, int tokens, const GateC
   const bool sigmoid = c.kind == GateKind::SigmoidGroupTopk;
   const int groups = sigmoid ? c.n_group : 1;
   if (c.experts < 2 || c.experts > 512 || c.top_k < 1 || c.top_k > 32 || c.top_k > c.experts || groups < 1 ||
-      groups > 32 || c.experts % groups != 0 || (groups > 1 && (c.experts / groups < 2 || c.topk_group < 1 ||
-                                                                c.topk_group > groups ||
-                                                                c.top_k > c.topk_group * (c.experts / groups))))
+      groups > 32 || c.experts % groups != 0 ||
+      (groups > 1 && (c.experts / groups < 2 || c.topk_group < 1 || c.topk_group > groups ||
+                      c.top_k > c.topk_group * (c.experts / groups))))
     throw Error("launch_topk: gate configuration outside the kernel's limits (experts " + std::to_string(c.experts) +
                 ", top_k " + std::to_string(c.top_k) + ", n_group " + std::to_string(groups) + ")");
   if (tokens <= 0) return;
@@ -304,9 +305,10 @@ void launch_topk(const float* logits, const float* bias, int tokens, const GateC
   const bool bound = groups > 1 ? segment_groups && 2 * topk_group >= c.top_k : 2 * ((c.experts + 31) / 32) >= c.top_k;
   int sum_lanes = 1;
   while (sum_lanes < c.top_k) sum_lanes *= 2;
-  const TopkParams p{logits,      bias,      tokens,  c.experts, c.top_k, groups,
-                     topk_group,  sigmoid,   c.normalize, c.scaling, ids,  weights,
-                     segment_groups, bound, segment_groups ? per_group / 4 : 8, shift, sum_lanes};
+  const TopkParams p{logits, bias,       tokens,         c.experts,   c.top_k,
+                     groups, topk_group, sigmoid,        c.normalize, c.scaling,
+                     ids,    weights,    segment_groups, bound,       segment_groups ? per_group / 4 : 8,
+                     shift,  sum_lanes};
   const bool vec = c.experts % 4 == 0;
   if (c.experts <= 128)
     launch_slots<4>(p, vec, stream);

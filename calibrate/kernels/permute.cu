@@ -92,7 +92,8 @@ void launch_permute(const std::uint16_t* x, const std::int32_t* ids, int tokens,
                     int* scratch, int* offsets, std::int32_t* perm_row, std::uint16_t* x_perm, cudaStream_t stream) {
   if (hidden % 8 != 0 || experts < 1 || experts > kBlock * kScanItems || top_k < 1 || top_k > 32 || tokens < 0)
     throw Error("launch_permute: needs hidden % 8 == 0, 1 <= experts <= 1024, 1 <= top_k <= 32 (hidden " +
-                std::to_string(hidden) + ", experts " + std::to_string(experts) + ", top_k " + std::to_string(top_k) + ")");
+                std::to_string(hidden) + ", experts " + std::to_string(experts) + ", top_k " + std::to_string(top_k) +
+                ")");
   const int n = tokens * top_k;
   if (n == 0) {
     MOESIM_CUDA_CHECK(cudaMemsetAsync(offsets, 0, sizeof(int) * (experts + 1), stream));
@@ -108,7 +109,7 @@ void launch_permute(const std::uint16_t* x, const std::int32_t* ids, int tokens,
   MOESIM_CUDA_LAUNCH_CHECK("histogram_scan_kernel");
   const unsigned grid = grid_for(static_cast<std::size_t>(tokens) * 32, kBlock);
   scatter_kernel<<<grid, kBlock, 0, stream>>>(reinterpret_cast<const uint4*>(x), ids, offsets, cursor, tokens, top_k,
-                                               hidden / 8, reinterpret_cast<uint4*>(x_perm), perm_row);
+                                              hidden / 8, reinterpret_cast<uint4*>(x_perm), perm_row);
   MOESIM_CUDA_LAUNCH_CHECK("scatter_kernel");
 }
 

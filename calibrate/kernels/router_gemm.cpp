@@ -5,14 +5,14 @@
 
 namespace moesim::calib {
 
-void gemm_abt(cublasHandle_t handle, const void* a, const void* b, void* c, cudaDataType_t c_type, int m, int n,
-              int k, cudaStream_t stream) {
+void gemm_abt(cublasHandle_t handle, const void* a, const void* b, void* c, cudaDataType_t c_type, int m, int n, int k,
+              cudaStream_t stream) {
   if (m <= 0 || n <= 0 || k <= 0) return;
   const float alpha = 1.0f, beta = 0.0f;
   MOESIM_CUBLAS_CHECK(cublasSetStream(handle, stream));
   // Column-major: a is k x m (row-major m x k), used transposed; b is k x n (row-major n x k).
-  MOESIM_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a, CUDA_R_16BF, k, b,
-                                   CUDA_R_16BF, k, &beta, c, c_type, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  MOESIM_CUBLAS_CHECK(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, a, CUDA_R_16BF, k, b, CUDA_R_16BF,
+                                   k, &beta, c, c_type, m, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void router_gemm(cublasHandle_t handle, const std::uint16_t* x, const std::uint16_t* w, int tokens, int hidden,

@@ -45,7 +45,8 @@ void launch_swiglu(const std::uint16_t* y, std::int64_t rows, int ffn, std::uint
   const uint4* yv = reinterpret_cast<const uint4*>(y);
   uint4* ov = reinterpret_cast<uint4*>(out);
   if (static_cast<std::size_t>(rows) * 2 * f8 + f8 < (1u << 31) - static_cast<std::size_t>(grid) * kBlock)
-    swiglu_kernel<unsigned><<<grid, kBlock, 0, stream>>>(yv, ov, static_cast<unsigned>(rows), static_cast<unsigned>(f8));
+    swiglu_kernel<unsigned>
+        <<<grid, kBlock, 0, stream>>>(yv, ov, static_cast<unsigned>(rows), static_cast<unsigned>(f8));
   else
     swiglu_kernel<std::size_t><<<grid, kBlock, 0, stream>>>(yv, ov, static_cast<std::size_t>(rows), f8);
   MOESIM_CUDA_LAUNCH_CHECK("swiglu_kernel");

@@ -46,10 +46,8 @@ void AlltoallOp::run(std::span<const cudaStream_t> streams) {
   MOESIM_NCCL_CHECK(ncclGroupStart());
   for (int r = 0; r < n; ++r)
     for (int p = 0; p < n; ++p) {
-      MOESIM_NCCL_CHECK(
-          ncclSend(ranks_.send(r).get() + p * count_, count_, ncclUint32, p, ranks_.comm(r), streams[r]));
-      MOESIM_NCCL_CHECK(
-          ncclRecv(ranks_.recv(r).get() + p * count_, count_, ncclUint32, p, ranks_.comm(r), streams[r]));
+      MOESIM_NCCL_CHECK(ncclSend(ranks_.send(r).get() + p * count_, count_, ncclUint32, p, ranks_.comm(r), streams[r]));
+      MOESIM_NCCL_CHECK(ncclRecv(ranks_.recv(r).get() + p * count_, count_, ncclUint32, p, ranks_.comm(r), streams[r]));
     }
   MOESIM_NCCL_CHECK(ncclGroupEnd());
 }

@@ -57,7 +57,8 @@ class CopyOp final : public Operation {
 };
 
 std::size_t copy_words(std::size_t bytes) {
-  if (bytes == 0 || bytes % 16 != 0) throw Error(fmt::format("copy of {} bytes: need a positive multiple of 16", bytes));
+  if (bytes == 0 || bytes % 16 != 0)
+    throw Error(fmt::format("copy of {} bytes: need a positive multiple of 16", bytes));
   return bytes / 4;
 }
 

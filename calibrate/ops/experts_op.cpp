@@ -73,15 +73,15 @@ Verification ExpertsOp::verify() {
     }
   }
   const Verification parts[] = {verification_of(up, "gate/up"), verification_of(act, "SwiGLU"),
-                                 verification_of(down, "down")};
+                                verification_of(down, "down")};
   Verification v{weights.checked, weights.wrong, weights.detail};
   for (const Verification& p : parts) {
     v.checked += p.checked;
     v.wrong += p.wrong;
   }
-  const std::string summary = fmt::format("experts ({} GEMMs, {} experts sampled): {}; {}; {}",
-                                          gemm_mode_name(layer_.ffn().mode()), sample.size(), parts[0].detail,
-                                          parts[1].detail, parts[2].detail);
+  const std::string summary =
+      fmt::format("experts ({} GEMMs, {} experts sampled): {}; {}; {}", gemm_mode_name(layer_.ffn().mode()),
+                  sample.size(), parts[0].detail, parts[1].detail, parts[2].detail);
   v.detail = weights.wrong > 0 ? weights.detail + "; " + summary : summary;
   return v;
 }

@@ -17,8 +17,9 @@ namespace {
 std::vector<std::pair<int, int>> sample_entries(int n, int samples) {
   std::vector<std::pair<int, int>> out{{0, 0}, {n - 1, n - 1}, {0, n - 1}, {n - 1, 0}};
   for (int s = 0; static_cast<int>(out.size()) < samples; ++s)
-    out.emplace_back(static_cast<int>(value_hash(99, 2 * static_cast<std::uint64_t>(s)) % static_cast<std::uint64_t>(n)),
-                     static_cast<int>(value_hash(99, 2 * static_cast<std::uint64_t>(s) + 1) % static_cast<std::uint64_t>(n)));
+    out.emplace_back(
+        static_cast<int>(value_hash(99, 2 * static_cast<std::uint64_t>(s)) % static_cast<std::uint64_t>(n)),
+        static_cast<int>(value_hash(99, 2 * static_cast<std::uint64_t>(s) + 1) % static_cast<std::uint64_t>(n)));
   return out;
 }
 

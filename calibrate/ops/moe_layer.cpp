@@ -20,10 +20,12 @@ namespace {
 void check_shape(const LayerShape& s, int max_tokens) {
   if (s.hidden < 8 || s.hidden % 8 || s.ffn < 8 || s.ffn % 8 || s.experts < 2 || s.experts > 512 || s.top_k < 1 ||
       s.top_k > 32 || s.top_k > s.experts || max_tokens < 1)
-    throw InputError(fmt::format("MoE layer shape hidden {} ffn {} experts {} top_k {} tokens {}: hidden and ffn "
-                                 "multiples of 8, 2..512 experts, top_k 1..min(32, experts), >= 1 token",
-                                 s.hidden, s.ffn, s.experts, s.top_k, max_tokens));
-  if (s.gate.experts != s.experts || s.gate.top_k != s.top_k) throw Error("MoE layer: gate config differs from the shape");
+    throw InputError(
+        fmt::format("MoE layer shape hidden {} ffn {} experts {} top_k {} tokens {}: hidden and ffn "
+                    "multiples of 8, 2..512 experts, top_k 1..min(32, experts), >= 1 token",
+                    s.hidden, s.ffn, s.experts, s.top_k, max_tokens));
+  if (s.gate.experts != s.experts || s.gate.top_k != s.top_k)
+    throw Error("MoE layer: gate config differs from the shape");
 }
 
 }  // namespace
@@ -32,12 +34,15 @@ double MoeLayer::device_bytes(const LayerShape& s, int max_tokens) {
   const double t = std::max(max_tokens, 1), h = s.hidden, e = s.experts, k = s.top_k, f = s.ffn;
   const double bf16 = 2, f32 = 4;
   return bf16 * (t * h + e * h + e * 3 * f * h + t * k * h * 2 + t * k * 3 * f + t * h)  // x, router, experts, rows
-         + f32 * (e + t * e + 2 * t * k) + f32 * (3 * t * k + 3 * e + 2);                  // logits, weights, indices
+         + f32 * (e + t * e + 2 * t * k) + f32 * (3 * t * k + 3 * e + 2);                // logits, weights, indices
 }
 
 MoeLayer::MoeLayer(const LayerShape& shape, int max_tokens, GemmMode mode, std::uint64_t seed, cublasHandle_t handle,
                    cudaStream_t stream)
-    : shape_(shape), max_tokens_(max_tokens), seed_(seed), handle_(handle),
+    : shape_(shape),
+      max_tokens_(max_tokens),
+      seed_(seed),
+      handle_(handle),
       ffn_(handle, shape.experts, shape.hidden, shape.ffn, mode) {
   check_shape(shape_, max_tokens_);
   const std::size_t t = static_cast<std::size_t>(max_tokens_), h = static_cast<std::size_t>(shape_.hidden),
@@ -78,9 +83,10 @@ MoeLayer::MoeLayer(const LayerShape& shape, int max_tokens, GemmMode mode, std::
 void MoeLayer::set_routing(const Routing& r) {
   if (r.experts != shape_.experts || r.top_k != shape_.top_k || r.tokens < 1 || r.tokens > max_tokens_ ||
       r.ids.size() != static_cast<std::size_t>(r.tokens) * r.top_k || r.weights.size() != r.ids.size())
-    throw Error(fmt::format("MoE layer: routing of {} tokens (top-{} of {}) does not fit the layer (top-{} of {}, "
-                            "up to {} tokens)",
-                            r.tokens, r.top_k, r.experts, shape_.top_k, shape_.experts, max_tokens_));
+    throw Error(
+        fmt::format("MoE layer: routing of {} tokens (top-{} of {}) does not fit the layer (top-{} of {}, "
+                    "up to {} tokens)",
+                    r.tokens, r.top_k, r.experts, shape_.top_k, shape_.experts, max_tokens_));
   for (std::int32_t id : r.ids)
     if (id < 0 || id >= shape_.experts) throw InputError(fmt::format("routing: expert id {} out of range", id));
   routing_ = r;
@@ -137,8 +143,6 @@ void MoeLayer::layer(cudaStream_t s) {
   combine(s);
 }
 
-void MoeLayer::save_output() {
-  saved_output_ = b_.out.to_host(static_cast<std::size_t>(tokens()) * shape_.hidden);
-}
+void MoeLayer::save_output() { saved_output_ = b_.out.to_host(static_cast<std::size_t>(tokens()) * shape_.hidden); }
 
 }  // namespace moesim::calib

@@ -26,11 +26,11 @@ struct LayerShape {
 
 // The layer's device buffers, row-major (t tokens, k = top_k, e experts, h hidden, f expert ffn).
 struct LayerBuffers {
-  DeviceBuffer<std::uint16_t> x, router_w, w1, w2;  // [t][h], [e][h], [e][2f][h], [e][h][f]
+  DeviceBuffer<std::uint16_t> x, router_w, w1, w2;            // [t][h], [e][h], [e][2f][h], [e][h][f]
   DeviceBuffer<std::uint16_t> x_perm, y, act, out_perm, out;  // [t k][h], [t k][2f], [t k][f], [t k][h], [t][h]
-  DeviceBuffer<float> bias, logits, gate_w, route_w;  // [e], [t][e], [t][k] (the gate's), [t][k] (the routing's)
+  DeviceBuffer<float> bias, logits, gate_w, route_w;         // [e], [t][e], [t][k] (the gate's), [t][k] (the routing's)
   DeviceBuffer<std::int32_t> gate_ids, route_ids, perm_row;  // [t][k] each
-  DeviceBuffer<int> scratch, offsets;  // permute scratch, [e + 1]
+  DeviceBuffer<int> scratch, offsets;                        // permute scratch, [e + 1]
 };
 
 class MoeLayer {
@@ -47,12 +47,12 @@ class MoeLayer {
 
   void router_gemm(cudaStream_t stream);
   void topk(cudaStream_t stream);
-  void gate(cudaStream_t stream);         // router GEMM + top-k
+  void gate(cudaStream_t stream);  // router GEMM + top-k
   void permute(cudaStream_t stream);
-  void experts(cudaStream_t stream);      // gate/up grouped GEMM, SwiGLU, down grouped GEMM
-  void swiglu(cudaStream_t stream);       // SwiGLU alone (after experts has run once)
+  void experts(cudaStream_t stream);  // gate/up grouped GEMM, SwiGLU, down grouped GEMM
+  void swiglu(cudaStream_t stream);   // SwiGLU alone (after experts has run once)
   void combine(cudaStream_t stream);
-  void layer(cudaStream_t stream);        // gate, permute, experts, combine
+  void layer(cudaStream_t stream);  // gate, permute, experts, combine
 
   // Keeps the current layer output on the host (the whole-layer check compares with it).
   void save_output();

@@ -38,7 +38,8 @@ Verification check_router_logits(const MoeLayer& layer) {
       regenerate(LayerSeeds::router(layer.seed()), 0, static_cast<std::size_t>(e) * h, in + fan_in_exp2(h));
   CompareResult all;
   for (int t : spread(layer.tokens(), 16)) {
-    const std::vector<std::uint16_t> x = regenerate(LayerSeeds::x(layer.seed()), static_cast<std::size_t>(t) * h, h, in);
+    const std::vector<std::uint16_t> x =
+        regenerate(LayerSeeds::x(layer.seed()), static_cast<std::size_t>(t) * h, h, in);
     std::vector<double> want, sums;
     matmul_abt_ref(x.data(), 1, w.data(), e, h, want, sums);
     const std::vector<float> got = layer.buffers().logits.to_host(e, static_cast<std::size_t>(t) * e);

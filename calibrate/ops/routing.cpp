@@ -88,7 +88,8 @@ Routing trace_routing(const std::string& path, int experts, int top_k, int token
     have += take;
   }
   if (have < tokens)
-    throw InputError(fmt::format("{}: step {} layer {} holds {} tokens; asked for {}", path, step, layer, have, tokens));
+    throw InputError(
+        fmt::format("{}: step {} layer {} holds {} tokens; asked for {}", path, step, layer, have, tokens));
   if (h.has_weights())
     r.weights = std::move(weights);
   else

@@ -14,14 +14,16 @@ namespace moesim::calib {
 
 std::string CompareResult::describe(const std::string& what) const {
   if (checked == 0) return what + ": nothing was checked";
-  if (failed == 0) return fmt::format("{}: {} values within tolerance (max |error| {:.3g})", what, checked, max_abs_error);
-  return fmt::format("{}: {} of {} values outside tolerance; first at index {}: got {:.7g}, want {:.7g} (allowed "
-                     "error {:.3g})",
-                     what, failed, checked, first_bad, first_got, first_want, first_allowed);
+  if (failed == 0)
+    return fmt::format("{}: {} values within tolerance (max |error| {:.3g})", what, checked, max_abs_error);
+  return fmt::format(
+      "{}: {} of {} values outside tolerance; first at index {}: got {:.7g}, want {:.7g} (allowed "
+      "error {:.3g})",
+      what, failed, checked, first_bad, first_got, first_want, first_allowed);
 }
 
-CompareResult compare_values(std::span<const double> got, std::span<const double> want,
-                             std::span<const double> abs_sum, const Tolerance& tol) {
+CompareResult compare_values(std::span<const double> got, std::span<const double> want, std::span<const double> abs_sum,
+                             const Tolerance& tol) {
   CompareResult r;
   if (got.size() != want.size() || (!abs_sum.empty() && abs_sum.size() != want.size())) {
     r.checked = 1;
@@ -31,7 +33,8 @@ CompareResult compare_values(std::span<const double> got, std::span<const double
   }
   for (std::size_t i = 0; i < got.size(); ++i) {
     const double err = std::fabs(got[i] - want[i]);
-    const double allowed = tol.atol + tol.rtol * std::fabs(want[i]) + (abs_sum.empty() ? 0.0 : tol.sum_factor * abs_sum[i]);
+    const double allowed =
+        tol.atol + tol.rtol * std::fabs(want[i]) + (abs_sum.empty() ? 0.0 : tol.sum_factor * abs_sum[i]);
     ++r.checked;
     if (std::isfinite(err)) r.max_abs_error = std::max(r.max_abs_error, err);
     if (!(err <= allowed)) {  // NaN fails

@@ -18,14 +18,14 @@ struct Tolerance {
 };
 
 // Tolerances of the checks (named so README and code agree).
-inline constexpr Tolerance kBf16GemmTol{1.0 / 128, 1e-6, 1.0 / 2048};   // bf16 out, fp32 accumulate
-inline constexpr Tolerance kFp32GemmTol{1e-5, 1e-6, 1.0 / 2048};        // fp32 out (router logits)
-inline constexpr Tolerance kFp8GemmTol{1.0 / 128, 1e-6, 1.0 / 256};     // fp8 in: reduced-precision accumulate
-inline constexpr Tolerance kBf16ElementwiseTol{1.0 / 128, 1e-6, 0};    // SwiGLU: one bf16 rounding
-inline constexpr Tolerance kBf16CombineTol{1.0 / 128, 1e-6, 1.0 / 128}; // weighted sum of k rows, bf16 out
-inline constexpr double kGateWeightRtol = 1e-4;   // fp32 gate weights vs float64
+inline constexpr Tolerance kBf16GemmTol{1.0 / 128, 1e-6, 1.0 / 2048};    // bf16 out, fp32 accumulate
+inline constexpr Tolerance kFp32GemmTol{1e-5, 1e-6, 1.0 / 2048};         // fp32 out (router logits)
+inline constexpr Tolerance kFp8GemmTol{1.0 / 128, 1e-6, 1.0 / 256};      // fp8 in: reduced-precision accumulate
+inline constexpr Tolerance kBf16ElementwiseTol{1.0 / 128, 1e-6, 0};      // SwiGLU: one bf16 rounding
+inline constexpr Tolerance kBf16CombineTol{1.0 / 128, 1e-6, 1.0 / 128};  // weighted sum of k rows, bf16 out
+inline constexpr double kGateWeightRtol = 1e-4;                          // fp32 gate weights vs float64
 inline constexpr double kGateWeightAtol = 1e-6;
-inline constexpr double kGateTieTolerance = 1e-5; // selection gaps below this may flip in fp32
+inline constexpr double kGateTieTolerance = 1e-5;  // selection gaps below this may flip in fp32
 
 struct CompareResult {
   std::int64_t checked = 0;
@@ -39,8 +39,8 @@ struct CompareResult {
 };
 
 // `abs_sum` may be empty (then sum_factor is unused). NaN in got or want is a failure.
-CompareResult compare_values(std::span<const double> got, std::span<const double> want,
-                             std::span<const double> abs_sum, const Tolerance& tol);
+CompareResult compare_values(std::span<const double> got, std::span<const double> want, std::span<const double> abs_sum,
+                             const Tolerance& tol);
 // Accumulates b into a (counts, maximum error, first failure).
 void merge_compare(CompareResult& a, const CompareResult& b);
 
@@ -53,7 +53,9 @@ struct TopkCheck {
   std::string first_failure;
   std::int64_t allowed_near_ties() const { return 1 + tokens / 100; }
   // Wrong tokens: the failures, plus the near ties beyond what random inputs allow.
-  std::int64_t wrong() const { return failures + (near_ties > allowed_near_ties() ? near_ties - allowed_near_ties() : 0); }
+  std::int64_t wrong() const {
+    return failures + (near_ties > allowed_near_ties() ? near_ties - allowed_near_ties() : 0);
+  }
   bool ok() const { return wrong() == 0; }
   std::string describe() const;
 };

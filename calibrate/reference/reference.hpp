@@ -21,9 +21,9 @@ void matmul_abt_ref(const std::uint16_t* a, int n, const std::uint16_t* b, int m
 // Top-k gate for `tokens` rows of fp32 logits [tokens][experts]; `bias` (experts entries) is the
 // DeepSeek-V3 correction bias, used for selection only (ignored by softmax; may be null).
 struct TopkRef {
-  std::vector<int> ids;          // [tokens][top_k], by decreasing selection score, ties: lower id
-  std::vector<double> weights;   // [tokens][top_k]
-  std::vector<double> margin;    // [tokens]: smallest gap of any selection decision (group or expert)
+  std::vector<int> ids;         // [tokens][top_k], by decreasing selection score, ties: lower id
+  std::vector<double> weights;  // [tokens][top_k]
+  std::vector<double> margin;   // [tokens]: smallest gap of any selection decision (group or expert)
 };
 TopkRef topk_ref(const float* logits, const float* bias, int tokens, const GateConfig& c);
 
@@ -54,7 +54,7 @@ void swiglu_ref(const std::uint16_t* y, std::int64_t rows, int ffn, std::vector<
 void combine_row_ref(const std::uint16_t* const* rows, const float* weights, int top_k, int hidden, double* out,
                      double* abs_sum);
 // All tokens: expert_out [tokens * top_k][hidden] in permuted order, perm_row and weights [tokens][top_k].
-std::vector<double> combine_ref(const std::uint16_t* expert_out, const std::vector<int>& perm_row,
-                                const float* weights, int tokens, int top_k, int hidden);
+std::vector<double> combine_ref(const std::uint16_t* expert_out, const std::vector<int>& perm_row, const float* weights,
+                                int tokens, int top_k, int hidden);
 
 }  // namespace moesim::calib

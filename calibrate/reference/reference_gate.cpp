@@ -76,7 +76,8 @@ void topk_weights_for(const float* row, const GateConfig& c, const int* ids, dou
   double sum = 0;
   for (int j = 0; j < k; ++j) sum += sigmoid(row[ids[j]]);
   const bool norm = c.normalize && k > 1;  // DeepSeek-V3 normalises only for top_k > 1
-  for (int j = 0; j < k; ++j) weights[j] = (norm ? sigmoid(row[ids[j]]) / (sum + 1e-20) : sigmoid(row[ids[j]])) * c.scaling;
+  for (int j = 0; j < k; ++j)
+    weights[j] = (norm ? sigmoid(row[ids[j]]) / (sum + 1e-20) : sigmoid(row[ids[j]])) * c.scaling;
 }
 
 TopkRef topk_ref(const float* logits, const float* bias, int tokens, const GateConfig& c) {

@@ -61,8 +61,8 @@ void combine_row_ref(const std::uint16_t* const* rows, const float* weights, int
   }
 }
 
-std::vector<double> combine_ref(const std::uint16_t* expert_out, const std::vector<int>& perm_row,
-                                const float* weights, int tokens, int top_k, int hidden) {
+std::vector<double> combine_ref(const std::uint16_t* expert_out, const std::vector<int>& perm_row, const float* weights,
+                                int tokens, int top_k, int hidden) {
   std::vector<double> out(static_cast<std::size_t>(tokens) * hidden);
   std::vector<const std::uint16_t*> rows(top_k);
   for (int t = 0; t < tokens; ++t) {

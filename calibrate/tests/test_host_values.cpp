@@ -10,11 +10,11 @@
 using namespace moesim::calib;
 
 TEST_CASE("bf16 bit patterns of small integers times powers of two are exact") {
-  CHECK(bf16_bits_of(1, 0) == 0x3F80);   // 1.0
-  CHECK(bf16_bits_of(-1, 0) == 0xBF80);  // -1.0
-  CHECK(bf16_bits_of(3, -2) == 0x3F40);  // 0.75 = 1.5 * 2^-1
-  CHECK(bf16_bits_of(64, -6) == 0x3F80); // 1.0
-  CHECK(bf16_bits_of(127, 0) == 0x42FE); // 127 = 1.984375 * 2^6
+  CHECK(bf16_bits_of(1, 0) == 0x3F80);    // 1.0
+  CHECK(bf16_bits_of(-1, 0) == 0xBF80);   // -1.0
+  CHECK(bf16_bits_of(3, -2) == 0x3F40);   // 0.75 = 1.5 * 2^-1
+  CHECK(bf16_bits_of(64, -6) == 0x3F80);  // 1.0
+  CHECK(bf16_bits_of(127, 0) == 0x42FE);  // 127 = 1.984375 * 2^6
   CHECK(bf16_bits_of(0, 5) == 0);
   for (int n = -127; n <= 127; ++n)
     for (int e = -14; e <= 3; ++e) REQUIRE(bf16_to_float(bf16_bits_of(n, e)) == std::ldexp(static_cast<float>(n), e));
@@ -29,8 +29,8 @@ TEST_CASE("fp8 e4m3 bit patterns decode to n / 8") {
 
 TEST_CASE("bf16 rounding is to nearest, ties to even") {
   CHECK(bf16_from_float(1.0f) == 0x3F80);
-  CHECK(bf16_from_float(1.0f + std::ldexp(1.0f, -8)) == 0x3F80);            // tie, even stays
-  CHECK(bf16_from_float(1.0f + 3 * std::ldexp(1.0f, -8)) == 0x3F82);        // tie, odd rounds up
+  CHECK(bf16_from_float(1.0f + std::ldexp(1.0f, -8)) == 0x3F80);                          // tie, even stays
+  CHECK(bf16_from_float(1.0f + 3 * std::ldexp(1.0f, -8)) == 0x3F82);                      // tie, odd rounds up
   CHECK(bf16_from_float(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)) == 0x3F81);  // above the tie
   CHECK(std::isnan(bf16_to_float(bf16_from_float(std::nanf("")))));
 }

@@ -54,8 +54,8 @@ TEST_CASE("trace routing reads one step of one layer, ranks concatenated") {
   require_valid(r);
   CHECK(r.label == path);
   CHECK(trace_routing(path, 16, 2, 100, 0, 2, 1).tokens == 100);
-  CHECK_THROWS_AS(trace_routing(path, 16, 2, 257, 1, 0, 1), moesim::InputError);   // too few tokens
-  CHECK_THROWS_AS(trace_routing(path, 32, 2, 10, 1, 0, 1), moesim::InputError);    // other experts
-  CHECK_THROWS_AS(trace_routing(path, 16, 2, 10, 99, 0, 1), moesim::InputError);   // no such step
-  CHECK_THROWS_AS(trace_routing(path, 16, 2, 10, 0, 3, 1), moesim::InputError);    // no such layer
+  CHECK_THROWS_AS(trace_routing(path, 16, 2, 257, 1, 0, 1), moesim::InputError);  // too few tokens
+  CHECK_THROWS_AS(trace_routing(path, 32, 2, 10, 1, 0, 1), moesim::InputError);   // other experts
+  CHECK_THROWS_AS(trace_routing(path, 16, 2, 10, 99, 0, 1), moesim::InputError);  // no such step
+  CHECK_THROWS_AS(trace_routing(path, 16, 2, 10, 0, 3, 1), moesim::InputError);   // no such layer
 }

@@ -40,8 +40,7 @@ TEST_CASE("the table prints a header row, a units row and a #wrong column") {
 TEST_CASE("a timed row shows algbw = bytes / time and busbw = algbw * (n - 1) / n") {
   // algbw = 2e9 B / 1000 us = 2e9 / 1e-3 s = 2e12 B/s = 2000 GB/s; busbw = 2000 * 7/8 = 1750.
   const ResultTable t({{"size", "B", 6}}, {.busbw = true});
-  CHECK(t.row({"1024"}, timed_result()) ==
-        "    1024    1000.00     900.00    1100.00   2000.00   1750.00       0\n");
+  CHECK(t.row({"1024"}, timed_result()) == "    1024    1000.00     900.00    1100.00   2000.00   1750.00       0\n");
   CHECK(timed_result().algbw_GBps() == Approx(2000));
   CHECK(timed_result().busbw_GBps() == Approx(1750));
 }
@@ -53,7 +52,8 @@ TEST_CASE("the copy and TFLOP/s columns are filled only where they apply") {
         "  permute     1000.00     900.00    1100.00   2000.00    80    5000.0       0\n");
   OpResult no_flops = timed_result();
   no_flops.flops = 0;
-  CHECK(t.row({"permute"}, no_flops) == "  permute     1000.00     900.00    1100.00   2000.00                       0\n");
+  CHECK(t.row({"permute"}, no_flops) ==
+        "  permute     1000.00     900.00    1100.00   2000.00                       0\n");
 }
 
 TEST_CASE("a row whose check found wrong values shows them and no times") {

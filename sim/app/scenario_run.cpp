@@ -7,17 +7,18 @@
 #include <fmt/format.h>
 
 #include "core/error.hpp"
+#include "engine/faults.hpp"
 #include "io/csv_writer.hpp"
 #include "io/placement_io.hpp"
 #include "io/profile_io.hpp"
 #include "io/results_writer.hpp"
 #include "io/topology_loader.hpp"
-#include "engine/faults.hpp"
 
 namespace moesim {
 
 ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network) {
-  ScenarioRun run{scenario, io::load_topology(scenario.topology_path), io::load_profile(scenario.profile_path), {}, {}, {}, 0};
+  ScenarioRun run{
+      scenario, io::load_topology(scenario.topology_path), io::load_profile(scenario.profile_path), {}, {}, {}, 0};
   apply_link_faults(run.topology, scenario.faults);
   std::optional<Placement> from_file;
   if (scenario.placement == PlacementKind::from_file)

@@ -19,7 +19,7 @@ struct ScenarioRun {
   Profile profile;
   Results results;
   Summary summary;
-  std::string placement_toml;  // the placement used, in the from_file format
+  std::string placement_toml;      // the placement used, in the from_file format
   double healthy_step_us_p50 = 0;  // with faults: the same scenario without them
 };
 

@@ -22,14 +22,14 @@ std::string summary_text(const SummaryContext& run) {
   const Summary& s = run.summary;
   const Scenario& sc = run.scenario;
   std::string o;
-  o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name, setting_name(sc.workload.phase),
-                   sc.workload.tokens_per_gpu,
+  o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name,
+                   setting_name(sc.workload.phase), sc.workload.tokens_per_gpu,
                    sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
   o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
   o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, dedup {}\n",
                    sc.trace_path.empty() ? setting_string(sc.gate.kind) : "trace " + sc.trace_path,
-                   gate_detail(sc.gate), setting_name(sc.placement),
-                   setting_name(sc.network_model), setting_name(sc.overlap), sc.dedup ? "on" : "off");
+                   gate_detail(sc.gate), setting_name(sc.placement), setting_name(sc.network_model),
+                   setting_name(sc.overlap), sc.dedup ? "on" : "off");
   o += fmt::format("  compute costs: {}\n", run.results.compute_sources);
   for (const std::string& n : run.results.notes) o += fmt::format("  note: {}\n", n);
   o += "\n";
@@ -47,17 +47,18 @@ std::string summary_text(const SummaryContext& run) {
                      comm ? " (sender span)" : "");
   }
   o += fmt::format("  dominant phase on the critical path: {}\n\n", s.critical_phase);
-  o += fmt::format("GPU load (token-expert assignments) max/mean per layer {:.3f} (balancedness {:.3f}); over the "
-                   "step {:.3f}, hottest GPU {} with {:.2f}% of all\n",
-                   s.layer_load_max_over_mean, s.layer_load_max_over_mean > 0 ? 1 / s.layer_load_max_over_mean : 0.0,
-                   s.load_max_over_mean, s.hottest_gpu, 100.0 * s.hottest_gpu_share);
+  o += fmt::format(
+      "GPU load (token-expert assignments) max/mean per layer {:.3f} (balancedness {:.3f}); over the "
+      "step {:.3f}, hottest GPU {} with {:.2f}% of all\n",
+      s.layer_load_max_over_mean, s.layer_load_max_over_mean > 0 ? 1 / s.layer_load_max_over_mean : 0.0,
+      s.load_max_over_mean, s.hottest_gpu, 100.0 * s.hottest_gpu_share);
   o += fmt::format("hottest link {} [{}] utilisation {:.2f}%\n", s.hottest_link, s.hottest_link_class,
                    100.0 * s.hottest_link_utilization);
   const Results& r = run.results;
-  o += fmt::format("HBM per GPU {:.1f} GB of {:.0f} GB (routed experts {:.1f} + attention/dense/shared {:.1f} + KV {:.1f})\n",
-                   (r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes).GB(),
-                   r.memory_capacity_bytes.GB(), r.memory_expert_bytes_max.GB(), r.memory_replicated_bytes.GB(),
-                   r.memory_kv_bytes.GB());
+  o += fmt::format(
+      "HBM per GPU {:.1f} GB of {:.0f} GB (routed experts {:.1f} + attention/dense/shared {:.1f} + KV {:.1f})\n",
+      (r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes).GB(), r.memory_capacity_bytes.GB(),
+      r.memory_expert_bytes_max.GB(), r.memory_replicated_bytes.GB(), r.memory_kv_bytes.GB());
   o += fmt::format("network bytes per step {:.3g} (scale-out {:.3g})\n", s.network_bytes_per_step.count(),
                    s.scaleout_bytes_per_step.count());
   o += fmt::format("simulated {} events, {} flows{}, {} token-expert assignments in {:.2f} s wall\n",

@@ -37,10 +37,15 @@ struct CsvColumn {
   std::string_view metric;
   std::string_view format = {};
 };
-constexpr CsvColumn kCsvColumns[] = {
-    {"step_us_p50"}, {"step_us_p99"}, {"tokens_per_s_total", "{:.1f}"}, {"tokens_per_s_per_gpu"},
-    {"layer_gpu_load_max_over_mean"}, {"balancedness"}, {"scaleout_bytes_per_step"}, {"hottest_link"},
-    {"hottest_link_utilization"}};
+constexpr CsvColumn kCsvColumns[] = {{"step_us_p50"},
+                                     {"step_us_p99"},
+                                     {"tokens_per_s_total", "{:.1f}"},
+                                     {"tokens_per_s_per_gpu"},
+                                     {"layer_gpu_load_max_over_mean"},
+                                     {"balancedness"},
+                                     {"scaleout_bytes_per_step"},
+                                     {"hottest_link"},
+                                     {"hottest_link_utilization"}};
 
 // The terminal table's metric columns: two heading lines, width, digits, and the unit shown.
 struct TableColumn {
@@ -132,7 +137,9 @@ std::function<int()> add_compare_command(CLI::App& app) {
       ->delimiter(',')
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  c->add_option("--set", args->sets, "override a scenario key")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  c->add_option("--set", args->sets, "override a scenario key")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   c->add_option("-o,--out", args->out_dir, "output directory (default: results/<name>-compare)");
   return [c, args]() { return c->parsed() ? run_compare(*args) : -1; };
 }

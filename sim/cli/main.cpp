@@ -1,12 +1,14 @@
 // The `moesim` command: run a scenario, inspect a topology. Exit codes: 0 ok, 1 internal or I/O
 // error, 2 bad input (file, key or value), with the message naming the place.
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "app/scenario_run.hpp"
+#include "app/summary_text.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/plan_command.hpp"
 #include "cli/sweep_comm.hpp"
@@ -15,9 +17,7 @@
 #include "core/error.hpp"
 #include "io/scenario_loader.hpp"
 #include "io/scenario_schema.hpp"
-#include "app/scenario_run.hpp"
 #include "io/topology_loader.hpp"
-#include "app/summary_text.hpp"
 #include "report/topology_report.hpp"
 
 namespace {
@@ -32,12 +32,15 @@ struct RunArgs {
 int run_scenario(const RunArgs& a) {
   const moesim::ScenarioRun run = moesim::run_scenario(moesim::io::load_scenario(a.scenario, a.sets));
   const moesim::Scenario& sc = run.scenario;
-  const std::string dir = !a.out_dir.empty() ? a.out_dir : !sc.output_dir.empty() ? sc.output_dir : "results/" + sc.name;
+  const std::string dir = !a.out_dir.empty()       ? a.out_dir
+                          : !sc.output_dir.empty() ? sc.output_dir
+                                                   : "results/" + sc.name;
   moesim::write_run(run, dir);
   if (!a.quiet) {
     const std::string prov = fmt::format("{} ({})", run.profile.meta.device, run.profile.meta.source);
     std::cout << moesim::summary_text({sc, run.topology.name(), prov, run.results, run.summary});
-    std::cout << fmt::format("\nresults written to {}/ (summary.json, per_*.csv, timeline.json, scenario.resolved.toml)\n", dir);
+    std::cout << fmt::format(
+        "\nresults written to {}/ (summary.json, per_*.csv, timeline.json, scenario.resolved.toml)\n", dir);
   }
   return 0;
 }
@@ -86,7 +89,8 @@ int main(int argc, char** argv) {
   show->add_option("--dot", dot_file, "also write Graphviz to this file");
 
   bool keys_markdown = false;
-  CLI::App* keys = app.add_subcommand("keys", "list every scenario key: type, range, default, meaning (what --set takes)");
+  CLI::App* keys =
+      app.add_subcommand("keys", "list every scenario key: type, range, default, meaning (what --set takes)");
   keys->add_flag("--markdown", keys_markdown, "as the Markdown table of scenarios/README.md");
 
   const auto run_trace = moesim::cli::add_trace_commands(app);

@@ -48,7 +48,8 @@ std::vector<Candidate> read_rows(const std::string& csv_path) {
     const std::vector<std::string> f = io::split_csv(line, io::CsvSpaces::keep);
     if (f.size() != header.size() || f[status] != "ok") continue;
     Candidate c;
-    for (std::size_t i = 1; i < status; ++i) c.config += fmt::format("{}{}={}", c.config.empty() ? "" : ", ", header[i], f[i]);
+    for (std::size_t i = 1; i < status; ++i)
+      c.config += fmt::format("{}{}={}", c.config.empty() ? "" : ", ", header[i], f[i]);
     c.gpus = std::stoi(f[gpus]);
     c.tokens_per_s = std::stod(f[tps]);
     c.p99_ms = std::stod(f[p99]) / 1e3;
@@ -116,7 +117,9 @@ std::function<int()> add_plan_command(CLI::App& app) {
   c->add_option("--target-tokens-per-s", args->target_tokens_per_s, "total throughput to reach")
       ->required()
       ->check(CLI::PositiveNumber);
-  c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound (ms)")->required()->check(CLI::PositiveNumber);
+  c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound (ms)")
+      ->required()
+      ->check(CLI::PositiveNumber);
   c->add_option("--vary", args->sweep.vary, "key=v1,v2,... (repeatable), e.g. parallelism.ep=8,16,32")
       ->required()
       ->expected(1)
@@ -124,7 +127,8 @@ std::function<int()> add_plan_command(CLI::App& app) {
   c->add_option("--set", args->sweep.sets, "override a scenario key in every run")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  c->add_option("--jobs,-j", args->sweep.jobs, "worker threads (default: hardware threads)")->check(CLI::Range(1, 4096));
+  c->add_option("--jobs,-j", args->sweep.jobs, "worker threads (default: hardware threads)")
+      ->check(CLI::Range(1, 4096));
   c->add_flag("--resume", args->sweep.resume, "reuse the sweep.csv already in the output directory");
   c->add_option("--show", args->show, "configurations listed")->check(CLI::Range(1, 1000));
   c->add_option("-o,--out", args->sweep.out_dir, "output directory for sweep.csv (default: results/<name>-sweep)");

@@ -38,10 +38,18 @@ struct Axis {
 };
 
 // sweep.csv's metric columns (registry names), between status and wall_s.
-constexpr std::string_view kMetrics[] = {"gpus", "step_us_mean", "step_us_p50", "step_us_p90", "step_us_p99",
-                                         "tokens_per_s_total", "tokens_per_s_per_gpu", "layer_gpu_load_max_over_mean",
-                                         "gpu_load_max_over_mean", "hottest_link_utilization",
-                                         "network_bytes_per_step", "scaleout_bytes_per_step"};
+constexpr std::string_view kMetrics[] = {"gpus",
+                                         "step_us_mean",
+                                         "step_us_p50",
+                                         "step_us_p90",
+                                         "step_us_p99",
+                                         "tokens_per_s_total",
+                                         "tokens_per_s_per_gpu",
+                                         "layer_gpu_load_max_over_mean",
+                                         "gpu_load_max_over_mean",
+                                         "hottest_link_utilization",
+                                         "network_bytes_per_step",
+                                         "scaleout_bytes_per_step"};
 // Values and errors stay on one physical line per row, which keeps --resume's reading simple.
 constexpr io::CsvQuoting kOneLine{.always = false, .one_line = true};
 constexpr std::size_t kMaxRuns = 10'000'000;  // a typo'd range, not a sweep anyone means to run
@@ -50,8 +58,7 @@ std::vector<Axis> parse_axes(const std::vector<std::string>& vary) {
   std::vector<Axis> axes;
   for (const std::string& v : vary) {
     const auto eq = v.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw InputError(fmt::format("--vary '{}': expected key=v1[,v2,...]", v));
+    if (eq == std::string::npos || eq == 0) throw InputError(fmt::format("--vary '{}': expected key=v1[,v2,...]", v));
     Axis a{v.substr(0, eq), {}};
     for (const Axis& prev : axes)
       if (prev.key == a.key) throw InputError(fmt::format("--vary {}: key given twice", a.key));
@@ -128,8 +135,7 @@ std::string default_dir(const SweepArgs& a, const std::vector<Axis>& axes) {
   } catch (const InputError&) {
     try {
       return "results/" + io::load_scenario(a.scenario, overrides_for(a, axes, 0)).name + "-sweep";
-    } catch (const InputError&) {
-    }
+    } catch (const InputError&) {}
     throw;  // the error of the scenario itself, e.g. a missing file
   }
 }
@@ -170,18 +176,20 @@ Previous read_previous(const std::filesystem::path& path, const std::string& hea
   for (std::size_t no = 2; std::getline(lines, line); ++no) {
     const std::vector<std::string> f = io::split_csv(line, io::CsvSpaces::keep);
     std::size_t id = 0;
-    const bool number = !f[0].empty() && f[0].size() < 19 && f[0].find_first_not_of("0123456789") == std::string::npos &&
+    const bool number = !f[0].empty() && f[0].size() < 19 &&
+                        f[0].find_first_not_of("0123456789") == std::string::npos &&
                         (id = std::stoull(f[0]), id < total);
     if (!number || f.size() < axes.size() + 2)
-      throw InputError(fmt::format("{}:{}: not a row of this sweep (run_id '{}' of {} runs)", path.string(), no,
-                                   f[0], total));
+      throw InputError(
+          fmt::format("{}:{}: not a row of this sweep (run_id '{}' of {} runs)", path.string(), no, f[0], total));
     // The same keys with other values would give the run_ids another meaning.
     const std::vector<std::string> values = run_values(axes, id);
     for (std::size_t k = 0; k < axes.size(); ++k)
       if (f[k + 1] != values[k])
-        throw InputError(fmt::format("{}:{}: run {} has {}={}, but in this sweep it is {}; pass the same --vary "
-                                     "values to resume, or another -o",
-                                     path.string(), no, id, axes[k].key, f[k + 1], values[k]));
+        throw InputError(
+            fmt::format("{}:{}: run {} has {}={}, but in this sweep it is {}; pass the same --vary "
+                        "values to resume, or another -o",
+                        path.string(), no, id, axes[k].key, f[k + 1], values[k]));
     if (prev.done.insert(id).second && f[axes.size() + 1] != "ok") ++prev.errors;
   }
   return prev;
@@ -213,7 +221,8 @@ int run_share(const SweepArgs& a, const std::vector<Axis>& axes, const std::vect
   std::atomic<std::size_t> next{0};
   std::atomic<int> running{0};
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  const std::size_t jobs = std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, mine.size()));
+  const std::size_t jobs =
+      std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, mine.size()));
   std::vector<std::thread> threads;
   for (std::size_t t = 0; t < jobs && !mine.empty(); ++t) {
     ++running;
@@ -261,9 +270,10 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
     try {
       if (std::filesystem::exists(csv)) {
         if (!a.resume)
-          throw InputError(fmt::format("{} already exists: pass --resume to continue that sweep, or -o for another "
-                                       "directory",
-                                       csv.string()));
+          throw InputError(
+              fmt::format("{} already exists: pass --resume to continue that sweep, or -o for another "
+                          "directory",
+                          csv.string()));
         prev = read_previous(csv, header, axes, total);
       } else {
         std::filesystem::create_directories(dir);
@@ -284,8 +294,8 @@ int run_sweep(const SweepArgs& a, std::string* csv_path) {
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t jobs =
       std::max<std::size_t>(1, std::min<std::size_t>(a.jobs > 0 ? std::size_t(a.jobs) : hw, pending.size()));
-  const std::string workers = comm.distributed() ? fmt::format("{} MPI ranks", comm.size() - 1)
-                                                : fmt::format("{} threads", jobs);
+  const std::string workers =
+      comm.distributed() ? fmt::format("{} MPI ranks", comm.size() - 1) : fmt::format("{} threads", jobs);
   std::cout << fmt::format("moesim sweep: {} runs ({} already in {}), {} to do on {}\n", total, prev.done.size(),
                            csv.string(), pending.size(), workers)
             << std::flush;

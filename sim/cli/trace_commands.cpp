@@ -49,15 +49,15 @@ void run_gen(const GenArgs& a) {
   spec.steps = a.steps > 0 ? a.steps : s.workload.steps;
   spec.layers = s.model.moe_layers();
   spec.ranks = a.ranks > 0 ? a.ranks : (s.ep_size > 0 ? s.ep_size : 0);
-  if (spec.ranks == 0)
-    throw InputError(fmt::format("{}: parallelism.ep is 0 (all GPUs); give --ranks", a.scenario));
+  if (spec.ranks == 0) throw InputError(fmt::format("{}: parallelism.ep is 0 (all GPUs); give --ranks", a.scenario));
   spec.tokens_per_rank = a.tokens > 0 ? a.tokens : s.workload.tokens_per_gpu;
   auto gate = make_synthetic_gate(s.gate, s.model.routed_experts, s.model.top_k, spec.layers, s.seed, spec.ranks);
   const std::uint64_t n = generate_trace(*gate, spec, a.out);
-  std::cout << fmt::format("wrote {}: {} steps x {} MoE layers x {} ranks x {} tokens, top-{} of {} experts ({} "
-                           "assignments, gate {})\n",
-                           a.out, spec.steps, spec.layers, spec.ranks, spec.tokens_per_rank, s.model.top_k,
-                           s.model.routed_experts, n, setting_name(s.gate.kind));
+  std::cout << fmt::format(
+      "wrote {}: {} steps x {} MoE layers x {} ranks x {} tokens, top-{} of {} experts ({} "
+      "assignments, gate {})\n",
+      a.out, spec.steps, spec.layers, spec.ranks, spec.tokens_per_rank, s.model.top_k, s.model.routed_experts, n,
+      setting_name(s.gate.kind));
 }
 
 void run_import(const ImportArgs& a) {
@@ -87,7 +87,9 @@ std::function<bool()> add_trace_commands(CLI::App& app) {
   CLI::App* g = trace->add_subcommand("gen", "write a trace from a scenario's synthetic gate");
   g->add_option("scenario", gen->scenario, "scenario TOML (its model and [gate] section)")->required();
   g->add_option("-o,--out", gen->out, "trace file to write")->required();
-  g->add_option("--set", gen->sets, "override a scenario key")->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  g->add_option("--set", gen->sets, "override a scenario key")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   g->add_option("--steps", gen->steps, "steps (default: workload.steps)")->check(CLI::Range(1, 1000000));
   g->add_option("--ranks", gen->ranks, "source ranks (default: parallelism.ep)")->check(CLI::Range(1, 65536));
   g->add_option("--tokens", gen->tokens, "tokens per rank per step (default: workload.tokens_per_gpu)")
@@ -114,10 +116,14 @@ std::function<bool()> add_trace_commands(CLI::App& app) {
   s->add_option("--top-pairs", stats->top_pairs, "co-selected pairs listed per layer")->check(CLI::Range(1, 10000));
 
   return [=]() {
-    if (g->parsed()) run_gen(*gen);
-    else if (i->parsed()) run_import(*imp);
-    else if (s->parsed()) run_stats(*stats);
-    else return false;
+    if (g->parsed())
+      run_gen(*gen);
+    else if (i->parsed())
+      run_import(*imp);
+    else if (s->parsed())
+      run_stats(*stats);
+    else
+      return false;
     return true;
   };
 }

@@ -32,7 +32,8 @@ class EventQueue {
   // action are left untouched).
   template <class F>
   void schedule(TimePs at_ps, F&& action) {
-    if (at_ps < now_ps_) [[unlikely]] throw_in_past(at_ps);
+    if (at_ps < now_ps_) [[unlikely]]
+      throw_in_past(at_ps);
     std::uint32_t slot;
     if (!free_.empty()) {
       slot = free_.back();
@@ -64,8 +65,7 @@ class EventQueue {
   }
 
   void run() {
-    while (step()) {
-    }
+    while (step()) {}
   }
 
   TimePs now_ps() const { return now_ps_; }
@@ -121,9 +121,7 @@ class EventQueue {
     // (time, sequence) as one 128-bit number (times are never negative): a compare and a
     // subtract-with-borrow.
     __extension__ using Order = unsigned __int128;
-    static Order order(const Key& k) {
-      return static_cast<Order>(static_cast<std::uint64_t>(k.at_ps)) << 64 | k.seq;
-    }
+    static Order order(const Key& k) { return static_cast<Order>(static_cast<std::uint64_t>(k.at_ps)) << 64 | k.seq; }
     bool operator()(const Key& a, const Key& b) const { return order(a) < order(b); }
   };
   std::vector<Key> heap_;  // min-heap by (time, sequence)

@@ -18,10 +18,22 @@ class Bytes {
   constexpr double count() const { return count_; }
   constexpr double GB() const { return count_ / 1e9; }  // 1 GB = 1e9 bytes
 
-  constexpr Bytes& operator+=(Bytes b) { count_ += b.count_; return *this; }
-  constexpr Bytes& operator-=(Bytes b) { count_ -= b.count_; return *this; }
-  constexpr Bytes& operator*=(double k) { count_ *= k; return *this; }
-  constexpr Bytes& operator/=(double k) { count_ /= k; return *this; }
+  constexpr Bytes& operator+=(Bytes b) {
+    count_ += b.count_;
+    return *this;
+  }
+  constexpr Bytes& operator-=(Bytes b) {
+    count_ -= b.count_;
+    return *this;
+  }
+  constexpr Bytes& operator*=(double k) {
+    count_ *= k;
+    return *this;
+  }
+  constexpr Bytes& operator/=(double k) {
+    count_ /= k;
+    return *this;
+  }
   friend constexpr Bytes operator+(Bytes a, Bytes b) { return Bytes(a.count_ + b.count_); }
   friend constexpr Bytes operator-(Bytes a, Bytes b) { return Bytes(a.count_ - b.count_); }
   friend constexpr Bytes operator*(Bytes a, double k) { return Bytes(a.count_ * k); }
@@ -45,8 +57,14 @@ class Bandwidth {
   // 1 GB/s moves 1e9 B per 1e12 ps, i.e. 1e-3 B/ps.
   constexpr double bytes_per_ps() const { return GBps_ * 1e-3; }
 
-  constexpr Bandwidth& operator+=(Bandwidth b) { GBps_ += b.GBps_; return *this; }
-  constexpr Bandwidth& operator*=(double k) { GBps_ *= k; return *this; }
+  constexpr Bandwidth& operator+=(Bandwidth b) {
+    GBps_ += b.GBps_;
+    return *this;
+  }
+  constexpr Bandwidth& operator*=(double k) {
+    GBps_ *= k;
+    return *this;
+  }
   friend constexpr Bandwidth operator+(Bandwidth a, Bandwidth b) { return Bandwidth(a.GBps_ + b.GBps_); }
   friend constexpr Bandwidth operator*(Bandwidth a, double k) { return Bandwidth(a.GBps_ * k); }
   friend constexpr Bandwidth operator*(double k, Bandwidth a) { return Bandwidth(k * a.GBps_); }
@@ -92,8 +110,6 @@ constexpr Bytes transfer_bytes(Bandwidth bandwidth, TimePs t) {
 }
 
 // Time to do `flops` at `rate_TFLOPs` (1e12 FLOP/s = 1 FLOP/ps), rounded up.
-inline TimePs compute_ps(double flops, double rate_TFLOPs) {
-  return ceil_ps(flops / rate_TFLOPs);
-}
+inline TimePs compute_ps(double flops, double rate_TFLOPs) { return ceil_ps(flops / rate_TFLOPs); }
 
 }  // namespace moesim

@@ -13,9 +13,9 @@ struct TaskRec {
   TimePs ready_ps = 0;
   TimePs start_ps = 0;
   TimePs end_ps = 0;
-  std::int32_t pred = -1;     // task that made this one ready last (-1 = step start)
-  std::int16_t gpu = 0;       // where it ran (flows: the sender)
-  std::int16_t peer = -1;     // flows: the receiver
+  std::int32_t pred = -1;  // task that made this one ready last (-1 = step start)
+  std::int16_t gpu = 0;    // where it ran (flows: the sender)
+  std::int16_t peer = -1;  // flows: the receiver
   std::int16_t layer = 0;
   std::uint8_t mb = 0;
   Phase phase = Phase::attention;

@@ -22,8 +22,8 @@ void apply_link_faults(Topology& topology, const std::vector<FaultSpec>& faults)
       links.insert(links.end(), back.begin(), back.end());
     }
     if (links.empty())
-      throw InputError(fmt::format("{}: no link between \"{}\" and \"{}\" in topology {}", f.where, f.a, f.b,
-                                   topology.name()));
+      throw InputError(
+          fmt::format("{}: no link between \"{}\" and \"{}\" in topology {}", f.where, f.a, f.b, topology.name()));
     for (int l : links) {
       if (f.kind == FaultKind::link_down)
         topology.set_link_up(l, false);

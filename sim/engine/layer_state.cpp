@@ -51,12 +51,12 @@ std::string LayerState::stuck_phase(int g, int gpus) const {
   if (reduced[i]) return "";
   if (gate_task[i] < 0) return "attention/gate (never reached this layer's gate)";
   if (dispatch.waiting[i])
-    return "dispatch (" + std::to_string(dispatch.pending[i]) + " arrivals outstanding: " +
-           silent_senders(dispatch, traffic, g, gpus, false) + ")";
+    return "dispatch (" + std::to_string(dispatch.pending[i]) +
+           " arrivals outstanding: " + silent_senders(dispatch, traffic, g, gpus, false) + ")";
   if (!experts_started[i]) return "experts (never started)";
   if (combine.waiting[i])
-    return "combine (" + std::to_string(combine.pending[i]) + " results outstanding: " +
-           silent_senders(combine, traffic, g, gpus, true) + ")";
+    return "combine (" + std::to_string(combine.pending[i]) +
+           " results outstanding: " + silent_senders(combine, traffic, g, gpus, true) + ")";
   if (!shared_done[i]) return "shared experts (never finished)";
   return "reduce (never ran)";
 }

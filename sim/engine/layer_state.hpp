@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "core/units.hpp"
+#include "engine/results.hpp"
 #include "moe/moe_layer.hpp"
 #include "net/network.hpp"
-#include "engine/results.hpp"
 
 namespace moesim {
 
@@ -23,22 +23,22 @@ struct Arrival {
 // reported before they land (DeliverySink), so `pending` counts reports and `waiting` says
 // whether the receiver's arrivals have actually landed.
 struct Collective {
-  std::int64_t first_id = -1;         // network flow ids; -1 until the first sender starts
-  std::vector<std::int32_t> pair;     // [src * G + dst] -> index among `flows` (-1: none or local)
-  std::vector<FlowDecl> flows;        // GPU-to-GPU flows (local copies are not flows)
-  std::vector<int> pending;           // per receiver: deliveries not yet reported
-  std::vector<char> waiting;          // per receiver: 1 until its last arrival has landed
-  std::vector<Arrival> latest;        // per receiver: the latest delivery reported
-  std::vector<std::int32_t> last;     // per receiver: the latest arrival's task, once landed
-  std::vector<int> out_pending;       // per sender: deliveries not yet reported
-  std::vector<TimePs> out_last_ps;    // per sender: its latest delivery so far
-  std::vector<TimePs> send_start_ps;  // per sender, -1 until it sends
+  std::int64_t first_id = -1;           // network flow ids; -1 until the first sender starts
+  std::vector<std::int32_t> pair;       // [src * G + dst] -> index among `flows` (-1: none or local)
+  std::vector<FlowDecl> flows;          // GPU-to-GPU flows (local copies are not flows)
+  std::vector<int> pending;             // per receiver: deliveries not yet reported
+  std::vector<char> waiting;            // per receiver: 1 until its last arrival has landed
+  std::vector<Arrival> latest;          // per receiver: the latest delivery reported
+  std::vector<std::int32_t> last;       // per receiver: the latest arrival's task, once landed
+  std::vector<int> out_pending;         // per sender: deliveries not yet reported
+  std::vector<TimePs> out_last_ps;      // per sender: its latest delivery so far
+  std::vector<TimePs> send_start_ps;    // per sender, -1 until it sends
   std::vector<std::int32_t> send_pred;  // per sender: the task its sends waited for
 
   // Built by LayerState::reset: clear(), then add() per GPU pair with copies, then close().
   void clear(int gpus);
   void add(int from, int to, double bytes);  // from == to: a local copy, no flow
-  void close();  // sets `waiting` from `pending`
+  void close();                              // sets `waiting` from `pending`
   std::int32_t flow_index(int src, int dst, int gpus) const {
     return pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];
   }

@@ -20,7 +20,8 @@ void observe(const Scenario& s, Gate& gate, int gpus, int first, int steps, bool
   in.load.assign(static_cast<std::size_t>(layers), std::vector<double>(e, 0.0));
   if (pairs) {
     in.coselect.assign(static_cast<std::size_t>(layers), std::vector<double>(e * (e - 1) / 2, 0.0));
-    in.source_load.assign(static_cast<std::size_t>(layers), std::vector<double>(static_cast<std::size_t>(gpus) * e, 0.0));
+    in.source_load.assign(static_cast<std::size_t>(layers),
+                          std::vector<double>(static_cast<std::size_t>(gpus) * e, 0.0));
   }
   std::vector<int> ids;
   for (int step = first; step < first + steps; ++step)
@@ -67,7 +68,8 @@ Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpu
     const int count = before_step == 0 ? std::min(s.placement_window_steps, s.workload.steps) : before_step - first;
     observe(s, gate, gpus, first, count, s.placement == PlacementKind::topology_aware, in);
     if (before_step == 0)
-      notes.push_back(fmt::format("placement {} computed from the routing of steps 0..{}", setting_name(s.placement), count - 1));
+      notes.push_back(
+          fmt::format("placement {} computed from the routing of steps 0..{}", setting_name(s.placement), count - 1));
   }
   return make_placement(s.placement, in);
 }
@@ -97,16 +99,18 @@ Placement fail_over(const Placement& p, const std::vector<char>& down, std::vect
       if (!reps.empty()) continue;
       int best = -1;
       for (int g = 0; g < p.gpus(); ++g)
-        if (!down[static_cast<std::size_t>(g)] && (best < 0 || slots[static_cast<std::size_t>(g)] < slots[static_cast<std::size_t>(best)]))
+        if (!down[static_cast<std::size_t>(g)] &&
+            (best < 0 || slots[static_cast<std::size_t>(g)] < slots[static_cast<std::size_t>(best)]))
           best = g;
       reps.push_back(best);
       ++slots[static_cast<std::size_t>(best)];
       ++moved;
     }
   }
-  notes.push_back(fmt::format("GPU down: {} expert placements (over all layers) moved to surviving GPUs, {} served by "
-                              "their remaining replicas",
-                              moved, kept));
+  notes.push_back(
+      fmt::format("GPU down: {} expert placements (over all layers) moved to surviving GPUs, {} served by "
+                  "their remaining replicas",
+                  moved, kept));
   return Placement(p.gpus(), std::move(replicas));
 }
 

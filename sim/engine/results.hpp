@@ -11,7 +11,6 @@
 
 namespace moesim {
 
-
 struct Span {  // one bar in the timeline
   TimePs start_ps;
   TimePs end_ps;
@@ -33,14 +32,14 @@ struct StepResult {
 struct LayerResult {  // accumulated over steps
   int layer = 0;
   bool moe = false;
-  TimePs span_ps_sum = 0;              // sum over steps and GPUs of (layer end - layer start)
-  std::int64_t received_max_sum = 0;   // sum over steps of max over GPUs of received assignments
-  std::int64_t received_total = 0;     // all assignments
-  Bytes dispatch_bytes;                // network bytes (not local copies), dispatch + combine separately
+  TimePs span_ps_sum = 0;             // sum over steps and GPUs of (layer end - layer start)
+  std::int64_t received_max_sum = 0;  // sum over steps of max over GPUs of received assignments
+  std::int64_t received_total = 0;    // all assignments
+  Bytes dispatch_bytes;               // network bytes (not local copies), dispatch + combine separately
   Bytes combine_bytes;
-  std::vector<int> critical_gpu_count; // per GPU: steps in which its experts were on the critical path
+  std::vector<int> critical_gpu_count;  // per GPU: steps in which its experts were on the critical path
   TimePs critical_ps[kPhaseCount] = {};
-  std::string critical_link;           // most loaded link on the last critical dispatch/combine flow
+  std::string critical_link;  // most loaded link on the last critical dispatch/combine flow
   Bytes critical_link_bytes;
 };
 
@@ -48,9 +47,9 @@ struct GpuResult {
   int gpu = 0;
   int host = 0;
   int domain = 0;
-  TimePs busy_ps[kPhaseCount] = {};    // compute time by phase (comm phases: sender-side span)
-  std::int64_t received = 0;           // token-expert assignments computed here
-  Bytes bytes_sent;                    // network bytes, dispatch + combine
+  TimePs busy_ps[kPhaseCount] = {};  // compute time by phase (comm phases: sender-side span)
+  std::int64_t received = 0;         // token-expert assignments computed here
+  Bytes bytes_sent;                  // network bytes, dispatch + combine
   Bytes bytes_received;
   TimePs compute_busy_ps() const;
 };
@@ -71,20 +70,20 @@ struct Results {
   std::vector<LinkResult> links;
   std::vector<std::int64_t> gpu_layer_received;  // [layer * gpus + gpu], summed over steps
   std::vector<TimePs> gpu_layer_experts_ps;      // [layer * gpus + gpu], routed-expert compute
-  std::vector<Span> timeline;          // only for the first timeline_steps steps
-  TimePs total_ps = 0;                 // end of the last step
+  std::vector<Span> timeline;                    // only for the first timeline_steps steps
+  TimePs total_ps = 0;                           // end of the last step
   std::uint64_t events = 0;
   std::uint64_t flows = 0;
-  std::uint64_t rate_solves = 0;  // flow model: max-min solves (0 for the analytic model)
-  std::uint64_t assignments = 0;       // token-expert assignments routed
-  std::string compute_sources;         // "attention=roofline, ..." from the ComputeModel
-  std::vector<std::string> notes;      // how inputs were adapted (trace replay rules that applied)
-  Bytes weight_bytes_moved;            // expert weights copied by periodic re-balancing (network bytes)
+  std::uint64_t rate_solves = 0;   // flow model: max-min solves (0 for the analytic model)
+  std::uint64_t assignments = 0;   // token-expert assignments routed
+  std::string compute_sources;     // "attention=roofline, ..." from the ComputeModel
+  std::vector<std::string> notes;  // how inputs were adapted (trace replay rules that applied)
+  Bytes weight_bytes_moved;        // expert weights copied by periodic re-balancing (network bytes)
   // HBM per GPU: routed experts on the fullest GPU, what every GPU holds, capacity.
   Bytes memory_expert_bytes_max;
   Bytes memory_replicated_bytes;
   Bytes memory_kv_bytes;
-  Bytes memory_capacity_bytes;         // 0 = unknown
+  Bytes memory_capacity_bytes;  // 0 = unknown
   double wall_s = 0;
 };
 

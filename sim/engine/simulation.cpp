@@ -8,9 +8,9 @@
 #include <cmath>
 
 #include "core/error.hpp"
-#include "moe/trace_gate.hpp"
 #include "engine/faults.hpp"
 #include "engine/placement_builder.hpp"
+#include "moe/trace_gate.hpp"
 
 namespace moesim {
 
@@ -39,11 +39,11 @@ std::uint64_t flow_tag(int index, int src, int dst) {
 int checked_gpus(const Scenario& s, const Topology& t) {
   const int n = s.ep_size == 0 ? t.gpu_count() : s.ep_size;
   if (n >= (1 << kTagGpuBits))  // the loaders allow far fewer; flow tags carry GPU ids in 16 bits
-    throw InputError(fmt::format("{}: {} GPUs in the expert-parallel group; at most {}", s.file, n,
-                                 (1 << kTagGpuBits) - 1));
+    throw InputError(
+        fmt::format("{}: {} GPUs in the expert-parallel group; at most {}", s.file, n, (1 << kTagGpuBits) - 1));
   if (n > t.gpu_count())
-    throw InputError(fmt::format("{}: parallelism.ep = {} but topology {} has only {} GPUs", s.file, n, t.name(),
-                                 t.gpu_count()));
+    throw InputError(
+        fmt::format("{}: parallelism.ep = {} but topology {} has only {} GPUs", s.file, n, t.name(), t.gpu_count()));
   return n;
 }
 
@@ -60,11 +60,15 @@ int Simulation::ep_gpus(const Scenario& scenario, const Topology& topology) { re
 
 Simulation::Simulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
                        const SimulationInputs& inputs)
-    : scenario_(scenario), topology_(topology), profile_(profile), gpus_(checked_gpus(scenario, topology)),
-      layers_(scenario.model.layers), moe_first_(scenario.model.dense_layers),
+    : scenario_(scenario),
+      topology_(topology),
+      profile_(profile),
+      gpus_(checked_gpus(scenario, topology)),
+      layers_(scenario.model.layers),
+      moe_first_(scenario.model.dense_layers),
       network_(inputs.network ? inputs.network(queue_, topology, message_cost(profile))
-                       : make_network(scenario.network_model, queue_, topology, message_cost(profile),
-                                      scenario.resolve_tolerance)),
+                              : make_network(scenario.network_model, queue_, topology, message_cost(profile),
+                                             scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
       given_placement_(inputs.placement),
@@ -127,7 +131,8 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   const TimePs now = queue_.now_ps();
   TimePs& free = stream_free_ps_[static_cast<std::size_t>(g)];
   const TimePs start = std::max(now, free);
-  duration = static_cast<TimePs>(std::llround(static_cast<double>(duration) * compute_factor_[static_cast<std::size_t>(g)]));
+  duration =
+      static_cast<TimePs>(std::llround(static_cast<double>(duration) * compute_factor_[static_cast<std::size_t>(g)]));
   const TimePs end = start + duration;
   free = end;
   TaskRec t;
@@ -144,14 +149,14 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   if (phase == Phase::experts)
     results_->gpu_layer_experts_ps[static_cast<std::size_t>(layer) * static_cast<std::size_t>(gpus_) +
                                    static_cast<std::size_t>(g)] += duration;
-  if (record_spans_ && duration > 0)
-    results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase});
+  if (record_spans_ && duration > 0) results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase});
   queue_.schedule(end, [this, g, mb, layer, id, next] { (this->*next)(g, mb, layer, id); });
 }
 
 void Simulation::start_layer(int g, int mb, int layer, std::int32_t pred) {
   submit(g, mb, layer, Phase::attention,
-         compute_.attention_ps(mb_tokens_[static_cast<std::size_t>(mb)], scenario_.workload.phase, scenario_.workload.kv_len),
+         compute_.attention_ps(mb_tokens_[static_cast<std::size_t>(mb)], scenario_.workload.phase,
+                               scenario_.workload.kv_len),
          pred, &Simulation::after_attention);
 }
 
@@ -409,7 +414,8 @@ Results Simulation::run() {
                                    link.bandwidth, network_->link_bytes()[static_cast<std::size_t>(l)]});
   }
   std::string src;
-  for (Phase p : {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})
+  for (Phase p :
+       {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})
     src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p), compute_.source(p));
   out.compute_sources = src;
   out.memory_expert_bytes_max = memory_.expert_bytes[static_cast<std::size_t>(memory_.fullest_gpu())];

@@ -9,17 +9,17 @@
 #include <vector>
 
 #include "core/event_queue.hpp"
+#include "engine/critical_path.hpp"
+#include "engine/layer_state.hpp"
+#include "engine/results.hpp"
 #include "gpu/compute_model.hpp"
 #include "gpu/profile.hpp"
-#include "engine/layer_state.hpp"
 #include "moe/gate.hpp"
 #include "moe/memory_model.hpp"
 #include "moe/moe_layer.hpp"
 #include "moe/placement.hpp"
 #include "net/network.hpp"
 #include "net/topology.hpp"
-#include "engine/critical_path.hpp"
-#include "engine/results.hpp"
 #include "spec/scenario.hpp"
 
 namespace moesim {
@@ -52,7 +52,7 @@ class Simulation final : private DeliverySink {
 
  private:
   LayerState& state(int mb, int layer) const;  // `layer` counts all layers; must be an MoE layer
-  int state_slot(int mb, int layer) const;      // its index in state_ (what flow tags carry)
+  int state_slot(int mb, int layer) const;     // its index in state_ (what flow tags carry)
   // simulation_placement.cpp
   std::unique_ptr<MoeLayerPlanner> make_planner() const;  // for the current placement
   void check_memory();
@@ -85,15 +85,15 @@ class Simulation final : private DeliverySink {
   const Topology& topology_;
   const Profile& profile_;
   int gpus_;
-  int layers_;      // all transformer layers
-  int moe_first_;   // index of the first MoE layer
+  int layers_;                  // all transformer layers
+  int moe_first_;               // index of the first MoE layer
   std::vector<int> mb_tokens_;  // tokens per GPU in each micro-batch
 
   EventQueue queue_;
   std::unique_ptr<Network> network_;
   ComputeModel compute_;
   std::unique_ptr<Gate> gate_;
-  std::vector<std::string> notes_;  // for the report; filled while building the placement
+  std::vector<std::string> notes_;    // for the report; filled while building the placement
   const Placement* given_placement_;  // from_file placements, loaded by io/
   Placement placement_;
   std::unique_ptr<MoeLayerPlanner> planner_;  // rebuilt when the placement is re-balanced
@@ -102,16 +102,16 @@ class Simulation final : private DeliverySink {
   Bytes weight_bytes_moved_;
   TaskLog log_;
 
-  std::vector<TimePs> stream_free_ps_;   // per GPU compute stream
-  std::vector<double> compute_factor_;   // per GPU, > 1 for a slow GPU (faults)
-  std::vector<char> down_;               // per GPU, 1 when down (faults): no tokens, no experts
+  std::vector<TimePs> stream_free_ps_;  // per GPU compute stream
+  std::vector<double> compute_factor_;  // per GPU, > 1 for a slow GPU (faults)
+  std::vector<char> down_;              // per GPU, 1 when down (faults): no tokens, no experts
   int live_gpus_ = 0;
   std::vector<std::unique_ptr<LayerState>> state_;  // [mb * moe_layers + moe layer]
   std::vector<std::vector<int>> gate_out_;          // scratch: gate output per source GPU
   std::vector<std::vector<int>> mb_view_;           // scratch: one micro-batch's share of it
-  std::vector<std::int32_t> last_task_;              // per GPU: its final task of the step
+  std::vector<std::int32_t> last_task_;             // per GPU: its final task of the step
   int gpus_finished_ = 0;
-  std::vector<int> barrier_waiting_;                 // per micro-batch: GPUs at the barrier
+  std::vector<int> barrier_waiting_;  // per micro-batch: GPUs at the barrier
   std::vector<std::int32_t> barrier_tasks_;
   bool record_spans_ = false;
   GpuMemory memory_;

@@ -25,12 +25,13 @@ void Simulation::check_memory() {
   memory_capacity_bytes_ = Bytes(gb * 1e9);
   if (gb <= 0 || memory_.max_total_bytes() <= memory_capacity_bytes_) return;
   const auto g = static_cast<std::size_t>(memory_.fullest_gpu());
-  throw InputError(fmt::format(
-      "{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} GB + attention/dense/shared "
-      "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
-      scenario_.file, setting_name(scenario_.placement), g, memory_.max_total_bytes().GB(),
-      memory_.expert_bytes[g].GB(), memory_.replicated_bytes.GB(), memory_.kv_bytes.GB(), gb,
-      (memory_.max_total_bytes() - memory_capacity_bytes_).GB()));
+  throw InputError(
+      fmt::format("{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} "
+                  "GB + attention/dense/shared "
+                  "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
+                  scenario_.file, setting_name(scenario_.placement), g, memory_.max_total_bytes().GB(),
+                  memory_.expert_bytes[g].GB(), memory_.replicated_bytes.GB(), memory_.kv_bytes.GB(), gb,
+                  (memory_.max_total_bytes() - memory_capacity_bytes_).GB()));
 }
 
 void Simulation::rebalance(int step) {
@@ -51,7 +52,8 @@ void Simulation::rebalance(int step) {
   double total = 0;
   for (int s = 0; s < gpus_; ++s)
     for (int d = 0; d < gpus_; ++d) {
-      const double b = bytes[static_cast<std::size_t>(s) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(d)];
+      const double b =
+          bytes[static_cast<std::size_t>(s) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(d)];
       if (b > 0) weight_moves_.push_back(FlowDecl{s, d, Bytes(b)});
       total += b;
     }
@@ -59,9 +61,10 @@ void Simulation::rebalance(int step) {
   placement_ = std::move(next);
   planner_ = make_planner();
   check_memory();
-  notes_.push_back(fmt::format("step {}: placement re-balanced from steps {}..{}: {} expert copies, {:.3f} GB of "
-                               "weights moved during the step",
-                               step, std::max(0, step - scenario_.placement_window_steps), step - 1, copies, total / 1e9));
+  notes_.push_back(
+      fmt::format("step {}: placement re-balanced from steps {}..{}: {} expert copies, {:.3f} GB of "
+                  "weights moved during the step",
+                  step, std::max(0, step - scenario_.placement_window_steps), step - 1, copies, total / 1e9));
 }
 
 void Simulation::move_weights() {

@@ -26,7 +26,10 @@ std::string Simulation::stall_report(int step) const {
         if (phase.empty()) continue;
         int rank = 0;
         for (const char* p : {"dispatch", "experts", "combine", "shared", "reduce", "attention"})
-          if (phase.rfind(p, 0) != 0) ++rank; else break;
+          if (phase.rfind(p, 0) != 0)
+            ++rank;
+          else
+            break;
         stuck.emplace_back(rank * gpus_ + g, fmt::format("\n  GPU {}: {}", g, phase));
       }
       if (stuck.empty()) continue;
@@ -34,9 +37,10 @@ std::string Simulation::stall_report(int step) const {
       const int n = static_cast<int>(stuck.size());
       std::string text;
       for (int i = 0; i < std::min(n, 4); ++i) text += stuck[static_cast<std::size_t>(i)].second;
-      return fmt::format("simulation stalled in step {}: no event left but {} GPU(s) never finished MoE layer {}{}{}:{}{}",
-                         step, n, moe_first_ + ml, mb_tokens_.size() > 1 ? " micro-batch " : "",
-                         mb_tokens_.size() > 1 ? std::to_string(mb) : "", text, n > 4 ? "\n  ..." : "");
+      return fmt::format(
+          "simulation stalled in step {}: no event left but {} GPU(s) never finished MoE layer {}{}{}:{}{}", step, n,
+          moe_first_ + ml, mb_tokens_.size() > 1 ? " micro-batch " : "",
+          mb_tokens_.size() > 1 ? std::to_string(mb) : "", text, n > 4 ? "\n  ..." : "");
     }
   return fmt::format("simulation stalled in step {}: no event left but not every GPU finished its last layer", step);
 }

@@ -14,8 +14,8 @@ namespace moesim {
 
 namespace {
 
-constexpr double kActBytes = 2;   // activations, router weights and intermediates are bf16
-constexpr double kLogitBytes = 4; // router logits are fp32
+constexpr double kActBytes = 2;    // activations, router weights and intermediates are bf16
+constexpr double kLogitBytes = 4;  // router logits are fp32
 
 void check_count(std::int64_t n, const char* what) {
   if (n < 0) throw Error(fmt::format("ComputeModel: negative {} ({})", what, n));
@@ -184,8 +184,8 @@ TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) co
     const double t = n;
     // Weights, the input (dispatch precision), the output (combine precision) and the gate/up
     // intermediate, written once and read once, in bf16.
-    bytes += model_.expert_weight_bytes() + t * h * (model_.dispatch_bytes + model_.combine_bytes) +
-             2.0 * t * f * kActBytes;
+    bytes +=
+        model_.expert_weight_bytes() + t * h * (model_.dispatch_bytes + model_.combine_bytes) + 2.0 * t * f * kActBytes;
     // The grouped GEMM pads each expert's rows to whole tiles: 1..tile tokens cost one tile.
     flops += 6.0 * h * f * std::ceil(t / tile) * tile;
   }

@@ -27,8 +27,8 @@ class ComputeModel {
   // Decode: each token attends over `kv_len` cached tokens (KV read). Prefill: the tokens are
   // one prompt chunk attending causally over themselves (kv_len ignored).
   TimePs attention_ps(int tokens, WorkloadPhase phase, int kv_len) const;
-  TimePs dense_ffn_ps(int tokens) const;           // a dense layer's FFN
-  TimePs gate_ps(int tokens) const;                // router GEMM + top-k + permute into layout
+  TimePs dense_ffn_ps(int tokens) const;  // a dense layer's FFN
+  TimePs gate_ps(int tokens) const;       // router GEMM + top-k + permute into layout
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
   // With a usable expert_us table: expert_fixed_us + the sum over the experts with n > 0 of the
   // per-expert time at n, from the curve for as many experts per call as have tokens (expert_us
@@ -36,9 +36,9 @@ class ComputeModel {
   // outside them). Kernel tables are clamped below their first point and continue along their
   // last segment beyond their last.
   TimePs experts_ps(std::span<const int> tokens_per_local_expert) const;
-  TimePs shared_experts_ps(int tokens) const;      // 0 when the model has none
+  TimePs shared_experts_ps(int tokens) const;          // 0 when the model has none
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
-  TimePs local_copy_ps(Bytes bytes) const;         // HBM-to-HBM copy (dispatch to a local expert)
+  TimePs local_copy_ps(Bytes bytes) const;             // HBM-to-HBM copy (dispatch to a local expert)
 
   // "profile" when a measured table gave the time, "roofline" otherwise, "profile+roofline" for
   // a gate with only one of its gate_us / permute_us tables; phase in

@@ -116,8 +116,8 @@ void Profile::validate(const std::string& where) const {
   }
   require(kernels_us.empty() || !kernels_model.empty(), where,
           "kernels.model must name the model the kernel tables were measured for");
-  require(kernels_weight_bytes == 0 || (std::isfinite(kernels_weight_bytes) && kernels_weight_bytes > 0 &&
-                                        kernels_weight_bytes <= 8),
+  require(kernels_weight_bytes == 0 ||
+              (std::isfinite(kernels_weight_bytes) && kernels_weight_bytes > 0 && kernels_weight_bytes <= 8),
           where, fmt::format("kernels.weight_bytes must be in (0, 8] (got {})", kernels_weight_bytes));
   require(!kernels_us.count("expert_us") || kernels_weight_bytes > 0, where,
           "kernels.weight_bytes must give the weight precision of the expert_us table");

@@ -18,7 +18,7 @@ struct ProfileMeta {
   std::string nccl;
   std::string date;
   std::string command;
-  std::string notes;   // citations for published figures
+  std::string notes;  // citations for published figures
   bool operator==(const ProfileMeta&) const = default;
 };
 
@@ -43,33 +43,33 @@ struct Provenance {
 
 // Communication parameters of one link class ("nvlink", "scaleout").
 struct CommParams {
-  double latency_ns = 0;        // per message (alpha), added once per flow on top of link latency
-  LogTable efficiency;          // achievable fraction of link bandwidth by message size (bytes)
-  Provenance provenance;        // [comm.<class>] source / citation
+  double latency_ns = 0;  // per message (alpha), added once per flow on top of link latency
+  LogTable efficiency;    // achievable fraction of link bandwidth by message size (bytes)
+  Provenance provenance;  // [comm.<class>] source / citation
   bool operator==(const CommParams&) const = default;
 };
 
 struct Profile {
   ProfileMeta meta;
-  Bandwidth hbm_bandwidth;         // HBM bandwidth (datasheet; the file's hbm_GBps)
-  double hbm_efficiency = 0.8;     // achievable fraction for streaming kernels
-  double matrix_bf16_TFLOPs = 0;   // dense bf16 tensor-core rate (datasheet, no sparsity)
-  double matrix_fp8_TFLOPs = 0;    // dense fp8 rate; 0 = no fp8
-  double matrix_efficiency = 0.7;  // achievable fraction for large GEMMs
-  double launch_ns = 4000;         // per kernel launch / phase fixed overhead
-  int gemm_tile_m = 128;           // token-dimension tile of the grouped GEMM (tile quantisation)
-  double memory_GB = 0;            // HBM capacity
-  Provenance device_provenance;    // [device] source / citation
-  std::map<std::string, CommParams> comm;   // by class: "nvlink", "scaleout"
+  Bandwidth hbm_bandwidth;                 // HBM bandwidth (datasheet; the file's hbm_GBps)
+  double hbm_efficiency = 0.8;             // achievable fraction for streaming kernels
+  double matrix_bf16_TFLOPs = 0;           // dense bf16 tensor-core rate (datasheet, no sparsity)
+  double matrix_fp8_TFLOPs = 0;            // dense fp8 rate; 0 = no fp8
+  double matrix_efficiency = 0.7;          // achievable fraction for large GEMMs
+  double launch_ns = 4000;                 // per kernel launch / phase fixed overhead
+  int gemm_tile_m = 128;                   // token-dimension tile of the grouped GEMM (tile quantisation)
+  double memory_GB = 0;                    // HBM capacity
+  Provenance device_provenance;            // [device] source / citation
+  std::map<std::string, CommParams> comm;  // by class: "nvlink", "scaleout"
   // Measured kernel tables (filled by calibration): name -> time in us by token count.
   // Known names: known_kernel_tables(). Absent = roofline. They hold for one model's shapes only.
   std::map<std::string, LogTable> kernels_us;
-  std::string kernels_model;         // model the tables were measured for (required with tables)
-  double kernels_weight_bytes = 0;   // bytes per weight of the expert_us table (0 = not stated;
-                                     // required with expert_us)
+  std::string kernels_model;           // model the tables were measured for (required with tables)
+  double kernels_weight_bytes = 0;     // bytes per weight of the expert_us table (0 = not stated;
+                                       // required with expert_us)
   double kernels_expert_fixed_us = 0;  // fixed cost of one grouped expert GEMM call (launches,
                                        // set-up), on top of expert_us per expert; needs expert_us
-  Provenance kernels_provenance;     // [kernels] source / citation
+  Provenance kernels_provenance;       // [kernels] source / citation
 
   // Throws InputError (prefixed with `where`) when a field is out of range or a table is bad.
   void validate(const std::string& where) const;

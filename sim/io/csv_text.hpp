@@ -58,9 +58,12 @@ inline std::vector<std::string> split_csv(std::string_view line, CsvSpaces space
     std::string& f = out.back();
     const bool blank = c == ' ' || c == '\t';
     if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') f += line[++i];
-      else if (c == '"') quoted = false;
-      else f += c;
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"')
+        f += line[++i];
+      else if (c == '"')
+        quoted = false;
+      else
+        f += c;
       kept = f.size();
     } else if (c == '"') {
       quoted = true;

@@ -13,9 +13,12 @@ namespace {
 template <auto Member>
 MetricValue field(const Summary& s) {
   using T = std::remove_cvref_t<decltype(s.*Member)>;
-  if constexpr (std::is_integral_v<T>) return static_cast<std::int64_t>(s.*Member);
-  else if constexpr (std::is_same_v<T, Bytes>) return (s.*Member).count();
-  else return s.*Member;
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<std::int64_t>(s.*Member);
+  else if constexpr (std::is_same_v<T, Bytes>)
+    return (s.*Member).count();
+  else
+    return s.*Member;
 }
 
 // The order is summary.json's within each object, and sweep.csv's.
@@ -32,8 +35,8 @@ constexpr Metric kMetrics[] = {
     {"layer_gpu_load_max_over_mean", "ratio",
      "token-expert assignments received per GPU, max over mean, per MoE layer, averaged over layers", "{:.6f}",
      "hotspots", field<&Summary::layer_load_max_over_mean>},
-    {"gpu_load_max_over_mean", "ratio", "token-expert assignments per GPU over the whole step, max over mean",
-     "{:.6f}", "hotspots", field<&Summary::load_max_over_mean>},
+    {"gpu_load_max_over_mean", "ratio", "token-expert assignments per GPU over the whole step, max over mean", "{:.6f}",
+     "hotspots", field<&Summary::load_max_over_mean>},
     {"hottest_gpu", "GPU id", "the GPU receiving the most assignments (-1: none)", "{}", "hotspots",
      field<&Summary::hottest_gpu>},
     {"hottest_gpu_share", "fraction", "the hottest GPU's share of all assignments", "{:.6f}", "hotspots",
@@ -49,8 +52,7 @@ constexpr Metric kMetrics[] = {
      "hotspots", field<&Summary::scaleout_bytes_per_step>},
     {"dominant_phase", "phase", "the phase with the most critical-path time", "{}", "critical_path_per_step",
      field<&Summary::critical_phase>},
-    {"balancedness", "ratio", "EPLB's balancedness: 1 / layer_gpu_load_max_over_mean (0 when that is 0)", "{:.6f}",
-     "",
+    {"balancedness", "ratio", "EPLB's balancedness: 1 / layer_gpu_load_max_over_mean (0 when that is 0)", "{:.6f}", "",
      [](const Summary& s) -> MetricValue {
        return s.layer_load_max_over_mean > 0 ? 1.0 / s.layer_load_max_over_mean : 0;
      }},

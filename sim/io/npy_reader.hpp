@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -27,7 +27,8 @@ static_assert(std::endian::native == std::endian::little, ".npy decoding assumes
 // as "<i2"), C order, and the file exactly as long as the shape says. Then read() streams elements.
 class NpyReader {
  public:
-  NpyReader(const std::string& path, std::initializer_list<const char*> dtypes) : path_(path), f_(path, std::ios::binary) {
+  NpyReader(const std::string& path, std::initializer_list<const char*> dtypes)
+      : path_(path), f_(path, std::ios::binary) {
     if (!f_) throw InputError(fmt::format("{}: cannot open", path));
     std::error_code ec;
     size_ = std::filesystem::file_size(path, ec);
@@ -63,8 +64,10 @@ class NpyReader {
     }
     const std::uint64_t need = count_ * static_cast<std::uint64_t>(item_);
     if (size_ - data_ < need)
-      fail(size_, fmt::format("truncated: shape needs {} data bytes from byte {}, the file has {}", need, data_, size_ - data_));
-    if (size_ - data_ > need) fail(data_ + need, fmt::format("{} trailing bytes after the array data", size_ - data_ - need));
+      fail(size_, fmt::format("truncated: shape needs {} data bytes from byte {}, the file has {}", need, data_,
+                              size_ - data_));
+    if (size_ - data_ > need)
+      fail(data_ + need, fmt::format("{} trailing bytes after the array data", size_ - data_ - need));
     f_.seekg(static_cast<std::streamoff>(data_));
   }
 
@@ -76,15 +79,22 @@ class NpyReader {
   }
   std::uint64_t header_at() const { return dict_at_; }  // where the header dict starts
   std::uint64_t offset_of(std::uint64_t element) const { return data_ + element * static_cast<std::uint64_t>(item_); }
-  void rewind() { pos_ = 0; f_.clear(); f_.seekg(static_cast<std::streamoff>(data_)); }
+  void rewind() {
+    pos_ = 0;
+    f_.clear();
+    f_.seekg(static_cast<std::streamoff>(data_));
+  }
   std::uint64_t pos() const { return pos_; }
-  [[noreturn]] void fail(std::uint64_t at, const std::string& what) const { throw InputError(fmt::format("{}: byte {}: {}", path_, at, what)); }
+  [[noreturn]] void fail(std::uint64_t at, const std::string& what) const {
+    throw InputError(fmt::format("{}: byte {}: {}", path_, at, what));
+  }
 
   // Reads the next n elements as integers; non-integral float values are errors.
   void read(std::size_t n, std::vector<std::int64_t>& out) {
     raw_.resize(n * static_cast<std::size_t>(item_));
     f_.read(reinterpret_cast<char*>(raw_.data()), static_cast<std::streamsize>(raw_.size()));
-    if (static_cast<std::size_t>(f_.gcount()) != raw_.size()) fail(offset_of(pos_) + f_.gcount(), "truncated array data");
+    if (static_cast<std::size_t>(f_.gcount()) != raw_.size())
+      fail(offset_of(pos_) + f_.gcount(), "truncated array data");
     out.resize(n);
     const unsigned char* p = raw_.data();
     for (std::size_t i = 0; i < n; ++i, p += item_) {
@@ -120,8 +130,14 @@ class NpyReader {
   void parse_dict(const std::string& t, std::uint64_t base) {
     std::size_t i = 0;
     auto bad = [&](const std::string& what) { fail(base + i, "bad .npy header: " + what); };
-    auto ws = [&] { while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i; };
-    auto eat = [&](char c) { ws(); if (i >= t.size() || t[i] != c) bad(fmt::format("expected '{}'", c)); ++i; };
+    auto ws = [&] {
+      while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) ++i;
+    };
+    auto eat = [&](char c) {
+      ws();
+      if (i >= t.size() || t[i] != c) bad(fmt::format("expected '{}'", c));
+      ++i;
+    };
     auto str = [&] {
       ws();
       if (i >= t.size() || (t[i] != '\'' && t[i] != '"')) bad("expected a quoted string");
@@ -142,9 +158,14 @@ class NpyReader {
         descr_ = str();
         seen[0] = true;
       } else if (key == "fortran_order") {
-        if (t.compare(i, 4, "True") == 0) { fortran_ = true; i += 4; }
-        else if (t.compare(i, 5, "False") == 0) { fortran_ = false; i += 5; }
-        else bad("fortran_order must be True or False");
+        if (t.compare(i, 4, "True") == 0) {
+          fortran_ = true;
+          i += 4;
+        } else if (t.compare(i, 5, "False") == 0) {
+          fortran_ = false;
+          i += 5;
+        } else
+          bad("fortran_order must be True or False");
         seen[1] = true;
       } else if (key == "shape") {
         eat('(');
@@ -167,7 +188,10 @@ class NpyReader {
       if (i < t.size() && t[i] == ',') ++i;
     }
     eat('}');
-    if (!seen[0] || !seen[1] || !seen[2]) { i = 0; bad("descr, fortran_order and shape are required"); }
+    if (!seen[0] || !seen[1] || !seen[2]) {
+      i = 0;
+      bad("descr, fortran_order and shape are required");
+    }
   }
 
   std::string path_;

@@ -69,9 +69,12 @@ std::vector<Layer> resolve(const std::string& path, std::vector<std::optional<La
   std::vector<Layer> out;
   std::vector<std::size_t> missing;
   for (std::size_t l = 0; l < own.size(); ++l) {
-    if (own[l]) out.push_back(std::move(*own[l]));
-    else if (fallback) out.push_back(*fallback);
-    else missing.push_back(l);
+    if (own[l])
+      out.push_back(std::move(*own[l]));
+    else if (fallback)
+      out.push_back(*fallback);
+    else
+      missing.push_back(l);
   }
   if (!missing.empty())
     throw InputError(fmt::format("{}: MoE layer{} {} {} not listed and there is no default ({})", path,
@@ -96,7 +99,8 @@ Placement load_toml(const std::string& path, int moe_layers, int experts, int gp
     reject_unknown_keys(t, {"index", "default", "experts"});
     const bool is_default = t.boolean_or("default", false);
     if (is_default) {
-      if (t.has("index")) t.fail("index", "a default layer (default = true) applies to all unlisted layers; drop index");
+      if (t.has("index"))
+        t.fail("index", "a default layer (default = true) applies to all unlisted layers; drop index");
       if (fallback) t.fail("default", "a second default layer");
       fallback = read_experts(t, experts, gpus);
     } else {
@@ -135,8 +139,7 @@ Placement load_csv(const std::string& path, int moe_layers, int experts, int gpu
     if (f.size() != 3) fail(fmt::format("expected 3 fields (layer,expert,gpu), got {}", f.size()));
     const auto field = [&](std::string_view s, const char* name, int count) {
       const auto v = parse_int(s);
-      if (!v || *v < 0 || *v >= count)
-        fail(fmt::format("{} \"{}\" is not an integer in 0..{}", name, s, count - 1));
+      if (!v || *v < 0 || *v >= count) fail(fmt::format("{} \"{}\" is not an integer in 0..{}", name, s, count - 1));
       return static_cast<int>(*v);
     };
     Rows& rows = f[0] == "*" ? fallback : own[at(field(f[0], "layer", moe_layers))];
@@ -185,7 +188,8 @@ Placement load_placement(const std::string& path, int moe_layers, int experts, i
     throw InputError(fmt::format("{}: placement for {} MoE layers, {} experts, {} GPUs: each must be >= 1", path,
                                  moe_layers, experts, gpus));
   std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext == ".toml") return load_toml(path, moe_layers, experts, gpus);
   if (ext == ".csv") return load_csv(path, moe_layers, experts, gpus);
   throw InputError(fmt::format("{}: a placement file must end in .toml or .csv", path));

@@ -25,16 +25,15 @@ double positive(TableReader& r, std::string_view key, double max = kHuge) {
   return v;
 }
 
-LogTable read_table(TableReader& r, const std::string& x_key, const std::string& y_key, double y_min,
-                    double y_max) {
+LogTable read_table(TableReader& r, const std::string& x_key, const std::string& y_key, double y_min, double y_max) {
   if (!r.has(x_key)) r.fail(y_key, fmt::format("needs a matching \"{}\" array", r.full_key(x_key)));
   if (!r.has(y_key)) r.fail(x_key, fmt::format("needs a matching \"{}\" array", r.full_key(y_key)));
   LogTable t;
   t.x = r.numbers(x_key, 0, kHuge);
   t.y = r.numbers(y_key, y_min, y_max);
   if (t.x.size() != t.y.size())
-    r.fail(y_key, fmt::format("has {} values but {} has {} (lengths must match)", t.y.size(), r.full_key(x_key),
-                              t.x.size()));
+    r.fail(y_key,
+           fmt::format("has {} values but {} has {} (lengths must match)", t.y.size(), r.full_key(x_key), t.x.size()));
   const std::string bad = t.check(y_min, y_max);
   if (!bad.empty()) r.fail(x_key, "table " + bad);
   return t;
@@ -97,8 +96,10 @@ void read_kernels(TableReader& r, Profile& p) {
       r.fail(key, fmt::format("unknown kernel \"{}\" (known: {}, expert_e<N> for N experts per call)", stem, list));
     }
     if (p.kernels_us.count(name)) continue;  // already read through its partner key
-    if (!has_model) r.fail(key, fmt::format("kernel tables need {} = \"<model name>\" (the model they were "
-                                            "measured for)", r.full_key("model")));
+    if (!has_model)
+      r.fail(key, fmt::format("kernel tables need {} = \"<model name>\" (the model they were "
+                              "measured for)",
+                              r.full_key("model")));
     if ((name == "expert_us" || expert_calls_of(name) > 0) && p.kernels_weight_bytes == 0)
       r.fail(key, fmt::format("the expert table needs {} (the weight precision it was measured at)",
                               r.full_key("weight_bytes")));
@@ -132,11 +133,21 @@ std::string string_text(const std::string& v) {
   std::string s = "\"";
   for (unsigned char c : v) {
     switch (c) {
-      case '"': s += "\\\""; break;
-      case '\\': s += "\\\\"; break;
-      case '\n': s += "\\n"; break;
-      case '\t': s += "\\t"; break;
-      case '\r': s += "\\r"; break;
+      case '"':
+        s += "\\\"";
+        break;
+      case '\\':
+        s += "\\\\";
+        break;
+      case '\n':
+        s += "\\n";
+        break;
+      case '\t':
+        s += "\\t";
+        break;
+      case '\r':
+        s += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           s += fmt::format("\\u{:04X}", static_cast<unsigned>(c));
@@ -202,9 +213,8 @@ Profile load_profile(const std::string& path) { return load_profile_table(parse_
 void write_profile(const Profile& p, std::ostream& out) {
   out << "# moesim device profile (schema: calibrate/profiles/README.md)\n\n[meta]\n";
   const std::pair<const char*, const std::string*> meta[] = {
-      {"device", &p.meta.device}, {"source", &p.meta.source}, {"driver", &p.meta.driver},
-      {"cuda", &p.meta.cuda},     {"nccl", &p.meta.nccl},     {"date", &p.meta.date},
-      {"command", &p.meta.command}, {"notes", &p.meta.notes}};
+      {"device", &p.meta.device}, {"source", &p.meta.source}, {"driver", &p.meta.driver},   {"cuda", &p.meta.cuda},
+      {"nccl", &p.meta.nccl},     {"date", &p.meta.date},     {"command", &p.meta.command}, {"notes", &p.meta.notes}};
   for (const auto& [key, value] : meta)
     if (!value->empty() || std::string_view(key) == "device" || std::string_view(key) == "source")
       out << key << " = " << string_text(*value) << "\n";
@@ -235,8 +245,7 @@ void write_profile(const Profile& p, std::ostream& out) {
     write_provenance(p.kernels_provenance, out);
     if (!p.kernels_model.empty()) out << "model = " << string_text(p.kernels_model) << "\n";
     if (p.kernels_weight_bytes != 0) out << "weight_bytes = " << number_text(p.kernels_weight_bytes) << "\n";
-    if (p.kernels_expert_fixed_us != 0)
-      out << "expert_fixed_us = " << number_text(p.kernels_expert_fixed_us) << "\n";
+    if (p.kernels_expert_fixed_us != 0) out << "expert_fixed_us = " << number_text(p.kernels_expert_fixed_us) << "\n";
     for (const auto& [name, t] : p.kernels_us) {
       const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
       out << stem << "_tokens = " << array_text(t.x) << "\n";

@@ -58,9 +58,8 @@ CsvWriter per_layer_csv(const Results& r, int gpus) {
     const double mean = static_cast<double>(l.received_total) / steps / gpus;
     const double ratio = mean > 0 ? static_cast<double>(l.received_max_sum) / steps / mean : 0;
     const auto hot = std::max_element(l.critical_gpu_count.begin(), l.critical_gpu_count.end());
-    const int critical_gpu = (hot != l.critical_gpu_count.end() && *hot > 0)
-                                 ? static_cast<int>(hot - l.critical_gpu_count.begin())
-                                 : -1;
+    const int critical_gpu =
+        (hot != l.critical_gpu_count.end() && *hot > 0) ? static_cast<int>(hot - l.critical_gpu_count.begin()) : -1;
     csv.number(l.layer)
         .text(l.moe ? "moe" : "dense")
         .number(ratio, "{:.4f}")
@@ -150,15 +149,25 @@ std::string summary_json(const RunContext& run) {
   const Scenario& sc = run.scenario;
   ordered_json j;
   j["scenario"] = {{"name", sc.name}, {"file", sc.file}, {"seed", sc.seed}};
-  j["model"] = {{"name", sc.model.name}, {"layers", sc.model.layers}, {"moe_layers", sc.model.moe_layers()},
-                {"routed_experts", sc.model.routed_experts}, {"top_k", sc.model.top_k}};
+  j["model"] = {{"name", sc.model.name},
+                {"layers", sc.model.layers},
+                {"moe_layers", sc.model.moe_layers()},
+                {"routed_experts", sc.model.routed_experts},
+                {"top_k", sc.model.top_k}};
   j["topology"] = {{"name", run.topology.name()}, {"file", sc.topology_path}, {"gpus_used", s.gpus}};
-  j["profile"] = {{"file", sc.profile_path}, {"device", run.profile.meta.device}, {"source", run.profile.meta.source},
+  j["profile"] = {{"file", sc.profile_path},
+                  {"device", run.profile.meta.device},
+                  {"source", run.profile.meta.source},
                   {"compute_sources", run.results.compute_sources}};
-  j["workload"] = {{"phase", setting_name(sc.workload.phase)}, {"tokens_per_gpu", sc.workload.tokens_per_gpu},
-                   {"kv_len", sc.workload.kv_len}, {"steps", s.steps},
-                   {"gate", sc.trace_path.empty() ? setting_name(sc.gate.kind) : "trace"}, {"trace", sc.trace_path},
-                   {"placement", setting_name(sc.placement)}, {"network_model", setting_name(sc.network_model)}, {"overlap", setting_name(sc.overlap)}};
+  j["workload"] = {{"phase", setting_name(sc.workload.phase)},
+                   {"tokens_per_gpu", sc.workload.tokens_per_gpu},
+                   {"kv_len", sc.workload.kv_len},
+                   {"steps", s.steps},
+                   {"gate", sc.trace_path.empty() ? setting_name(sc.gate.kind) : "trace"},
+                   {"trace", sc.trace_path},
+                   {"placement", setting_name(sc.placement)},
+                   {"network_model", setting_name(sc.network_model)},
+                   {"overlap", setting_name(sc.overlap)}};
   add_metrics(j["latency"], "latency", s);
   add_metrics(j["throughput"], "throughput", s);
   j["critical_path_per_step"] = phases_json(s.critical_us);
@@ -185,9 +194,12 @@ std::string timeline_json(const Results& r) {
   // Chrome trace format: a process per GPU, thread 0 = compute stream, thread 1 = network.
   ordered_json events = ordered_json::array();
   for (const GpuResult& g : r.gpus) {
-    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", g.gpu}, {"args", {{"name", fmt::format("GPU {}", g.gpu)}}}});
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", g.gpu}, {"tid", 0}, {"args", {{"name", "compute"}}}});
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", g.gpu}, {"tid", 1}, {"args", {{"name", "network"}}}});
+    events.push_back(
+        {{"name", "process_name"}, {"ph", "M"}, {"pid", g.gpu}, {"args", {{"name", fmt::format("GPU {}", g.gpu)}}}});
+    events.push_back(
+        {{"name", "thread_name"}, {"ph", "M"}, {"pid", g.gpu}, {"tid", 0}, {"args", {{"name", "compute"}}}});
+    events.push_back(
+        {{"name", "thread_name"}, {"ph", "M"}, {"pid", g.gpu}, {"tid", 1}, {"args", {{"name", "network"}}}});
   }
   for (const Span& s : r.timeline) {
     const bool net = s.phase == Phase::dispatch || s.phase == Phase::combine;

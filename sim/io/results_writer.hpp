@@ -3,10 +3,10 @@
 // timeline.json (Chrome trace, opens in Perfetto) and the resolved scenario, into one directory.
 #include <string>
 
+#include "engine/results.hpp"
 #include "gpu/profile.hpp"
 #include "net/topology.hpp"
 #include "report/metrics.hpp"
-#include "engine/results.hpp"
 #include "spec/scenario.hpp"
 
 namespace moesim::io {

@@ -10,8 +10,8 @@
 #include <sstream>
 
 #include "core/error.hpp"
-#include "io/toml_reader.hpp"
 #include "io/scenario_schema.hpp"
+#include "io/toml_reader.hpp"
 
 namespace moesim::io {
 
@@ -36,9 +36,11 @@ KeyValue read_key(TableReader& r, const ScenarioKey& k, const Scenario& s, bool 
                       : r.integer_or(k.name, std::get<std::int64_t>(fallback), int_bound(k.min), int_bound(k.max));
     case KeyType::number:
       return required ? r.number(k.name, k.min, k.max) : r.number_or(k.name, std::get<double>(fallback), k.min, k.max);
-    case KeyType::boolean: return required ? r.boolean(k.name) : r.boolean_or(k.name, std::get<bool>(fallback));
+    case KeyType::boolean:
+      return required ? r.boolean(k.name) : r.boolean_or(k.name, std::get<bool>(fallback));
     case KeyType::string:
-    case KeyType::path: return required ? r.string(k.name) : r.string_or(k.name, std::get<std::string>(fallback));
+    case KeyType::path:
+      return required ? r.string(k.name) : r.string_or(k.name, std::get<std::string>(fallback));
     case KeyType::choice:
       return required ? r.choice(k.name, k.choices) : r.choice_or(k.name, std::get<std::string>(fallback), k.choices);
   }
@@ -85,8 +87,7 @@ bool is_path(const std::string& name) {
 
 void apply_override(toml::table& table, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw InputError(fmt::format("--set {}: expected key=value", assignment));
+  if (eq == std::string::npos || eq == 0) throw InputError(fmt::format("--set {}: expected key=value", assignment));
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
   const std::string origin = "--set " + assignment;
@@ -160,11 +161,13 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
 
   if (auto pl = r.table_opt("placement")) {
     read_section(*pl, "placement", s);
-    if (s.placement == PlacementKind::from_file) s.placement_file = resolve(base_dir, pl->string("file"));
-    else if (pl->has("file")) pl->fail("file", "only meaningful with kind = \"from_file\"");
-    if (s.rebalance_every_steps > 0 && (s.placement == PlacementKind::contiguous ||
-                                        s.placement == PlacementKind::round_robin ||
-                                        s.placement == PlacementKind::from_file))
+    if (s.placement == PlacementKind::from_file)
+      s.placement_file = resolve(base_dir, pl->string("file"));
+    else if (pl->has("file"))
+      pl->fail("file", "only meaningful with kind = \"from_file\"");
+    if (s.rebalance_every_steps > 0 &&
+        (s.placement == PlacementKind::contiguous || s.placement == PlacementKind::round_robin ||
+         s.placement == PlacementKind::from_file))
       pl->fail("rebalance_every_steps", "needs a load-aware placement (greedy, redundant or topology_aware)");
     pl->finish();
   }
@@ -175,9 +178,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     }
   for (TableReader& f : r.tables("faults")) {
     // Which keys an entry needs depends on its kind; their types and ranges come from the schema.
-    auto key = [&](std::string_view name) -> KeyValue {
-      return read_key(f, scenario_key("faults", name), s, true);
-    };
+    auto key = [&](std::string_view name) -> KeyValue { return read_key(f, scenario_key("faults", name), s, true); };
     FaultSpec fault;
     fault.where = where(f.file(), &f.raw());
     fault.kind = *parse_setting<FaultKind>(std::get<std::string>(key("kind")));
@@ -219,7 +220,8 @@ std::optional<ModelSpec> find_model_preset(const std::string& name) {
 }
 
 ModelSpec load_model_preset(const std::string& name, const std::string& base_dir) {
-  std::string path = is_path(name) ? resolve(base_dir, name) : (std::filesystem::path(models_dir()) / (name + ".toml")).string();
+  std::string path =
+      is_path(name) ? resolve(base_dir, name) : (std::filesystem::path(models_dir()) / (name + ".toml")).string();
   if (!is_path(name) && !std::filesystem::is_regular_file(path)) {
     std::string known;
     for (const auto& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;
@@ -288,7 +290,8 @@ std::string scenario_to_toml(const Scenario& s) {
   }
   if (!faults.empty()) root.insert("faults", std::move(faults));
   std::ostringstream os;
-  os << "# Resolved scenario written by moesim: every value explicit" << (s.model_preset.empty() ? "" : ", model preset \"" + s.model_preset + "\" expanded") << ".\n";
+  os << "# Resolved scenario written by moesim: every value explicit"
+     << (s.model_preset.empty() ? "" : ", model preset \"" + s.model_preset + "\" expanded") << ".\n";
   os << root << "\n";
   return os.str();
 }

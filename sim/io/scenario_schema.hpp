@@ -17,20 +17,20 @@ using KeyValue = std::variant<std::int64_t, double, bool, std::string>;
 enum class KeyType : std::uint8_t { integer, number, boolean, string, path, choice };
 
 enum class KeyNeed : std::uint8_t {
-  optional,         // a default applies
-  required,         // the file must give it
-  without_preset,   // [model]: required when no preset gives it
-  read_by_code,     // read by the loader's own code (depends on other keys); listed for the docs
+  optional,        // a default applies
+  required,        // the file must give it
+  without_preset,  // [model]: required when no preset gives it
+  read_by_code,    // read by the loader's own code (depends on other keys); listed for the docs
 };
 
 struct ScenarioKey {
   std::string_view section;  // "" (top level), "model", ..., "faults" ([[faults]] entries)
   std::string_view name;
   KeyType type;
-  double min = 0, max = 0;            // integer and number keys
-  std::vector<std::string> choices;   // choice keys
+  double min = 0, max = 0;           // integer and number keys
+  std::vector<std::string> choices;  // choice keys
   KeyNeed need = KeyNeed::optional;
-  std::string_view default_text;      // as the docs show it
+  std::string_view default_text;  // as the docs show it
   std::string_view help;
   KeyValue (*get)(const Scenario&) = nullptr;
   void (*set)(Scenario&, const KeyValue&) = nullptr;
@@ -38,7 +38,7 @@ struct ScenarioKey {
   KeyValue (*fallback)(const Scenario&) = nullptr;
   // Written to the resolved scenario (nullptr: always; never when get is nullptr).
   bool (*written)(const Scenario&) = nullptr;
-  std::string dotted() const;         // "workload.tokens_per_gpu"
+  std::string dotted() const;  // "workload.tokens_per_gpu"
 };
 
 const std::vector<ScenarioKey>& scenario_keys();

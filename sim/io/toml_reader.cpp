@@ -35,9 +35,7 @@ toml::table parse_toml_text(std::string_view text, const std::string& origin) {
   }
 }
 
-std::string where(const std::string& file, const toml::node* node) {
-  return node ? pos(node->source(), file) : file;
-}
+std::string where(const std::string& file, const toml::node* node) { return node ? pos(node->source(), file) : file; }
 
 TableReader::TableReader(const toml::table& table, std::string file, std::string path)
     : table_(&table), file_(std::move(file)), path_(std::move(path)) {}
@@ -84,8 +82,8 @@ void TableReader::missing(std::string_view key, const char* what) const {
   // A required key is often missing because it is misspelt: point at the misspelling instead.
   for (const auto& [k, v] : *table_) {
     if (used_.count(k.str()) == 0 && edit_distance(k.str(), key) <= 2)
-      throw InputError(fmt::format("{}: unknown key \"{}\" (did you mean \"{}\"?)", pos(k.source(), file_),
-                                   full_key(k.str()), key));
+      throw InputError(
+          fmt::format("{}: unknown key \"{}\" (did you mean \"{}\"?)", pos(k.source(), file_), full_key(k.str()), key));
   }
   fail(key, fmt::format("required {} is missing", what));
 }
@@ -116,8 +114,7 @@ std::int64_t TableReader::integer(std::string_view key, std::int64_t min, std::i
   return v;
 }
 
-std::int64_t TableReader::integer_or(std::string_view key, std::int64_t fallback, std::int64_t min,
-                                     std::int64_t max) {
+std::int64_t TableReader::integer_or(std::string_view key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
   return has(key) ? integer(key, min, max) : fallback;
 }
 

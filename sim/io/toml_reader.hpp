@@ -44,8 +44,7 @@ class TableReader {
   bool boolean_or(std::string_view key, bool fallback);
   // A string that must be one of `choices`.
   std::string choice(std::string_view key, const std::vector<std::string>& choices);
-  std::string choice_or(std::string_view key, const std::string& fallback,
-                        const std::vector<std::string>& choices);
+  std::string choice_or(std::string_view key, const std::string& fallback, const std::vector<std::string>& choices);
   std::vector<double> numbers(std::string_view key, double min, double max);  // array of numbers
   std::vector<double> numbers_or(std::string_view key, std::vector<double> fallback, double min, double max);
 

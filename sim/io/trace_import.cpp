@@ -25,7 +25,8 @@ namespace {
 bool rows_are_jsonl(const std::string& in, const ImportOptions& opt) {
   if (opt.format == "jsonl") return true;
   if (opt.format == "csv") return false;
-  if (!opt.format.empty()) throw InputError(fmt::format("rows import: unknown format \"{}\" (csv or jsonl)", opt.format));
+  if (!opt.format.empty())
+    throw InputError(fmt::format("rows import: unknown format \"{}\" (csv or jsonl)", opt.format));
   const auto e = lower_ext(in);
   return e == ".jsonl" || e == ".ndjson" || e == ".json";
 }
@@ -46,8 +47,9 @@ void sort_step_rows(const std::string& in, std::vector<Row>& rows) {
                             r.rank, r.token, std::min(r.line, rows[i - 1].line)));
     run = same_block ? run + 1 : 1;
     if (run > kMaxBlockTokens)
-      fail_line(in, r.line, fmt::format("more than {} tokens for step {} layer {} rank {}", kMaxBlockTokens, r.step,
-                                        r.layer, r.rank));
+      fail_line(
+          in, r.line,
+          fmt::format("more than {} tokens for step {} layer {} rank {}", kMaxBlockTokens, r.step, r.layer, r.rank));
   }
 }
 
@@ -72,7 +74,8 @@ void write_rows_step(const std::vector<Row>& rows, const std::vector<std::int32_
 }  // namespace
 
 ImportResult import_rows(const std::string& in, const std::string& out, const ImportOptions& opt) {
-  for (auto [n, v] : {std::pair{"layers", opt.layers}, {"ranks", opt.ranks}, {"experts", opt.experts}, {"top_k", opt.top_k}})
+  for (auto [n, v] :
+       {std::pair{"layers", opt.layers}, {"ranks", opt.ranks}, {"experts", opt.experts}, {"top_k", opt.top_k}})
     check_option(n, v);
   const bool jsonl = rows_are_jsonl(in, opt);
   ImportResult res;
@@ -117,8 +120,10 @@ ImportResult import_rows(const std::string& in, const std::string& out, const Im
   if (opt.layers == 0) res.notes.push_back(fmt::format("layers = {} inferred (max layer + 1)", h.layers));
   if (opt.ranks == 0) res.notes.push_back(fmt::format("ranks = {} inferred (max rank + 1)", h.ranks));
   if (opt.experts == 0)
-    res.notes.push_back(fmt::format("experts = {} inferred as max expert id + 1; give the model's expert count "
-                                    "if some experts were never selected", h.experts));
+    res.notes.push_back(
+        fmt::format("experts = {} inferred as max expert id + 1; give the model's expert count "
+                    "if some experts were never selected",
+                    h.experts));
 
   // Pass 2: one step at a time.
   RowSource src(in, jsonl, opt);
@@ -161,7 +166,8 @@ namespace {
 int dim(const NpyReader& a, std::size_t i, const char* name, int option) {
   const std::uint64_t d = a.shape()[i];
   if (d == 0) a.fail(a.header_at(), fmt::format("empty input: shape {} has no {}", a.shape_text(), name));
-  if (d > static_cast<std::uint64_t>(kMaxDim)) a.fail(a.header_at(), fmt::format("shape {}: {} {} is out of range", a.shape_text(), d, name));
+  if (d > static_cast<std::uint64_t>(kMaxDim))
+    a.fail(a.header_at(), fmt::format("shape {}: {} {} is out of range", a.shape_text(), d, name));
   if (option > 0 && static_cast<std::uint64_t>(option) != d)
     a.fail(a.header_at(), fmt::format("shape {} has {} {} but the option says {}", a.shape_text(), d, name, option));
   return static_cast<int>(d);
@@ -170,11 +176,15 @@ int dim(const NpyReader& a, std::size_t i, const char* name, int option) {
 }  // namespace
 
 ImportResult import_npy_ids(const std::string& in, const std::string& out, const ImportOptions& opt) {
-  for (auto [n, v] : {std::pair{"layers", opt.layers}, {"ranks", opt.ranks}, {"experts", opt.experts},
-                      {"top_k", opt.top_k}, {"tokens_per_rank", opt.tokens_per_rank}})
+  for (auto [n, v] : {std::pair{"layers", opt.layers},
+                      {"ranks", opt.ranks},
+                      {"experts", opt.experts},
+                      {"top_k", opt.top_k},
+                      {"tokens_per_rank", opt.tokens_per_rank}})
     check_option(n, v);
   NpyReader a(in, {"<i2", "<i4"});
-  if (a.shape().size() != 3) a.fail(a.header_at(), fmt::format("shape {}: expected [tokens, layers, top_k]", a.shape_text()));
+  if (a.shape().size() != 3)
+    a.fail(a.header_at(), fmt::format("shape {}: expected [tokens, layers, top_k]", a.shape_text()));
   const std::uint64_t tokens = a.shape()[0];
   if (tokens == 0) a.fail(a.header_at(), "empty input: the array has no tokens");
   ImportResult res;
@@ -182,13 +192,16 @@ ImportResult import_npy_ids(const std::string& in, const std::string& out, const
   h.layers = dim(a, 1, "layers", opt.layers);
   h.top_k = dim(a, 2, "top_k", opt.top_k);
   h.ranks = opt.ranks > 0 ? opt.ranks : 1;
-  const std::uint64_t tpr = opt.tokens_per_rank > 0 ? static_cast<std::uint64_t>(opt.tokens_per_rank) : tokens / h.ranks;
+  const std::uint64_t tpr =
+      opt.tokens_per_rank > 0 ? static_cast<std::uint64_t>(opt.tokens_per_rank) : tokens / h.ranks;
   const std::uint64_t per_step = tpr * h.ranks;
   if (tpr == 0 || tokens < per_step)
     a.fail(a.header_at(), fmt::format("{} tokens are fewer than one step ({} ranks x {} tokens per rank)", tokens,
                                       h.ranks, std::max<std::uint64_t>(tpr, 1)));
   if (tpr > kMaxBlockTokens)
-    a.fail(a.header_at(), fmt::format("{} tokens per rank in one step; the trace format allows {} (set tokens_per_rank)", tpr, kMaxBlockTokens));
+    a.fail(a.header_at(),
+           fmt::format("{} tokens per rank in one step; the trace format allows {} (set tokens_per_rank)", tpr,
+                       kMaxBlockTokens));
   const std::uint64_t steps = tokens / per_step, kept = steps * per_step;
   if (kept < tokens)
     res.notes.push_back(fmt::format("dropped the last {} tokens: a partial step (a step is {} ranks x {} tokens)",
@@ -210,7 +223,7 @@ ImportResult import_npy_ids(const std::string& in, const std::string& out, const
         const std::int64_t id = v[g + k];
         if (id < 0 || (opt.experts > 0 && id >= opt.experts))
           a.fail(a.offset_of(first + g + k), fmt::format("expert id {} is out of range [0, {})", id,
-                                                          opt.experts > 0 ? std::to_string(opt.experts) : "inf"));
+                                                         opt.experts > 0 ? std::to_string(opt.experts) : "inf"));
         ids[k] = static_cast<std::int32_t>(id);
         max_id = std::max(max_id, id);
       }
@@ -222,8 +235,10 @@ ImportResult import_npy_ids(const std::string& in, const std::string& out, const
   h.experts = opt.experts > 0 ? opt.experts : static_cast<int>(max_id + 1);
   if (h.experts > 65535) h.flags |= TraceHeader::kFlagWideIds;
   if (opt.experts == 0)
-    res.notes.push_back(fmt::format("experts = {} inferred as max expert id + 1; give the model's expert count "
-                                    "if some experts were never selected", h.experts));
+    res.notes.push_back(
+        fmt::format("experts = {} inferred as max expert id + 1; give the model's expert count "
+                    "if some experts were never selected",
+                    h.experts));
 
   // Pass 2: token j of a step is rank j / tpr, position j % tpr; scatter its layers into blocks.
   a.rewind();
@@ -286,7 +301,8 @@ bool cell_fits(std::uint64_t c, int ranks) { return (c + ranks - 1) / ranks <= k
 }  // namespace
 
 ImportResult import_counts(const std::string& in, const std::string& out, const ImportOptions& opt) {
-  for (auto [n, v] : {std::pair{"layers", opt.layers}, {"ranks", opt.ranks}, {"experts", opt.experts}, {"top_k", opt.top_k}})
+  for (auto [n, v] :
+       {std::pair{"layers", opt.layers}, {"ranks", opt.ranks}, {"experts", opt.experts}, {"top_k", opt.top_k}})
     check_option(n, v);
   std::string fmt_name = opt.format.empty() ? (lower_ext(in) == ".npy" ? "npy" : "csv") : opt.format;
   if (fmt_name != "csv" && fmt_name != "npy")
@@ -307,8 +323,9 @@ ImportResult import_counts(const std::string& in, const std::string& out, const 
       std::uint32_t step = 0;
       while (csv.next(step, m))
         for (auto c : m)
-          if (!cell_fits(c, h.ranks)) throw InputError(fmt::format("{}: step {}: count {} over {} ranks exceeds {} per cell",
-                                                                   in, step, c, h.ranks, kMaxBlockTokens));
+          if (!cell_fits(c, h.ranks))
+            throw InputError(fmt::format("{}: step {}: count {} over {} ranks exceeds {} per cell", in, step, c,
+                                         h.ranks, kMaxBlockTokens));
       h.layers = csv.layers();
       h.experts = csv.experts();
     }
@@ -324,7 +341,8 @@ ImportResult import_counts(const std::string& in, const std::string& out, const 
     NpyReader a(in, {"<i4", "<i8", "<f8"});
     const std::size_t nd = a.shape().size();
     if (nd != 2 && nd != 3)
-      a.fail(a.header_at(), fmt::format("shape {}: expected [layers, experts] or [steps, layers, experts]", a.shape_text()));
+      a.fail(a.header_at(),
+             fmt::format("shape {}: expected [layers, experts] or [steps, layers, experts]", a.shape_text()));
     const std::uint64_t steps = nd == 3 ? a.shape()[0] : 1;
     if (steps == 0) a.fail(a.header_at(), "empty input: the array has no steps");
     h.layers = dim(a, nd - 2, "layers", opt.layers);
@@ -337,8 +355,8 @@ ImportResult import_counts(const std::string& in, const std::string& out, const 
         const std::int64_t c = v[i];
         if (c < 0) a.fail(a.offset_of(s * per_step + i), fmt::format("negative count {}", c));
         if (!cell_fits(static_cast<std::uint64_t>(c), h.ranks))
-          a.fail(a.offset_of(s * per_step + i), fmt::format("count {} over {} ranks exceeds {} per cell", c, h.ranks,
-                                                            kMaxBlockTokens));
+          a.fail(a.offset_of(s * per_step + i),
+                 fmt::format("count {} over {} ranks exceeds {} per cell", c, h.ranks, kMaxBlockTokens));
       }
     }
     a.rewind();

@@ -20,7 +20,7 @@
 
 namespace moesim::io::detail {
 
-constexpr std::int64_t kMaxDim = 1 << 20;  // layers, ranks: far beyond any real model, catches garbage
+constexpr std::int64_t kMaxDim = 1 << 20;            // layers, ranks: far beyond any real model, catches garbage
 constexpr std::uint32_t kMaxBlockTokens = 1u << 24;  // FORMAT.md: tokens per block and count per cell
 
 [[noreturn]] inline void fail_line(const std::string& file, std::uint64_t line, const std::string& what) {
@@ -34,7 +34,8 @@ inline std::string lower_ext(const std::string& path) {
 }
 
 inline void check_option(const char* name, int v) {
-  if (v < 0 || v > kMaxDim) throw InputError(fmt::format("import option {} = {} is out of range [0, {}] (0 = infer)", name, v, kMaxDim));
+  if (v < 0 || v > kMaxDim)
+    throw InputError(fmt::format("import option {} = {} is out of range [0, {}] (0 = infer)", name, v, kMaxDim));
 }
 
 // Throws (through `fail`) unless ids[0..k) are pairwise distinct.
@@ -66,7 +67,10 @@ class RowSource {
   bool next(Row& r, std::vector<std::int32_t>& ids, std::vector<float>& weights) {
     if (!lines_.next(line_)) return false;
     r.line = lines_.no();
-    if (jsonl_) parse_json(r, ids, weights); else parse_csv(r, ids, weights);
+    if (jsonl_)
+      parse_json(r, ids, weights);
+    else
+      parse_csv(r, ids, weights);
     check_distinct(ids.data() + (ids.size() - top_k_), top_k_, [&](const std::string& m) { fail(m); });
     return true;
   }
@@ -85,8 +89,14 @@ class RowSource {
         fail(fmt::format("expected the header \"step,layer,rank,token,e0,e1,...[,w0,w1,...]\", got \"{}\"", line_));
     int e = 0, w = 0;
     for (std::size_t i = 4; i < cols.size(); ++i) {
-      if (w == 0 && cols[i] == fmt::format("e{}", e)) { ++e; continue; }
-      if (cols[i] == fmt::format("w{}", w)) { ++w; continue; }
+      if (w == 0 && cols[i] == fmt::format("e{}", e)) {
+        ++e;
+        continue;
+      }
+      if (cols[i] == fmt::format("w{}", w)) {
+        ++w;
+        continue;
+      }
       fail(fmt::format("header column {} is \"{}\"; expected e{} or w{}", i + 1, cols[i], e, w));
     }
     if (e == 0) fail("header has no expert columns e0, e1, ...");
@@ -222,7 +232,8 @@ class CountsCsv {
     rows_.clear();
     m.clear();
     do {
-      if ((has_step_ && cur_step_ != step) || (!has_step_ && opt_.layers > 0 && rows_.size() == std::size_t(opt_.layers)))
+      if ((has_step_ && cur_step_ != step) ||
+          (!has_step_ && opt_.layers > 0 && rows_.size() == std::size_t(opt_.layers)))
         break;
       rows_.push_back({cur_layer_ >= 0 ? cur_layer_ : static_cast<std::int64_t>(rows_.size()), lines_.no()});
       m.insert(m.end(), cur_.begin(), cur_.end());
@@ -230,14 +241,16 @@ class CountsCsv {
     const int n = static_cast<int>(rows_.size());
     if (layers_ == 0) layers_ = opt_.layers > 0 ? opt_.layers : n;
     if (n != layers_)
-      fail_line(lines_.path(), start, fmt::format("the step starting here has {} rows; expected {} (one per layer{})", n,
-                                                  layers_, opt_.layers > 0 ? "" : ", as in the first step"));
+      fail_line(lines_.path(), start,
+                fmt::format("the step starting here has {} rows; expected {} (one per layer{})", n, layers_,
+                            opt_.layers > 0 ? "" : ", as in the first step"));
     if (has_layer_) {  // put rows in layer order; each layer exactly once
       std::vector<std::uint64_t> sorted(m.size()), seen(n, 0);
       for (std::size_t i = 0; i < rows_.size(); ++i) {
         const auto [layer, line] = rows_[i];
         if (layer >= n) fail_line(lines_.path(), line, fmt::format("layer {} is out of range [0, {})", layer, n));
-        if (seen[layer]) fail_line(lines_.path(), line, fmt::format("layer {} again (also on line {})", layer, seen[layer]));
+        if (seen[layer])
+          fail_line(lines_.path(), line, fmt::format("layer {} again (also on line {})", layer, seen[layer]));
         seen[layer] = line;
         std::copy_n(m.begin() + i * experts_, experts_, sorted.begin() + layer * experts_);
       }
@@ -264,7 +277,8 @@ class CountsCsv {
       const auto s = parse_int(f[c]);
       if (!s || *s < 0 || *s > std::numeric_limits<std::uint32_t>::max())
         fail(fmt::format("step: expected a non-negative integer, got \"{}\"", f[c]));
-      if (lines_seen_ > 0 && *s < cur_step_) fail(fmt::format("step {} after step {}: steps must be non-decreasing", *s, cur_step_));
+      if (lines_seen_ > 0 && *s < cur_step_)
+        fail(fmt::format("step {} after step {}: steps must be non-decreasing", *s, cur_step_));
       cur_step_ = static_cast<std::uint32_t>(*s);
       ++c;
     }

@@ -36,7 +36,8 @@ std::string trace_stats_text(const TraceStats& s) {
     std::string experts, pairs;
     for (const auto& e : l.top_experts) experts += fmt::format(" {} ({:.1f}%)", e.expert, 100.0 * e.share);
     for (const auto& p : l.top_pairs) pairs += fmt::format(" {}+{} ({:.1f}%)", p.a, p.b, 100.0 * p.share);
-    out += fmt::format("layer {} top experts (share of assignments):{}\n", l.layer, experts.empty() ? " none" : experts);
+    out +=
+        fmt::format("layer {} top experts (share of assignments):{}\n", l.layer, experts.empty() ? " none" : experts);
     if (s.pairs_available && h.top_k >= 2)
       out += fmt::format("layer {} top pairs (share of tokens):{}\n", l.layer, pairs.empty() ? " none" : pairs);
   }

@@ -42,7 +42,8 @@ class AliasBuilder {
       const std::size_t s = small_.back();
       small_.pop_back();
       const std::size_t l = large_.back();
-      alias[s] = {static_cast<std::uint64_t>(std::llround(scaled_[s] * static_cast<double>(kOne32))), static_cast<int>(l)};
+      alias[s] = {static_cast<std::uint64_t>(std::llround(scaled_[s] * static_cast<double>(kOne32))),
+                  static_cast<int>(l)};
       scaled_[l] -= 1.0 - scaled_[s];
       if (scaled_[l] < 1.0) {
         large_.pop_back();
@@ -107,7 +108,7 @@ class SyntheticGate final : public Gate {
  private:
   struct Table {
     const AliasEntry* alias;
-    const double* weight;       // by slot
+    const double* weight;  // by slot
     const int* slot_to_expert;
   };
 
@@ -215,7 +216,7 @@ class SyntheticGate final : public Gate {
   int ranks_;
   std::uint64_t seed_;
   bool drifts_;
-  double local_;                               // rank_locality
+  double local_;  // rank_locality
   PopularityField field_;
   AliasBuilder builder_;
   std::vector<std::vector<AliasEntry>> alias_;  // one shared (zipf) or one per popularity layer

@@ -47,27 +47,27 @@ class PopularityField {
   const std::vector<int>& slot_to_expert(int layer);
 
  private:
-  void advance(std::int64_t epoch);  // epoch_ -> epoch: epoch == 0 (from scratch) or epoch_ + 1
+  void advance(std::int64_t epoch);                  // epoch_ -> epoch: epoch == 0 (from scratch) or epoch_ + 1
   void fresh_scores(std::int64_t epoch, int layer);  // xi_ (and perm_ row for zipf)
   void derive(int layer);
 
   PopularityParams params_;
   int layers_;
-  std::size_t n_;                 // experts
-  double layer_keep_, layer_new_; // rho, sqrt(1 - rho^2)
-  double time_keep_, time_new_;   // a, sqrt(1 - a^2)
+  std::size_t n_;                  // experts
+  double layer_keep_, layer_new_;  // rho, sqrt(1 - rho^2)
+  double time_keep_, time_new_;    // a, sqrt(1 - a^2)
   std::int64_t epoch_ = -1;
-  std::vector<double> quantile_;    // zipf: q_r, descending
-  std::vector<double> rank_weight_; // zipf: 1 / (r + 1)^s
-  std::vector<int> identity_;       // lognormal: slot = expert
-  std::vector<double> z_;           // [layer * n + e]: latent score of the current epoch
-  std::vector<int> perm_;           // zipf: [layer * n + r]: the fresh permutation of the current epoch
-  std::vector<char> pure_;          // zipf: [layer]: z is exactly that permutation's scores
+  std::vector<double> quantile_;             // zipf: q_r, descending
+  std::vector<double> rank_weight_;          // zipf: 1 / (r + 1)^s
+  std::vector<int> identity_;                // lognormal: slot = expert
+  std::vector<double> z_;                    // [layer * n + e]: latent score of the current epoch
+  std::vector<int> perm_;                    // zipf: [layer * n + r]: the fresh permutation of the current epoch
+  std::vector<char> pure_;                   // zipf: [layer]: z is exactly that permutation's scores
   std::vector<std::int64_t> derived_epoch_;  // [layer]: epoch held by map_ / weight_
   std::vector<std::vector<int>> map_;        // zipf: rank -> expert per layer
   std::vector<std::vector<double>> weight_;  // lognormal: weight per expert per layer
-  std::vector<double> xi_, eta_;    // scratch: fresh scores, layer-blended scores
-  std::vector<int> order_;          // scratch for ranking
+  std::vector<double> xi_, eta_;             // scratch: fresh scores, layer-blended scores
+  std::vector<int> order_;                   // scratch for ranking
 };
 
 }  // namespace moesim

@@ -5,16 +5,16 @@
 #include <vector>
 
 #include "core/units.hpp"
-#include "spec/model_spec.hpp"
 #include "moe/placement.hpp"
+#include "spec/model_spec.hpp"
 
 namespace moesim {
 
 struct GpuMemory {
-  std::vector<Bytes> expert_bytes;   // [gpu] routed-expert weights, replicas included
-  Bytes replicated_bytes;            // per GPU: attention + dense FFN + shared experts
-  Bytes kv_bytes;                    // per GPU: KV cache of its batch
-  Bytes max_total_bytes() const;     // over GPUs
+  std::vector<Bytes> expert_bytes;  // [gpu] routed-expert weights, replicas included
+  Bytes replicated_bytes;           // per GPU: attention + dense FFN + shared experts
+  Bytes kv_bytes;                   // per GPU: KV cache of its batch
+  Bytes max_total_bytes() const;    // over GPUs
   int fullest_gpu() const;
 };
 

@@ -17,20 +17,20 @@ using Target = MoeLayerPlanner::Target;
 
 // Inputs of the hot loop for one source GPU, as raw pointers (no per-token allocation).
 struct SrcPass {
-  const int* ids;              // tokens * top_k expert ids
+  const int* ids;  // tokens * top_k expert ids
   std::int64_t tokens;
   int top_k;
   int src;
   int gpus;
   unsigned experts;
-  const Target* single;        // this layer's row of single_
-  const Target* by_src;        // by_src_ (all layers)
+  const Target* single;  // this layer's row of single_
+  const Target* by_src;  // by_src_ (all layers)
   const Target* rr;
-  const int* rr_first;         // per replicated index
+  const int* rr_first;  // per replicated index
   const int* rr_count;
-  std::int64_t* copies_row;    // copies[src * gpus ...]
-  int* slot_counts;            // [Target::slot]: this layer's slots of all GPUs, GPU after GPU
-  std::uint32_t* stamp;        // [gpu] == clock: this token already sent a copy there
+  std::int64_t* copies_row;  // copies[src * gpus ...]
+  int* slot_counts;          // [Target::slot]: this layer's slots of all GPUs, GPU after GPU
+  std::uint32_t* stamp;      // [gpu] == clock: this token already sent a copy there
   std::uint32_t* clock;
 };
 
@@ -47,7 +47,8 @@ void plan_source(const SrcPass& p) {
       Target target = p.single[e];
       if (target.gpu < 0) {  // replicated: rule 1/2 precomputed per source, else round robin
         const int m = target.slot;
-        target = p.by_src[static_cast<std::size_t>(m) * static_cast<std::size_t>(p.gpus) + static_cast<std::size_t>(p.src)];
+        target =
+            p.by_src[static_cast<std::size_t>(m) * static_cast<std::size_t>(p.gpus) + static_cast<std::size_t>(p.src)];
         if (target.gpu < 0) {
           const auto i = static_cast<int>((t + e) % p.rr_count[m]);
           target = p.rr[p.rr_first[m] + i];
@@ -69,8 +70,8 @@ void plan_source(const SrcPass& p) {
 MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup)
     : placement_(placement), gpu_host_(std::move(gpu_host)), dedup_(dedup), experts_(placement.experts()) {
   if (static_cast<int>(gpu_host_.size()) != placement_.gpus())
-    throw Error(fmt::format("moe layer: {} GPU host ids for a placement over {} GPUs", gpu_host_.size(),
-                            placement_.gpus()));
+    throw Error(
+        fmt::format("moe layer: {} GPU host ids for a placement over {} GPUs", gpu_host_.size(), placement_.gpus()));
   const int gpus = placement_.gpus();
   single_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(experts_));
   slot_base_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(gpus + 1));
@@ -82,7 +83,8 @@ MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gp
     for (int e = 0; e < experts_; ++e) {
       const auto& reps = placement_.replicas(l, e);
       const auto& slots = placement_.replica_slots(l, e);
-      Target& entry = single_[static_cast<std::size_t>(l) * static_cast<std::size_t>(experts_) + static_cast<std::size_t>(e)];
+      Target& entry =
+          single_[static_cast<std::size_t>(l) * static_cast<std::size_t>(experts_) + static_cast<std::size_t>(e)];
       if (reps.size() == 1) {
         entry = flat(reps[0], slots[0]);
         continue;
@@ -135,13 +137,14 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
   // one flat array (one indexing per assignment, not two), copied out at the end.
   const int* const base = slot_base_.data() + static_cast<std::size_t>(moe_layer) * (g_count + 1);
   auto slot_counts = std::make_unique<int[]>(static_cast<std::size_t>(base[gpus]));  // zeroed
-  auto stamp = std::make_unique<std::uint32_t[]>(g_count);  // zeroed
+  auto stamp = std::make_unique<std::uint32_t[]>(g_count);                           // zeroed
 
   std::uint32_t clock = 0;
   for (int g = 0; g < gpus; ++g) {
     const auto& ids = experts_by_src[static_cast<std::size_t>(g)];
     if (ids.size() % static_cast<std::size_t>(top_k) != 0)
-      throw Error(fmt::format("moe layer: GPU {} has {} expert ids, not a multiple of top_k = {}", g, ids.size(), top_k));
+      throw Error(
+          fmt::format("moe layer: GPU {} has {} expert ids, not a multiple of top_k = {}", g, ids.size(), top_k));
     const SrcPass pass{ids.data(),
                        static_cast<std::int64_t>(ids.size() / static_cast<std::size_t>(top_k)),
                        top_k,

@@ -12,10 +12,10 @@ namespace moesim {
 
 struct LayerTraffic {
   int gpus = 0;
-  std::vector<std::int64_t> copies;          // [src * gpus + dst] token copies; src == dst is local
-  std::vector<std::vector<int>> slot_tokens; // [gpu][slot] token-expert assignments to compute
-  std::vector<std::int64_t> received;        // [gpu] token-expert assignments computed there
-  std::vector<std::int64_t> expert_load;     // [expert] assignments (over all replicas)
+  std::vector<std::int64_t> copies;           // [src * gpus + dst] token copies; src == dst is local
+  std::vector<std::vector<int>> slot_tokens;  // [gpu][slot] token-expert assignments to compute
+  std::vector<std::int64_t> received;         // [gpu] token-expert assignments computed there
+  std::vector<std::int64_t> expert_load;      // [expert] assignments (over all replicas)
   std::int64_t copies_from(int src, int dst) const {
     return copies[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];
   }
@@ -35,8 +35,7 @@ class MoeLayerPlanner {
   // experts_by_src[g] = the gate's output for source GPU g (tokens * top_k ids, token-major).
   // Resizes and zeroes `out`, reusing its capacity. Throws Error on a wrong GPU count, a batch
   // not a multiple of top_k, or an expert id out of range.
-  void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k,
-            LayerTraffic& out) const;
+  void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k, LayerTraffic& out) const;
 
   // Where an assignment is served; the cases above, in flat tables.
   struct Target {

@@ -35,8 +35,8 @@ Placement::Placement(int gpus, std::vector<std::vector<std::vector<int>>> replic
       slots[e].clear();
       for (int g : layer[e]) {
         if (g < 0 || g >= gpus_)
-          throw InputError(fmt::format("placement: layer {} expert {} is placed on GPU {}, but GPUs are 0..{}", l, e,
-                                       g, gpus_ - 1));
+          throw InputError(
+              fmt::format("placement: layer {} expert {} is placed on GPU {}, but GPUs are 0..{}", l, e, g, gpus_ - 1));
         auto& mark = seen[static_cast<std::size_t>(g)];
         if (mark == static_cast<int>(e))
           throw InputError(fmt::format("placement: layer {} expert {} is placed twice on GPU {}", l, e, g));

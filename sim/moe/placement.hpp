@@ -40,8 +40,8 @@ class Placement {
  private:
   int gpus_;
   int experts_;
-  std::vector<std::vector<std::vector<int>>> replicas_;  // [layer][expert] -> gpus
-  std::vector<std::vector<std::vector<int>>> local_;     // [layer][gpu] -> experts
+  std::vector<std::vector<std::vector<int>>> replicas_;       // [layer][expert] -> gpus
+  std::vector<std::vector<std::vector<int>>> local_;          // [layer][gpu] -> experts
   std::vector<std::vector<std::vector<int>>> replica_slots_;  // [layer][expert] -> slot per replica
   int max_slots_ = 0;
 };

@@ -35,7 +35,8 @@ void check_inputs(std::string_view kind, const PlacementInputs& in, bool need_lo
     if (t.size() != at(in.moe_layers))
       fail(fmt::format("{} has {} layers, expected one per MoE layer ({})", name, t.size(), in.moe_layers));
     for (std::size_t l = 0; l < t.size(); ++l) {
-      if (t[l].size() != width) fail(fmt::format("{} of layer {} has {} values, expected {}", name, l, t[l].size(), width));
+      if (t[l].size() != width)
+        fail(fmt::format("{} of layer {} has {} values, expected {}", name, l, t[l].size(), width));
       for (std::size_t i = 0; i < width; ++i)
         if (!std::isfinite(t[l][i]) || t[l][i] < 0)
           fail(fmt::format("{} of layer {} value {} is {}, expected a finite value >= 0", name, l, i, t[l][i]));
@@ -175,14 +176,16 @@ Placement redundant(const PlacementInputs& in) {
   }
   const int S = (E + R) / G;  // slots per GPU
   if (S > E)
-    throw InputError(fmt::format("placement redundant: {} slots per GPU but only {} experts (a GPU holds an expert "
-                                 "at most once); redundant_slots must be <= {}",
-                                 S, E, E * G - E));
+    throw InputError(
+        fmt::format("placement redundant: {} slots per GPU but only {} experts (a GPU holds an expert "
+                    "at most once); redundant_slots must be <= {}",
+                    S, E, E * G - E));
   // Hierarchical (EPLB with one expert per group) when domains are equal, share the experts
   // evenly and each domain has at least S experts; otherwise EPLB's global policy: one domain.
   std::vector<Ids> domains = group_domains(in);
   const auto N = static_cast<int>(domains.size());
-  const bool equal = std::all_of(domains.begin(), domains.end(), [&](const Ids& d) { return d.size() == domains[0].size(); });
+  const bool equal =
+      std::all_of(domains.begin(), domains.end(), [&](const Ids& d) { return d.size() == domains[0].size(); });
   if (N > 1 && !(equal && E % N == 0 && S <= E / N)) {
     Ids all(at(G));
     std::iota(all.begin(), all.end(), 0);
@@ -213,8 +216,7 @@ Placement redundant(const PlacementInputs& in) {
         label.push_back(m[at(i)]);
       }
       const Ids gpu_of = balanced_packing(weight, label, gpus_per_domain, S);
-      for (std::size_t k = 0; k < label.size(); ++k)
-        layers[l][at(label[k])].push_back(domains[at(d)][at(gpu_of[k])]);
+      for (std::size_t k = 0; k < label.size(); ++k) layers[l][at(label[k])].push_back(domains[at(d)][at(gpu_of[k])]);
     }
     for (auto& gpus : layers[l]) std::sort(gpus.begin(), gpus.end());
   }
@@ -329,14 +331,16 @@ Placement topology_aware(const PlacementInputs& in) {
     throw InputError("placement topology_aware: needs the NVLink domain of every GPU (gpu_domain)");
   const std::vector<Ids> domains = group_domains(in);
   if (domains.size() > 1 && in.coselect.empty())
-    throw InputError(fmt::format("placement topology_aware: needs expert co-selection counts to group experts "
-                                 "into the {} NVLink domains (none given)",
-                                 domains.size()));
+    throw InputError(
+        fmt::format("placement topology_aware: needs expert co-selection counts to group experts "
+                    "into the {} NVLink domains (none given)",
+                    domains.size()));
   const Ids target = domain_targets(domains, in.experts, in.gpus);
   std::vector<Layer> layers(at(in.moe_layers), Layer(at(in.experts)));
   for (std::size_t l = 0; l < layers.size(); ++l) {
     Ids dom = domains.size() > 1 ? cluster(in.coselect[l], target, in.experts) : Ids(at(in.experts), 0);
-    if (domains.size() > 1 && !in.source_load.empty()) dom = toward_sources(dom, domains, target, in.source_load[l], in.experts);
+    if (domains.size() > 1 && !in.source_load.empty())
+      dom = toward_sources(dom, domains, target, in.source_load[l], in.experts);
     for (std::size_t d = 0; d < domains.size(); ++d) {
       Ids members;
       for (int e = 0; e < in.experts; ++e)
@@ -362,10 +366,17 @@ Placement make_placement(PlacementKind kind, const PlacementInputs& in) {
     case PlacementKind::round_robin:
       check_inputs(name, in, false);
       return make_placement(kind, in.moe_layers, in.experts, in.gpus);
-    case PlacementKind::greedy: check_inputs(name, in, true); return greedy(in);
-    case PlacementKind::redundant: check_inputs(name, in, true); return redundant(in);
-    case PlacementKind::topology_aware: check_inputs(name, in, true); return topology_aware(in);
-    case PlacementKind::from_file: break;
+    case PlacementKind::greedy:
+      check_inputs(name, in, true);
+      return greedy(in);
+    case PlacementKind::redundant:
+      check_inputs(name, in, true);
+      return redundant(in);
+    case PlacementKind::topology_aware:
+      check_inputs(name, in, true);
+      return topology_aware(in);
+    case PlacementKind::from_file:
+      break;
   }
   throw Error("placement: from_file is read by io::load_placement, not computed");
 }

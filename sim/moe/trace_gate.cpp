@@ -26,10 +26,11 @@ TraceGate::TraceGate(const std::string& path, int moe_layers, int experts, int t
   else if (static_cast<std::uint64_t>(steps_wanted) < trace_steps_)
     notes_.push_back(fmt::format("trace has {} steps, scenario uses the first {}", trace_steps_, steps_wanted));
   if (h.ranks > gpus)
-    notes_.push_back(fmt::format("trace has {} ranks, EP size {}: ranks {}..{} are not replayed", h.ranks, gpus, gpus,
-                                 h.ranks - 1));
+    notes_.push_back(
+        fmt::format("trace has {} ranks, EP size {}: ranks {}..{} are not replayed", h.ranks, gpus, gpus, h.ranks - 1));
   else if (h.ranks < gpus)
-    notes_.push_back(fmt::format("trace has {} ranks, EP size {}: GPU g replays rank g mod {}", h.ranks, gpus, h.ranks));
+    notes_.push_back(
+        fmt::format("trace has {} ranks, EP size {}: GPU g replays rank g mod {}", h.ranks, gpus, h.ranks));
   if (h.counts_only())
     notes_.push_back("counts-only trace: tokens rebuilt from per-expert counts (dispatch dedup is approximate)");
 }
@@ -43,8 +44,8 @@ void TraceGate::load_step(int step) {
   }
   while (position_ < want) {
     if (!reader_->next(current_))
-      throw InputError(fmt::format("{}: ended after {} steps, header says {}", reader_->path(), position_ + 1,
-                                   trace_steps_));
+      throw InputError(
+          fmt::format("{}: ended after {} steps, header says {}", reader_->path(), position_ + 1, trace_steps_));
     ++position_;
   }
   loaded_ = step;
@@ -54,7 +55,8 @@ void TraceGate::assign(int step, int moe_layer, int src_gpu, int tokens, std::ve
   if (step != loaded_) load_step(step);
   const TraceHeader& h = reader_->header();
   const int rank = src_gpu % h.ranks;
-  const auto block = static_cast<std::size_t>(moe_layer) * static_cast<std::size_t>(h.ranks) + static_cast<std::size_t>(rank);
+  const auto block =
+      static_cast<std::size_t>(moe_layer) * static_cast<std::size_t>(h.ranks) + static_cast<std::size_t>(rank);
   const auto k = static_cast<std::size_t>(top_k_);
   out.resize(static_cast<std::size_t>(tokens) * k);
   const std::int32_t* ids = nullptr;
@@ -87,14 +89,15 @@ void TraceGate::assign(int step, int moe_layer, int src_gpu, int tokens, std::ve
     have = current_.tokens[block];
   }
   if (have == 0)
-    throw InputError(fmt::format("{}: step {} layer {} rank {} has no tokens to replay", reader_->path(),
-                                 current_.step, moe_layer, rank));
+    throw InputError(fmt::format("{}: step {} layer {} rank {} has no tokens to replay", reader_->path(), current_.step,
+                                 moe_layer, rank));
   if (have != static_cast<std::size_t>(tokens) && !batch_noted_) {
     batch_noted_ = true;
-    notes_.push_back(fmt::format("trace blocks hold {} tokens (step {}, layer {}, rank {}), the batch is {} per GPU: "
-                                 "blocks are {}",
-                                 have, current_.step, moe_layer, rank, tokens,
-                                 have > static_cast<std::size_t>(tokens) ? "truncated" : "reused cyclically"));
+    notes_.push_back(
+        fmt::format("trace blocks hold {} tokens (step {}, layer {}, rank {}), the batch is {} per GPU: "
+                    "blocks are {}",
+                    have, current_.step, moe_layer, rank, tokens,
+                    have > static_cast<std::size_t>(tokens) ? "truncated" : "reused cyclically"));
   }
   for (std::size_t t = 0; t < static_cast<std::size_t>(tokens); ++t) {
     const std::size_t src = (t % have) * k;

@@ -11,7 +11,7 @@ namespace moesim {
 
 struct TraceGenSpec {
   int steps = 1;
-  int layers = 1;          // MoE layers
+  int layers = 1;  // MoE layers
   int ranks = 1;
   int tokens_per_rank = 1;
 };

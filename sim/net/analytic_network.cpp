@@ -40,7 +40,8 @@ const std::vector<std::uint32_t>& AnalyticNetwork::sorted_by_size(std::int64_t f
   // Sizes are positive doubles, which order like their bit patterns.
   order_.resize(distinct_.size());
   for (std::uint32_t d = 0; d < order_.size(); ++d) order_[d] = d;
-  std::sort(order_.begin(), order_.end(), [&](std::uint32_t a, std::uint32_t b) { return distinct_[a].bits < distinct_[b].bits; });
+  std::sort(order_.begin(), order_.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return distinct_[a].bits < distinct_[b].bits; });
   // Each distinct size's first place in the output, then the flows in position order.
   std::uint32_t at = 0;
   for (std::uint32_t d : order_) {

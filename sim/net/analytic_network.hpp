@@ -25,15 +25,15 @@ class AnalyticNetwork final : public Network {
     double bytes;
     std::int64_t flow;
   };
-  std::vector<Use> uses_;                 // scratch: link uses grouped by link
-  std::vector<std::size_t> link_start_;   // scratch: link -> first use
-  std::vector<std::size_t> cursor_;       // scratch
+  std::vector<Use> uses_;                // scratch: link uses grouped by link
+  std::vector<std::size_t> link_start_;  // scratch: link -> first use
+  std::vector<std::size_t> cursor_;      // scratch
   // Scratch for sorted_by_size(): a hash table of the sizes seen (slots of an older generation
   // are empty), the distinct sizes with their counts, each flow's distinct size, the output.
   struct Slot {
     std::uint64_t bits;  // the effective size's bit pattern
     std::uint32_t gen;
-    std::uint32_t id;    // index in distinct_
+    std::uint32_t id;  // index in distinct_
   };
   struct Distinct {
     std::uint64_t bits;

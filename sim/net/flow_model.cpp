@@ -154,7 +154,8 @@ void FlowModel::merge_joined(Group& g) {
   if (g.joined.size() <= 8 && !mostly_stale(g)) {
     // A few: inserted in place (a short memmove each), stale entries left for a later merge.
     for (const Entry& e : g.joined)
-      g.queue.insert(std::upper_bound(g.queue.begin() + static_cast<std::ptrdiff_t>(g.head), g.queue.end(), e, less), e);
+      g.queue.insert(std::upper_bound(g.queue.begin() + static_cast<std::ptrdiff_t>(g.head), g.queue.end(), e, less),
+                     e);
     g.joined.clear();
     return;
   }
@@ -183,7 +184,7 @@ bool FlowModel::group_entry(std::int32_t link, Entry& entry) {
   Group& g = groups_[static_cast<std::size_t>(link)];
   ++g.tick;
   const Entry* e = g.level > 0 ? front(g) : nullptr;
-  if (e == nullptr) return false;  // empty, or stalled: no finish to wait for
+  if (e == nullptr) return false;                        // empty, or stalled: no finish to wait for
   const double after_ps = (e->key - g.clock) / g.level;  // the key is the flow's `left`
   g.timer_ps = g.clock_ps + ceil_ps(after_ps);
   entry = Entry{static_cast<double>(g.clock_ps) + after_ps, static_cast<std::uint32_t>(link), g.tick};

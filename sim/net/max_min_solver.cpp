@@ -148,7 +148,8 @@ void MaxMinSolver::fill() {
     remaining[r] = std::max(0.0, remaining[r] - share * users);
     unfixed[r] = 0;
   }
-  for (std::int32_t r : in_use_) remaining[static_cast<std::size_t>(r)] = std::max(0.0, remaining[static_cast<std::size_t>(r)]);
+  for (std::int32_t r : in_use_)
+    remaining[static_cast<std::size_t>(r)] = std::max(0.0, remaining[static_cast<std::size_t>(r)]);
 }
 
 std::span<const MaxMinSolver::Fixed> MaxMinSolver::solve() {

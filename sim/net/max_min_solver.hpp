@@ -94,12 +94,12 @@ class MaxMinSolver {
 
   std::vector<double> capacity_;
   std::vector<std::vector<Member>> members_;  // per resource: its variables
-  std::vector<std::int32_t> done_;  // per resource: the last solve in which it was a bottleneck
-  std::vector<std::int32_t> in_use_;  // resources with members (and, until the next solve, some without)
-  std::vector<char> listed_;          // per resource: in in_use_
+  std::vector<std::int32_t> done_;            // per resource: the last solve in which it was a bottleneck
+  std::vector<std::int32_t> in_use_;          // resources with members (and, until the next solve, some without)
+  std::vector<char> listed_;                  // per resource: in in_use_
   // Per variable: its record, and (`stride_` slots) its position in each resource's members_.
   std::size_t stride_ = 4 - kRes;  // resources a record has room for; grows with the longest path
-  std::size_t vars_ = 0;    // handles issued
+  std::size_t vars_ = 0;           // handles issued
   std::vector<std::int32_t> rec_;
   std::vector<std::uint32_t> pos_;
   std::vector<std::uint32_t> free_;  // removed handles
@@ -121,7 +121,7 @@ class MaxMinSolver {
       }
     };
   };
-  std::vector<Entry> order_;    // resources by starting share; order_[next_] is the next to look at
+  std::vector<Entry> order_;  // resources by starting share; order_[next_] is the next to look at
   std::size_t next_ = 0;
   std::vector<Entry> regrown_;  // heap: resources whose share had grown when looked at
   std::vector<Fixed> fixed_;

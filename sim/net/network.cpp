@@ -24,7 +24,9 @@ constexpr std::uint64_t kCallbackTag = ~std::uint64_t{0};
 }  // namespace
 
 Network::Network(EventQueue& queue, const Topology& topology, MessageCost cost)
-    : queue_(queue), topology_(topology), cost_(std::move(cost)),
+    : queue_(queue),
+      topology_(topology),
+      cost_(std::move(cost)),
       link_bytes_(static_cast<std::size_t>(topology.link_count())),
       pairs_(static_cast<std::size_t>(topology.gpu_count()) * static_cast<std::size_t>(topology.gpu_count())),
       eff_cache_(static_cast<std::size_t>(kPathKindCount) * kEffCache) {}
@@ -41,13 +43,15 @@ double Network::efficiency(PathKind kind, Bytes bytes) {
 void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
   const auto& paths = topology_.paths(src_gpu, dst_gpu);
   if (paths.empty()) throw Error("network: flow between a GPU and itself, or no route");
-  if (paths.size() > std::numeric_limits<std::uint16_t>::max()) throw Error("network: too many routes between two GPUs");
+  if (paths.size() > std::numeric_limits<std::uint16_t>::max())
+    throw Error("network: too many routes between two GPUs");
   pair.first_route = static_cast<std::uint32_t>(route_refs_.size());
   for (const Path& q : paths) {
     if (q.size() > std::numeric_limits<std::uint16_t>::max() ||
         route_links_.size() + q.size() > std::numeric_limits<std::uint32_t>::max())
       throw Error("network: routes too long for the flow table");
-    route_refs_.push_back(RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
+    route_refs_.push_back(
+        RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
     route_links_.insert(route_links_.end(), q.begin(), q.end());
   }
   pair.kind = topology_.path_kind(src_gpu, dst_gpu);
@@ -63,10 +67,11 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
       throw Error("network: flow between GPUs that do not exist");
     PairInfo& pair = pairs_[static_cast<std::size_t>(f.src_gpu) * gpus + static_cast<std::size_t>(f.dst_gpu)];
     if (pair.routes == 0) learn_pair(f.src_gpu, f.dst_gpu, pair);
-    const std::size_t choice = pair.routes == 1 ? 0 :
-        mix(salt * 0x9e3779b97f4a7c15ULL ^ (static_cast<std::uint64_t>(f.src_gpu) << 20) ^
-            static_cast<std::uint64_t>(f.dst_gpu)) %
-        pair.routes;
+    const std::size_t choice = pair.routes == 1
+                                   ? 0
+                                   : mix(salt * 0x9e3779b97f4a7c15ULL ^ (static_cast<std::uint64_t>(f.src_gpu) << 20) ^
+                                         static_cast<std::uint64_t>(f.dst_gpu)) %
+                                         pair.routes;
     const RouteRef route = route_refs_[pair.first_route + choice];
     Declared d;
     d.route_offset = route.offset;
@@ -75,8 +80,10 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     const double eff = efficiency(d.kind, f.bytes);
     d.eff_bytes = f.bytes.count() / (eff > 0 ? eff : 1.0);
     // One route: the pair's latency, computed once; several: the chosen one's.
-    d.latency_ps = pair.routes == 1 ? pair.latency_ps :
-        ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) + cost_.alpha_of(d.kind));
+    d.latency_ps = pair.routes == 1
+                       ? pair.latency_ps
+                       : ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) +
+                                    cost_.alpha_of(d.kind));
     decls_.push_back(f);
     info_.push_back(d);
   }
@@ -108,7 +115,8 @@ void Network::deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
     return;
   }
   // Few flows use callbacks (weight moves, tests): a linear search from the newest is enough.
-  const auto it = std::find_if(callbacks_.rbegin(), callbacks_.rend(), [&](const auto& c) { return c.first == flow_id; });
+  const auto it =
+      std::find_if(callbacks_.rbegin(), callbacks_.rend(), [&](const auto& c) { return c.first == flow_id; });
   if (it == callbacks_.rend()) throw Error("network: delivery of a flow without a callback");
   Delivered cb = std::move(it->second);
   callbacks_.erase(std::next(it).base());

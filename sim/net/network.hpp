@@ -80,8 +80,8 @@ class Network {
     std::uint32_t route_offset = 0;  // the ECMP path taken: its links in route_links_
     std::uint16_t route_len = 0;
     PathKind kind = PathKind::nvlink;
-    double eff_bytes = 0;    // bytes / efficiency
-    TimePs latency_ps = 0;   // links + alpha
+    double eff_bytes = 0;   // bytes / efficiency
+    TimePs latency_ps = 0;  // links + alpha
   };
   // `salt`: as given to declare().
   virtual void on_declared(std::int64_t /*first_id*/, std::size_t /*count*/, std::uint64_t /*salt*/) {}
@@ -115,12 +115,12 @@ class Network {
   std::vector<RouteRef> route_refs_;
   // What a declaration needs of a GPU pair, learnt on its first flow: one read per flow.
   struct PairInfo {
-    TimePs latency_ps = -1;  // links + alpha, when the pair has one route
+    TimePs latency_ps = -1;         // links + alpha, when the pair has one route
     std::uint32_t first_route = 0;  // in route_refs_
-    std::uint16_t routes = 0;  // 0: not learnt yet
+    std::uint16_t routes = 0;       // 0: not learnt yet
     PathKind kind = PathKind::nvlink;
   };
-  std::vector<PairInfo> pairs_;  // [src * G + dst]
+  std::vector<PairInfo> pairs_;                               // [src * G + dst]
   void learn_pair(int src_gpu, int dst_gpu, PairInfo& pair);  // fills it in (throws: no route)
   // Efficiency by message size, memoised (direct-mapped by the size's bits): flows of a step
   // repeat a few sizes, and each lookup otherwise costs a log and a binary search.

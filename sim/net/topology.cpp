@@ -58,10 +58,14 @@ constexpr Cost kUnreached{std::numeric_limits<int>::max(), std::numeric_limits<T
 
 const char* kind_name(NodeKind k) {
   switch (k) {
-    case NodeKind::gpu: return "gpu";
-    case NodeKind::nvswitch: return "nvswitch";
-    case NodeKind::nic: return "nic";
-    case NodeKind::network_switch: return "switch";
+    case NodeKind::gpu:
+      return "gpu";
+    case NodeKind::nvswitch:
+      return "nvswitch";
+    case NodeKind::nic:
+      return "nic";
+    case NodeKind::network_switch:
+      return "switch";
   }
   return "?";
 }
@@ -323,8 +327,8 @@ void Topology::write_dot(std::ostream& out) const {
   for (const TopoNode& nd : nodes_) {
     std::string label = dot_escape(nd.name);
     if (nd.kind == NodeKind::gpu) label += fmt::format("\\ngpu {} host {} dom {}", nd.gpu, nd.host, nd.domain);
-    out << "  " << dot_quote(nd.name) << " [shape=" << shapes[static_cast<int>(nd.kind)] << ", label=\""
-        << label << "\", tooltip=\"" << kind_name(nd.kind) << "\"];\n";
+    out << "  " << dot_quote(nd.name) << " [shape=" << shapes[static_cast<int>(nd.kind)] << ", label=\"" << label
+        << "\", tooltip=\"" << kind_name(nd.kind) << "\"];\n";
   }
   // Pair each link with an unused reverse twin of the same class, bandwidth and latency.
   std::map<std::pair<int, int>, std::vector<int>> by_ends;
@@ -339,8 +343,8 @@ void Topology::write_dot(std::ostream& out) const {
     if (it != by_ends.end()) {
       for (int j : it->second) {
         const Link& r = link(j);
-        if (!done[static_cast<std::size_t>(j)] && r.link_class == l.link_class &&
-            r.bandwidth == l.bandwidth && r.latency_ns == l.latency_ns) {
+        if (!done[static_cast<std::size_t>(j)] && r.link_class == l.link_class && r.bandwidth == l.bandwidth &&
+            r.latency_ns == l.latency_ns) {
           done[static_cast<std::size_t>(j)] = true;
           duplex = true;
           break;

@@ -30,7 +30,7 @@ struct TopoNode {
 struct Link {
   int from = -1;  // node ids
   int to = -1;
-  Bandwidth bandwidth;  // per direction (each Link is one direction)
+  Bandwidth bandwidth;    // per direction (each Link is one direction)
   double latency_ns = 0;  // summed along a path in ns, then rounded to ps once
   std::string link_class;
   bool up = true;  // a downed link carries nothing and no route uses it (fault what-ifs)
@@ -44,17 +44,19 @@ enum class PathKind : std::uint8_t { nvlink, scale_out };
 inline constexpr int kPathKindCount = 2;
 constexpr const char* path_kind_name(PathKind k) {
   switch (k) {
-    case PathKind::nvlink: return "nvlink";
-    case PathKind::scale_out: return "scale_out";
+    case PathKind::nvlink:
+      return "nvlink";
+    case PathKind::scale_out:
+      return "scale_out";
   }
   return "?";
 }
 
 struct LinkClassSummary {
   std::string link_class;
-  int links = 0;                // directed links
-  Bandwidth bandwidth;          // of one link
-  Bandwidth total;              // sum over the directed links
+  int links = 0;        // directed links
+  Bandwidth bandwidth;  // of one link
+  Bandwidth total;      // sum over the directed links
 };
 
 struct TopologySummary {
@@ -65,9 +67,9 @@ struct TopologySummary {
   int nodes = 0;
   int links = 0;  // directed
   std::vector<LinkClassSummary> classes;
-  Bandwidth injection;            // per GPU, out of the GPU over all its links (max over GPUs)
-  Bandwidth scaleout_injection;   // per GPU, over "nic" links only
-  Bandwidth bisection;            // min cut, one direction, GPUs [0, n/2) vs [n/2, n)
+  Bandwidth injection;           // per GPU, out of the GPU over all its links (max over GPUs)
+  Bandwidth scaleout_injection;  // per GPU, over "nic" links only
+  Bandwidth bisection;           // min cut, one direction, GPUs [0, n/2) vs [n/2, n)
   int max_ecmp_paths = 0;
   int max_path_links = 0;
 };
@@ -97,7 +99,10 @@ class Topology {
   void finalize(int max_ecmp = 16);
   // Fault what-ifs, applied before (re-)finalizing: the directed links from node a to node b.
   std::vector<int> links_between(int a, int b) const;
-  void set_link_up(int link, bool up) { links_[static_cast<std::size_t>(link)].up = up; finalized_ = false; }
+  void set_link_up(int link, bool up) {
+    links_[static_cast<std::size_t>(link)].up = up;
+    finalized_ = false;
+  }
   void scale_link_bandwidth(int link, double factor) { links_[static_cast<std::size_t>(link)].bandwidth *= factor; }
   int max_ecmp() const { return max_ecmp_; }
 

@@ -17,20 +17,20 @@ struct Summary {
   double step_us_mean = 0, step_us_p50 = 0, step_us_p90 = 0, step_us_p99 = 0;
   double tokens_per_s_total = 0;  // tokens of all steps / simulated time
   double tokens_per_s_per_gpu = 0;
-  double critical_us[kPhaseCount] = {};   // mean per step, along the critical path
-  double busy_us[kPhaseCount] = {};       // mean per GPU per step
-  double load_max_over_mean = 0;          // token-expert assignments per GPU over the whole step, max / mean
+  double critical_us[kPhaseCount] = {};  // mean per step, along the critical path
+  double busy_us[kPhaseCount] = {};      // mean per GPU per step
+  double load_max_over_mean = 0;         // token-expert assignments per GPU over the whole step, max / mean
   // Per MoE layer, max / mean over GPUs of the assignments received, averaged over layers: what
   // each layer's all-to-all and expert phase wait for. Its inverse is EPLB's "balancedness".
   double layer_load_max_over_mean = 0;
   int hottest_gpu = -1;
-  double hottest_gpu_share = 0;           // its share of all assignments
-  std::string hottest_link;               // by utilisation
+  double hottest_gpu_share = 0;  // its share of all assignments
+  std::string hottest_link;      // by utilisation
   std::string hottest_link_class;
-  double hottest_link_utilization = 0;    // bytes / (bandwidth x simulated time)
-  Bytes scaleout_bytes_per_step;          // over nic-class links, per step (one direction)
-  Bytes network_bytes_per_step;           // dispatch + combine between GPUs, per step
-  std::string critical_phase;             // phase with the most critical-path time
+  double hottest_link_utilization = 0;  // bytes / (bandwidth x simulated time)
+  Bytes scaleout_bytes_per_step;        // over nic-class links, per step (one direction)
+  Bytes network_bytes_per_step;         // dispatch + combine between GPUs, per step
+  std::string critical_phase;           // phase with the most critical-path time
 };
 
 Summary summarize(const Results& results);

@@ -27,10 +27,10 @@ struct LayerTraceStats {
   std::uint64_t assignments = 0;  // (token, expert) selections, summed over steps and ranks
   // Per-expert load = assignments summed over steps and ranks; statistics over the layer's experts.
   std::uint64_t load_max = 0;
-  double load_mean = 0;           // assignments / experts
-  double load_max_over_mean = 0;  // 0 when the layer is empty
-  double load_cv = 0;             // population standard deviation / mean; 0 when empty
-  int experts_unused = 0;         // experts with no assignment at all
+  double load_mean = 0;                  // assignments / experts
+  double load_max_over_mean = 0;         // 0 when the layer is empty
+  double load_cv = 0;                    // population standard deviation / mean; 0 when empty
+  int experts_unused = 0;                // experts with no assignment at all
   std::vector<ExpertShare> top_experts;  // by count, descending (ties: lower id first); count > 0 only
   std::vector<ExpertPair> top_pairs;     // token-level traces only; same ordering
   // Total-variation distance 0.5 * sum_e |p_s(e) - p_s'(e)| between the load distributions of
@@ -48,7 +48,7 @@ struct TraceStats {
   std::uint64_t assignments = 0;  // summed over layers
   bool pairs_available = false;   // false for counts-only traces (no per-token ids)
   std::vector<LayerTraceStats> layers;
-  int worst_layer = -1;           // the layer with the largest load_max_over_mean
+  int worst_layer = -1;  // the layer with the largest load_max_over_mean
 };
 
 // Reads the whole trace (from its first step: the reader is rewound) one step at a time.

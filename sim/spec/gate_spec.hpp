@@ -35,15 +35,15 @@ namespace moesim {
 // contiguous placement puts on GPU r when R = GPUs.
 struct GateSpec {
   GateModel kind = GateModel::uniform;
-  double zipf_exponent = 1.0;       // [0, 20]: popularity of the r-th most popular expert ~ 1 / r^s
-  double lognormal_sigma = 1.0;     // [0, 10]: sd of the log-weights (DeepSeek-V3 loads fit log-normal)
+  double zipf_exponent = 1.0;    // [0, 20]: popularity of the r-th most popular expert ~ 1 / r^s
+  double lognormal_sigma = 1.0;  // [0, 10]: sd of the log-weights (DeepSeek-V3 loads fit log-normal)
   // Per-layer variation: each MoE layer has its own popularity, so the hot experts differ between
   // layers. Off: one popularity for all layers (zipf: expert 0 is the most popular in every layer).
   bool layer_variation = false;
-  double layer_correlation = 0.0;   // [0, 1]: rho above; needs layer_variation to mean anything
-  double drift_per_step = 0.0;      // [0, 1]: d above; 0 = popularity fixed over steps
-  int drift_interval_steps = 1;     // >= 1: I above; popularity is held for I steps, then jumps
-  double rank_locality = 0.0;       // [0, 1]: lambda above; needs make_synthetic_gate's ranks
+  double layer_correlation = 0.0;  // [0, 1]: rho above; needs layer_variation to mean anything
+  double drift_per_step = 0.0;     // [0, 1]: d above; 0 = popularity fixed over steps
+  int drift_interval_steps = 1;    // >= 1: I above; popularity is held for I steps, then jumps
+  double rank_locality = 0.0;      // [0, 1]: lambda above; needs make_synthetic_gate's ranks
 };
 
 }  // namespace moesim

@@ -7,20 +7,20 @@ namespace moesim {
 
 struct ModelSpec {
   std::string name;
-  int hidden = 0;            // model dimension
-  int layers = 0;            // all transformer layers
-  int dense_layers = 0;      // leading layers with a dense FFN instead of MoE
+  int hidden = 0;        // model dimension
+  int layers = 0;        // all transformer layers
+  int dense_layers = 0;  // leading layers with a dense FFN instead of MoE
   int routed_experts = 0;
-  int shared_experts = 0;    // always-active experts, computed on the token's own GPU
+  int shared_experts = 0;  // always-active experts, computed on the token's own GPU
   int top_k = 0;
-  int expert_ffn = 0;        // intermediate size of one routed expert
-  int shared_ffn = 0;        // intermediate size of one shared expert
-  int dense_ffn = 0;         // intermediate size of a dense layer's FFN
-  double attn_params = 0;    // attention weights per layer (elements)
+  int expert_ffn = 0;             // intermediate size of one routed expert
+  int shared_ffn = 0;             // intermediate size of one shared expert
+  int dense_ffn = 0;              // intermediate size of a dense layer's FFN
+  double attn_params = 0;         // attention weights per layer (elements)
   double kv_bytes_per_token = 0;  // KV-cache bytes per token per layer (at the serving precision)
-  double weight_bytes = 2;   // bytes per weight element (fp8 = 1, bf16 = 2, mxfp4 ~ 0.53)
-  double dispatch_bytes = 2; // bytes per hidden element sent in dispatch
-  double combine_bytes = 2;  // bytes per hidden element sent back in combine
+  double weight_bytes = 2;        // bytes per weight element (fp8 = 1, bf16 = 2, mxfp4 ~ 0.53)
+  double dispatch_bytes = 2;      // bytes per hidden element sent in dispatch
+  double combine_bytes = 2;       // bytes per hidden element sent back in combine
   // Attention weights' precision when it differs from the experts' (gpt-oss: bf16 attention,
   // MXFP4 experts); 0 = same as weight_bytes.
   double attn_weight_bytes = 0;
@@ -46,6 +46,5 @@ struct ModelSpec {
   // Throws InputError (message prefixed with `where`) when a field is out of range.
   void validate(const std::string& where) const;
 };
-
 
 }  // namespace moesim

@@ -14,38 +14,38 @@ namespace moesim {
 
 struct WorkloadSpec {
   WorkloadPhase phase = WorkloadPhase::decode;
-  int tokens_per_gpu = 128;      // new tokens per GPU per step (decode batch / prompt chunk)
-  int kv_len = 4096;             // decode: cached context per sequence
+  int tokens_per_gpu = 128;  // new tokens per GPU per step (decode batch / prompt chunk)
+  int kv_len = 4096;         // decode: cached context per sequence
   int steps = 10;
 };
 
 struct Scenario {
-  std::string file;            // the scenario file it came from ("" when built in code)
+  std::string file;  // the scenario file it came from ("" when built in code)
   std::string name = "scenario";
   std::uint64_t seed = 1;
-  std::string model_preset;    // "" when dims are explicit
+  std::string model_preset;  // "" when dims are explicit
   ModelSpec model;
-  std::string topology_path;   // absolute
-  std::string profile_path;    // absolute
-  int ep_size = 0;             // GPUs used (the first ep_size of the topology); 0 = all
+  std::string topology_path;  // absolute
+  std::string profile_path;   // absolute
+  int ep_size = 0;            // GPUs used (the first ep_size of the topology); 0 = all
   WorkloadSpec workload;
-  GateSpec gate;               // synthetic gate (unused when trace_path is set)
-  std::string trace_path;      // absolute; set when [gate] kind = "trace"
+  GateSpec gate;           // synthetic gate (unused when trace_path is set)
+  std::string trace_path;  // absolute; set when [gate] kind = "trace"
   PlacementKind placement = PlacementKind::contiguous;
-  std::string placement_file;           // absolute; from_file only
-  int placement_window_steps = 8;       // steps of routing a load-aware strategy observes
-  int redundant_slots = 0;              // extra expert replicas in total (redundant strategy)
-  int rebalance_every_steps = 0;        // recompute the placement every K steps (0 = never)
+  std::string placement_file;      // absolute; from_file only
+  int placement_window_steps = 8;  // steps of routing a load-aware strategy observes
+  int redundant_slots = 0;         // extra expert replicas in total (redundant strategy)
+  int rebalance_every_steps = 0;   // recompute the placement every K steps (0 = never)
   NetworkModelKind network_model = NetworkModelKind::flow;
-  bool dedup = true;                   // one dispatch copy per (token, destination GPU)
+  bool dedup = true;  // one dispatch copy per (token, destination GPU)
   // Flow model: re-solve rates once this fraction of the active flows has started or finished
   // since the last solve (0 = after every change: exact max-min; see net/flow_model.hpp).
   double resolve_tolerance = 0.05;
-  bool layer_barrier = false;          // all GPUs wait for each other at every layer
+  bool layer_barrier = false;  // all GPUs wait for each other at every layer
   OverlapMode overlap = OverlapMode::none;
-  std::string output_dir;              // "" = results/<name> under the working directory
-  int timeline_steps = 1;              // steps drawn in timeline.json (0 = none)
-  std::vector<FaultSpec> faults;       // what-if failures; empty = healthy
+  std::string output_dir;         // "" = results/<name> under the working directory
+  int timeline_steps = 1;         // steps drawn in timeline.json (0 = none)
+  std::vector<FaultSpec> faults;  // what-if failures; empty = healthy
 
   bool prefill() const { return workload.phase == WorkloadPhase::prefill; }
   int microbatches() const { return overlap == OverlapMode::two_microbatch ? 2 : 1; }

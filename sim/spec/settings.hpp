@@ -40,7 +40,7 @@ struct SettingNames<GateModel> {
 };
 template <>
 struct SettingNames<PlacementKind> {
-  static constexpr std::array<std::string_view, 6> names{"contiguous", "round_robin", "greedy",
+  static constexpr std::array<std::string_view, 6> names{"contiguous", "round_robin",    "greedy",
                                                          "redundant",  "topology_aware", "from_file"};
 };
 template <>

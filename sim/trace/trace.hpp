@@ -18,10 +18,10 @@ struct TraceHeader {
 
   std::uint32_t version = kVersion;
   std::uint32_t flags = 0;
-  int layers = 0;       // MoE layers
-  int experts = 0;      // routed experts per layer
+  int layers = 0;   // MoE layers
+  int experts = 0;  // routed experts per layer
   int top_k = 0;
-  int ranks = 0;        // source ranks (GPUs holding tokens)
+  int ranks = 0;            // source ranks (GPUs holding tokens)
   std::uint64_t steps = 0;  // steps in the file (the writer fills it in on close)
 
   bool has_weights() const { return (flags & kFlagWeights) != 0; }
@@ -33,11 +33,11 @@ struct TraceHeader {
 // and (with weights) weights[] has the same layout. Counts-only form: counts[b * experts + e].
 struct TraceStep {
   std::uint32_t step = 0;
-  std::vector<std::uint32_t> tokens;    // [layers * ranks]
-  std::vector<std::uint64_t> offsets;   // [layers * ranks]: start of each block in `experts`
-  std::vector<std::int32_t> experts;    // token-level form only
-  std::vector<float> weights;           // token-level form with kFlagWeights only
-  std::vector<std::uint32_t> counts;    // counts-only form only: [layers * ranks * experts]
+  std::vector<std::uint32_t> tokens;   // [layers * ranks]
+  std::vector<std::uint64_t> offsets;  // [layers * ranks]: start of each block in `experts`
+  std::vector<std::int32_t> experts;   // token-level form only
+  std::vector<float> weights;          // token-level form with kFlagWeights only
+  std::vector<std::uint32_t> counts;   // counts-only form only: [layers * ranks * experts]
 
   // Fills offsets from tokens (call after setting tokens when building a step by hand).
   void index(int top_k);
@@ -71,10 +71,10 @@ class TraceReader {
   std::FILE* file_ = nullptr;
   TraceHeader header_;
   std::uint64_t file_size_ = 0;
-  std::uint64_t offset_ = 0;       // bytes consumed so far
+  std::uint64_t offset_ = 0;  // bytes consumed so far
   std::uint64_t steps_read_ = 0;
-  bool at_end_ = false;            // the end marker has been read and checked
-  std::vector<unsigned char> buf_; // one step's payload
+  bool at_end_ = false;              // the end marker has been read and checked
+  std::vector<unsigned char> buf_;   // one step's payload
   std::vector<std::uint32_t> seen_;  // per-expert stamps for the distinct-ids check
   std::uint32_t stamp_ = 0;
 };
@@ -108,7 +108,7 @@ class TraceWriter {
   std::vector<unsigned char> buf_;
   std::vector<std::uint32_t> seen_;  // per-expert stamps for the distinct-ids check
   std::uint32_t stamp_ = 0;
-  int uncaught_at_open_ = 0;         // std::uncaught_exceptions() when constructed
+  int uncaught_at_open_ = 0;  // std::uncaught_exceptions() when constructed
 };
 
 std::uint32_t crc32(const void* data, std::size_t n, std::uint32_t seed = 0);

@@ -64,7 +64,7 @@ struct FieldError {
 
 // The header rules shared by reader and writer (FORMAT.md "Header").
 inline std::optional<FieldError> check_header(std::uint32_t flags, std::int64_t layers, std::int64_t experts,
-                                       std::int64_t top_k, std::int64_t ranks) {
+                                              std::int64_t top_k, std::int64_t ranks) {
   const auto range = [](std::uint64_t at, const char* name, std::int64_t v,
                         std::int64_t hi) -> std::optional<FieldError> {
     if (v >= 1 && v <= hi) return std::nullopt;
@@ -131,7 +131,7 @@ std::uint32_t widen_ids(const unsigned char* src, std::int32_t* dst, std::size_t
 // First token (of `tokens`, k ids each, all < seen.size()) whose ids are not pairwise distinct,
 // or `tokens`. `seen` holds one stamp per expert; a fresh stamp per token avoids clearing it.
 inline std::size_t first_repeat(const std::int32_t* ids, std::size_t tokens, int k, std::vector<std::uint32_t>& seen,
-                         std::uint32_t& stamp) {
+                                std::uint32_t& stamp) {
   if (k == 1) return tokens;
   const auto kk = static_cast<std::size_t>(k);
   std::uint32_t* marks = seen.data();

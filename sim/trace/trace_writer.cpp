@@ -15,7 +15,6 @@ namespace moesim {
 
 using namespace trace_codec;  // NOLINT: the codec is this file's own vocabulary
 
-
 TraceWriter::TraceWriter(const std::string& path, const TraceHeader& header)
     : path_(path), header_(header), uncaught_at_open_(std::uncaught_exceptions()) {
   if (header_.version != TraceHeader::kVersion)
