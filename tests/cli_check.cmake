@@ -69,3 +69,13 @@ expect_run(0 "best: workload.tokens_per_gpu=32 .*runner-up: workload.tokens_per_
            --target-tokens-per-s 1000 --max-step-ms 10 -o ${WORK}/plan)
 expect_run(0 "no configuration meets both targets" ${MOESIM} plan ${SRC}/scenarios/smoke.toml
            --vary workload.tokens_per_gpu=8,16 --target-tokens-per-s 1e12 --max-step-ms 10 -o ${WORK}/plan2)
+
+# What a new user trips on: the version, a directory given as a file, a NaN target, a --set that
+# spans lines, a name that would leave results/.
+expect_run(0 "moesim [0-9]+\\.[0-9]+\\.[0-9]+ \\(commit [0-9a-z]+, [A-Za-z]+ build\\)" ${MOESIM} --version)
+expect_run(2 "scenarios: is a directory, not a TOML file" ${MOESIM} run ${SRC}/scenarios)
+expect_run(2 "a finite number > 0, got nan" ${MOESIM} plan ${SRC}/scenarios/smoke.toml --vary workload.steps=1
+           --target-tokens-per-s nan --max-step-ms 10 -o ${WORK}/plan-nan)
+expect_run(2 "cannot span lines" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set "workload.steps=1\nseed = 3" -q
+           -o ${WORK}/lines)
+expect_run(2 "is not a usable name" ${MOESIM} run ${SRC}/scenarios/smoke.toml --set "name=\"../../x\"" -q)

@@ -1,5 +1,6 @@
 // Scenario loading: the shipped scenarios load; every kind of broken scenario fails with an
 // InputError naming the file and the line; --set overrides; the resolved copy loads back.
+#include <fmt/format.h>
 #include <catch2/catch.hpp>
 
 #include "core/error.hpp"
@@ -146,4 +147,31 @@ TEST_CASE("the resolved scenario loads back to the same scenario", "[scenario]")
   REQUIRE(tb.substr(tb.find('\n')) == ta.substr(ta.find('\n')));
   REQUIRE(b.model.expert_weight_bytes() == a.model.expert_weight_bytes());
   REQUIRE(b.model.decode_attn_flops_per_ctx() == a.model.decode_attn_flops_per_ctx());
+}
+
+TEST_CASE("names that would leave results/ or vanish in it are refused", "[scenario]") {
+  for (const char* bad : {"../../x", "", ".hidden", "a/b", "a b"}) {
+    INFO(bad);
+    std::string text = good_text();
+    text.replace(0, 10, fmt::format("name = \"{}\"", bad));  // the first line, name = "t"
+    const std::string msg = error_of(text);
+    REQUIRE(msg.find("bad.toml:") != std::string::npos);
+    REQUIRE(msg.find("is not a usable name") != std::string::npos);
+  }
+  const std::string nul = error_of(good_text(), {"name=\"a\\u0000b\""});
+  REQUIRE(nul.find("not a usable name") != std::string::npos);
+  REQUIRE(error_of(good_text(), {"name=run-1.b_2"}).empty());
+}
+
+TEST_CASE("a --set value that spans lines is refused", "[scenario]") {
+  REQUIRE(error_of(good_text(), {"workload.steps=3\nseed = 9"}).find("cannot span lines") != std::string::npos);
+}
+
+TEST_CASE("two faults on one GPU are an error at the second", "[scenario]") {
+  const std::string text = good_text() +
+                           "[[faults]]\nkind = \"gpu_down\"\ngpu = 3\n[[faults]]\nkind = \"slow_gpu\"\n"
+                           "gpu = 3\ncompute_factor = 2\n";
+  const std::string msg = error_of(text);
+  INFO(msg);
+  REQUIRE(msg.find("GPU 3 already has a fault") != std::string::npos);
 }

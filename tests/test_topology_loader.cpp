@@ -161,3 +161,10 @@ TEST_CASE("structural mistakes") {
                 "[generator.scaleout]\nnic_Gbps = 400\n",
                 3, "at most 1152");
 }
+
+TEST_CASE("a second link between the same nodes is an error at the second") {
+  std::string text = kGoodExplicit;
+  text.replace(text.find("a = \"g1\""), 8, "a = \"g0\"");  // line 22: g0 - sw again
+  require_error("duplink.toml", text, 22, "duplicate link g0 -> sw (first defined at ");
+  REQUIRE(load_error("duplink.toml", text).find("duplink.toml:15:") != std::string::npos);
+}

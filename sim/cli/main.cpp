@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
 
   CLI::App app{"moesim: discrete-event simulator of Mixture-of-Experts expert parallelism on GPU clusters"};
   app.require_subcommand(1);
+  app.set_version_flag(
+      "--version", fmt::format("moesim {} (commit {}, {} build)", MOESIM_VERSION, MOESIM_COMMIT, MOESIM_BUILD_TYPE));
 
   RunArgs run_args;
   CLI::App* run = app.add_subcommand("run", "run a scenario and write its report");

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -108,6 +109,18 @@ int run_plan(const PlanArgs& a) {
   return sweep_rc;
 }
 
+// A finite number > 0 (CLI::PositiveNumber lets NaN through: every comparison with it is false).
+CLI::Validator finite_positive() {
+  return CLI::Validator(
+      [](const std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v) || !(v > 0))
+          return "a finite number > 0, got " + text;
+        return {};
+      },
+      "FINITE > 0");
+}
+
 }  // namespace
 
 std::function<int()> add_plan_command(CLI::App& app) {
@@ -116,10 +129,10 @@ std::function<int()> add_plan_command(CLI::App& app) {
   c->add_option("scenario", args->sweep.scenario, "scenario TOML file")->required();
   c->add_option("--target-tokens-per-s", args->target_tokens_per_s, "total throughput to reach")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
   c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound (ms)")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
   c->add_option("--vary", args->sweep.vary, "key=v1,v2,... (repeatable), e.g. parallelism.ep=8,16,32")
       ->required()
       ->expected(1)

@@ -4,9 +4,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -21,6 +23,16 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
   std::filesystem::path path(p);
   if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
   return path.lexically_normal().string();
+}
+
+// A scenario name as a directory name: letters, digits, '.', '_' and '-', not starting with '.',
+// 1 to 100 characters; anything else becomes '_'.
+std::string safe_name(const std::string& name) {
+  std::string out = name.substr(0, 100);
+  for (char& c : out)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
+  if (out.empty() || out.front() == '.') out.insert(0, "_");
+  return out.substr(0, 100);
 }
 
 std::int64_t int_bound(double v) {  // the schema's bounds as integers (2^63 - 1 does not fit a double)
@@ -91,6 +103,9 @@ void apply_override(toml::table& table, const std::string& assignment) {
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
   const std::string origin = "--set " + assignment;
+  // TOML would read a second line as another key and drop it from this one.
+  if (value.find_first_of("\r\n") != std::string::npos)
+    throw InputError(fmt::format("{}: a value cannot span lines", origin));
   toml::table parsed;
   try {
     parsed = toml::parse("v = " + value, origin);
@@ -122,8 +137,13 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   r.set_origins(std::move(origins));
   Scenario s;
   s.file = file;
-  s.name = std::filesystem::path(file).stem().string();
+  s.name = safe_name(std::filesystem::path(file).stem().string());
   read_section(r, "", s);
+  // The name becomes a directory under results/: nothing that could leave it or vanish in it.
+  if (s.name != safe_name(s.name))
+    r.fail("name", fmt::format("{:?} is not a usable name: 1 to 100 letters, digits, '.', '_' or '-', not starting "
+                               "with '.'",
+                               s.name));
 
   TableReader model = r.table("model");
   read_model(model, s, base_dir);
@@ -176,6 +196,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
       read_section(*t, section, s);
       t->finish();
     }
+  std::map<int, std::string> gpu_faulted;  // GPU -> where its fault is
   for (TableReader& f : r.tables("faults")) {
     // Which keys an entry needs depends on its kind; their types and ranges come from the schema.
     auto key = [&](std::string_view name) -> KeyValue { return read_key(f, scenario_key("faults", name), s, true); };
@@ -184,6 +205,9 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     fault.kind = *parse_setting<FaultKind>(std::get<std::string>(key("kind")));
     if (fault.kind == FaultKind::gpu_down || fault.kind == FaultKind::slow_gpu) {
       fault.gpu = static_cast<int>(std::get<std::int64_t>(key("gpu")));
+      // Two faults on one GPU (down twice, or down and slow) would leave which one applies unclear.
+      if (const auto [it, fresh] = gpu_faulted.emplace(fault.gpu, fault.where); !fresh)
+        f.fail("gpu", fmt::format("GPU {} already has a fault (at {})", fault.gpu, it->second));
       if (fault.kind == FaultKind::slow_gpu) fault.compute_factor = std::get<double>(key("compute_factor"));
     } else {
       fault.a = std::get<std::string>(key("a"));

@@ -48,7 +48,7 @@ std::vector<ScenarioKey> make_keys() {
   using N = KeyNeed;
   const double int64_max = static_cast<double>(std::numeric_limits<std::int64_t>::max());
   return {
-      {"", "name", T::string, 0, 0, {}, N::optional, "file stem", "names the run and its default output directory",
+      {"", "name", T::string, 0, 0, {}, N::optional, "file stem", "names the run and its default output directory: 1 to 100 letters, digits, `.`, `_` or `-`, not starting with `.` (a file stem's other characters become `_`)",
        MOESIM_STR(name)},
       {"", "seed", T::integer, 0, int64_max, {}, N::optional, "1", "seeds the gate; same seed, same results",
        [](const Scenario& s) -> KeyValue { return static_cast<std::int64_t>(s.seed); },

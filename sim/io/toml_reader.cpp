@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 namespace moesim::io {
@@ -17,6 +18,9 @@ std::string pos(const toml::source_region& r, const std::string& file) {
 }  // namespace
 
 toml::table parse_toml_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("{}: is a directory, not a TOML file", path));
   try {
     return toml::parse_file(path);
   } catch (const toml::parse_error& e) {

@@ -123,6 +123,7 @@ Topology build_explicit(std::vector<TableReader>& nodes, std::vector<TableReader
   if (gpus == 0) root.fail("node", "no node has kind = \"gpu\"");
   check_gpu_total(root, "node", gpus);
 
+  std::map<std::pair<int, int>, std::string> defined;  // directed (a, b) -> where its [[link]] is
   for (TableReader& r : links) {
     auto endpoint = [&](const char* key) {
       const std::string n = r.string(key);
@@ -139,6 +140,15 @@ Topology build_explicit(std::vector<TableReader>& nodes, std::vector<TableReader
     if (cls.empty()) r.fail("class", "must not be empty");
     const bool duplex = r.boolean_or("duplex", true);
     r.finish();
+    // A second link between the same nodes is almost always a copy-paste slip; parallel capacity
+    // is one link with the summed bandwidth.
+    for (const auto& dir :
+         duplex ? std::vector<std::pair<int, int>>{{a, b}, {b, a}} : std::vector<std::pair<int, int>>{{a, b}}) {
+      const auto [it, fresh] = defined.emplace(dir, where(r.file(), &r.raw()));
+      if (!fresh)
+        r.fail("a", fmt::format("duplicate link {} -> {} (first defined at {}); give one link the summed bandwidth",
+                                topo.node(dir.first).name, topo.node(dir.second).name, it->second));
+    }
     if (duplex)
       topo.add_duplex(a, b, bw, lat, cls);
     else
