@@ -403,3 +403,20 @@ TEST_CASE("a JSONL number too large for JSON is an input error with its line (fu
   REQUIRE_THROWS_WITH(moesim::io::import_trace("rows", in, (dir / "t.moetrace").string(), moesim::io::ImportOptions{}),
                       Catch::Contains("rows.jsonl:1") && Catch::Contains("invalid JSON"));
 }
+
+TEST_CASE("a JSONL row that repeats a key names the line and the key (issue 20)", "[trace][import][errors]") {
+  Scratch s;
+  const auto err = [&](const std::string& text) {
+    return input_error([&] { moesim::io::import_rows(s.file("dup.jsonl", text), s.out, {}); });
+  };
+  const std::string good = "{\"step\":0,\"layer\":0,\"rank\":0,\"token\":0,\"experts\":[1,2]}\n";
+  // nlohmann::json alone keeps the last "experts" and would import [3,4] without a word.
+  CHECK_THAT(err(good + "{\"step\":0,\"layer\":0,\"rank\":0,\"token\":1,\"experts\":[1,2],\"experts\":[3,4]}\n"),
+             Contains("dup.jsonl:2: duplicate key \"experts\""));
+  CHECK_THAT(err("{\"step\":0,\"step\":1,\"layer\":0,\"rank\":0,\"token\":0,\"experts\":[1,2]}\n"),
+             Contains("dup.jsonl:1: duplicate key \"step\""));
+  CHECK(!std::filesystem::exists(s.out));
+  // The same key in different objects is no repeat (checked per object): the row imports cleanly.
+  moesim::io::import_rows(s.file("ok.jsonl", good), s.out, {});
+  CHECK(std::filesystem::exists(s.out));
+}

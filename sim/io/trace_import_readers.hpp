@@ -155,7 +155,11 @@ class RowSource {
   void parse_json(Row& r, std::vector<std::int32_t>& ids, std::vector<float>& weights) {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line_);
+      keys_.clear();
+      object_at_.clear();
+      j = nlohmann::json::parse(line_, [this](int, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+        return check_key(event, parsed);
+      });
     } catch (const nlohmann::json::exception& e) {  // syntax errors and out-of-range numbers alike
       fail(fmt::format("invalid JSON: {}", e.what()));
     }
@@ -189,6 +193,23 @@ class RowSource {
     }
   }
 
+  // nlohmann keeps the last of repeated keys silently; a row must say each thing once.
+  bool check_key(nlohmann::json::parse_event_t event, const nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) {
+      object_at_.push_back(keys_.size());
+    } else if (event == Event::object_end) {
+      keys_.resize(object_at_.back());
+      object_at_.pop_back();
+    } else if (event == Event::key) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (std::find(keys_.begin() + static_cast<std::ptrdiff_t>(object_at_.back()), keys_.end(), key) != keys_.end())
+        fail(fmt::format("duplicate key \"{}\"", key));
+      keys_.push_back(key);
+    }
+    return true;
+  }
+
   TextLines lines_;
   bool jsonl_;
   const ImportOptions& opt_;
@@ -196,6 +217,8 @@ class RowSource {
   int top_k_ = 0;
   int weights_ = -1;  // -1 unknown (JSONL before the first row), 0 no, 1 yes
   std::size_t columns_ = 0;
+  std::vector<std::string> keys_;       // keys of the objects open in the row being parsed
+  std::vector<std::size_t> object_at_;  // where each open object's keys start in keys_
 };
 
 // ---------------------------------------------------------------------------------------------

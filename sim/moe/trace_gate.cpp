@@ -20,6 +20,10 @@ TraceGate::TraceGate(const std::string& path, int moe_layers, int experts, int t
   if (h.top_k != top_k) mismatch("top_k", h.top_k, top_k);
   trace_steps_ = h.steps;
   if (trace_steps_ == 0) throw InputError(fmt::format("{}: trace has no steps", path));
+  // The whole file must keep the format's promises, also where replay never reads (the steps past
+  // the scenario's, the end marker): a corrupt trace is an input error before anything runs. The
+  // steps replay reads are only framed here; next() checks them in full when replay reads them.
+  reader_->verify(static_cast<std::uint64_t>(std::max(steps_wanted, 0)), current_);
   if (static_cast<std::uint64_t>(steps_wanted) > trace_steps_)
     notes_.push_back(fmt::format("trace has {} steps, scenario asks {}: steps wrap around to the trace's first",
                                  trace_steps_, steps_wanted));

@@ -16,7 +16,9 @@ namespace moesim {
 
 class TraceGate final : public Gate {
  public:
-  // Throws InputError when the trace does not fit the model (layers, experts, top_k).
+  // Throws InputError when the trace does not fit the model (layers, experts, top_k) or breaks the
+  // format anywhere in the file: checked on opening in one pass that reads in full only the steps
+  // replay will not read (those it reads are checked as they are read, still before any result).
   TraceGate(const std::string& path, int moe_layers, int experts, int top_k, int gpus, int steps_wanted);
   // Steps must be asked in non-decreasing order (the simulator does); a step is read once.
   void assign(int step, int moe_layer, int src_gpu, int tokens, std::vector<int>& experts) override;

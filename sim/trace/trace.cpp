@@ -114,15 +114,9 @@ void TraceReader::read_header() {
                                  header_.steps, file_size_));
 }
 
-bool TraceReader::next(TraceStep& out) {
-  if (at_end_) return false;
-  if (steps_read_ == header_.steps) {
-    read_end_marker();
-    return false;
-  }
+std::uint64_t TraceReader::read_block_head(unsigned char* head) {
   const std::uint64_t block_at = offset_;
-  unsigned char head[kBlockHeadBytes];
-  read_exact(head, sizeof head, "a step block header");
+  read_exact(head, kBlockHeadBytes, "a step block header");
   const std::uint32_t tag = load<std::uint32_t>(head);
   if (tag == kTagDone)
     fail(block_at, fmt::format("end marker after {} steps, but the header says {}", steps_read_, header_.steps));
@@ -141,6 +135,18 @@ bool TraceReader::next(TraceStep& out) {
          fmt::format("unexpected end of file: step block {} at byte {} declares a {}-byte payload but only {} "
                      "bytes remain (truncated?)",
                      steps_read_, block_at, len, file_size_ - offset_));
+  return len;
+}
+
+bool TraceReader::next(TraceStep& out) {
+  if (at_end_) return false;
+  if (steps_read_ == header_.steps) {
+    read_end_marker();
+    return false;
+  }
+  const std::uint64_t block_at = offset_;
+  unsigned char head[kBlockHeadBytes];
+  const std::uint64_t len = read_block_head(head);
   if (buf_.size() < len) buf_.resize(len);
   // Checksum each chunk right after reading it, while it is still in cache.
   std::uint32_t actual = crc32(head, sizeof head);
@@ -275,6 +281,18 @@ void TraceReader::read_end_marker() {
   if (offset_ != file_size_ || std::fgetc(file_) != EOF)
     fail(offset_, fmt::format("trailing data after the end marker ({} bytes)", file_size_ - offset_));
   at_end_ = true;
+}
+
+void TraceReader::verify(std::uint64_t framed_steps, TraceStep& scratch) {
+  rewind();
+  unsigned char head[kBlockHeadBytes];
+  for (; steps_read_ < std::min(framed_steps, header_.steps); ++steps_read_) {
+    const std::uint64_t skip = read_block_head(head) + 4;  // payload and CRC, checked when next() reads them
+    if (std::fseek(file_, static_cast<long>(skip), SEEK_CUR) != 0) fail(offset_, "cannot seek");
+    offset_ += skip;
+  }
+  while (next(scratch)) {}
+  rewind();
 }
 
 void TraceReader::rewind() {

@@ -58,12 +58,17 @@ class TraceReader {
   // Reads the next step into `out` (reusing its capacity); false at the end of the steps.
   bool next(TraceStep& out);
   void rewind();  // back to the first step
+  // Checks the whole file in one streaming pass, then rewinds: the first `framed_steps` steps only
+  // for their framing (tag, length, room in the file; next() checks the rest when it reads them),
+  // every later step in full (decoded into `scratch`), then the end marker and the end of file.
+  void verify(std::uint64_t framed_steps, TraceStep& scratch);
   std::uint64_t bytes_read() const { return offset_; }
 
  private:
   void read_exact(void* dst, std::size_t n, const char* what);
   [[noreturn]] void fail(std::uint64_t at, const std::string& what) const;
   void read_header();
+  std::uint64_t read_block_head(unsigned char* head);  // checks a block's framing; returns payload_len
   void read_end_marker();
   void decode_tokens(TraceStep& out, std::uint64_t block_at, std::uint64_t len);
   void decode_counts(TraceStep& out, std::uint64_t block_at, std::uint64_t len);
