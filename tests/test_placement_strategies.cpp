@@ -272,6 +272,15 @@ TEST_CASE("placement strategies: bad inputs throw InputError", "[placement][stra
   in.redundant_slots = 3;
   REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in),
                       Catch::Contains("use redundant_slots = 0 or 8"));
+  // No slots given where the experts alone leave GPUs uneven (256 on 72): an error listing the
+  // slot counts that work, not a silent pick. 3 on 2: only 1 and 3 (R <= 3).
+  PlacementInputs uneven = zipf(1, 256, 72);
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, uneven),
+                      Catch::Contains("needs redundant_slots: 256 experts do not divide evenly over 72 GPUs") &&
+                          Catch::EndsWith("multiple of 72: 32, 104, 176, ..."));
+  uneven = zipf(1, 3, 2);
+  REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, uneven),
+                      Catch::EndsWith("multiple of 2: 1, 3"));
   in.redundant_slots = -8;
   REQUIRE_THROWS_WITH(moesim::make_placement(moesim::PlacementKind::redundant, in), Catch::Contains("must be >= 0"));
   // 64 + 456 = 520 = 65 per GPU > 64 experts.

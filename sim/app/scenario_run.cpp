@@ -17,8 +17,23 @@
 namespace moesim {
 
 ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network) {
-  ScenarioRun run{
-      scenario, io::load_topology(scenario.topology_path), io::load_profile(scenario.profile_path), {}, {}, {}, 0};
+  // An error about a file as a whole ("path: ...", no line: missing, unreadable, a directory)
+  // also names the scenario key that pointed to it.
+  const auto load = [](const auto& loader, const std::string& path, const std::string& key_where) {
+    try {
+      return loader(path);
+    } catch (const InputError& e) {
+      if (key_where.empty() || !std::string_view(e.what()).starts_with(path + ": ")) throw;
+      throw InputError(fmt::format("{}: {}", key_where, e.what()));
+    }
+  };
+  ScenarioRun run{scenario,
+                  load(io::load_topology, scenario.topology_path, scenario.topology_where),
+                  load(io::load_profile, scenario.profile_path, scenario.profile_where),
+                  {},
+                  {},
+                  {},
+                  0};
   apply_link_faults(run.topology, scenario.faults);
   std::optional<Placement> from_file;
   if (scenario.placement == PlacementKind::from_file)
@@ -46,8 +61,11 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
 }
 
 void write_run(const ScenarioRun& run, const std::string& dir) {
-  io::write_results({run.scenario, run.topology, run.profile, run.results, run.summary}, dir);
-  io::write_file(std::filesystem::path(dir) / "placement.toml", run.placement_toml);
+  // placement.toml goes into the same temporary directory, so it is swapped in with the rest.
+  io::replace_directory(dir, [&](const std::filesystem::path& tmp) {
+    io::write_result_files({run.scenario, run.topology, run.profile, run.results, run.summary}, tmp);
+    io::write_file(tmp / "placement.toml", run.placement_toml);
+  });
 }
 
 }  // namespace moesim

@@ -27,8 +27,10 @@ struct ScenarioRun {
 // the network model instead of the scenario's (benchmarks record flows through it). Throws
 // InputError for bad input (files, values, a placement that does not fit), Error otherwise.
 ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network = {});
-// Writes the run's result files into `dir`, plus placement.toml (loadable with
-// [placement] kind = "from_file").
+// Writes the run's result files, plus placement.toml (loadable with [placement] kind =
+// "from_file"), into a temporary directory beside `dir` and swaps it in whole: a failed write leaves
+// the previous results as they were. An existing `dir` that is not empty and holds no summary.json
+// is refused (InputError), not replaced.
 void write_run(const ScenarioRun& run, const std::string& dir);
 
 }  // namespace moesim

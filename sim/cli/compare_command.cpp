@@ -2,6 +2,7 @@
 #include "cli/compare_command.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <iostream>
@@ -9,9 +10,12 @@
 
 #include "app/scenario_run.hpp"
 #include "core/error.hpp"
+#include "engine/placement_builder.hpp"
+#include "engine/simulation.hpp"
 #include "io/csv_writer.hpp"
 #include "io/metric_registry.hpp"
 #include "io/scenario_loader.hpp"
+#include "spec/settings.hpp"
 
 namespace moesim::cli {
 
@@ -75,7 +79,16 @@ std::string table_heading() {
   return h + fmt::format(" {:>11}\n", "experts_GB") + h2 + fmt::format(" {:>11}\n", "per GPU");
 }
 
+// Every name is checked before any placement runs, so a typo costs nothing.
+void check_placement_names(const std::vector<std::string>& placements) {
+  for (const std::string& p : placements)
+    if (!parse_setting<PlacementKind>(p))
+      throw InputError(fmt::format("--placement: unknown placement \"{}\" (expected one of: {}); nothing was run", p,
+                                   fmt::join(setting_names<PlacementKind>(), ", ")));
+}
+
 int run_compare(const CompareArgs& a) {
+  check_placement_names(a.placements);
   std::vector<Row> rows;
   std::string name;
   std::string dir = a.out_dir;
@@ -88,6 +101,8 @@ int run_compare(const CompareArgs& a) {
       if (dir.empty()) dir = (sc.output_dir.empty() ? "results/" + sc.name : sc.output_dir) + "-compare";
       name = sc.name;
       const ScenarioRun run = run_scenario(sc);
+      if (auto note = uneven_experts_note(sc, Simulation::ep_gpus(sc, run.topology)))
+        std::cerr << fmt::format("note: {}: {}\n", p, *note);
       write_run(run, (std::filesystem::path(dir) / p).string());
       row.s = run.summary;
       row.expert_GB = run.results.memory_expert_bytes_max.GB();

@@ -15,6 +15,8 @@
 #include "cli/sweep_command.hpp"
 #include "cli/trace_commands.hpp"
 #include "core/error.hpp"
+#include "engine/placement_builder.hpp"
+#include "engine/simulation.hpp"
 #include "io/scenario_loader.hpp"
 #include "io/scenario_schema.hpp"
 #include "io/topology_loader.hpp"
@@ -32,6 +34,9 @@ struct RunArgs {
 int run_scenario(const RunArgs& a) {
   const moesim::ScenarioRun run = moesim::run_scenario(moesim::io::load_scenario(a.scenario, a.sets));
   const moesim::Scenario& sc = run.scenario;
+  // Also in the summary's notes, but a -q run or a script should not miss it.
+  if (auto note = moesim::uneven_experts_note(sc, moesim::Simulation::ep_gpus(sc, run.topology)))
+    std::cerr << "note: " << *note << "\n";
   const std::string dir = !a.out_dir.empty()       ? a.out_dir
                           : !sc.output_dir.empty() ? sc.output_dir
                                                    : "results/" + sc.name;

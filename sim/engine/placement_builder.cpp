@@ -61,6 +61,8 @@ Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpu
     in.gpu_domain.push_back(topology.gpu_domain(g));
   }
   in.redundant_slots = s.redundant_slots;
+  if (before_step == 0)
+    if (auto note = uneven_experts_note(s, gpus)) notes.push_back(std::move(*note));
   if (s.placement != PlacementKind::contiguous && s.placement != PlacementKind::round_robin) {
     // The initial placement looks ahead at steps 0..W-1 (as statistics from earlier serving would);
     // a re-balance before step s looks back at steps s-W..s-1.
@@ -71,7 +73,12 @@ Placement place(const Scenario& s, Gate& gate, const Topology& topology, int gpu
       notes.push_back(
           fmt::format("placement {} computed from the routing of steps 0..{}", setting_name(s.placement), count - 1));
   }
-  return make_placement(s.placement, in);
+  try {
+    return make_placement(s.placement, in);
+  } catch (const InputError& e) {
+    if (s.placement_where.empty()) throw;
+    throw InputError(fmt::format("{}: {}", s.placement_where, e.what()));  // the key to change
+  }
 }
 
 // Experts hosted by a down GPU keep their other replicas; an expert left with none moves to the
@@ -115,6 +122,18 @@ Placement fail_over(const Placement& p, const std::vector<char>& down, std::vect
 }
 
 }  // namespace
+
+std::optional<std::string> uneven_experts_note(const Scenario& s, int gpus) {
+  const int experts = s.model.routed_experts;
+  if ((s.placement != PlacementKind::contiguous && s.placement != PlacementKind::round_robin) || gpus <= 0 ||
+      experts % gpus == 0)
+    return std::nullopt;
+  const int fewer = experts / gpus, more_gpus = experts % gpus;
+  return fmt::format(
+      "{} routed experts do not divide evenly over {} EP GPUs: with {} placement {} GPUs hold {} experts a layer "
+      "and {} hold {}",
+      experts, gpus, setting_name(s.placement), more_gpus, fewer + 1, gpus - more_gpus, fewer);
+}
 
 Placement build_placement(const Scenario& s, Gate& gate, const Topology& topology, int gpus, int before_step,
                           const Placement* given, std::vector<std::string>& notes) {

@@ -4,7 +4,10 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -218,19 +221,124 @@ std::string timeline_json(const Results& r) {
   return j.dump() + "\n";
 }
 
-void write_results(const RunContext& run, const std::string& dir) {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The directory entry that replace_directory swaps: "out/" is "out", "." its absolute name (a
+// name of its own to rename), a symbolic link its target.
+fs::path swap_target(const fs::path& dir) {
+  fs::path d = dir.lexically_normal();
+  if (!d.has_filename() && d.has_relative_path()) d = d.parent_path();  // a trailing slash
+  if (d.empty() || d.filename() == "." || d.filename() == "..") {
+    d = fs::absolute(d).lexically_normal();
+    if (!d.has_filename() && d.has_relative_path()) d = d.parent_path();
+  }
+  if (!d.has_filename())
+    throw InputError(fmt::format("cannot write results to {}: not a directory name", dir.string()));
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw Error(fmt::format("cannot create output directory {}: {}", dir, ec.message()));
-  const std::filesystem::path d(dir);
-  write_file(d / "summary.json", summary_json(run));
-  per_step_csv(run.results).save(d / "per_step.csv");
-  per_layer_csv(run.results, run.summary.gpus).save(d / "per_layer.csv");
-  per_gpu_csv(run.results).save(d / "per_gpu.csv");
-  per_link_csv(run.results).save(d / "per_link.csv");
-  gpu_layer_csv(run.results, run.results.layers).save(d / "gpu_layer.csv");
-  write_file(d / "timeline.json", timeline_json(run.results));
-  write_file(d / "scenario.resolved.toml", scenario_to_toml(run.scenario));
+  if (fs::is_symlink(d, ec)) {
+    d = fs::canonical(d, ec);
+    if (ec) throw Error(fmt::format("cannot follow the link {}: {}", dir.string(), ec.message()));
+  }
+  return d;
+}
+
+// A sibling of `dir` that no other writer uses: pid and a per-process count ("out.tmp-1234-0").
+fs::path sibling(const fs::path& dir, std::string_view tag) {
+  static std::atomic<unsigned> count{0};
+  return dir.parent_path() /
+         fmt::format("{}.{}-{}-{}", dir.filename().string(), tag, static_cast<long>(::getpid()), count.fetch_add(1));
+}
+
+// Whether `dir` (an existing directory) may be replaced: nothing to lose, or earlier results.
+bool replaceable(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_empty(dir, ec) && !ec) return true;
+  return fs::exists(dir / "summary.json", ec);
+}
+
+}  // namespace
+
+void replace_directory(const fs::path& dir, const std::function<void(const fs::path& tmp)>& write) {
+  const fs::path target = swap_target(dir);
+  const std::string name = target.string();
+  std::error_code ec;
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+    if (ec)
+      throw Error(fmt::format("cannot create output directory {}: {}", target.parent_path().string(), ec.message()));
+  }
+  const fs::file_status status = fs::status(target, ec);
+  if (ec && status.type() != fs::file_type::not_found)
+    throw Error(fmt::format("cannot write results to {}: {}", name, ec.message()));
+  const bool existed = fs::exists(status);
+  if (existed && !fs::is_directory(status))
+    throw InputError(fmt::format("cannot write results to {}: it exists and is not a directory", name));
+  if (existed && !replaceable(target))
+    throw InputError(fmt::format(
+        "cannot write results to {}: it is not empty and holds no summary.json, so it is not replaced", name));
+
+  fs::path tmp;
+  do {  // a leftover of a crashed process with the same pid is skipped, never reused
+    tmp = sibling(target, "tmp");
+  } while (!fs::create_directory(tmp, ec) && !ec);
+  if (ec) throw Error(fmt::format("cannot create output directory {}: {}", tmp.string(), ec.message()));
+  const auto discard = [&] {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+  };
+  try {
+    write(tmp);
+  } catch (const InputError&) {
+    discard();
+    throw;
+  } catch (const Error& e) {
+    discard();
+    throw Error(fmt::format("{} ({} was not changed)", e.what(), name));
+  } catch (...) {
+    discard();
+    throw;
+  }
+
+  // Moved aside, not deleted, until the new results are in place: a failure in between puts it back.
+  const fs::path old = sibling(target, "old");
+  if (existed) {
+    fs::rename(target, old, ec);
+    if (ec) {
+      discard();
+      throw Error(fmt::format("cannot move {} aside to {}: {}", name, old.string(), ec.message()));
+    }
+  }
+  fs::rename(tmp, target, ec);
+  if (ec) {
+    const std::string reason = ec.message();
+    std::error_code ignored;
+    if (existed) fs::rename(old, target, ignored);
+    discard();
+    throw Error(fmt::format("cannot rename {} to {}: {}", tmp.string(), name, reason));
+  }
+  if (existed) {
+    fs::remove_all(old, ec);
+    if (ec)
+      throw Error(fmt::format("wrote {}, but cannot remove the previous results moved to {}: {}", name, old.string(),
+                              ec.message()));
+  }
+}
+
+void write_result_files(const RunContext& run, const fs::path& dir) {
+  write_file(dir / "summary.json", summary_json(run));
+  per_step_csv(run.results).save(dir / "per_step.csv");
+  per_layer_csv(run.results, run.summary.gpus).save(dir / "per_layer.csv");
+  per_gpu_csv(run.results).save(dir / "per_gpu.csv");
+  per_link_csv(run.results).save(dir / "per_link.csv");
+  gpu_layer_csv(run.results, run.results.layers).save(dir / "gpu_layer.csv");
+  write_file(dir / "timeline.json", timeline_json(run.results));
+  write_file(dir / "scenario.resolved.toml", scenario_to_toml(run.scenario));
+}
+
+void write_results(const RunContext& run, const std::string& dir) {
+  replace_directory(dir, [&](const fs::path& tmp) { write_result_files(run, tmp); });
 }
 
 }  // namespace moesim::io

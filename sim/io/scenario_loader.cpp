@@ -131,10 +131,19 @@ void apply_override(toml::table& table, const std::string& assignment) {
 }
 
 namespace {
+// "file:line:col: table.key" of a key (of its table when absent), or the --set that gave it.
+std::string key_where(const TableReader& t, std::string_view key, const std::map<std::string, std::string>* origins) {
+  const std::string full = t.full_key(key);
+  if (origins)
+    if (const auto it = origins->find(full); it != origins->end()) return it->second + ": " + full;
+  const toml::node* n = t.raw().get(key);
+  return where(t.file(), n ? n : &t.raw()) + ": " + full;
+}
+
 Scenario read_scenario(const toml::table& table, const std::string& file, const std::string& base_dir,
                        std::shared_ptr<const std::map<std::string, std::string>> origins) {
   TableReader r(table, file);
-  r.set_origins(std::move(origins));
+  r.set_origins(origins);
   Scenario s;
   s.file = file;
   s.name = safe_name(std::filesystem::path(file).stem().string());
@@ -152,6 +161,9 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   read_section(hw, "hardware", s);
   s.topology_path = resolve(base_dir, s.topology_path);
   s.profile_path = resolve(base_dir, s.profile_path);
+  // Where each path was given, so a missing file names the key that pointed to it.
+  s.topology_where = key_where(hw, "topology", origins.get());
+  s.profile_where = key_where(hw, "profile", origins.get());
   hw.finish();
 
   if (auto par = r.table_opt("parallelism")) {
@@ -181,6 +193,9 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
 
   if (auto pl = r.table_opt("placement")) {
     read_section(*pl, "placement", s);
+    // Named when the strategy refuses (it learns the GPU count only from the topology).
+    const bool slots_given = s.placement == PlacementKind::redundant && pl->has("redundant_slots");
+    s.placement_where = key_where(*pl, slots_given ? "redundant_slots" : "kind", origins.get());
     if (s.placement == PlacementKind::from_file)
       s.placement_file = resolve(base_dir, pl->string("file"));
     else if (pl->has("file"))

@@ -21,6 +21,9 @@ toml::table parse_toml_file(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError(fmt::format("{}: is a directory, not a TOML file", path));
+  // A device or pipe (/dev/zero) would never end; a missing file is left to the parser's message.
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw InputError(fmt::format("{}: not a regular file", path));
   try {
     return toml::parse_file(path);
   } catch (const toml::parse_error& e) {

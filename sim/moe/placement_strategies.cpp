@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.hpp"
 
@@ -169,6 +170,13 @@ Placement redundant(const PlacementInputs& in) {
   if ((E + R) % G != 0) {
     const int up = R + (G - (E + R) % G);
     const int down = up - G;
+    std::vector<int> work;  // no slots given: the first few that work (a GPU holds an expert at most once)
+    for (int r = up; R == 0 && r <= E * (G - 1) && work.size() < 3; r += G) work.push_back(r);
+    if (R == 0)
+      throw InputError(
+          fmt::format("placement redundant needs redundant_slots: {} experts do not divide evenly over {} GPUs; set "
+                      "placement.redundant_slots so that experts + slots is a multiple of {}: {}{}",
+                      E, G, G, fmt::join(work, ", "), work.size() == 3 ? ", ..." : ""));
     throw InputError(fmt::format(
         "placement redundant: experts + redundant_slots = {} + {} = {} is not a multiple of {} GPUs, so GPUs "
         "would hold different slot counts; use redundant_slots = {}{}",

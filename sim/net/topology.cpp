@@ -261,6 +261,14 @@ TopologySummary Topology::summarize() const {
   s.hosts = static_cast<int>(hosts.size());
   s.domains = static_cast<int>(domains.size());
 
+  // Node names by kind, so fault targets can be looked up.
+  for (NodeKind k : {NodeKind::gpu, NodeKind::nvswitch, NodeKind::nic, NodeKind::network_switch}) {
+    NodeGroup g{kind_name(k), {}};
+    for (const TopoNode& nd : nodes_)
+      if (nd.kind == k) g.names.push_back(nd.name);
+    if (!g.names.empty()) s.node_groups.push_back(std::move(g));
+  }
+
   // One row per (class, per-link bandwidth), classes in order of first appearance.
   for (const Link& l : links_) {
     auto it = std::find_if(s.classes.begin(), s.classes.end(), [&](const LinkClassSummary& c) {

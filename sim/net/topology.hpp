@@ -59,13 +59,20 @@ struct LinkClassSummary {
   Bandwidth total;      // sum over the directed links
 };
 
+// The names of one kind of node ("gpu", "nvswitch", "nic", "switch"), in node id order.
+struct NodeGroup {
+  std::string kind;
+  std::vector<std::string> names;
+};
+
 struct TopologySummary {
   std::string name;
   int gpus = 0;
   int hosts = 0;
   int domains = 0;
   int nodes = 0;
-  int links = 0;  // directed
+  int links = 0;                       // directed
+  std::vector<NodeGroup> node_groups;  // by NodeKind, kinds with no node left out
   std::vector<LinkClassSummary> classes;
   Bandwidth injection;           // per GPU, out of the GPU over all its links (max over GPUs)
   Bandwidth scaleout_injection;  // per GPU, over "nic" links only

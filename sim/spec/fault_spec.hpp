@@ -9,7 +9,7 @@ namespace moesim {
 struct FaultSpec {
   FaultKind kind = FaultKind::link_down;
   std::string where;            // "file:line:col" of its [[faults]] entry, for error messages
-  std::string a, b;             // link faults: node names (see `moesim topo show --dot`)
+  std::string a, b;             // link faults: node names (`moesim topo show` lists them)
   bool duplex = true;           // link faults: both directions
   double bandwidth_factor = 1;  // link_degraded: (0, 1]
   int gpu = -1;                 // slow_gpu, gpu_down

@@ -27,7 +27,10 @@ struct Scenario {
   ModelSpec model;
   std::string topology_path;  // absolute
   std::string profile_path;   // absolute
-  int ep_size = 0;            // GPUs used (the first ep_size of the topology); 0 = all
+  // Where each path was given ("file:line:col: hardware.topology", or the --set), named when the
+  // file is missing; "" when built in code.
+  std::string topology_where, profile_where;
+  int ep_size = 0;  // GPUs used (the first ep_size of the topology); 0 = all
   WorkloadSpec workload;
   GateSpec gate;           // synthetic gate (unused when trace_path is set)
   std::string trace_path;  // absolute; set when [gate] kind = "trace"
@@ -36,6 +39,7 @@ struct Scenario {
   int placement_window_steps = 8;  // steps of routing a load-aware strategy observes
   int redundant_slots = 0;         // extra expert replicas in total (redundant strategy)
   int rebalance_every_steps = 0;   // recompute the placement every K steps (0 = never)
+  std::string placement_where;     // placement.kind's (or redundant_slots') place, as topology_where
   NetworkModelKind network_model = NetworkModelKind::flow;
   bool dedup = true;  // one dispatch copy per (token, destination GPU)
   // Flow model: re-solve rates once this fraction of the active flows has started or finished
