@@ -252,15 +252,19 @@ std::vector<std::string> model_preset_names() {
   return names;
 }
 
+namespace {
+std::string preset_file(const std::string& name) {
+  return (std::filesystem::path(models_dir()) / (name + ".toml")).string();
+}
+}  // namespace
+
 std::optional<ModelSpec> find_model_preset(const std::string& name) {
-  if (is_path(name) || !std::filesystem::is_regular_file(std::filesystem::path(models_dir()) / (name + ".toml")))
-    return std::nullopt;
+  if (is_path(name) || !std::filesystem::is_regular_file(preset_file(name))) return std::nullopt;
   return load_model_preset(name);
 }
 
 ModelSpec load_model_preset(const std::string& name, const std::string& base_dir) {
-  std::string path =
-      is_path(name) ? resolve(base_dir, name) : (std::filesystem::path(models_dir()) / (name + ".toml")).string();
+  const std::string path = is_path(name) ? resolve(base_dir, name) : preset_file(name);
   if (!is_path(name) && !std::filesystem::is_regular_file(path)) {
     std::string known;
     for (const auto& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;
