@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -244,11 +243,9 @@ fs::path swap_target(const fs::path& dir) {
   return d;
 }
 
-// A sibling of `dir` that no other writer uses: pid and a per-process count ("out.tmp-1234-0").
-fs::path sibling(const fs::path& dir, std::string_view tag) {
-  static std::atomic<unsigned> count{0};
-  return dir.parent_path() /
-         fmt::format("{}.{}-{}-{}", dir.filename().string(), tag, static_cast<long>(::getpid()), count.fetch_add(1));
+// The n-th sibling name of `dir` for this process ("out.tmp-1234-0"); callers take the first free one.
+fs::path sibling(const fs::path& dir, std::string_view tag, int n) {
+  return dir.parent_path() / fmt::format("{}.{}-{}-{}", dir.filename().string(), tag, static_cast<long>(::getpid()), n);
 }
 
 // Whether `dir` (an existing directory) may be replaced: nothing to lose, or earlier results.
@@ -279,10 +276,10 @@ void replace_directory(const fs::path& dir, const std::function<void(const fs::p
     throw InputError(fmt::format(
         "cannot write results to {}: it is not empty and holds no summary.json, so it is not replaced", name));
 
-  fs::path tmp;
-  do {  // a leftover of a crashed process with the same pid is skipped, never reused
-    tmp = sibling(target, "tmp");
-  } while (!fs::create_directory(tmp, ec) && !ec);
+  // The first name nobody holds (another writer, a crashed process's leftover) is created, so two
+  // writers never share one.
+  fs::path tmp = sibling(target, "tmp", 0);
+  for (int n = 1; !fs::create_directory(tmp, ec) && !ec; ++n) tmp = sibling(target, "tmp", n);
   if (ec) throw Error(fmt::format("cannot create output directory {}: {}", tmp.string(), ec.message()));
   const auto discard = [&] {
     std::error_code ignored;
@@ -302,7 +299,8 @@ void replace_directory(const fs::path& dir, const std::function<void(const fs::p
   }
 
   // Moved aside, not deleted, until the new results are in place: a failure in between puts it back.
-  const fs::path old = sibling(target, "old");
+  fs::path old = sibling(target, "old", 0);
+  for (int n = 1; fs::exists(old, ec); ++n) old = sibling(target, "old", n);
   if (existed) {
     fs::rename(target, old, ec);
     if (ec) {
