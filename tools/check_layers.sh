@@ -14,11 +14,12 @@ declare -A allowed=(
   [gpu]="core spec"
   [trace]="core spec"
   [moe]="core spec trace"
-  [engine]="core spec net gpu trace moe"
-  [report]="core spec net gpu trace moe engine"
-  [io]="core spec net gpu trace moe engine report"
-  [app]="core spec net gpu trace moe engine report io"
-  [cli]="core spec net gpu trace moe engine report io app"
+  [comm]="core spec net gpu trace moe"
+  [engine]="core spec net gpu trace moe comm"
+  [report]="core spec net gpu trace moe comm engine"
+  [io]="core spec net gpu trace moe comm engine report"
+  [app]="core spec net gpu trace moe comm engine report io"
+  [cli]="core spec net gpu trace moe comm engine report io app"
 )
 bad=0
 for dir in */; do

@@ -9,6 +9,7 @@
 
 #include "app/scenario_run.hpp"
 #include "app/summary_text.hpp"
+#include "cli/comm_command.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/plan_command.hpp"
 #include "cli/sweep_comm.hpp"
@@ -104,6 +105,7 @@ int main(int argc, char** argv) {
   const auto run_compare = moesim::cli::add_compare_command(app);
   const auto run_sweep = moesim::cli::add_sweep_command(app);
   const auto run_plan = moesim::cli::add_plan_command(app);
+  const auto run_comm = moesim::cli::add_comm_command(app);
 
   try {
     app.parse(argc, argv);
@@ -121,6 +123,7 @@ int main(int argc, char** argv) {
     if (const int rc = run_compare(); rc >= 0) return rc;
     if (const int rc = run_sweep(); rc >= 0) return rc;
     if (const int rc = run_plan(); rc >= 0) return rc;
+    if (const int rc = run_comm(); rc >= 0) return rc;
   } catch (const moesim::InputError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

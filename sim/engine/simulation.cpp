@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "comm/ep_kernel.hpp"
 #include "core/error.hpp"
 #include "engine/faults.hpp"
 #include "engine/placement_builder.hpp"
@@ -15,18 +16,7 @@
 namespace moesim {
 
 namespace {
-MessageCost message_cost(const Profile& p) {
-  MessageCost c;
-  const CommParams& up = p.comm.at("nvlink");
-  const CommParams& out = p.comm.at("scaleout");
-  c.alpha_ns[static_cast<std::size_t>(PathKind::nvlink)] = up.latency_ns;
-  c.alpha_ns[static_cast<std::size_t>(PathKind::scale_out)] = out.latency_ns;
-  c.efficiency = [up_eff = up.efficiency, out_eff = out.efficiency](PathKind kind, Bytes bytes) {
-    const LogTable& t = kind == PathKind::nvlink ? up_eff : out_eff;
-    return t.empty() ? 1.0 : t.at(bytes.count());
-  };
-  return c;
-}
+MessageCost message_cost(const Profile& p) { return EpKernel::from_profile(p, "nccl", "").message_cost(p); }
 
 // A flow's network tag: its collective's index and its two GPUs, so that a delivery needs no
 // lookup of the flow's declaration (a scattered read per flow).

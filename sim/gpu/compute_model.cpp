@@ -213,10 +213,12 @@ TimePs ComputeModel::combine_ps(std::int64_t token_copies) const {
   return roofline_ps(bytes, 0, false);
 }
 
-TimePs ComputeModel::local_copy_ps(Bytes bytes) const {
+TimePs hbm_copy_ps(const Profile& profile, Bytes bytes) {
   if (!(bytes > Bytes{})) return 0;
-  return memory_ps(profile_, 2.0 * bytes.count());  // read and write; rides on the dispatch kernel's launch
+  return memory_ps(profile, 2.0 * bytes.count());  // read and write; rides on the dispatch kernel's launch
 }
+
+TimePs ComputeModel::local_copy_ps(Bytes bytes) const { return hbm_copy_ps(profile_, bytes); }
 
 std::string ComputeModel::source(Phase phase) const {
   if (phase == Phase::attention || phase == Phase::dense_ffn || phase == Phase::shared_experts) return "roofline";

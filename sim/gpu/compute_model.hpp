@@ -16,6 +16,9 @@
 
 namespace moesim {
 
+// A copy from HBM to HBM (a dispatch to a local expert): read and write at the HBM rate.
+TimePs hbm_copy_ps(const Profile& profile, Bytes bytes);
+
 class ComputeModel {
  public:
   ComputeModel(const Profile& profile, const ModelSpec& model);

@@ -114,6 +114,24 @@ void Profile::validate(const std::string& where) const {
     const std::string bad = table.check(0, 1e12);
     require(bad.empty(), where, fmt::format("kernels.{} {}", name, bad));
   }
+  for (const auto& [name, k] : ep_kernels) {
+    const std::string sec = "ep_kernel." + name;
+    for (const auto& [v, key] : {std::pair{k.dispatch_fixed_us, "dispatch_fixed_us"},
+                                 {k.combine_fixed_us, "combine_fixed_us"},
+                                 {k.dispatch_fixed_scaleout_us, "dispatch_fixed_scaleout_us"},
+                                 {k.combine_fixed_scaleout_us, "combine_fixed_scaleout_us"},
+                                 {k.per_peer_ns, "per_peer_ns"},
+                                 {k.message_nvlink_ns, "message_nvlink_ns"},
+                                 {k.message_scaleout_ns, "message_scaleout_ns"},
+                                 {k.sm_GBps, "sm_GBps"}})
+      require(std::isfinite(v) && v >= 0 && v <= 1e9, where,
+              fmt::format("{}.{} must be in [0, 1e9] (got {})", sec, key, v));
+    require_fraction(k.efficiency_nvlink, where, (sec + ".efficiency_nvlink").c_str());
+    require_fraction(k.efficiency_scaleout, where, (sec + ".efficiency_scaleout").c_str());
+    require(k.sms >= 0 && k.sms <= 1024, where, fmt::format("{}.sms must be in [0, 1024] (got {})", sec, k.sms));
+    require(k.sm_GBps == 0 || k.sms > 0, where, fmt::format("{}.sm_GBps needs {}.sms", sec, sec));
+    require_provenance(k.provenance, where, sec);
+  }
   require(kernels_us.empty() || !kernels_model.empty(), where,
           "kernels.model must name the model the kernel tables were measured for");
   require(kernels_weight_bytes == 0 ||
@@ -126,6 +144,19 @@ void Profile::validate(const std::string& where) const {
   require(kernels_expert_fixed_us == 0 || kernels_us.count("expert_us"), where,
           "kernels.expert_fixed_us needs the expert_us table it belongs to");
   require_provenance(kernels_provenance, where, "kernels");
+}
+
+std::optional<EpKernelParams> Profile::ep_kernel(const std::string& name) const {
+  if (const auto it = ep_kernels.find(name); it != ep_kernels.end()) return it->second;
+  if (name == "nccl") return EpKernelParams{};
+  return std::nullopt;
+}
+
+std::vector<std::string> Profile::ep_kernel_names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, k] : ep_kernels) names.push_back(name);
+  if (!ep_kernels.count("nccl")) names.insert(names.begin(), "nccl");
+  return names;
 }
 
 }  // namespace moesim

@@ -3,10 +3,12 @@
 // Every profile says where its numbers come from ([meta] source = measured | published | derived;
 // optionally per section, with a citation).
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/units.hpp"
+#include "spec/settings.hpp"
 
 namespace moesim {
 
@@ -49,6 +51,30 @@ struct CommParams {
   bool operator==(const CommParams&) const = default;
 };
 
+// One expert-parallel communication kernel (DeepEP normal or low-latency, Hybrid-EP, pplx, NCCL):
+// how it moves tokens (its mode) and what it costs beyond link bandwidth; [ep_kernel.<name>].
+// The "nccl" mode keeps the per-message latency and size-dependent efficiency of [comm.*].
+struct EpKernelParams {
+  EpMode mode = EpMode::nccl;
+  // Fixed cost of one dispatch / combine (launch, notify/layout handshake, completion flags), in
+  // us: for an EP group inside one NVLink domain, and for one that spans the scale-out network.
+  double dispatch_fixed_us = 0;
+  double combine_fixed_us = 0;
+  double dispatch_fixed_scaleout_us = 0;
+  double combine_fixed_scaleout_us = 0;
+  double per_peer_ns = 0;  // handshake per peer of the EP group, on top of the fixed cost
+  // Occupancy of the sending port per message (the NIC's message rate, per-token headers and
+  // signals), in ns; charged on the link, so it matters only where messages crowd a port.
+  double message_nvlink_ns = 0;
+  double message_scaleout_ns = 0;
+  double efficiency_nvlink = 1;  // fraction of the link rate a large transfer reaches (not "nccl")
+  double efficiency_scaleout = 1;
+  int sms = 0;         // SMs the kernel occupies while it runs (0 = not stated)
+  double sm_GBps = 0;  // copy rate of one of its SMs (0 = SMs do not limit the copy)
+  Provenance provenance;
+  bool operator==(const EpKernelParams&) const = default;
+};
+
 struct Profile {
   ProfileMeta meta;
   Bandwidth hbm_bandwidth;                 // HBM bandwidth (datasheet; the file's hbm_GBps)
@@ -70,6 +96,12 @@ struct Profile {
   double kernels_expert_fixed_us = 0;  // fixed cost of one grouped expert GEMM call (launches,
                                        // set-up), on top of expert_us per expert; needs expert_us
   Provenance kernels_provenance;       // [kernels] source / citation
+  // Expert-parallel kernels by name ([ep_kernel.<name>]); a scenario picks one. ep_kernel() adds
+  // the built-in "nccl" (plain [comm.*] behaviour) when the profile does not define it.
+  std::map<std::string, EpKernelParams> ep_kernels;
+  // The named kernel, or std::nullopt when the profile has none of that name (and it is not "nccl").
+  std::optional<EpKernelParams> ep_kernel(const std::string& name) const;
+  std::vector<std::string> ep_kernel_names() const;  // including "nccl"
 
   // Throws InputError (prefixed with `where`) when a field is out of range or a table is bad.
   void validate(const std::string& where) const;

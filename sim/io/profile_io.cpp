@@ -58,6 +58,33 @@ CommParams read_comm(TableReader& r) {
   return c;
 }
 
+// [ep_kernel.<name>]: one expert-parallel kernel; see EpKernelParams.
+EpKernelParams read_ep_kernel(TableReader& r) {
+  EpKernelParams k;
+  k.provenance = read_provenance(r);
+  k.mode = *parse_setting<EpMode>(r.choice("mode", setting_names<EpMode>()));
+  constexpr double kMaxUs = 1e9;
+  k.dispatch_fixed_us = r.number_or("dispatch_fixed_us", 0, 0, kMaxUs);
+  k.combine_fixed_us = r.number_or("combine_fixed_us", 0, 0, kMaxUs);
+  k.dispatch_fixed_scaleout_us = r.number_or("dispatch_fixed_scaleout_us", k.dispatch_fixed_us, 0, kMaxUs);
+  k.combine_fixed_scaleout_us = r.number_or("combine_fixed_scaleout_us", k.combine_fixed_us, 0, kMaxUs);
+  k.per_peer_ns = r.number_or("per_peer_ns", 0, 0, kMaxUs);
+  k.message_nvlink_ns = r.number_or("message_nvlink_ns", 0, 0, kMaxUs);
+  k.message_scaleout_ns = r.number_or("message_scaleout_ns", 0, 0, kMaxUs);
+  for (auto [key, field] : {std::pair{"efficiency_nvlink", &k.efficiency_nvlink},
+                            std::pair{"efficiency_scaleout", &k.efficiency_scaleout}}) {
+    if (!r.has(key)) continue;
+    if (k.mode == EpMode::nccl)
+      r.fail(key, "an nccl kernel takes its efficiency by message size from [comm.nvlink] / [comm.scaleout]");
+    *field = positive(r, key, 1);
+  }
+  k.sms = static_cast<int>(r.integer_or("sms", 0, 0, 1024));
+  k.sm_GBps = r.number_or("sm_GBps", 0, 0, 1e6);
+  if (k.sm_GBps > 0 && k.sms == 0) r.fail("sm_GBps", "a copy rate per SM needs the kernel's SM count (sms)");
+  r.finish();
+  return k;
+}
+
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -202,6 +229,15 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
   comm.finish();
 
   if (auto k = root.table_opt("kernels")) read_kernels(*k, p);
+  if (auto eps = root.table_opt("ep_kernel")) {
+    std::vector<std::string> names;
+    for (const auto& [name, v] : eps->raw()) names.emplace_back(name.str());
+    for (const std::string& name : names) {
+      TableReader k = eps->table(name);
+      p.ep_kernels[name] = read_ep_kernel(k);
+    }
+    eps->finish();
+  }
   root.finish();
 
   p.validate(file);
@@ -251,6 +287,26 @@ void write_profile(const Profile& p, std::ostream& out) {
       out << stem << "_tokens = " << array_text(t.x) << "\n";
       out << stem << "_us = " << array_text(t.y) << "\n";
     }
+  }
+
+  for (const auto& [name, k] : p.ep_kernels) {
+    out << "\n[ep_kernel." << name << "]\n";
+    write_provenance(k.provenance, out);
+    out << "mode = " << string_text(setting_string(k.mode)) << "\n";
+    const std::pair<const char*, double> numbers[] = {{"dispatch_fixed_us", k.dispatch_fixed_us},
+                                                      {"combine_fixed_us", k.combine_fixed_us},
+                                                      {"dispatch_fixed_scaleout_us", k.dispatch_fixed_scaleout_us},
+                                                      {"combine_fixed_scaleout_us", k.combine_fixed_scaleout_us},
+                                                      {"per_peer_ns", k.per_peer_ns},
+                                                      {"message_nvlink_ns", k.message_nvlink_ns},
+                                                      {"message_scaleout_ns", k.message_scaleout_ns}};
+    for (const auto& [key, v] : numbers) out << key << " = " << number_text(v) << "\n";
+    if (k.mode != EpMode::nccl) {
+      out << "efficiency_nvlink = " << number_text(k.efficiency_nvlink) << "\n";
+      out << "efficiency_scaleout = " << number_text(k.efficiency_scaleout) << "\n";
+    }
+    out << "sms = " << k.sms << "\n";
+    out << "sm_GBps = " << number_text(k.sm_GBps) << "\n";
   }
 }
 

@@ -32,9 +32,12 @@ struct SrcPass {
   int* slot_counts;          // [Target::slot]: this layer's slots of all GPUs, GPU after GPU
   std::uint32_t* stamp;      // [gpu] == clock: this token already sent a copy there
   std::uint32_t* clock;
+  const int* gpu_domain;        // with domain counting: [gpu] -> domain
+  std::int64_t* domain_row;     // domain_copies[src * domains ...]
+  std::uint32_t* domain_stamp;  // [domain] == clock: this token already counted there
 };
 
-template <bool Dedup>
+template <bool Dedup, bool Domains>
 void plan_source(const SrcPass& p) {
   const int* ids = p.ids;
   std::uint32_t clock = *p.clock;
@@ -55,6 +58,13 @@ void plan_source(const SrcPass& p) {
         }
       }
       p.slot_counts[target.slot] += 1;
+      if constexpr (Domains) {
+        const int dom = p.gpu_domain[target.gpu];
+        if (p.domain_stamp[dom] != clock) {
+          p.domain_stamp[dom] = clock;
+          p.domain_row[dom] += 1;
+        }
+      }
       if constexpr (Dedup) {
         if (p.stamp[target.gpu] == clock) continue;
         p.stamp[target.gpu] = clock;
@@ -67,11 +77,25 @@ void plan_source(const SrcPass& p) {
 
 }  // namespace
 
-MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup)
-    : placement_(placement), gpu_host_(std::move(gpu_host)), dedup_(dedup), experts_(placement.experts()) {
+MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup,
+                                 std::vector<int> gpu_domain)
+    : placement_(placement),
+      gpu_host_(std::move(gpu_host)),
+      dedup_(dedup),
+      gpu_domain_(std::move(gpu_domain)),
+      experts_(placement.experts()) {
   if (static_cast<int>(gpu_host_.size()) != placement_.gpus())
     throw Error(
         fmt::format("moe layer: {} GPU host ids for a placement over {} GPUs", gpu_host_.size(), placement_.gpus()));
+  if (!gpu_domain_.empty()) {
+    if (static_cast<int>(gpu_domain_.size()) != placement_.gpus())
+      throw Error(fmt::format("moe layer: {} GPU domain ids for a placement over {} GPUs", gpu_domain_.size(),
+                              placement_.gpus()));
+    for (int d : gpu_domain_) {
+      if (d < 0) throw Error(fmt::format("moe layer: negative NVLink domain id {}", d));
+      domains_ = std::max(domains_, d + 1);
+    }
+  }
   const int gpus = placement_.gpus();
   single_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(experts_));
   slot_base_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(gpus + 1));
@@ -138,6 +162,10 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
   const int* const base = slot_base_.data() + static_cast<std::size_t>(moe_layer) * (g_count + 1);
   auto slot_counts = std::make_unique<int[]>(static_cast<std::size_t>(base[gpus]));  // zeroed
   auto stamp = std::make_unique<std::uint32_t[]>(g_count);                           // zeroed
+  const auto d_count = static_cast<std::size_t>(domains_);
+  out.domains = domains_;
+  out.domain_copies.assign(g_count * d_count, 0);
+  auto domain_stamp = std::make_unique<std::uint32_t[]>(d_count);  // zeroed
 
   std::uint32_t clock = 0;
   for (int g = 0; g < gpus; ++g) {
@@ -159,11 +187,14 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
                        out.copies.data() + static_cast<std::size_t>(g) * g_count,
                        slot_counts.get(),
                        stamp.get(),
-                       &clock};
-    if (dedup_)
-      plan_source<true>(pass);
+                       &clock,
+                       gpu_domain_.data(),
+                       out.domain_copies.data() + static_cast<std::size_t>(g) * d_count,
+                       domain_stamp.get()};
+    if (domains_ > 0)
+      dedup_ ? plan_source<true, true>(pass) : plan_source<false, true>(pass);
     else
-      plan_source<false>(pass);
+      dedup_ ? plan_source<true, false>(pass) : plan_source<false, false>(pass);
   }
 
   // Totals from the slot counts: cheaper than two more increments per assignment.

@@ -13,11 +13,17 @@ namespace moesim {
 struct LayerTraffic {
   int gpus = 0;
   std::vector<std::int64_t> copies;           // [src * gpus + dst] token copies; src == dst is local
+  int domains = 0;                            // NVLink domains, when the planner was given them
+  std::vector<std::int64_t> domain_copies;    // [src * domains + domain] tokens needing that domain
   std::vector<std::vector<int>> slot_tokens;  // [gpu][slot] token-expert assignments to compute
   std::vector<std::int64_t> received;         // [gpu] token-expert assignments computed there
   std::vector<std::int64_t> expert_load;      // [expert] assignments (over all replicas)
   std::int64_t copies_from(int src, int dst) const {
     return copies[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];
+  }
+  std::int64_t domain_copies_from(int src, int domain) const {
+    return domain_copies[static_cast<std::size_t>(src) * static_cast<std::size_t>(domains) +
+                         static_cast<std::size_t>(domain)];
   }
 };
 
@@ -30,7 +36,9 @@ struct LayerTraffic {
 class MoeLayerPlanner {
  public:
   // gpu_host[g] = host id of GPU g (from the topology); its size must be placement.gpus().
-  MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup);
+  // gpu_domain: empty, or GPU g's NVLink domain numbered 0.. (then plan() also counts each
+  // token once per destination domain: LayerTraffic::domain_copies).
+  MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup, std::vector<int> gpu_domain = {});
 
   // experts_by_src[g] = the gate's output for source GPU g (tokens * top_k ids, token-major).
   // Resizes and zeroes `out`, reusing its capacity. Throws Error on a wrong GPU count, a batch
@@ -50,6 +58,8 @@ class MoeLayerPlanner {
   const Placement& placement_;
   std::vector<int> gpu_host_;
   bool dedup_;
+  std::vector<int> gpu_domain_;
+  int domains_ = 0;
   int experts_;
   std::vector<int> slot_base_;  // [layer * (gpus + 1) + gpu]: the layer's slots on GPUs before gpu
   std::vector<Target> single_;  // [layer * experts + expert]: the replica, or gpu < 0 -> replicated

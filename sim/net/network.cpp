@@ -79,6 +79,11 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     d.kind = pair.kind;
     const double eff = efficiency(d.kind, f.bytes);
     d.eff_bytes = f.bytes.count() / (eff > 0 ? eff : 1.0);
+    if (f.messages > 0) {  // per-message port time, as bytes at the first link's rate
+      const double ns = cost_.message_ns[static_cast<std::size_t>(d.kind)];
+      d.eff_bytes += static_cast<double>(f.messages) * ns * 1e3 *
+                     topology_.link(route_links_[route.offset]).bandwidth.bytes_per_ps();
+    }
     // One route: the pair's latency, computed once; several: the chosen one's.
     d.latency_ps = pair.routes == 1
                        ? pair.latency_ps

@@ -31,6 +31,9 @@ class DeliverySink {
 // Per-message costs on top of link bandwidth, by path kind.
 struct MessageCost {
   double alpha_ns[kPathKindCount] = {0, 0};  // fixed software/protocol latency per message
+  // Occupancy of the sender's first link per message a flow carries (FlowDecl::messages), in ns:
+  // small-message costs charged where they arise, on the port, not as a per-flow efficiency.
+  double message_ns[kPathKindCount] = {0, 0};
   // Achievable fraction of link bandwidth for a message of `bytes` on a path of `kind`;
   // empty = 1.
   std::function<double(PathKind kind, Bytes bytes)> efficiency;
@@ -41,6 +44,7 @@ struct FlowDecl {
   int src_gpu = 0;
   int dst_gpu = 0;
   Bytes bytes;
+  std::int64_t messages = 0;  // messages it is made of (MessageCost::message_ns); 0: not counted
 };
 
 class Network {

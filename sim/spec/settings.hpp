@@ -18,6 +18,10 @@ enum class GateModel : std::uint8_t { uniform, zipf, lognormal };
 // Strategies compute a placement (moe/placement_strategies.hpp); from_file reads one.
 enum class PlacementKind : std::uint8_t { contiguous, round_robin, greedy, redundant, topology_aware, from_file };
 enum class FaultKind : std::uint8_t { link_down, link_degraded, slow_gpu, gpu_down };
+// How an expert-parallel kernel moves tokens (comm/collective_plan.hpp): flat NCCL all-to-all, one
+// RDMA copy per destination NVLink domain forwarded over NVLink, one message per (token, expert),
+// or direct loads/stores inside one NVLink domain.
+enum class EpMode : std::uint8_t { nccl, hierarchical, low_latency, one_sided };
 
 // The names of each setting's values, in declaration order.
 template <class E>
@@ -46,6 +50,11 @@ struct SettingNames<PlacementKind> {
 template <>
 struct SettingNames<FaultKind> {
   static constexpr std::array<std::string_view, 4> names{"link_down", "link_degraded", "slow_gpu", "gpu_down"};
+};
+
+template <>
+struct SettingNames<EpMode> {
+  static constexpr std::array<std::string_view, 4> names{"nccl", "hierarchical", "low_latency", "one_sided"};
 };
 
 template <class E>

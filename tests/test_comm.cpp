@@ -1,0 +1,2 @@
+// Expert-parallel communication modes: collective plans, kernel costs, the comm benchmark.
+#include <catch2/catch.hpp>
