@@ -290,3 +290,61 @@ TEST_CASE("broken profiles fail with file and line", "[profile]") {
   expect_error("bad-curve-name", replaced(good, "gate_tokens", "expert_e0_tokens"), 27, "expert_e<N>");
   expect_error("malformed", replaced(good, "hbm_GBps = 1000.0", "hbm_GBps = = 1000.0"), 6, "");
 }
+
+TEST_CASE("ep_kernel sections load, default and round-trip", "[profile]") {
+  const std::string text = std::string(kGoodProfile) +
+                           "\n[ep_kernel.x]\nsource = \"published\"\ncitation = \"a paper\"\n"
+                           "mode = \"hierarchical\"\ndispatch_fixed_us = 25.5\ncombine_fixed_us = 20.25\n"
+                           "per_peer_ns = 300.0\nmessage_scaleout_ns = 12.5\nefficiency_nvlink = 0.69\n"
+                           "sms = 24\nsm_GBps = 40.0\n"
+                           "\n[ep_kernel.plain]\nmode = \"nccl\"\n";
+  const auto dir = moesim::test::scratch_dir("profile-ep-kernel");
+  const Profile p = moesim::io::load_profile(moesim::test::write_file(dir, "ep.toml", text));
+  REQUIRE(p.ep_kernels.size() == 2);
+  const moesim::EpKernelParams& x = p.ep_kernels.at("x");
+  CHECK(x.mode == moesim::EpMode::hierarchical);
+  CHECK(x.dispatch_fixed_us == 25.5);
+  CHECK(x.combine_fixed_us == 20.25);
+  CHECK(x.dispatch_fixed_scaleout_us == 25.5);  // absent: the single-domain cost
+  CHECK(x.combine_fixed_scaleout_us == 20.25);
+  CHECK(x.per_peer_ns == 300.0);
+  CHECK(x.message_nvlink_ns == 0.0);
+  CHECK(x.message_scaleout_ns == 12.5);
+  CHECK(x.efficiency_nvlink == 0.69);
+  CHECK(x.efficiency_scaleout == 1.0);
+  CHECK(x.sms == 24);
+  CHECK(x.sm_GBps == 40.0);
+  CHECK(x.provenance == moesim::Provenance{"published", "a paper"});
+  CHECK(p.ep_kernels.at("plain") == moesim::EpKernelParams{});
+  CHECK(p.ep_kernel_names() == std::vector<std::string>{"nccl", "plain", "x"});
+  CHECK(!p.ep_kernel("nope").has_value());
+
+  Profile q = p;
+  q.ep_kernels["x"].dispatch_fixed_scaleout_us = 1.0 / 3.0;
+  q.ep_kernels["x"].efficiency_scaleout = 0.875;
+  q.ep_kernels["x"].mode = moesim::EpMode::low_latency;
+  q.ep_kernels["y"] = q.ep_kernels["x"];
+  q.ep_kernels["y"].mode = moesim::EpMode::one_sided;
+  q.ep_kernels["y"].provenance = {};
+  const std::string written = moesim::io::profile_to_toml(q);
+  const Profile back = moesim::io::load_profile_table(moesim::io::parse_toml_text(written, "written"), "written");
+  CHECK(back.ep_kernels == q.ep_kernels);
+  CHECK(back == q);
+}
+
+TEST_CASE("broken ep_kernel sections fail with file and line", "[profile]") {
+  // kGoodProfile has 28 lines: the appended section's header is line 30, its first key line 31.
+  const std::string head = std::string(kGoodProfile) + "\n[ep_kernel.x]\n";
+  expect_error("ep-unknown-mode", head + "mode = \"warp\"\n", 31, "unknown value \"warp\"");
+  expect_error("ep-nccl-efficiency", head + "mode = \"nccl\"\nefficiency_nvlink = 0.5\n", 32,
+               "an nccl kernel takes its efficiency");
+  expect_error("ep-sm-rate-without-sms", head + "mode = \"hierarchical\"\nsm_GBps = 10.0\n", 32,
+               "needs the kernel's SM count");
+  expect_error("ep-unknown-key", head + "mode = \"low_latency\"\nbogus_us = 1.0\n", 32,
+               "unknown key \"ep_kernel.x.bogus_us\"");
+  expect_error("ep-negative-fixed", head + "mode = \"low_latency\"\ndispatch_fixed_us = -1.0\n", 32,
+               "ep_kernel.x.dispatch_fixed_us");
+  expect_error("ep-zero-efficiency", head + "mode = \"one_sided\"\nefficiency_scaleout = 0.0\n", 32,
+               "ep_kernel.x.efficiency_scaleout");
+  expect_error("ep-missing-mode", head + "sms = 8\n", 30, "ep_kernel.x.mode");
+}

@@ -26,10 +26,10 @@ std::string summary_text(const SummaryContext& run) {
                    setting_name(sc.workload.phase), sc.workload.tokens_per_gpu,
                    sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
   o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
-  o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, dedup {}\n",
+  o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, ep kernel {}{}\n",
                    sc.trace_path.empty() ? setting_string(sc.gate.kind) : "trace " + sc.trace_path,
                    gate_detail(sc.gate), setting_name(sc.placement), setting_name(sc.network_model),
-                   setting_name(sc.overlap), sc.dedup ? "on" : "off");
+                   setting_name(sc.overlap), run.results.ep_kernel, sc.dedup ? "" : ", dedup off");
   o += fmt::format("  compute costs: {}\n", run.results.compute_sources);
   for (const std::string& n : run.results.notes) o += fmt::format("  note: {}\n", n);
   o += "\n";

@@ -3,42 +3,37 @@
 
 namespace moesim {
 
-void Collective::clear(int gpus) {
-  const auto g = static_cast<std::size_t>(gpus);
+void Collective::reset() {
+  const auto g = static_cast<std::size_t>(plan.gpus());
   first_id = -1;
-  pair.assign(g * g, -1);
-  flows.clear();
-  pending.assign(g, 0);
+  pending.assign(plan.awaited.begin(), plan.awaited.end());
+  waiting.resize(g);
+  for (std::size_t d = 0; d < g; ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
   latest.assign(g, Arrival{});
   last.assign(g, -1);
-  out_pending.assign(g, 0);
+  out_pending.resize(g);
+  for (std::size_t s = 0; s < g; ++s)
+    out_pending[s] = plan.sender_first[s + 1] - plan.sender_first[s] + (plan.local_bytes[s] > 0 ? 1 : 0);
   out_last_ps.assign(g, -1);
   send_start_ps.assign(g, -1);
   send_pred.assign(g, -1);
 }
 
-void Collective::add(int from, int to, double bytes) {
-  ++pending[static_cast<std::size_t>(to)];
-  ++out_pending[static_cast<std::size_t>(from)];
-  if (from == to) return;
-  const std::size_t gpus = pending.size();  // sized by clear()
-  pair[static_cast<std::size_t>(from) * gpus + static_cast<std::size_t>(to)] = static_cast<std::int32_t>(flows.size());
-  flows.push_back(FlowDecl{from, to, Bytes(bytes)});
-}
-
-void Collective::close() {
-  waiting.resize(pending.size());
-  for (std::size_t d = 0; d < waiting.size(); ++d) waiting[d] = pending[d] > 0 ? 1 : 0;
-}
-
 namespace {
-// "GPUs 3, 7" for the senders that owe `dst` data in `c` but never started sending.
-std::string silent_senders(const Collective& c, const LayerTraffic& traffic, int dst, int gpus, bool reverse) {
+// "GPUs 3, 7" for the senders whose flows `dst` waits for in `c` but that never started sending.
+std::string silent_senders(const Collective& c, int dst) {
+  std::vector<char> silent(c.send_start_ps.size(), 0);
+  for (std::size_t f = 0; f < c.plan.flows.size(); ++f) {
+    const int src = c.plan.flows[f].src_gpu;
+    if (c.send_start_ps[static_cast<std::size_t>(src)] >= 0) continue;
+    c.plan.for_each_waiter(f, [&](int w) {
+      if (w == dst) silent[static_cast<std::size_t>(src)] = 1;
+    });
+  }
   std::string list;
   int n = 0;
-  for (int s = 0; s < gpus; ++s) {
-    const std::int64_t copies = reverse ? traffic.copies_from(dst, s) : traffic.copies_from(s, dst);
-    if (copies == 0 || c.send_start_ps[static_cast<std::size_t>(s)] >= 0) continue;
+  for (std::size_t s = 0; s < silent.size(); ++s) {
+    if (!silent[s]) continue;
     if (n++ < 8) list += (list.empty() ? "" : ", ") + std::to_string(s);
   }
   if (n == 0) return "every sender started; deliveries never arrived";
@@ -46,36 +41,28 @@ std::string silent_senders(const Collective& c, const LayerTraffic& traffic, int
 }
 }  // namespace
 
-std::string LayerState::stuck_phase(int g, int gpus) const {
+std::string LayerState::stuck_phase(int g) const {
   const auto i = static_cast<std::size_t>(g);
   if (reduced[i]) return "";
   if (gate_task[i] < 0) return "attention/gate (never reached this layer's gate)";
   if (dispatch.waiting[i])
     return "dispatch (" + std::to_string(dispatch.pending[i]) +
-           " arrivals outstanding: " + silent_senders(dispatch, traffic, g, gpus, false) + ")";
+           " arrivals outstanding: " + silent_senders(dispatch, g) + ")";
   if (!experts_started[i]) return "experts (never started)";
   if (combine.waiting[i])
-    return "combine (" + std::to_string(combine.pending[i]) +
-           " results outstanding: " + silent_senders(combine, traffic, g, gpus, true) + ")";
+    return "combine (" + std::to_string(combine.pending[i]) + " results outstanding: " + silent_senders(combine, g) +
+           ")";
   if (!shared_done[i]) return "shared experts (never finished)";
   return "reduce (never ran)";
 }
 
-void LayerState::reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy) {
-  const auto g = static_cast<std::size_t>(gpus);
-  // Both collectives from one pass over the copy matrix: dispatch sends src -> dst and combine
-  // the same copies back, dst -> src; each lists its flows in the order of the pass.
-  dispatch.clear(gpus);
-  combine.clear(gpus);
-  for (int s = 0; s < gpus; ++s)
-    for (int d = 0; d < gpus; ++d) {
-      const std::int64_t n = traffic.copies_from(s, d);
-      if (n == 0) continue;
-      dispatch.add(s, d, static_cast<double>(n) * dispatch_bytes_per_copy);
-      combine.add(d, s, static_cast<double>(n) * combine_bytes_per_copy);
-    }
-  dispatch.close();
-  combine.close();
+void LayerState::reset(EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy,
+                       double combine_bytes_per_copy) {
+  const auto g = static_cast<std::size_t>(layout.gpus());
+  plan_collective(mode, false, layout, traffic, dispatch_bytes_per_copy, dispatch.plan);
+  plan_collective(mode, true, layout, traffic, combine_bytes_per_copy, combine.plan);
+  dispatch.reset();
+  combine.reset();
   gate_task.assign(g, -1);
   shared_task.assign(g, -1);
   shared_done.assign(g, 0);

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/collective_plan.hpp"
 #include "core/units.hpp"
 #include "engine/results.hpp"
 #include "moe/moe_layer.hpp"
@@ -19,29 +20,23 @@ struct Arrival {
   int src = -1;
 };
 
-// One all-to-all phase (dispatch, or combine in the reverse direction). Deliveries may be
-// reported before they land (DeliverySink), so `pending` counts reports and `waiting` says
-// whether the receiver's arrivals have actually landed.
+// One all-to-all phase (dispatch, or combine in the reverse direction), as the scenario's EP
+// kernel moves it (`plan`). Deliveries may be reported before they land (DeliverySink), so
+// `pending` counts reports and `waiting` says whether a GPU's arrivals have actually landed.
 struct Collective {
+  CollectivePlan plan;
   std::int64_t first_id = -1;           // network flow ids; -1 until the first sender starts
-  std::vector<std::int32_t> pair;       // [src * G + dst] -> index among `flows` (-1: none or local)
-  std::vector<FlowDecl> flows;          // GPU-to-GPU flows (local copies are not flows)
-  std::vector<int> pending;             // per receiver: deliveries not yet reported
-  std::vector<char> waiting;            // per receiver: 1 until its last arrival has landed
-  std::vector<Arrival> latest;          // per receiver: the latest delivery reported
-  std::vector<std::int32_t> last;       // per receiver: the latest arrival's task, once landed
-  std::vector<int> out_pending;         // per sender: deliveries not yet reported
+  std::vector<int> pending;             // per GPU: awaited deliveries not yet reported
+  std::vector<char> waiting;            // per GPU: 1 until its last awaited arrival has landed
+  std::vector<Arrival> latest;          // per GPU: the latest awaited delivery reported
+  std::vector<std::int32_t> last;       // per GPU: the latest arrival's task, once landed
+  std::vector<int> out_pending;         // per sender: its deliveries not yet reported
   std::vector<TimePs> out_last_ps;      // per sender: its latest delivery so far
   std::vector<TimePs> send_start_ps;    // per sender, -1 until it sends
   std::vector<std::int32_t> send_pred;  // per sender: the task its sends waited for
 
-  // Built by LayerState::reset: clear(), then add() per GPU pair with copies, then close().
-  void clear(int gpus);
-  void add(int from, int to, double bytes);  // from == to: a local copy, no flow
-  void close();                              // sets `waiting` from `pending`
-  std::int32_t flow_index(int src, int dst, int gpus) const {
-    return pair[static_cast<std::size_t>(src) * static_cast<std::size_t>(gpus) + static_cast<std::size_t>(dst)];
-  }
+  // After `plan` is built: sizes and clears the per-step state.
+  void reset();
 };
 
 struct LayerState {
@@ -54,13 +49,14 @@ struct LayerState {
   std::vector<char> experts_started;
   std::vector<char> reduced;
 
-  // After `traffic` has been planned: clears the per-step flags and builds both collectives.
-  void reset(int gpus, double dispatch_bytes_per_copy, double combine_bytes_per_copy);
+  // After `traffic` has been planned: clears the per-step flags and builds both collectives as
+  // `mode` moves them over `layout`.
+  void reset(EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy, double combine_bytes_per_copy);
   Collective& collective(Phase phase) { return phase == Phase::dispatch ? dispatch : combine; }
   const Collective& collective(Phase phase) const { return phase == Phase::dispatch ? dispatch : combine; }
   // "" when GPU g finished this layer; otherwise the phase it is stuck in and what it waits for
   // (for the error a stalled simulation stops with).
-  std::string stuck_phase(int g, int gpus) const;
+  std::string stuck_phase(int g) const;
 };
 
 }  // namespace moesim

@@ -77,6 +77,7 @@ struct Results {
   std::uint64_t rate_solves = 0;   // flow model: max-min solves (0 for the analytic model)
   std::uint64_t assignments = 0;   // token-expert assignments routed
   std::string compute_sources;     // "attention=roofline, ..." from the ComputeModel
+  std::string ep_kernel;           // "deepep_ll (low_latency)": the kernel moving dispatch and combine
   std::vector<std::string> notes;  // how inputs were adapted (trace replay rules that applied)
   Bytes weight_bytes_moved;        // expert weights copied by periodic re-balancing (network bytes)
   // HBM per GPU: routed experts on the fullest GPU, what every GPU holds, capacity.

@@ -16,15 +16,11 @@
 namespace moesim {
 
 namespace {
-MessageCost message_cost(const Profile& p) { return EpKernel::from_profile(p, "nccl", "").message_cost(p); }
-
-// A flow's network tag: its collective's index and its two GPUs, so that a delivery needs no
-// lookup of the flow's declaration (a scattered read per flow).
-constexpr int kTagGpuBits = 16;  // checked_gpus() keeps GPU ids below 2^16
-std::uint64_t flow_tag(int index, int src, int dst) {
-  return static_cast<std::uint32_t>(index) | static_cast<std::uint64_t>(src) << 32 |
-         static_cast<std::uint64_t>(dst) << (32 + kTagGpuBits);
+// A flow's network tag: its collective's index and its index in the collective's plan.
+std::uint64_t flow_tag(int index, std::int32_t flow) {
+  return static_cast<std::uint32_t>(index) | static_cast<std::uint64_t>(static_cast<std::uint32_t>(flow)) << 32;
 }
+constexpr int kTagGpuBits = 16;  // task records carry GPU ids in 16 bits
 
 int checked_gpus(const Scenario& s, const Topology& t) {
   const int n = s.ep_size == 0 ? t.gpu_count() : s.ep_size;
@@ -56,14 +52,14 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       gpus_(checked_gpus(scenario, topology)),
       layers_(scenario.model.layers),
       moe_first_(scenario.model.dense_layers),
-      network_(inputs.network ? inputs.network(queue_, topology, message_cost(profile))
-                              : make_network(scenario.network_model, queue_, topology, message_cost(profile),
+      kernel_(EpKernel::from_profile(profile, scenario.ep_kernel, scenario.file)),
+      network_(inputs.network ? inputs.network(queue_, topology, kernel_.message_cost(profile))
+                              : make_network(scenario.network_model, queue_, topology, kernel_.message_cost(profile),
                                              scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
       given_placement_(inputs.placement),
-      placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, given_placement_, notes_)),
-      planner_(make_planner()) {
+      placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, given_placement_, notes_)) {
   network_->set_sink(this);
   const int t = scenario_.workload.tokens_per_gpu;
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
@@ -72,6 +68,11 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   compute_factor_ = compute_factors(scenario_.faults, gpus_);
   down_ = down_gpus(scenario_.faults, gpus_);
   live_gpus_ = gpus_ - static_cast<int>(std::count(down_.begin(), down_.end(), 1));
+  layout_.emplace(topology_, gpus_, down_);
+  kernel_.check_group(*layout_, scenario_.file);
+  fixed_ps_[0] = kernel_.fixed_ps(false, *layout_);
+  fixed_ps_[1] = kernel_.fixed_ps(true, *layout_);
+  planner_ = make_planner();
   gate_out_.resize(g);
   mb_view_.resize(g);
   const int moe_layers = scenario_.model.moe_layers();
@@ -98,7 +99,7 @@ void Simulation::plan_step(int step) {
       if (mb_tokens_.size() == 1) {  // one micro-batch: the whole gate output, no copy
         LayerState& st = *state_[static_cast<std::size_t>(ml)];
         planner_->plan(ml, gate_out_, k, st.traffic);
-        st.reset(gpus_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
+        st.reset(kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
         continue;
       }
       for (std::size_t src = 0; src < g; ++src) {
@@ -111,7 +112,7 @@ void Simulation::plan_step(int step) {
       offset += mb_tokens_[mb];
       LayerState& st = *state_[mb * static_cast<std::size_t>(m.moe_layers()) + static_cast<std::size_t>(ml)];
       planner_->plan(ml, mb_view_, k, st.traffic);
-      st.reset(gpus_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
+      st.reset(kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
     }
   }
 }
@@ -176,8 +177,7 @@ void Simulation::after_gate(int g, int mb, int layer, std::int32_t task) {
   } else {
     st.shared_done[gi] = 1;
   }
-  for (int d = 0; d < gpus_; ++d)
-    if (st.traffic.copies_from(g, d) > 0) send(Phase::dispatch, g, d, mb, layer, task);
+  start_sends(Phase::dispatch, g, mb, layer, task);
   maybe_start_experts(g, mb, layer);
   maybe_reduce(g, mb, layer);
 }
@@ -189,63 +189,76 @@ void Simulation::after_shared(int g, int mb, int layer, std::int32_t task) {
   maybe_reduce(g, mb, layer);
 }
 
-void Simulation::send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred) {
-  LayerState& st = state(mb, layer);
-  Collective& c = st.collective(phase);
-  const TimePs now = queue_.now_ps();
+void Simulation::start_sends(Phase phase, int src, int mb, int layer, std::int32_t pred) {
+  Collective& c = state(mb, layer).collective(phase);
   const auto s = static_cast<std::size_t>(src);
-  // A sender starts all its flows of a phase at once, after one task.
-  if (c.send_start_ps[s] < 0) {
-    c.send_start_ps[s] = now;
-    c.send_pred[s] = pred;
+  const TimePs now = queue_.now_ps();
+  c.send_start_ps[s] = now;
+  c.send_pred[s] = pred;
+  const int slot = state_slot(mb, layer);
+  const TimePs begin = now + fixed_ps_[phase == Phase::combine];
+  if (c.plan.local_bytes[s] > 0) {  // tokens for its own experts: an HBM copy, no network
+    const TimePs at = begin + compute_.local_copy_ps(Bytes(c.plan.local_bytes[s]));
+    note_sent(phase, src, slot, at);
+    note_arrival(phase, src, src, slot, at, -1);
   }
-  if (src == dst) {  // a local expert: an HBM copy, no network
-    const double per_copy = phase == Phase::dispatch ? scenario_.model.dispatch_bytes_per_token()
-                                                     : scenario_.model.combine_bytes_per_token();
-    const Bytes bytes(static_cast<double>(st.traffic.copies_from(src, src)) * per_copy);
-    note_delivery(phase, src, dst, state_slot(mb, layer), now + compute_.local_copy_ps(bytes), -1);
+  if (c.plan.sender_first[s] == c.plan.sender_first[s + 1]) return;
+  if (begin == now) {
+    start_flows(phase, src, slot);
     return;
   }
-  const int index = state_slot(mb, layer) * 2 + (phase == Phase::combine);
+  queue_.schedule(begin, [this, phase, src, slot] { start_flows(phase, src, slot); });
+}
+
+void Simulation::start_flows(Phase phase, int src, int slot) {
+  Collective& c = state_[static_cast<std::size_t>(slot)]->collective(phase);
+  const int index = slot * 2 + (phase == Phase::combine);
   if (c.first_id < 0) {
+    const int moe_layers = scenario_.model.moe_layers();
+    const int mb = slot / moe_layers, layer = slot % moe_layers + moe_first_;
     const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
-    c.first_id = network_->declare(c.flows, salt);
+    c.first_id = network_->declare(c.plan.flows, salt);
   }
-  network_->start(c.first_id + c.flow_index(src, dst, gpus_), flow_tag(index, src, dst));
+  const auto s = static_cast<std::size_t>(src);
+  for (std::int32_t f = c.plan.sender_first[s]; f < c.plan.sender_first[s + 1]; ++f)
+    network_->start(c.first_id + f, flow_tag(index, f));
 }
 
 void Simulation::delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) {
   const auto collective = static_cast<int>(tag & 0xffffffffu);  // see flow_tag()
-  const auto src = static_cast<int>((tag >> 32) & ((1u << kTagGpuBits) - 1));
-  const auto dst = static_cast<int>(tag >> (32 + kTagGpuBits));
+  const auto f = static_cast<std::size_t>(tag >> 32);
   const Phase phase = collective % 2 ? Phase::combine : Phase::dispatch;
-  note_delivery(phase, src, dst, collective / 2, at_ps, flow_id);
+  const int slot = collective / 2;
+  const CollectivePlan& plan = state_[static_cast<std::size_t>(slot)]->collective(phase).plan;
+  const int src = plan.flows[f].src_gpu;
+  note_sent(phase, src, slot, at_ps);
+  plan.for_each_waiter(f, [&](int w) { note_arrival(phase, src, w, slot, at_ps, flow_id); });
 }
 
-void Simulation::note_delivery(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id) {
-  // The micro-batch and layer (a division) only when a sender or a receiver is done.
-  const auto mb_layer = [&] {
-    const int moe_layers = scenario_.model.moe_layers();
-    return std::pair{slot / moe_layers, slot % moe_layers + moe_first_};
-  };
+void Simulation::note_sent(Phase phase, int src, int slot, TimePs at_ps) {
   Collective& c = state_[static_cast<std::size_t>(slot)]->collective(phase);
-  const auto d = static_cast<std::size_t>(dst);
   const auto s = static_cast<std::size_t>(src);
   c.out_last_ps[s] = std::max(c.out_last_ps[s], at_ps);
-  if (--c.out_pending[s] == 0) {  // the sender's side of the phase is complete
-    const TimePs begin = c.send_start_ps[s];
-    results_->gpus[s].busy_ps[static_cast<int>(phase)] += c.out_last_ps[s] - begin;
-    if (record_spans_) {
-      const auto [mb, layer] = mb_layer();
-      results_->timeline.push_back(Span{begin, c.out_last_ps[s], static_cast<std::int16_t>(src),
-                                        static_cast<std::int16_t>(layer), static_cast<std::uint8_t>(mb), phase});
-    }
+  if (--c.out_pending[s] != 0) return;
+  // The sender's side of the phase is complete.
+  const TimePs begin = c.send_start_ps[s];
+  results_->gpus[s].busy_ps[static_cast<int>(phase)] += c.out_last_ps[s] - begin;
+  if (record_spans_) {
+    const int moe_layers = scenario_.model.moe_layers();
+    results_->timeline.push_back(Span{begin, c.out_last_ps[s], static_cast<std::int16_t>(src),
+                                      static_cast<std::int16_t>(slot % moe_layers + moe_first_),
+                                      static_cast<std::uint8_t>(slot / moe_layers), phase});
   }
+}
+
+void Simulation::note_arrival(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id) {
+  Collective& c = state_[static_cast<std::size_t>(slot)]->collective(phase);
+  const auto d = static_cast<std::size_t>(dst);
   Arrival& latest = c.latest[d];
   if (at_ps > latest.at_ps) latest = Arrival{at_ps, flow_id, src};
   if (--c.pending[d] == 0) {
-    const std::pair<int, int> ml = mb_layer();
-    const int mb = ml.first, layer = ml.second;  // (not a structured binding: the lambda captures them)
+    const int moe_layers = scenario_.model.moe_layers();
+    const int mb = slot / moe_layers, layer = slot % moe_layers + moe_first_;
     queue_.schedule(latest.at_ps, [this, phase, dst, mb, layer] { arrivals_landed(phase, dst, mb, layer); });
   }
 }
@@ -289,9 +302,7 @@ void Simulation::maybe_start_experts(int d, int mb, int layer) {
 }
 
 void Simulation::after_experts(int d, int mb, int layer, std::int32_t task) {
-  LayerState& st = state(mb, layer);
-  for (int s = 0; s < gpus_; ++s)
-    if (st.traffic.copies_from(s, d) > 0) send(Phase::combine, d, s, mb, layer, task);
+  start_sends(Phase::combine, d, mb, layer, task);
 }
 
 void Simulation::maybe_reduce(int g, int mb, int layer) {
@@ -408,6 +419,7 @@ Results Simulation::run() {
        {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})
     src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p), compute_.source(p));
   out.compute_sources = src;
+  out.ep_kernel = fmt::format("{} ({})", kernel_.name, setting_name(kernel_.mode()));
   out.memory_expert_bytes_max = memory_.expert_bytes[static_cast<std::size_t>(memory_.fullest_gpu())];
   out.memory_replicated_bytes = memory_.replicated_bytes;
   out.memory_kv_bytes = memory_.kv_bytes;

@@ -5,9 +5,12 @@
 // tokens has delivered them); a step ends when every GPU has finished the last layer.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "comm/ep_kernel.hpp"
+#include "comm/ep_layout.hpp"
 #include "core/event_queue.hpp"
 #include "engine/critical_path.hpp"
 #include "engine/layer_state.hpp"
@@ -70,11 +73,15 @@ class Simulation final : private DeliverySink {
   void after_experts(int d, int mb, int layer, std::int32_t task);
   void maybe_reduce(int g, int mb, int layer);
   void layer_done(int g, int mb, int layer, std::int32_t task);
-  void send(Phase phase, int src, int dst, int mb, int layer, std::int32_t pred);
+  // GPU `src` starts its part of a dispatch or combine: after the kernel's fixed cost, its local
+  // copy and its flows of the collective plan.
+  void start_sends(Phase phase, int src, int mb, int layer, std::int32_t pred);
+  void start_flows(Phase phase, int src, int slot);
   void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override;
-  // A delivery reported (at or before `at_ps`); the receiver acts once all its arrivals landed.
-  // `slot`: the layer state's index, state_slot(mb, layer).
-  void note_delivery(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id);
+  // A delivery reported (at or before `at_ps`): the sender's side (once per flow) and each GPU
+  // that waits for it; a GPU acts once all its arrivals landed. `slot`: state_slot(mb, layer).
+  void note_sent(Phase phase, int src, int slot, TimePs at_ps);
+  void note_arrival(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
   // simulation_report.cpp: `last` is the step's final task.
   void record_critical_path(std::int32_t last, Results& out);
@@ -90,6 +97,7 @@ class Simulation final : private DeliverySink {
   std::vector<int> mb_tokens_;  // tokens per GPU in each micro-batch
 
   EventQueue queue_;
+  EpKernel kernel_;  // how dispatch and combine move tokens, and their fixed costs
   std::unique_ptr<Network> network_;
   ComputeModel compute_;
   std::unique_ptr<Gate> gate_;
@@ -106,6 +114,8 @@ class Simulation final : private DeliverySink {
   std::vector<double> compute_factor_;  // per GPU, > 1 for a slow GPU (faults)
   std::vector<char> down_;              // per GPU, 1 when down (faults): no tokens, no experts
   int live_gpus_ = 0;
+  std::optional<EpLayout> layout_;                  // the EP group's NVLink domains (set once the down GPUs are known)
+  TimePs fixed_ps_[2] = {0, 0};                     // the kernel's fixed cost: dispatch, combine
   std::vector<std::unique_ptr<LayerState>> state_;  // [mb * moe_layers + moe layer]
   std::vector<std::vector<int>> gate_out_;          // scratch: gate output per source GPU
   std::vector<std::vector<int>> mb_view_;           // scratch: one micro-batch's share of it

@@ -15,7 +15,10 @@ namespace moesim {
 std::unique_ptr<MoeLayerPlanner> Simulation::make_planner() const {
   std::vector<int> hosts(static_cast<std::size_t>(gpus_));
   for (int g = 0; g < gpus_; ++g) hosts[static_cast<std::size_t>(g)] = topology_.gpu_host(g);
-  return std::make_unique<MoeLayerPlanner>(placement_, hosts, scenario_.dedup);
+  const EpMode mode = kernel_.mode();
+  return std::make_unique<MoeLayerPlanner>(
+      placement_, hosts, mode_dedups(mode, scenario_.dedup),
+      mode == EpMode::hierarchical && layout_->spans_scaleout() ? layout_->gpu_domain() : std::vector<int>{});
 }
 
 void Simulation::check_memory() {

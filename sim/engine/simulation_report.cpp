@@ -22,7 +22,7 @@ std::string Simulation::stall_report(int step) const {
       std::vector<std::pair<int, std::string>> stuck;
       for (int g = 0; g < gpus_; ++g) {
         if (down_[static_cast<std::size_t>(g)]) continue;
-        std::string phase = st.stuck_phase(g, gpus_);
+        std::string phase = st.stuck_phase(g);
         if (phase.empty()) continue;
         int rank = 0;
         for (const char* p : {"dispatch", "experts", "combine", "shared", "reduce", "attention"})
@@ -65,9 +65,9 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
     const Collective& c = st.collective(t.phase);
     const std::span<const std::int32_t> path = network_->path_of(t.flow_id);
     for (int l : path) on_path[static_cast<std::size_t>(l)] = 1;
-    for (std::size_t i = 0; i < c.flows.size(); ++i)
+    for (std::size_t i = 0; i < c.plan.flows.size(); ++i)
       for (int l : network_->path_of(c.first_id + static_cast<std::int64_t>(i)))
-        if (on_path[static_cast<std::size_t>(l)]) load[static_cast<std::size_t>(l)] += c.flows[i].bytes;
+        if (on_path[static_cast<std::size_t>(l)]) load[static_cast<std::size_t>(l)] += c.plan.flows[i].bytes;
     for (int l : path) {
       on_path[static_cast<std::size_t>(l)] = 0;
       if (load[static_cast<std::size_t>(l)] <= lr.critical_link_bytes) continue;
@@ -92,7 +92,7 @@ void Simulation::record_step_loads(Results& out) {
       for (std::size_t h = 0; h < g; ++h) received[h] += st.traffic.received[h];
       // Every planned flow was delivered (else the step stalled), so the totals come from the plan.
       for (auto [c, total] : {std::pair{&st.dispatch, &lr.dispatch_bytes}, std::pair{&st.combine, &lr.combine_bytes}})
-        for (const FlowDecl& f : c->flows) {
+        for (const FlowDecl& f : c->plan.flows) {
           *total += f.bytes;
           out.gpus[static_cast<std::size_t>(f.src_gpu)].bytes_sent += f.bytes;
           out.gpus[static_cast<std::size_t>(f.dst_gpu)].bytes_received += f.bytes;

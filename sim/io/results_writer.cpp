@@ -160,7 +160,8 @@ std::string summary_json(const RunContext& run) {
   j["profile"] = {{"file", sc.profile_path},
                   {"device", run.profile.meta.device},
                   {"source", run.profile.meta.source},
-                  {"compute_sources", run.results.compute_sources}};
+                  {"compute_sources", run.results.compute_sources},
+                  {"ep_kernel", run.results.ep_kernel}};
   j["workload"] = {{"phase", setting_name(sc.workload.phase)},
                    {"tokens_per_gpu", sc.workload.tokens_per_gpu},
                    {"kv_len", sc.workload.kv_len},

@@ -154,8 +154,14 @@ std::vector<ScenarioKey> make_keys() {
        MOESIM_INT(rebalance_every_steps)},
       {"network", "model", T::choice, 0, 0, setting_names<NetworkModelKind>(), N::optional, "`flow`",
        "max-min fluid model, or per-link processor-sharing estimate", MOESIM_ENUM(NetworkModelKind, network_model)},
+      {"network", "ep_kernel", T::string, 0, 0, {}, N::optional, "`nccl`",
+       "the profile's expert-parallel kernel (`[ep_kernel.<name>]`) that moves dispatch and combine: its mode "
+       "(nccl, hierarchical, low_latency, one_sided), fixed costs and efficiencies; see `moesim comm`",
+       MOESIM_STR(ep_kernel)},
       {"network", "dedup", T::boolean, 0, 0, {}, N::optional, "true",
-       "one dispatch copy per (token, destination GPU) instead of per (token, expert)", MOESIM_BOOL(dedup)},
+       "nccl kernels: one dispatch copy per (token, destination GPU) instead of per (token, expert); other modes "
+       "deduplicate as their kernel does",
+       MOESIM_BOOL(dedup)},
       {"network", "resolve_tolerance", T::number, 0, 0.5, {}, N::optional, "0.05",
        "flow model: re-solve max-min rates once this fraction of the active flows has started or finished since the "
        "last solve; 0 = after every start and finish (exact). Always slower than exact: freed bandwidth idles until "

@@ -41,7 +41,8 @@ struct Scenario {
   int rebalance_every_steps = 0;   // recompute the placement every K steps (0 = never)
   std::string placement_where;     // placement.kind's (or redundant_slots') place, as topology_where
   NetworkModelKind network_model = NetworkModelKind::flow;
-  bool dedup = true;  // one dispatch copy per (token, destination GPU)
+  bool dedup = true;               // one dispatch copy per (token, destination GPU); nccl kernels only
+  std::string ep_kernel = "nccl";  // the profile's [ep_kernel.<name>] that moves dispatch and combine
   // Flow model: re-solve rates once this fraction of the active flows has started or finished
   // since the last solve (0 = after every change: exact max-min; see net/flow_model.hpp).
   double resolve_tolerance = 0.05;
