@@ -13,10 +13,8 @@ void RecordingFlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   FlowModel::start(flow_id, tag);
 }
 
-void RecordingFlowModel::on_declared(std::int64_t first_id, std::size_t count, std::uint64_t salt) {
-  FlowRecord::Batch batch{salt, {}};
-  batch.flows.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) batch.flows.push_back(flow(first_id + static_cast<std::int64_t>(i)));
+void RecordingFlowModel::on_declared(const Declaration& d) {
+  FlowRecord::Batch batch{d.salt, d.flows, {d.size_by_src.begin(), d.size_by_src.end()}};
   record_.ops.push_back(
       {FlowRecord::Kind::declare, queue_.now_ps(), static_cast<std::int64_t>(record_.batches.size())});
   record_.batches.push_back(std::move(batch));
@@ -52,7 +50,7 @@ ReplayResult replay_flows(const FlowRecord& record, const Topology& topology, co
       switch (op.kind) {
         case FlowRecord::Kind::declare: {
           const FlowRecord::Batch& b = record.batches[static_cast<std::size_t>(op.arg)];
-          net.declare(b.flows, b.salt);
+          net.declare(b.flows, b.salt, b.size_by_src);
           break;
         }
         case FlowRecord::Kind::start:

@@ -22,6 +22,7 @@ struct FlowRecord {
   struct Batch {
     std::uint64_t salt;
     std::vector<FlowDecl> flows;
+    std::vector<double> size_by_src;
   };
   std::vector<Op> ops;
   std::vector<Batch> batches;
@@ -35,7 +36,7 @@ class RecordingFlowModel final : public FlowModel {
   void start(std::int64_t flow_id, std::uint64_t tag) override;
 
  private:
-  void on_declared(std::int64_t first_id, std::size_t count, std::uint64_t salt) override;
+  void on_declared(const Declaration& d) override;
   void on_cleared() override;
   FlowRecord& record_;
 };

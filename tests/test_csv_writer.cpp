@@ -100,6 +100,7 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   s.network_bytes_per_step = moesim::Bytes(4096);
   s.scaleout_bytes_per_step = moesim::Bytes(512);
   s.critical_phase = "experts";
+  s.dropped_fraction = 0.0625;
   const auto num = [&](const char* name) { return moesim::io::metric_number(metric(name), s); };
   CHECK(num("gpus") == 8);
   CHECK(num("step_us_mean") == 1.5);
@@ -116,11 +117,12 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   CHECK(num("network_bytes_per_step") == 4096);
   CHECK(num("scaleout_bytes_per_step") == 512);
   CHECK(num("balancedness") == 0.8);  // 1 / 1.25
+  CHECK(num("dropped_fraction") == 0.0625);
   const auto text = [&](const char* name) { return std::get<std::string>(metric(name).read(s)); };
   CHECK(text("hottest_link") == "gpu3->sw0");
   CHECK(text("hottest_link_class") == "nvlink");
   CHECK(text("dominant_phase") == "experts");
-  CHECK(names.size() == 18);  // every metric checked above
+  CHECK(names.size() == 19);  // every metric checked above
   // Each formats with its own format; an unknown name is a programming error.
   for (const moesim::io::Metric& m : moesim::io::metrics()) CHECK_NOTHROW(moesim::io::format_metric(m, s));
   CHECK(moesim::io::format_metric(metric("step_us_p50"), s) == "2.5000");

@@ -36,7 +36,7 @@ TEST_CASE("smoke scenario matches its golden result", "[golden]") {
   const std::filesystem::path golden = test::source_path("tests/data/golden/smoke");
   const bool update = std::getenv("MOESIM_UPDATE_GOLDEN") != nullptr;
   for (const char* f : {"summary.json", "per_step.csv", "per_layer.csv", "per_gpu.csv", "per_link.csv", "gpu_layer.csv",
-                        "timeline.json", "scenario.resolved.toml"}) {
+                        "per_expert.csv", "timeline.json", "scenario.resolved.toml"}) {
     INFO(f);
     const std::string got = read_normalised(out / f);
     if (update) {

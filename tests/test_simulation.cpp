@@ -178,20 +178,25 @@ class LosingNetwork final : public Network, private DeliverySink {
   }
   using Network::start;
   void start(std::int64_t flow_id, std::uint64_t tag) override {
-    const FlowDecl& f = flow(flow_id);
+    const FlowDecl& f = flows_[static_cast<std::size_t>(flow_id - first_)];
     if (f.src_gpu == 3 && f.dst_gpu == 5) return;
     inner_.start(flow_id, tag);
   }
 
  private:
   void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override { deliver(flow_id, tag, at_ps); }
-  void on_declared(std::int64_t first_id, std::size_t count, std::uint64_t salt) override {
-    std::vector<FlowDecl> flows;
-    for (std::size_t i = 0; i < count; ++i) flows.push_back(flow(first_id + static_cast<std::int64_t>(i)));
-    if (inner_.declare(flows, salt) != first_id) throw Error("LosingNetwork: ids out of step");
+  void on_declared(const Declaration& d) override {
+    if (flows_.empty()) first_ = d.first_id;
+    flows_.insert(flows_.end(), d.flows.begin(), d.flows.end());
+    if (inner_.declare(d.flows, d.salt, d.size_by_src) != d.first_id) throw Error("LosingNetwork: ids out of step");
   }
-  void on_cleared() override { inner_.clear_declared(); }
+  void on_cleared() override {
+    inner_.clear_declared();
+    flows_.clear();
+  }
   AnalyticNetwork inner_;
+  std::vector<FlowDecl> flows_;  // the declared ones, from id first_ on
+  std::int64_t first_ = 0;
 };
 }  // namespace
 

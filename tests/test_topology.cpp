@@ -1,6 +1,9 @@
 // Topology graph, generators, routes (ECMP, never through a GPU), summary figures, shipped files.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <set>
+
 #include <filesystem>
 #include <sstream>
 
@@ -22,10 +25,24 @@ std::vector<std::string> path_classes(const Topology& t, const moesim::Path& p) 
 
 // Every path is a chain of links from src GPU to dst GPU, never entering another GPU, and the
 // paths of a pair are distinct, equally long and sorted.
+void check_path(const Topology& t, int s, int d, const moesim::Path& p) {
+  REQUIRE(t.link(p.front()).from == t.gpu_node(s));
+  REQUIRE(t.link(p.back()).to == t.gpu_node(d));
+  for (std::size_t k = 0; k + 1 < p.size(); ++k) {
+    REQUIRE(t.link(p[k]).to == t.link(p[k + 1]).from);
+    REQUIRE(t.node(t.link(p[k]).to).kind != moesim::NodeKind::gpu);
+  }
+}
+
+// ECMP: every pair's paths are valid, equally long and sorted. D-mod-k: every pair's route is
+// one of the cheapest paths the same topology has under ECMP.
 void check_routes(const Topology& t) {
+  Topology ecmp = t;
+  if (t.routing() == moesim::RoutingKind::dmodk) ecmp.finalize(t.max_ecmp(), moesim::RoutingKind::ecmp);
+  moesim::Path route;
   for (int s = 0; s < t.gpu_count(); ++s) {
     for (int d = 0; d < t.gpu_count(); ++d) {
-      const auto& ps = t.paths(s, d);
+      const auto& ps = ecmp.paths(s, d);
       if (s == d) {
         REQUIRE(ps.empty());
         continue;
@@ -34,14 +51,15 @@ void check_routes(const Topology& t) {
       for (std::size_t i = 0; i < ps.size(); ++i) {
         const auto& p = ps[i];
         REQUIRE(p.size() == ps[0].size());
-        REQUIRE(t.link(p.front()).from == t.gpu_node(s));
-        REQUIRE(t.link(p.back()).to == t.gpu_node(d));
-        for (std::size_t k = 0; k + 1 < p.size(); ++k) {
-          REQUIRE(t.link(p[k]).to == t.link(p[k + 1]).from);
-          REQUIRE(t.node(t.link(p[k]).to).kind != moesim::NodeKind::gpu);
-        }
+        check_path(t, s, d, p);
         if (i > 0) REQUIRE(ps[i - 1] < p);
       }
+      if (t.routing() != moesim::RoutingKind::dmodk) continue;
+      t.route(s, d, route);
+      // Equal cost; found among the stored paths unless ECMP capped them at max_ecmp.
+      REQUIRE(route.size() == ps[0].size());
+      check_path(t, s, d, route);
+      if (static_cast<int>(ps.size()) < t.max_ecmp()) REQUIRE(std::find(ps.begin(), ps.end(), route) != ps.end());
     }
   }
 }
@@ -259,7 +277,44 @@ TEST_CASE("shipped topology files load, finalize and summarize") {
   Topology n = moesim::io::load_topology(moesim::test::source_path("topologies/gb200-nvl72-x2.toml"));
   REQUIRE(n.gpu_count() == 144);
   REQUIRE(n.gpu_memory_GB == 186);
-  REQUIRE(n.paths(0, 72).size() == 4);  // 8 leaves of 18 GPUs -> 4 spines
+  REQUIRE(n.routing() == moesim::RoutingKind::dmodk);  // generated fabrics default to D-mod-k
+  Topology ne = n;
+  ne.finalize(n.max_ecmp(), moesim::RoutingKind::ecmp);
+  REQUIRE(ne.paths(0, 72).size() == 4);  // 8 leaves of 18 GPUs -> 4 spines
   const std::string text = moesim::topology_summary_text(n.summarize());
   REQUIRE(text.find("3600.0 GB/s") != std::string::npos);  // 72 NICs x 50 GB/s at 1:1
+}
+
+TEST_CASE("D-mod-k: one tree per destination, a leaf's uplinks spread over a destination leaf's GPUs") {
+  moesim::HgxSpec spec = hgx(4);  // rail-optimised: GPU i of every node on leaf i, 4 spines
+  Topology t = moesim::make_hgx(spec);
+  t.finalize(16, moesim::RoutingKind::dmodk);
+  check_routes(t);
+  // The spine a route crosses (its 3rd link goes leaf -> spine).
+  const auto spine_of = [&](int s, int d) {
+    moesim::Path p;
+    t.route(s, d, p);
+    REQUIRE(p.size() == 4);  // GPU -> leaf -> spine -> leaf -> GPU
+    return t.link(p[1]).to;
+  };
+  // From rail 0 (GPUs 0, 8, 16, 24) to rail 3 of nodes 0..3 (GPUs 3, 11, 19, 27): each destination
+  // is reached through one spine whatever the source (a tree), and the four destinations use four
+  // different spines (ECMP hashing may put several on one).
+  std::set<int> spines;
+  for (int node = 0; node < 4; ++node) {
+    const int d = node * 8 + 3;
+    const int first_src = node == 0 ? 8 : 0;  // rail 0 of another node (same node: NVLink)
+    const int spine = spine_of(first_src, d);
+    for (int src_node = 0; src_node < 4; ++src_node)
+      if (src_node != node) REQUIRE(spine_of(src_node * 8, d) == spine);
+    spines.insert(spine);
+  }
+  REQUIRE(spines.size() == 4);
+  // Same rail stays on its leaf: two hops.
+  moesim::Path p;
+  t.route(0, 8, p);
+  REQUIRE(p.size() == 2);
+  REQUIRE_THROWS_AS(t.paths(0, 8), moesim::Error);  // no pair table under D-mod-k
+  REQUIRE(t.summarize().max_path_links == 4);
+  REQUIRE(t.summarize().max_ecmp_paths == 1);
 }

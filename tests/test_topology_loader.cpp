@@ -159,7 +159,14 @@ TEST_CASE("structural mistakes") {
   require_error("big.toml",
                 "[generator]\nkind = \"hgx\"\nnodes = 1024\ngpus_per_node = 8\nnvlink_GBps = 450\n"
                 "[generator.scaleout]\nnic_Gbps = 400\n",
-                3, "at most 1152");
+                3, "at most 4096");
+  require_error("big-ecmp.toml",
+                "routing = \"ecmp\"\n[generator]\nkind = \"hgx\"\nnodes = 150\ngpus_per_node = 8\nnvlink_GBps = 450\n"
+                "[generator.scaleout]\nnic_Gbps = 400\n",
+                2, "use routing = \"dmodk\"");
+  require_error("routing.toml",
+                "routing = \"hash\"\n[generator]\nkind = \"hgx\"\nnodes = 1\ngpus_per_node = 8\nnvlink_GBps = 450\n", 1,
+                "ecmp");
 }
 
 TEST_CASE("a second link between the same nodes is an error at the second") {

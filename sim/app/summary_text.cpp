@@ -16,6 +16,9 @@ std::string gate_detail(const GateSpec& g) {
   if (g.rank_locality > 0) d += fmt::format(", rank locality {}", g.rank_locality);
   return " (" + d + ")";
 }
+std::string group_detail(const GateSpec& g) {
+  return g.groups > 0 ? fmt::format(", {} of {} expert groups per token", g.groups_per_token, g.groups) : "";
+}
 }  // namespace
 
 std::string summary_text(const SummaryContext& run) {
@@ -28,8 +31,9 @@ std::string summary_text(const SummaryContext& run) {
   o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
   o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, ep kernel {}{}\n",
                    sc.trace_path.empty() ? setting_string(sc.gate.kind) : "trace " + sc.trace_path,
-                   gate_detail(sc.gate), setting_name(sc.placement), setting_name(sc.network_model),
-                   setting_name(sc.overlap), run.results.ep_kernel, sc.dedup ? "" : ", dedup off");
+                   gate_detail(sc.gate) + group_detail(sc.gate), setting_name(sc.placement),
+                   setting_name(sc.network_model), setting_name(sc.overlap), run.results.ep_kernel,
+                   sc.dedup ? "" : ", dedup off");
   o += fmt::format("  compute costs: {}\n", run.results.compute_sources);
   for (const std::string& n : run.results.notes) o += fmt::format("  note: {}\n", n);
   o += "\n";
@@ -61,6 +65,10 @@ std::string summary_text(const SummaryContext& run) {
       r.memory_expert_bytes_max.GB(), r.memory_replicated_bytes.GB(), r.memory_kv_bytes.GB());
   o += fmt::format("network bytes per step {:.3g} (scale-out {:.3g})\n", s.network_bytes_per_step.count(),
                    s.scaleout_bytes_per_step.count());
+  if (sc.gate.capacity_factor > 0)
+    o += fmt::format("expert capacity factor {} ({}): {} of {} token-expert assignments dropped ({:.2f}%)\n",
+                     sc.gate.capacity_factor, setting_name(sc.gate.capacity_policy), s.dropped_assignments,
+                     s.routed_assignments, 100.0 * s.dropped_fraction);
   o += fmt::format("simulated {} events, {} flows{}, {} token-expert assignments in {:.2f} s wall\n",
                    run.results.events, run.results.flows,
                    run.results.rate_solves > 0 ? fmt::format(" ({} max-min solves)", run.results.rate_solves) : "",

@@ -34,14 +34,16 @@ Ran run_setup(const io::CommSetup& c) {
   const Topology topology = io::load_topology_nodes(c.topology, c.nodes);
   const Profile profile = io::load_profile(c.profile);
   EpKernel kernel = EpKernel::from_profile(profile, c.kernel, c.profile);
+  if (c.sms > 0) kernel.params.sms = c.sms;
   return {kernel, run_comm_benchmark(topology, profile, kernel, c.spec)};
 }
 
 void print_run(const io::CommSetup& c, const Ran& ran) {
   const CommBenchResult& r = ran.result;
-  std::cout << fmt::format("kernel {} ({}), EP{} over {} NVLink domain{}, {} tokens per GPU, top-{} of {} experts\n",
-                           ran.kernel.name, setting_name(r.mode), r.ep, r.domains, r.domains == 1 ? "" : "s",
-                           c.spec.tokens, c.spec.top_k, c.spec.experts);
+  std::cout << fmt::format(
+      "kernel {} ({}, {} SMs), EP{} over {} NVLink domain{}, {} tokens per GPU, top-{} of {} experts\n",
+      ran.kernel.name, setting_name(r.mode), ran.kernel.params.sms, r.ep, r.domains, r.domains == 1 ? "" : "s",
+      c.spec.tokens, c.spec.top_k, c.spec.experts);
   std::cout << fmt::format("{:<9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>11}\n", "phase", "mean_us", "max_us",
                            "nvl_GBps", "rdma_GBps", "ll_GBps", "logic_GBps", "bytes/copy");
   for (const char* phase : {"dispatch", "combine"}) {
@@ -107,6 +109,7 @@ std::function<int()> add_comm_command(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--profile", c.profile, "profile TOML file (its [ep_kernel.*] sections)");
   cmd->add_option("--kernel", c.kernel, "EP kernel of the profile (default nccl)");
+  cmd->add_option("--sms", c.sms, "SMs the kernel uses (default: the profile's)")->check(CLI::Range(1, 1024));
   cmd->add_option("--ep", c.spec.ep, "GPUs in the EP group")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--tokens", c.spec.tokens, "tokens per GPU")->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--hidden", c.hidden, "hidden size")->check(CLI::Range(1, 1 << 20));

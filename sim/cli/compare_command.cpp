@@ -49,7 +49,8 @@ constexpr CsvColumn kCsvColumns[] = {{"step_us_p50"},
                                      {"balancedness"},
                                      {"scaleout_bytes_per_step"},
                                      {"hottest_link"},
-                                     {"hottest_link_utilization"}};
+                                     {"hottest_link_utilization"},
+                                     {"dropped_fraction"}};
 
 // The terminal table's metric columns: two heading lines, width, digits, and the unit shown.
 struct TableColumn {

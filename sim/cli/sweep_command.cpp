@@ -49,7 +49,8 @@ constexpr std::string_view kMetrics[] = {"gpus",
                                          "gpu_load_max_over_mean",
                                          "hottest_link_utilization",
                                          "network_bytes_per_step",
-                                         "scaleout_bytes_per_step"};
+                                         "scaleout_bytes_per_step",
+                                         "dropped_fraction"};
 // Values and errors stay on one physical line per row, which keeps --resume's reading simple.
 constexpr io::CsvQuoting kOneLine{.always = false, .one_line = true};
 constexpr std::size_t kMaxRuns = 10'000'000;  // a typo'd range, not a sweep anyone means to run

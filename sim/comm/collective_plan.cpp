@@ -150,6 +150,10 @@ void plan_collective(EpMode mode, bool combine, const EpLayout& layout, const La
   else
     plan_flat(combine, traffic, bytes_per_copy, mode != EpMode::nccl, out);
   finish(out);
+  out.efficiency_size.clear();
+  if (mode == EpMode::nccl)
+    for (std::size_t g = 0; g < out.out_bytes.size(); ++g)
+      out.efficiency_size.push_back(out.out_bytes[g] + out.local_bytes[g]);
 }
 
 }  // namespace moesim

@@ -28,6 +28,9 @@ struct CollectivePlan {
   std::vector<std::int32_t> awaited;  // [gpu] flows it waits for, plus one for a local copy
   std::vector<double> out_bytes;      // [gpu] bytes it sends over the network
   std::vector<double> in_bytes;       // [gpu] bytes it receives over the network
+  // [gpu] its whole part of the collective, local copy included: the size an nccl all-to-all's
+  // efficiency is read at (nccl-tests' per-rank size); empty for the other modes.
+  std::vector<double> efficiency_size;
 
   int gpus() const { return static_cast<int>(awaited.size()); }
   std::span<const FlowDecl> flows_of(int sender) const {

@@ -78,7 +78,7 @@ CommPhaseResult run_phase(const Topology& topology, const Profile& profile, cons
   Landing landing(plan);
   network->set_sink(&landing);
   const TimePs fixed = kernel.fixed_ps(combine, layout);
-  const std::int64_t first = network->declare(plan.flows, combine ? 2 : 1);
+  const std::int64_t first = network->declare(plan.flows, combine ? 2 : 1, plan.efficiency_size);
   landing.set_first(first);
   queue.schedule(fixed, [&] {
     for (std::size_t f = 0; f < plan.flows.size(); ++f) network->start(first + static_cast<std::int64_t>(f), 0);

@@ -34,7 +34,7 @@ void apply_link_faults(Topology& topology, const std::vector<FaultSpec>& faults)
   }
   if (!changed) return;
   try {
-    topology.finalize(topology.max_ecmp());
+    topology.finalize(topology.max_ecmp(), topology.routing());
   } catch (const Error& e) {
     throw InputError(fmt::format("faults leave the topology partitioned: {}", e.what()));
   }

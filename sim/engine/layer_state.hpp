@@ -8,6 +8,7 @@
 #include "comm/collective_plan.hpp"
 #include "core/units.hpp"
 #include "engine/results.hpp"
+#include "moe/capacity.hpp"
 #include "moe/moe_layer.hpp"
 #include "net/network.hpp"
 
@@ -41,6 +42,7 @@ struct Collective {
 
 struct LayerState {
   LayerTraffic traffic;
+  CapacityTally capacity;  // filled only when expert capacity is on
   Collective dispatch;
   Collective combine;
   std::vector<std::int32_t> gate_task;    // per GPU, -1 until its gate is done

@@ -34,13 +34,24 @@ struct LayerResult {  // accumulated over steps
   bool moe = false;
   TimePs span_ps_sum = 0;             // sum over steps and GPUs of (layer end - layer start)
   std::int64_t received_max_sum = 0;  // sum over steps of max over GPUs of received assignments
-  std::int64_t received_total = 0;    // all assignments
+  std::int64_t received_total = 0;    // all assignments computed (padding included)
+  std::int64_t routed_total = 0;      // assignments the gate made, over steps and micro-batches
+  std::int64_t dropped_total = 0;     // of them dropped over expert capacity
   Bytes dispatch_bytes;               // network bytes (not local copies), dispatch + combine separately
   Bytes combine_bytes;
   std::vector<int> critical_gpu_count;  // per GPU: steps in which its experts were on the critical path
   TimePs critical_ps[kPhaseCount] = {};
   std::string critical_link;  // most loaded link on the last critical dispatch/combine flow
   Bytes critical_link_bytes;
+};
+
+struct ExpertResult {  // one expert of one MoE layer, summed over steps and micro-batches
+  int layer = 0;       // transformer layer
+  int expert = 0;
+  std::string gpus;  // its replicas' GPUs in the final placement, "3" or "3;17"
+  std::int64_t routed = 0;
+  std::int64_t kept = 0;    // routed minus those dropped over capacity
+  std::int64_t padded = 0;  // capacity padding: empty buffer slots it computed
 };
 
 struct GpuResult {
@@ -70,6 +81,7 @@ struct Results {
   std::vector<LinkResult> links;
   std::vector<std::int64_t> gpu_layer_received;  // [layer * gpus + gpu], summed over steps
   std::vector<TimePs> gpu_layer_experts_ps;      // [layer * gpus + gpu], routed-expert compute
+  std::vector<ExpertResult> experts;             // [moe layer * experts + expert]
   std::vector<Span> timeline;                    // only for the first timeline_steps steps
   TimePs total_ps = 0;                           // end of the last step
   std::uint64_t events = 0;

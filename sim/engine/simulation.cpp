@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "engine/faults.hpp"
 #include "engine/placement_builder.hpp"
+#include "moe/group_routing.hpp"
 #include "moe/trace_gate.hpp"
 
 namespace moesim {
@@ -35,8 +36,13 @@ int checked_gpus(const Scenario& s, const Topology& t) {
 
 std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus) {
   const ModelSpec& m = s.model;
-  if (!s.trace_path.empty())
-    return std::make_unique<TraceGate>(s.trace_path, m.moe_layers(), m.routed_experts, m.top_k, gpus, s.workload.steps);
+  check_group_limit(s.gate, m.routed_experts, m.top_k, s.file);
+  if (!s.trace_path.empty()) {
+    auto trace =
+        std::make_unique<TraceGate>(s.trace_path, m.moe_layers(), m.routed_experts, m.top_k, gpus, s.workload.steps);
+    trace->limit_groups(s.gate.groups, s.gate.groups_per_token);
+    return trace;
+  }
   return make_synthetic_gate(s.gate, m.routed_experts, m.top_k, m.moe_layers(), s.seed, gpus);
 }
 
@@ -58,6 +64,8 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
                                              scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
       gate_(make_gate(scenario, gpus_)),
+      capacity_(scenario.gate.capacity_factor, scenario.gate.capacity_policy, scenario.model.routed_experts,
+                scenario.model.top_k),
       given_placement_(inputs.placement),
       placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, given_placement_, notes_)) {
   network_->set_sink(this);
@@ -81,41 +89,6 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
 }
 
 Simulation::~Simulation() = default;
-
-void Simulation::plan_step(int step) {
-  const ModelSpec& m = scenario_.model;
-  const int k = m.top_k;
-  const auto g = static_cast<std::size_t>(gpus_);
-  for (int ml = 0; ml < m.moe_layers(); ++ml) {
-    for (int src = 0; src < gpus_; ++src) {  // a down GPU holds no tokens
-      auto& out = gate_out_[static_cast<std::size_t>(src)];
-      if (down_[static_cast<std::size_t>(src)])
-        out.clear();
-      else
-        gate_->assign(step, ml, src, scenario_.workload.tokens_per_gpu, out);
-    }
-    int offset = 0;
-    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
-      if (mb_tokens_.size() == 1) {  // one micro-batch: the whole gate output, no copy
-        LayerState& st = *state_[static_cast<std::size_t>(ml)];
-        planner_->plan(ml, gate_out_, k, st.traffic);
-        st.reset(kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
-        continue;
-      }
-      for (std::size_t src = 0; src < g; ++src) {
-        const auto begin = gate_out_[src].begin() + offset * k;
-        if (down_[src])
-          mb_view_[src].clear();
-        else
-          mb_view_[src].assign(begin, begin + mb_tokens_[mb] * k);
-      }
-      offset += mb_tokens_[mb];
-      LayerState& st = *state_[mb * static_cast<std::size_t>(m.moe_layers()) + static_cast<std::size_t>(ml)];
-      planner_->plan(ml, mb_view_, k, st.traffic);
-      st.reset(kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
-    }
-  }
-}
 
 void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, std::int32_t pred,
                         void (Simulation::*next)(int, int, int, std::int32_t)) {
@@ -217,7 +190,7 @@ void Simulation::start_flows(Phase phase, int src, int slot) {
     const int moe_layers = scenario_.model.moe_layers();
     const int mb = slot / moe_layers, layer = slot % moe_layers + moe_first_;
     const auto salt = static_cast<std::uint64_t>(((step_ * layers_ + layer) * 2 + mb) * 2 + (phase == Phase::combine));
-    c.first_id = network_->declare(c.plan.flows, salt);
+    c.first_id = network_->declare(c.plan.flows, salt, c.plan.efficiency_size);
   }
   const auto s = static_cast<std::size_t>(src);
   for (std::int32_t f = c.plan.sender_first[s]; f < c.plan.sender_first[s + 1]; ++f)
@@ -394,12 +367,15 @@ Results Simulation::run() {
   }
   out.gpu_layer_received.assign(static_cast<std::size_t>(layers_) * static_cast<std::size_t>(gpus_), 0);
   out.gpu_layer_experts_ps.assign(out.gpu_layer_received.size(), 0);
+  out.experts.resize(static_cast<std::size_t>(scenario_.model.moe_layers()) *
+                     static_cast<std::size_t>(scenario_.model.routed_experts));
   for (int s = 0; s < scenario_.workload.steps; ++s) {
     const int every = scenario_.rebalance_every_steps;
     if (every > 0 && s > 0 && s % every == 0) rebalance(s);
     run_step(s, out);
   }
   network_->clear_declared();
+  record_expert_hosts(out);
   // Spans are recorded when known, which for network phases can be before they end: order them.
   std::stable_sort(out.timeline.begin(), out.timeline.end(), [](const Span& a, const Span& b) {
     return a.start_ps != b.start_ps ? a.start_ps < b.start_ps : a.gpu < b.gpu;

@@ -17,6 +17,7 @@
 #include "engine/results.hpp"
 #include "gpu/compute_model.hpp"
 #include "gpu/profile.hpp"
+#include "moe/capacity.hpp"
 #include "moe/gate.hpp"
 #include "moe/memory_model.hpp"
 #include "moe/moe_layer.hpp"
@@ -61,7 +62,12 @@ class Simulation final : private DeliverySink {
   void check_memory();
   void rebalance(int step);
   void move_weights();
+  // simulation_plan.cpp
   void plan_step(int step);
+  // Applies expert capacity to `picks` (one micro-batch of MoE layer ml) and plans its traffic.
+  void plan_layer(int mb, int ml, std::vector<std::vector<int>>& picks);
+  void record_expert_loads(int ml, Results& out) const;
+  void record_expert_hosts(Results& out) const;
   void run_step(int step, Results& out);
   void start_layer(int g, int mb, int layer, std::int32_t pred);
   void submit(int g, int mb, int layer, Phase phase, TimePs duration, std::int32_t pred,
@@ -101,6 +107,7 @@ class Simulation final : private DeliverySink {
   std::unique_ptr<Network> network_;
   ComputeModel compute_;
   std::unique_ptr<Gate> gate_;
+  CapacityLimiter capacity_;
   std::vector<std::string> notes_;    // for the report; filled while building the placement
   const Placement* given_placement_;  // from_file placements, loaded by io/
   Placement placement_;

@@ -105,6 +105,7 @@ void Simulation::record_step_loads(Results& out) {
       lr.received_total += received[h];
     }
     lr.received_max_sum += *std::max_element(received.begin(), received.end());
+    record_expert_loads(ml, out);
   }
 }
 

@@ -24,6 +24,7 @@ void read_setup_keys(TableReader& r, const std::string& file, CommSetup& c) {
   if (r.has("profile")) c.profile = relative_to(file, r.string("profile"));
   if (r.has("nodes")) c.nodes = static_cast<int>(r.integer("nodes", 1, kMaxTopologyGpus));
   if (r.has("kernel")) c.kernel = r.string("kernel");
+  if (r.has("sms")) c.sms = static_cast<int>(r.integer("sms", 1, 1024));
   if (r.has("hidden")) c.hidden = static_cast<int>(r.integer("hidden", 1, 1 << 20));
   if (r.has("dispatch_dtype")) c.dispatch_dtype = r.choice("dispatch_dtype", {"bf16", "fp8"});
   if (r.has("combine_dtype")) c.combine_dtype = r.choice("combine_dtype", {"bf16", "fp8"});
@@ -66,7 +67,7 @@ Topology load_topology_nodes(const std::string& path, int nodes) {
       throw InputError(
           fmt::format("{}: a node count is given, but the topology has no [generator] to apply it to", path));
     const auto* kind = gen->get_as<std::string>("kind");
-    const std::string key = kind != nullptr && kind->get() == "nvl" ? "racks" : "nodes";
+    const std::string key = kind != nullptr && kind->get() == "nvl_rack" ? "racks" : "nodes";
     gen->insert_or_assign(key, nodes);
   }
   return load_topology_table(t, path);

@@ -15,6 +15,7 @@ struct CommSetup {
   int nodes = 0;         // > 0: overrides a generator topology's nodes (hgx) or racks (nvl)
   std::string profile;   // profile file
   std::string kernel = "nccl";
+  int sms = 0;  // > 0: the kernel's SM count for this run (the profile's otherwise)
   int hidden = 7168;
   std::string dispatch_dtype = "bf16";  // bf16 | fp8 (one 4-byte scale per 128 values)
   std::string combine_dtype = "bf16";

@@ -52,6 +52,9 @@ constexpr Metric kMetrics[] = {
      "hotspots", field<&Summary::scaleout_bytes_per_step>},
     {"dominant_phase", "phase", "the phase with the most critical-path time", "{}", "critical_path_per_step",
      field<&Summary::critical_phase>},
+    // summary.json has the `capacity` object only when capacity is on.
+    {"dropped_fraction", "fraction", "token-expert assignments dropped over expert capacity / all routed", "{:.6f}",
+     "capacity", field<&Summary::dropped_fraction>},
     {"balancedness", "ratio", "EPLB's balancedness: 1 / layer_gpu_load_max_over_mean (0 when that is 0)", "{:.6f}", "",
      [](const Summary& s) -> MetricValue {
        return s.layer_load_max_over_mean > 0 ? 1.0 / s.layer_load_max_over_mean : 0;

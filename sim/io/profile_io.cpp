@@ -233,6 +233,10 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
     std::vector<std::string> names;
     for (const auto& [name, v] : eps->raw()) names.emplace_back(name.str());
     for (const std::string& name : names) {
+      const bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      });
+      if (!plain) eps->fail(name, "kernel names are letters, digits, _ and -");
       TableReader k = eps->table(name);
       p.ep_kernels[name] = read_ep_kernel(k);
     }

@@ -55,6 +55,7 @@ CsvWriter per_layer_csv(const Results& r, int gpus) {
   csv.fields({"layer", "kind", "received_max_over_mean", "dispatch_bytes_per_step", "combine_bytes_per_step",
               "critical_gpu", "critical_link"});
   phase_columns(csv, "critical_");
+  csv.fields({"dropped_assignments", "dropped_fraction"});  // over all steps
   csv.end_row();
   for (const LayerResult& l : r.layers) {
     const double mean = static_cast<double>(l.received_total) / steps / gpus;
@@ -70,8 +71,27 @@ CsvWriter per_layer_csv(const Results& r, int gpus) {
         .number(critical_gpu)
         .text(l.critical_link);
     for (TimePs t : l.critical_ps) csv.number(us_from_ps(t) / steps, "{:.4f}");
+    csv.number(l.dropped_total)
+        .number(l.routed_total > 0 ? static_cast<double>(l.dropped_total) / static_cast<double>(l.routed_total) : 0.0,
+                "{:.6f}");
     csv.end_row();
   }
+  return csv;
+}
+
+// One row per (MoE layer, expert), totals over all steps and micro-batches.
+CsvWriter per_expert_csv(const Results& r) {
+  CsvWriter csv;
+  csv.fields({"layer", "expert", "gpus", "routed", "kept", "dropped", "padded"}).end_row();
+  for (const ExpertResult& e : r.experts)
+    csv.number(e.layer)
+        .number(e.expert)
+        .text(e.gpus)
+        .number(e.routed)
+        .number(e.kept)
+        .number(e.routed - e.kept)
+        .number(e.padded)
+        .end_row();
   return csv;
 }
 
@@ -185,6 +205,13 @@ std::string summary_json(const RunContext& run) {
       {"total_bytes_max", (r.memory_expert_bytes_max + r.memory_replicated_bytes + r.memory_kv_bytes).count()},
       {"capacity_bytes", r.memory_capacity_bytes.count()}};
   j["rebalance"] = {{"weight_bytes_moved", r.weight_bytes_moved.count()}};
+  if (sc.gate.capacity_factor > 0) {
+    j["capacity"] = {{"factor", sc.gate.capacity_factor},
+                     {"policy", setting_name(sc.gate.capacity_policy)},
+                     {"routed_assignments", s.routed_assignments},
+                     {"dropped_assignments", s.dropped_assignments}};
+    add_metrics(j["capacity"], "capacity", s);
+  }
   j["notes"] = run.results.notes;
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},
@@ -332,6 +359,7 @@ void write_result_files(const RunContext& run, const fs::path& dir) {
   per_gpu_csv(run.results).save(dir / "per_gpu.csv");
   per_link_csv(run.results).save(dir / "per_link.csv");
   gpu_layer_csv(run.results, run.results.layers).save(dir / "gpu_layer.csv");
+  per_expert_csv(run.results).save(dir / "per_expert.csv");
   write_file(dir / "timeline.json", timeline_json(run.results));
   write_file(dir / "scenario.resolved.toml", scenario_to_toml(run.scenario));
 }

@@ -136,6 +136,27 @@ std::vector<ScenarioKey> make_keys() {
        "probability that a token of GPU r draws from the popularity rotated by r*E/G (each data-parallel rank "
        "prefers its own experts)",
        MOESIM_NUM(gate.rank_locality), nullptr, synthetic_gate},
+      {"gate", "groups", T::integer, 0, kMaxDim, {}, N::optional, "0 (off)",
+       "group-limited routing (DeepSeek-V3): experts form this many equal groups of consecutive ids; a token picks "
+       "`groups_per_token` groups (by their experts' popularity mass), then its top_k experts inside them. Must divide "
+       "the routed experts. A trace's tokens with picks in more groups keep the groups holding most of them, the "
+       "others become the kept groups' lowest free ids (a note counts them)",
+       MOESIM_INT(gate.groups), nullptr, [](const Scenario& s) { return s.gate.groups > 0; }},
+      {"gate", "groups_per_token", T::integer, 1, kMaxDim, {}, N::optional, "1",
+       "groups a token's experts may come from: at most `groups`, and their experts at least top_k",
+       MOESIM_INT(gate.groups_per_token), nullptr, [](const Scenario& s) { return s.gate.groups > 0; }},
+      {"gate", "capacity_factor", T::number, 0, 1e6, {}, N::optional, "0 (off)",
+       "expert capacity per MoE layer and micro-batch: C = ceil(factor x T x top_k / experts), T = tokens of all live "
+       "GPUs; assignments over it are dropped (not sent, not computed); also with traces. `per_expert.csv` and "
+       "`dropped_fraction` report them",
+       MOESIM_NUM(gate.capacity_factor), nullptr, [](const Scenario& s) { return s.gate.capacity_factor > 0; }},
+      {"gate", "capacity_policy", T::choice, 0, 0, setting_names<CapacityPolicy>(), N::optional, "`drop_by_score`",
+       "over capacity: `drop_by_score` keeps each expert's lowest pick indices (a token's best picks) first, ties by "
+       "position; `drop_by_position` keeps the first C by position (GPU, then token); `pad`: each GPU sends every "
+       "expert a buffer of ceil(factor x its tokens x top_k / experts) slots, drops its overflow by score and pads the "
+       "rest (bytes and expert compute of full buffers, no dedup)",
+       MOESIM_ENUM(CapacityPolicy, gate.capacity_policy), nullptr,
+       [](const Scenario& s) { return s.gate.capacity_factor > 0; }},
       {"placement", "kind", T::choice, 0, 0, setting_names<PlacementKind>(), N::optional, "`contiguous`",
        "expert -> GPU slots per MoE layer (see below)", MOESIM_ENUM(PlacementKind, placement)},
       {"placement", "file", T::path, 0, 0, {}, N::read_by_code, "required with `from_file`",

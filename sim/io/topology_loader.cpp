@@ -42,8 +42,7 @@ ScaleOutSpec read_scaleout(TableReader& s, bool hgx) {
 
 void check_gpu_total(TableReader& r, std::string_view key, long long gpus) {
   if (gpus > kMaxTopologyGpus)
-    r.fail(key, fmt::format("{} GPUs in all; at most {} are supported (routes are kept for every GPU pair)", gpus,
-                            kMaxTopologyGpus));
+    r.fail(key, fmt::format("{} GPUs in all; at most {} are supported", gpus, kMaxTopologyGpus));
 }
 
 // Runs a generator; its own checks (cross-field ones the reader cannot see) point at [generator].
@@ -167,6 +166,9 @@ Topology load_topology_table(const toml::table& t, const std::string& file) {
   const double memory_GB = root.number_or("gpu_memory_GB", 0, 0, 1e6);
   const int max_ecmp = static_cast<int>(root.integer_or("max_ecmp", 16, 1, 1024));
   std::optional<TableReader> gen = root.table_opt("generator");
+  // Generated fabrics are InfiniBand-like: deterministic D-mod-k unless the file asks for ECMP.
+  const RoutingKind routing =
+      *parse_setting<RoutingKind>(root.choice_or("routing", gen ? "dmodk" : "ecmp", setting_names<RoutingKind>()));
   std::vector<TableReader> nodes = root.tables("node");
   std::vector<TableReader> links = root.tables("link");
   root.finish();
@@ -180,8 +182,13 @@ Topology load_topology_table(const toml::table& t, const std::string& file) {
 
   Topology topo = gen ? build_from_generator(*gen, name) : build_explicit(nodes, links, root, name);
   topo.gpu_memory_GB = memory_GB;
+  if (routing == RoutingKind::ecmp && topo.gpu_count() > kMaxEcmpTopologyGpus)
+    root.fail(gen ? "generator" : "node",
+              fmt::format("{} GPUs with routing = \"ecmp\", which keeps every GPU pair's routes: at most {}; use "
+                          "routing = \"dmodk\"",
+                          topo.gpu_count(), kMaxEcmpTopologyGpus));
   try {
-    topo.finalize(max_ecmp);
+    topo.finalize(max_ecmp, routing);
   } catch (const RouteError& e) {
     // Point at the GPU most likely cut off (explicit form); a generator bug points at [generator].
     if (gen) gen->fail_here(e.what());

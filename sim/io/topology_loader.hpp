@@ -9,9 +9,10 @@
 
 namespace moesim::io {
 
-// Routes are stored for every GPU pair (16 racks of 72 GPUs: ~1 GB, ~6 s), so the GPU count is
-// capped to keep memory and start-up time bounded.
-inline constexpr int kMaxTopologyGpus = 1152;
+// D-mod-k routing keeps per-destination costs only (GPUs x nodes); ECMP stores every GPU pair's
+// routes (16 racks of 72 GPUs: ~1 GB, ~6 s), so it is capped lower to bound memory and start-up.
+inline constexpr int kMaxTopologyGpus = 4096;
+inline constexpr int kMaxEcmpTopologyGpus = 1152;
 
 Topology load_topology(const std::string& path);
 // `file` names the source in error messages (and gives the default name: its stem).

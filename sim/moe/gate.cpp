@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "moe/gate_popularity.hpp"
+#include "moe/group_routing.hpp"
 
 namespace moesim {
 namespace {
@@ -60,7 +61,8 @@ class AliasBuilder {
 
 class SyntheticGate final : public Gate {
  public:
-  SyntheticGate(const PopularityParams& params, int top_k, int ranks, double rank_locality)
+  SyntheticGate(const PopularityParams& params, int top_k, int ranks, double rank_locality, int groups,
+                int groups_per_token)
       : experts_(params.experts),
         top_k_(top_k),
         moe_layers_(params.moe_layers),
@@ -68,6 +70,8 @@ class SyntheticGate final : public Gate {
         seed_(params.seed),
         drifts_(params.drift_per_step > 0.0),
         local_(rank_locality),
+        groups_(groups),
+        groups_per_token_(groups_per_token),
         field_(params),
         stamp_(static_cast<std::size_t>(params.experts), 0) {
     const std::size_t layers = static_cast<std::size_t>(field_.layers());
@@ -96,9 +100,11 @@ class SyntheticGate final : public Gate {
     Rng rng = Rng::derived(seed_, static_cast<std::uint64_t>(step), static_cast<std::uint64_t>(moe_layer),
                            static_cast<std::uint64_t>(src_gpu));
     const Table table{alias, weight.data(), slot_to_expert};
-    if (local_ > 0.0) {
+    const int shift = static_cast<int>(static_cast<std::int64_t>(src_gpu) * experts_ / ranks_);
+    if (groups_ > 0) {
+      draw_grouped(rng, table, shift, tokens, experts.data());
+    } else if (local_ > 0.0) {
       // Rank-specific popularity = the layer's popularity rotated by shift (see gate.hpp).
-      const int shift = static_cast<int>(static_cast<std::int64_t>(src_gpu) * experts_ / ranks_);
       draw<true>(rng, table, shift, tokens, experts.data());
     } else {
       draw<false>(rng, table, 0, tokens, experts.data());
@@ -151,6 +157,87 @@ class SyntheticGate final : public Gate {
       }
       for (; k < top_k; ++k) put(exact_slot(rng, clock, table.weight));
     }
+  }
+
+  // Group-limited draw (gate_spec.hpp): groups by an exact scan over their masses (groups are
+  // few); experts by rejection from the popularity's alias table (a draw outside the chosen groups
+  // or already taken is redrawn: exactly popularity restricted to what is left), with an exact
+  // scan of the candidates after too many rejections.
+  void draw_grouped(Rng& rng, const Table& table, int shift, int tokens, int* out) {
+    const int n = experts_;
+    const int size = n / groups_;
+    const int variants = local_ > 0.0 ? 2 : 1;  // the layer's popularity, and rotated by shift
+    expert_weight_.assign(static_cast<std::size_t>(variants * n), 0.0);
+    group_mass_.assign(static_cast<std::size_t>(variants * groups_), 0.0);
+    for (int v = 0; v < variants; ++v)
+      for (int s = 0; s < n; ++s) {
+        int e = table.slot_to_expert[s] + (v == 1 ? shift : 0);
+        if (e >= n) e -= n;
+        expert_weight_[static_cast<std::size_t>(v * n + e)] = table.weight[s];
+        group_mass_[static_cast<std::size_t>(v * groups_ + e / size)] += table.weight[s];
+      }
+    chosen_.assign(static_cast<std::size_t>(groups_), 0);
+    taken_.resize(static_cast<std::size_t>(n));
+    const int max_rejections = 32;
+    for (int t = 0; t < tokens; ++t) {
+      int v = 0;
+      if (local_ > 0.0) v = (local_ >= 1.0 || rng.uniform() < local_) ? 1 : 0;
+      const int offset = v == 1 ? shift : 0;
+      mass_left_.assign(group_mass_.begin() + v * groups_, group_mass_.begin() + (v + 1) * groups_);
+      std::fill(chosen_.begin(), chosen_.end(), 0);
+      for (int i = 0; i < groups_per_token_; ++i) {
+        const int g = weighted_pick(rng, mass_left_.data(), groups_);
+        mass_left_[static_cast<std::size_t>(g)] = 0.0;
+        chosen_[static_cast<std::size_t>(g)] = 1;
+      }
+      const std::uint32_t clock = next_group_clock();
+      for (int k = 0; k < top_k_; ++k) {
+        int e = -1;
+        for (int tries = 0; tries < max_rejections && e < 0; ++tries) {
+          int d = table.slot_to_expert[alias_draw(rng, table.alias, n)] + offset;
+          if (d >= n) d -= n;
+          if (chosen_[static_cast<std::size_t>(d / size)] && taken_[static_cast<std::size_t>(d)] != clock) e = d;
+        }
+        if (e < 0) e = exact_grouped(rng, expert_weight_.data() + static_cast<std::size_t>(v * n), size, clock);
+        taken_[static_cast<std::size_t>(e)] = clock;
+        *out++ = e;
+      }
+    }
+  }
+
+  // Exact draw over the chosen groups' experts the token has not taken.
+  int exact_grouped(Rng& rng, const double* weight, int size, std::uint32_t clock) {
+    candidate_weight_.assign(static_cast<std::size_t>(experts_), 0.0);
+    for (int e = 0; e < experts_; ++e)
+      if (chosen_[static_cast<std::size_t>(e / size)] && taken_[static_cast<std::size_t>(e)] != clock)
+        candidate_weight_[static_cast<std::size_t>(e)] = weight[e];
+    return weighted_pick(rng, candidate_weight_.data(), experts_);
+  }
+
+  std::uint32_t next_group_clock() {
+    if (++group_clock_ == 0) {  // wrapped: old marks could alias the new clock
+      std::fill(taken_.begin(), taken_.end(), 0u);
+      group_clock_ = 1;
+    }
+    return group_clock_;
+  }
+
+  // Index drawn proportional to weight[0, n) (zero weights never; rounding falls on the last
+  // positive one).
+  static int weighted_pick(Rng& rng, const double* weight, int n) {
+    double total = 0;
+    int last = 0;
+    for (int i = 0; i < n; ++i) {
+      total += weight[i];
+      if (weight[i] > 0.0) last = i;
+    }
+    double u = rng.uniform() * total;
+    for (int i = 0; i < n; ++i) {
+      if (weight[i] <= 0.0) continue;
+      u -= weight[i];
+      if (u < 0) return i;
+    }
+    return last;
   }
 
   // After a duplicate: draws until a slot this token has not taken comes up, or, past
@@ -217,12 +304,19 @@ class SyntheticGate final : public Gate {
   std::uint64_t seed_;
   bool drifts_;
   double local_;  // rank_locality
+  int groups_;    // 0: no group limit
+  int groups_per_token_;
   PopularityField field_;
   AliasBuilder builder_;
   std::vector<std::vector<AliasEntry>> alias_;  // one shared (zipf) or one per popularity layer
   std::vector<std::int64_t> alias_epoch_;       // epoch each alias table was built for
   std::vector<std::uint32_t> stamp_;            // [slot] == clock_: already chosen by the current token
   std::uint32_t clock_ = 0;
+  // Group-limited draws: [variant * experts + e], [variant * groups + g], then per token.
+  std::vector<double> expert_weight_, group_mass_, mass_left_, candidate_weight_;
+  std::vector<char> chosen_;          // [group]: chosen by the current token
+  std::vector<std::uint32_t> taken_;  // [expert] == group_clock_: taken by the current token
+  std::uint32_t group_clock_ = 0;
 };
 
 void check_unit(double v, const char* name) {
@@ -271,7 +365,8 @@ std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int
     p.layer_correlation = spec.layer_correlation;
     p.drift_per_step = spec.drift_per_step;
   }
-  return std::make_unique<SyntheticGate>(p, top_k, ranks, locality);
+  check_group_limit(spec, experts, top_k, "gate");
+  return std::make_unique<SyntheticGate>(p, top_k, ranks, locality, spec.groups, spec.groups_per_token);
 }
 
 }  // namespace moesim

@@ -27,7 +27,7 @@ class Gate {
 // (GPUs); with rank_locality > 0, assign() requires 0 <= src_gpu < ranks.
 // Throws InputError when the spec does not fit: kind not uniform|zipf|lognormal, a field outside
 // its range above (NaN included), experts < 1, top_k outside [1, experts], moe_layers < 1,
-// ranks < 1.
+// ranks < 1, a group limit that does not fit (check_group_limit).
 std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int top_k, int moe_layers,
                                           std::uint64_t seed, int ranks = 1);
 

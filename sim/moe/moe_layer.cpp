@@ -45,8 +45,10 @@ void plan_source(const SrcPass& p) {
     ++clock;  // a fresh stamp per token; stamps start at 0 and a call never sees 2^32 tokens
     for (int k = 0; k < p.top_k; ++k) {
       const int e = *ids++;
-      if (static_cast<unsigned>(e) >= p.experts)
+      if (static_cast<unsigned>(e) >= p.experts) {
+        if (e == kDroppedPick) continue;  // over capacity: neither sent nor computed
         throw Error(fmt::format("moe layer: expert id {} out of range [0, {}) from GPU {}", e, p.experts, p.src));
+      }
       Target target = p.single[e];
       if (target.gpu < 0) {  // replicated: rule 1/2 precomputed per source, else round robin
         const int m = target.slot;
@@ -126,6 +128,28 @@ MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gp
   }
 }
 
+void MoeLayerPlanner::pad(int moe_layer, const std::vector<std::int64_t>& pad_slots, int* slot_counts,
+                          LayerTraffic& out) const {
+  const int gpus = placement_.gpus();
+  if (static_cast<int>(pad_slots.size()) != gpus)
+    throw Error(fmt::format("moe layer: pad buffers for {} GPUs, placement has {}", pad_slots.size(), gpus));
+  const auto g_count = static_cast<std::size_t>(gpus);
+  const auto d_count = static_cast<std::size_t>(domains_);
+  std::int64_t per_slot = 0;  // every slot computes each source's whole buffer
+  for (std::size_t src = 0; src < g_count; ++src) {
+    per_slot += pad_slots[src];
+    std::fill_n(out.domain_copies.begin() + static_cast<std::ptrdiff_t>(src * d_count), d_count, 0);
+    for (int dst = 0; dst < gpus; ++dst) {
+      const auto n = static_cast<std::int64_t>(placement_.local_experts(moe_layer, dst).size()) * pad_slots[src];
+      out.copies[src * g_count + static_cast<std::size_t>(dst)] = n;
+      if (domains_ > 0)
+        out.domain_copies[src * d_count + static_cast<std::size_t>(gpu_domain_[static_cast<std::size_t>(dst)])] += n;
+    }
+  }
+  const int* const base = slot_base_.data() + static_cast<std::size_t>(moe_layer) * (g_count + 1);
+  std::fill(slot_counts, slot_counts + base[gpus], static_cast<int>(per_slot));
+}
+
 int MoeLayerPlanner::fixed_replica(int layer, int expert, int src_gpu) const {
   const auto& reps = placement_.replicas(layer, expert);
   if (std::find(reps.begin(), reps.end(), src_gpu) != reps.end()) return src_gpu;
@@ -143,7 +167,7 @@ int MoeLayerPlanner::pick_replica(int layer, int expert, int src_gpu, std::int64
 }
 
 void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k,
-                           LayerTraffic& out) const {
+                           LayerTraffic& out, const std::vector<std::int64_t>* pad_slots) const {
   const int gpus = placement_.gpus();
   if (moe_layer < 0 || moe_layer >= placement_.layers())
     throw Error(fmt::format("moe layer: layer {} out of range [0, {})", moe_layer, placement_.layers()));
@@ -197,6 +221,7 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
       dedup_ ? plan_source<true, false>(pass) : plan_source<false, false>(pass);
   }
 
+  if (pad_slots) pad(moe_layer, *pad_slots, slot_counts.get(), out);
   // Totals from the slot counts: cheaper than two more increments per assignment.
   for (std::size_t g = 0; g < g_count; ++g) {
     out.slot_tokens[g].assign(slot_counts.get() + base[g], slot_counts.get() + base[g + 1]);

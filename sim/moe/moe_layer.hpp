@@ -4,11 +4,16 @@
 // like DeepEP; one per token-expert otherwise), the tokens per local expert slot on each GPU, and
 // the per-expert load. Combine sends the same copies back, so it needs no matrix of its own.
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "moe/placement.hpp"
 
 namespace moesim {
+
+// A pick dropped over expert capacity (moe/capacity.hpp): plan() skips it. Not -1, so that a bad
+// id from a gate still fails loudly.
+inline constexpr int kDroppedPick = std::numeric_limits<int>::min();
 
 struct LayerTraffic {
   int gpus = 0;
@@ -40,10 +45,14 @@ class MoeLayerPlanner {
   // token once per destination domain: LayerTraffic::domain_copies).
   MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup, std::vector<int> gpu_domain = {});
 
-  // experts_by_src[g] = the gate's output for source GPU g (tokens * top_k ids, token-major).
-  // Resizes and zeroes `out`, reusing its capacity. Throws Error on a wrong GPU count, a batch
-  // not a multiple of top_k, or an expert id out of range.
-  void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k, LayerTraffic& out) const;
+  // experts_by_src[g] = the gate's output for source GPU g (tokens * top_k ids, token-major); an id
+  // of kDroppedPick is a pick dropped over capacity: skipped, so a token sends no copy
+  // to a GPU whose every pick from it was dropped. Resizes and zeroes `out`, reusing its capacity.
+  // pad_slots (capacity padding): [src] buffer per expert slot; then src sends every GPU d
+  // experts_on(d) * pad_slots[src] copies (no dedup) and every slot computes sum(pad_slots).
+  // Throws Error on a wrong GPU count, a batch not a multiple of top_k, or an expert id out of range.
+  void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k, LayerTraffic& out,
+            const std::vector<std::int64_t>* pad_slots = nullptr) const;
 
   // Where an assignment is served; the cases above, in flat tables.
   struct Target {
@@ -55,6 +64,7 @@ class MoeLayerPlanner {
   // The rule in plain code (reference); plan() uses its precomputed form in the tables below.
   int pick_replica(int layer, int expert, int src_gpu, std::int64_t token) const;
   int fixed_replica(int layer, int expert, int src_gpu) const;  // rule 1 or 2; -1: round robin
+  void pad(int moe_layer, const std::vector<std::int64_t>& pad_slots, int* slot_counts, LayerTraffic& out) const;
   const Placement& placement_;
   std::vector<int> gpu_host_;
   bool dedup_;

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "moe/group_routing.hpp"
 
 namespace moesim {
 
@@ -107,6 +108,29 @@ void TraceGate::assign(int step, int moe_layer, int src_gpu, int tokens, std::ve
     const std::size_t src = (t % have) * k;
     for (std::size_t j = 0; j < k; ++j) out[t * k + j] = ids ? ids[src + j] : expanded_[src + j];
   }
+  if (group_size_ > 0) apply_group_limit(out, tokens);
+}
+
+void TraceGate::limit_groups(int groups, int groups_per_token) {
+  group_size_ = groups > 0 ? experts_ / groups : 0;
+  groups_per_token_ = groups_per_token;
+}
+
+void TraceGate::apply_group_limit(std::vector<int>& out, int tokens) {
+  std::int64_t changed = 0;
+  for (int t = 0; t < tokens; ++t)
+    changed += limit_token_groups(out.data() + static_cast<std::size_t>(t) * static_cast<std::size_t>(top_k_), top_k_,
+                                  group_size_, groups_per_token_, scratch_);
+  if (changed == 0) return;
+  if (remapped_ == 0) {
+    remap_note_ = notes_.size();
+    notes_.emplace_back();
+  }
+  remapped_ += changed;
+  notes_[remap_note_] = fmt::format(
+      "group limit (groups of {} experts, at most {} per token): {} recorded assignments remapped into their "
+      "token's kept groups",
+      group_size_, groups_per_token_, remapped_);
 }
 
 }  // namespace moesim

@@ -24,11 +24,16 @@ class TraceGate final : public Gate {
   void assign(int step, int moe_layer, int src_gpu, int tokens, std::vector<int>& experts) override;
   int experts() const override { return experts_; }
   int top_k() const override { return top_k_; }
+  // Group-limited routing (moe/group_routing.hpp): each replayed token's picks are remapped onto
+  // its groups_per_token groups holding most of them (limit_token_groups). Call before assign();
+  // the limit must fit (check_group_limit).
+  void limit_groups(int groups, int groups_per_token);
   // How the trace was mapped onto the scenario (for the report); complete after the run.
   const std::vector<std::string>& notes() const { return notes_; }
 
  private:
   void load_step(int step);
+  void apply_group_limit(std::vector<int>& out, int tokens);
   std::unique_ptr<TraceReader> reader_;
   int experts_, top_k_;
   int loaded_ = -1;             // scenario step served from `current_`
@@ -38,6 +43,11 @@ class TraceGate final : public Gate {
   std::vector<int> expanded_;  // counts-only: token-level ids of one block
   std::vector<std::string> notes_;
   bool batch_noted_ = false;
+  int group_size_ = 0;  // experts per group; 0: no group limit
+  int groups_per_token_ = 0;
+  std::int64_t remapped_ = 0;   // picks moved into a token's kept groups so far
+  std::size_t remap_note_ = 0;  // its entry in notes_, once there is one
+  std::vector<int> scratch_;
 };
 
 }  // namespace moesim

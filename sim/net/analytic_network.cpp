@@ -54,7 +54,9 @@ const std::vector<std::uint32_t>& AnalyticNetwork::sorted_by_size(std::int64_t f
   return sorted_;
 }
 
-void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std::uint64_t /*salt*/) {
+void AnalyticNetwork::on_declared(const Declaration& decl) {
+  const std::int64_t first_id = decl.first_id;
+  const std::size_t count = decl.flows.size();
   duration_ps_.resize(index(first_id) + count, 0);
 
   // Bucket the flows' link uses by link (counting sort), each link's flows in increasing size:
@@ -65,7 +67,7 @@ void AnalyticNetwork::on_declared(std::int64_t first_id, std::size_t count, std:
   // Every declared flow will run, so its bytes go on its links now (one pass, in order).
   for (std::size_t i = 0; i < count; ++i) {
     const std::int64_t id = first_id + static_cast<std::int64_t>(i);
-    const Bytes bytes = flow(id).bytes;
+    const Bytes bytes = flow_bytes(id);
     for (int l : path_of(id)) {
       ++link_start_[static_cast<std::size_t>(l) + 1];
       link_bytes_[static_cast<std::size_t>(l)] += bytes;

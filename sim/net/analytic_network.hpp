@@ -18,7 +18,7 @@ class AnalyticNetwork final : public Network {
   void start(std::int64_t flow_id, std::uint64_t tag) override;
 
  private:
-  void on_declared(std::int64_t first_id, std::size_t count, std::uint64_t salt) override;
+  void on_declared(const Declaration& d) override;
   void on_cleared() override { duration_ps_.clear(); }
   std::vector<TimePs> duration_ps_;  // by index(flow id)
   struct Use {

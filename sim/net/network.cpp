@@ -41,7 +41,13 @@ double Network::efficiency(PathKind kind, Bytes bytes) {
 }
 
 void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
-  const auto& paths = topology_.paths(src_gpu, dst_gpu);
+  std::vector<Path> one;  // dmodk: the pair's single route
+  if (topology_.routing() == RoutingKind::dmodk) {
+    one.emplace_back();
+    topology_.route(src_gpu, dst_gpu, one.back());
+    if (one.back().empty()) one.clear();
+  }
+  const auto& paths = topology_.routing() == RoutingKind::dmodk ? one : topology_.paths(src_gpu, dst_gpu);
   if (paths.empty()) throw Error("network: flow between a GPU and itself, or no route");
   if (paths.size() > std::numeric_limits<std::uint16_t>::max())
     throw Error("network: too many routes between two GPUs");
@@ -59,8 +65,9 @@ void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
   pair.routes = static_cast<std::uint16_t>(paths.size());
 }
 
-std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t salt) {
-  const std::int64_t first = base_ + static_cast<std::int64_t>(decls_.size());
+std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t salt,
+                              std::span<const double> size_by_src) {
+  const std::int64_t first = base_ + static_cast<std::int64_t>(info_.size());
   const auto gpus = static_cast<std::size_t>(topology_.gpu_count());
   for (const FlowDecl& f : flows) {
     if (static_cast<std::size_t>(f.src_gpu) >= gpus || static_cast<std::size_t>(f.dst_gpu) >= gpus)
@@ -77,7 +84,8 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     d.route_offset = route.offset;
     d.route_len = static_cast<std::uint16_t>(route.len);
     d.kind = pair.kind;
-    const double eff = efficiency(d.kind, f.bytes);
+    const double eff =
+        efficiency(d.kind, size_by_src.empty() ? f.bytes : Bytes(size_by_src[static_cast<std::size_t>(f.src_gpu)]));
     d.eff_bytes = f.bytes.count() / (eff > 0 ? eff : 1.0);
     if (f.messages > 0) {  // per-message port time, as bytes at the first link's rate
       const double ns = cost_.message_ns[static_cast<std::size_t>(d.kind)];
@@ -89,16 +97,15 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
                        ? pair.latency_ps
                        : ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) +
                                     cost_.alpha_of(d.kind));
-    decls_.push_back(f);
+    d.bytes = f.bytes.count();
     info_.push_back(d);
   }
-  on_declared(first, flows.size(), salt);
+  on_declared(Declaration{first, flows, salt, size_by_src});
   return first;
 }
 
 void Network::clear_declared() {
-  base_ += static_cast<std::int64_t>(decls_.size());
-  decls_.clear();
+  base_ += static_cast<std::int64_t>(info_.size());
   info_.clear();
   on_cleared();
 }

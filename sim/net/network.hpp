@@ -57,8 +57,11 @@ class Network {
   Network& operator=(const Network&) = delete;
 
   // Registers a collective; returns the id of its first flow (flows get consecutive ids).
-  // `salt` varies the ECMP hash between collectives.
-  std::int64_t declare(const std::vector<FlowDecl>& flows, std::uint64_t salt);
+  // `salt` varies the ECMP hash between collectives. `size_by_src` (empty, or one entry per GPU):
+  // the message size whose efficiency a flow from that GPU gets (an all-to-all's per-rank size,
+  // as nccl-tests measures it); empty: each flow's own size.
+  std::int64_t declare(const std::vector<FlowDecl>& flows, std::uint64_t salt,
+                       std::span<const double> size_by_src = {});
   // Starts a declared flow now; the sink hears of its delivery (see DeliverySink).
   virtual void start(std::int64_t flow_id, std::uint64_t tag) = 0;
   void set_sink(DeliverySink* sink) { sink_ = sink; }
@@ -72,7 +75,7 @@ class Network {
     const Declared& d = info_[index(flow_id)];
     return {route_links_.data() + d.route_offset, d.route_len};
   }
-  const FlowDecl& flow(std::int64_t flow_id) const { return decls_[index(flow_id)]; }
+  Bytes flow_bytes(std::int64_t flow_id) const { return Bytes(info_[index(flow_id)].bytes); }
   // Bytes carried by each link since construction.
   const std::vector<Bytes>& link_bytes() const { return link_bytes_; }
   std::uint64_t flows_completed() const { return completed_; }
@@ -86,9 +89,16 @@ class Network {
     PathKind kind = PathKind::nvlink;
     double eff_bytes = 0;   // bytes / efficiency
     TimePs latency_ps = 0;  // links + alpha
+    double bytes = 0;       // as declared
   };
-  // `salt`: as given to declare().
-  virtual void on_declared(std::int64_t /*first_id*/, std::size_t /*count*/, std::uint64_t /*salt*/) {}
+  // A collective was declared: its flows, as given to declare(), from id `first_id` on.
+  struct Declaration {
+    std::int64_t first_id;
+    const std::vector<FlowDecl>& flows;
+    std::uint64_t salt;
+    std::span<const double> size_by_src;
+  };
+  virtual void on_declared(const Declaration& /*d*/) {}
   virtual void on_cleared() {}
   // Position of a flow among the currently declared ones (0-based, consecutive).
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
@@ -105,9 +115,8 @@ class Network {
   std::uint64_t completed_ = 0;
 
  private:
-  std::vector<FlowDecl> decls_;
-  std::vector<Declared> info_;
-  std::int64_t base_ = 0;  // id of decls_[0]
+  std::vector<Declared> info_;  // per declared flow (the declarations themselves are not kept)
+  std::int64_t base_ = 0;       // id of info_[0]
   DeliverySink* sink_ = nullptr;
   // The routes of the GPU pairs used so far, flattened: a flow's start reads its links from one
   // dense array instead of through the topology's vector of vectors (two dependent cache misses).

@@ -136,13 +136,21 @@ int Topology::find_node(const std::string& name) const {
   return it == node_by_name_.end() ? -1 : it->second;
 }
 
-void Topology::finalize(int max_ecmp) {
+void Topology::finalize(int max_ecmp, RoutingKind routing) {
   if (max_ecmp < 1) throw Error(fmt::format("topology '{}': max_ecmp must be >= 1 (got {})", name_, max_ecmp));
   if (gpu_nodes_.empty()) throw Error(fmt::format("topology '{}' has no GPUs", name_));
   const std::size_t n_gpus = gpu_nodes_.size();
+  routing_ = routing;
+  max_ecmp_ = max_ecmp;
+  routes_.clear();
+  dist_.clear();
+  if (routing == RoutingKind::dmodk) {
+    finalize_dmodk();
+    finalized_ = true;
+    return;
+  }
 
   RouteGraph g(nodes_.size());
-  max_ecmp_ = max_ecmp;
   for (std::size_t i = 0; i < links_.size(); ++i)
     if (links_[i].up)
       boost::add_edge(static_cast<std::size_t>(links_[i].from), static_cast<std::size_t>(links_[i].to),
@@ -226,6 +234,13 @@ std::vector<int> Topology::links_between(int a, int b) const {
 }
 
 bool Topology::nvlink_only(int src_gpu, int dst_gpu) const {
+  if (routing_ == RoutingKind::dmodk) {
+    Path p;
+    route(src_gpu, dst_gpu, p);
+    for (int l : p)
+      if (link(l).link_class != "nvlink") return false;
+    return true;
+  }
   for (const Path& p : paths(src_gpu, dst_gpu))
     for (int l : p)
       if (link(l).link_class != "nvlink") return false;
@@ -285,6 +300,16 @@ TopologySummary Topology::summarize() const {
   for (const auto& ps : routes_) {
     s.max_ecmp_paths = std::max(s.max_ecmp_paths, static_cast<int>(ps.size()));
     for (const Path& p : ps) s.max_path_links = std::max(s.max_path_links, static_cast<int>(p.size()));
+  }
+  if (routing_ == RoutingKind::dmodk) {  // one route per pair; its length is the cost's hop count
+    s.max_ecmp_paths = gpu_count() > 1 ? 1 : 0;
+    for (int d = 0; d < gpu_count(); ++d)
+      for (int g = 0; g < gpu_count(); ++g)
+        if (g != d)
+          s.max_path_links = std::max(
+              s.max_path_links,
+              static_cast<int>(
+                  dist_[static_cast<std::size_t>(d) * nodes_.size() + static_cast<std::size_t>(gpu_node(g))] >> 40));
   }
 
   // Bisection: max flow from a super source feeding GPUs [0, n/2) to a super sink draining

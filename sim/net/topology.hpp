@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/units.hpp"
+#include "spec/settings.hpp"
 
 namespace moesim {
 
@@ -100,10 +101,19 @@ class Topology {
   int add_node(TopoNode node);  // a GPU node gets the next GPU index automatically
   int add_link(int from, int to, Bandwidth bandwidth, double latency_ns, std::string link_class);
   void add_duplex(int a, int b, Bandwidth bandwidth, double latency_ns, const std::string& link_class);
-  // Computes routes (all cheapest paths by (hops, then total latency), at most `max_ecmp` per
-  // pair, sorted by link ids); throws RouteError when some GPU cannot reach another. Call once
-  // after building, before any query below.
-  void finalize(int max_ecmp = 16);
+  // Computes routes: cheapest by (hops, then total latency); throws RouteError when some GPU
+  // cannot reach another. Call once after building, before any query below.
+  //   ecmp: every cheapest path of every GPU pair is stored (at most `max_ecmp` per pair, sorted
+  //     by link ids); each flow hashes onto one of them (net/network.cpp).
+  //   dmodk: destination-based deterministic routing. At a node with several cheapest next hops
+  //     toward GPU d, the hop is number (port(d) mod their count), port(d) being d's index among
+  //     the GPUs on its own scale-out leaf: traffic to one GPU follows one tree, and a leaf's
+  //     uplinks are spread over the GPUs of a destination leaf, as InfiniBand's D-mod-k does.
+  //     Only per-destination costs are stored (GPUs x nodes); routes are walked on demand.
+  void finalize(int max_ecmp = 16, RoutingKind routing = RoutingKind::ecmp);
+  RoutingKind routing() const { return routing_; }
+  // The route a flow from src to dst takes under dmodk (ecmp: the first of paths()), into `out`.
+  void route(int src_gpu, int dst_gpu, Path& out) const;
   // Fault what-ifs, applied before (re-)finalizing: the directed links from node a to node b.
   std::vector<int> links_between(int a, int b) const;
   void set_link_up(int link, bool up) {
@@ -127,8 +137,10 @@ class Topology {
   const std::vector<int>& out_links(int node_id) const { return out_links_[static_cast<std::size_t>(node_id)]; }
   bool finalized() const { return finalized_; }
 
-  // Equal-cost paths from src GPU to dst GPU (empty when src == dst).
+  // Equal-cost paths from src GPU to dst GPU (empty when src == dst); ecmp routing only (dmodk
+  // stores no pair table: use route()).
   const std::vector<Path>& paths(int src_gpu, int dst_gpu) const {
+    if (routing_ != RoutingKind::ecmp) throw Error("topology: paths() of a dmodk topology; use route()");
     return routes_[static_cast<std::size_t>(src_gpu) * gpu_nodes_.size() + static_cast<std::size_t>(dst_gpu)];
   }
   // True when every link of every path between the two GPUs is "nvlink".
@@ -152,9 +164,17 @@ class Topology {
   std::vector<int> gpu_nodes_;
   std::vector<std::vector<int>> out_links_;  // [node] -> link ids, ascending
   std::unordered_map<std::string, int> node_by_name_;
-  std::vector<std::vector<Path>> routes_;  // [src * gpus + dst]
+  std::vector<std::vector<Path>> routes_;  // ecmp: [src * gpus + dst]
   bool finalized_ = false;
   int max_ecmp_ = 16;
+  RoutingKind routing_ = RoutingKind::ecmp;
+  // dmodk (topology_dmodk.cpp): [dst gpu * nodes + node] cost to reach dst, packed as
+  // hops << 40 | latency_ps (kNoRoute when unreachable), and each GPU's port on its leaf.
+  std::vector<std::uint64_t> dist_;
+  std::vector<int> leaf_port_;
+  void finalize_dmodk();
+  std::uint64_t link_cost(int link) const;
+  bool may_enter(int link, int dst_node) const;
 };
 
 }  // namespace moesim

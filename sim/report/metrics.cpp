@@ -68,6 +68,12 @@ Summary summarize(const Results& r) {
         static_cast<double>(l.received_max_sum) / (static_cast<double>(l.received_total) / s.gpus);
   }
   if (moe_layers > 0) s.layer_load_max_over_mean /= moe_layers;
+  for (const LayerResult& l : r.layers) {
+    s.routed_assignments += l.routed_total;
+    s.dropped_assignments += l.dropped_total;
+  }
+  if (s.routed_assignments > 0)
+    s.dropped_fraction = static_cast<double>(s.dropped_assignments) / static_cast<double>(s.routed_assignments);
   s.hottest_gpu_share = total > 0 ? max / total : 0;
 
   for (const LinkResult& l : r.links) {

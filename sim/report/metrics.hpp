@@ -31,6 +31,10 @@ struct Summary {
   Bytes scaleout_bytes_per_step;        // over nic-class links, per step (one direction)
   Bytes network_bytes_per_step;         // dispatch + combine between GPUs, per step
   std::string critical_phase;           // phase with the most critical-path time
+  // Expert capacity: token-expert assignments the gate made, and the fraction dropped (0 when off).
+  std::int64_t routed_assignments = 0;
+  std::int64_t dropped_assignments = 0;
+  double dropped_fraction = 0;
 };
 
 Summary summarize(const Results& results);

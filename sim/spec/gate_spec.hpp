@@ -4,6 +4,14 @@
 
 namespace moesim {
 
+// What an expert over its capacity does (moe/capacity.hpp): drop the assignments with the worst
+// pick index, drop the latest in batch order, or pad every (source, expert) buffer to a fixed size.
+enum class CapacityPolicy : std::uint8_t { drop_by_score, drop_by_position, pad };
+template <>
+struct SettingNames<CapacityPolicy> {
+  static constexpr std::array<std::string_view, 3> names{"drop_by_score", "drop_by_position", "pad"};
+};
+
 // Popularity model of the synthetic gate (E experts, L MoE layers, R source ranks).
 //
 // Latent score. Every (popularity epoch n, popularity layer l, expert e) has a score z[n][l][e]:
@@ -44,6 +52,19 @@ struct GateSpec {
   double drift_per_step = 0.0;     // [0, 1]: d above; 0 = popularity fixed over steps
   int drift_interval_steps = 1;    // >= 1: I above; popularity is held for I steps, then jumps
   double rank_locality = 0.0;      // [0, 1]: lambda above; needs make_synthetic_gate's ranks
+  // Group-limited routing (DeepSeek-V3): experts form `groups` equal groups of consecutive ids; a
+  // token picks `groups_per_token` groups without replacement proportional to each group's
+  // popularity mass (its experts' weights under the token's popularity), then its top_k experts
+  // proportional to popularity among those groups' experts. 0 = off. Trace replay remaps picks
+  // outside the limit (moe/group_routing.hpp). groups must divide the experts and
+  // groups_per_token * experts / groups >= top_k.
+  int groups = 0;
+  int groups_per_token = 1;  // [1, groups]
+  // Expert capacity (GShard / Switch): C = ceil(capacity_factor * T * top_k / E) per expert, layer
+  // and micro-batch, T = tokens of the EP group's live GPUs; 0 = off (moe/capacity.hpp). Applies to
+  // traces too.
+  double capacity_factor = 0.0;
+  CapacityPolicy capacity_policy = CapacityPolicy::drop_by_score;
 };
 
 }  // namespace moesim

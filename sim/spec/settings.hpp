@@ -22,6 +22,9 @@ enum class FaultKind : std::uint8_t { link_down, link_degraded, slow_gpu, gpu_do
 // RDMA copy per destination NVLink domain forwarded over NVLink, one message per (token, expert),
 // or direct loads/stores inside one NVLink domain.
 enum class EpMode : std::uint8_t { nccl, hierarchical, low_latency, one_sided };
+// How a flow picks among equal-cost routes (net/topology.hpp): per-flow hashing over the stored
+// cheapest paths, or deterministic destination-based routing (D-mod-k).
+enum class RoutingKind : std::uint8_t { ecmp, dmodk };
 
 // The names of each setting's values, in declaration order.
 template <class E>
@@ -55,6 +58,11 @@ struct SettingNames<FaultKind> {
 template <>
 struct SettingNames<EpMode> {
   static constexpr std::array<std::string_view, 4> names{"nccl", "hierarchical", "low_latency", "one_sided"};
+};
+
+template <>
+struct SettingNames<RoutingKind> {
+  static constexpr std::array<std::string_view, 2> names{"ecmp", "dmodk"};
 };
 
 template <class E>

@@ -1,0 +1,88 @@
+// Simulation, continued: a step's routing plan (gate -> expert capacity -> traffic per layer and
+// micro-batch) and the per-expert loads it reports. Same class as simulation.cpp, split to keep
+// files short.
+#include <fmt/format.h>
+
+#include "engine/simulation.hpp"
+
+namespace moesim {
+
+void Simulation::plan_step(int step) {
+  const ModelSpec& m = scenario_.model;
+  const int k = m.top_k;
+  const auto g = static_cast<std::size_t>(gpus_);
+  for (int ml = 0; ml < m.moe_layers(); ++ml) {
+    for (int src = 0; src < gpus_; ++src) {  // a down GPU holds no tokens
+      auto& out = gate_out_[static_cast<std::size_t>(src)];
+      if (down_[static_cast<std::size_t>(src)])
+        out.clear();
+      else
+        gate_->assign(step, ml, src, scenario_.workload.tokens_per_gpu, out);
+    }
+    if (mb_tokens_.size() == 1) {  // one micro-batch: the whole gate output, no copy
+      plan_layer(0, ml, gate_out_);
+      continue;
+    }
+    int offset = 0;
+    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+      for (std::size_t src = 0; src < g; ++src) {
+        const auto begin = gate_out_[src].begin() + offset * k;
+        if (down_[src])
+          mb_view_[src].clear();
+        else
+          mb_view_[src].assign(begin, begin + mb_tokens_[mb] * k);
+      }
+      offset += mb_tokens_[mb];
+      plan_layer(static_cast<int>(mb), ml, mb_view_);
+    }
+  }
+}
+
+void Simulation::plan_layer(int mb, int ml, std::vector<std::vector<int>>& picks) {
+  const ModelSpec& m = scenario_.model;
+  LayerState& st = state(mb, moe_first_ + ml);
+  const std::vector<std::int64_t>* pad = nullptr;
+  if (capacity_.on()) {  // the gate's scratch output is ours to mark
+    capacity_.apply(picks, st.capacity);
+    if (capacity_.policy() == CapacityPolicy::pad) pad = &st.capacity.pad_slots;
+  }
+  planner_->plan(ml, picks, m.top_k, st.traffic, pad);
+  st.reset(kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
+}
+
+// Routed, kept, dropped and padded assignments of MoE layer ml's experts in the step just run.
+void Simulation::record_expert_loads(int ml, Results& out) const {
+  const auto e_count = static_cast<std::size_t>(scenario_.model.routed_experts);
+  LayerResult& lr = out.layers[static_cast<std::size_t>(moe_first_ + ml)];
+  ExpertResult* row = out.experts.data() + static_cast<std::size_t>(ml) * e_count;
+  for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+    const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
+    const std::vector<std::int64_t>& load = st.traffic.expert_load;  // computed, padding included
+    const bool on = capacity_.on();
+    const bool pad = on && capacity_.policy() == CapacityPolicy::pad;
+    for (std::size_t e = 0; e < e_count; ++e) {
+      const std::int64_t routed = on ? st.capacity.routed[e] : load[e];
+      const std::int64_t kept = on ? st.capacity.kept[e] : load[e];
+      row[e].routed += routed;
+      row[e].kept += kept;
+      if (pad) row[e].padded += load[e] - kept;
+      lr.routed_total += routed;
+      lr.dropped_total += routed - kept;
+    }
+  }
+}
+
+void Simulation::record_expert_hosts(Results& out) const {
+  const int experts = scenario_.model.routed_experts;
+  for (int ml = 0; ml < scenario_.model.moe_layers(); ++ml)
+    for (int e = 0; e < experts; ++e) {
+      ExpertResult& r =
+          out.experts[static_cast<std::size_t>(ml) * static_cast<std::size_t>(experts) + static_cast<std::size_t>(e)];
+      r.layer = moe_first_ + ml;
+      r.expert = e;
+      r.gpus.clear();
+      for (int g : placement_.replicas(ml, e)) r.gpus += (r.gpus.empty() ? "" : ";") + std::to_string(g);
+    }
+}
+
+}  // namespace moesim
