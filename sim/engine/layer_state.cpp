@@ -56,9 +56,17 @@ std::string LayerState::stuck_phase(int g) const {
   return "reduce (never ran)";
 }
 
-void LayerState::reset(EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy,
+void LayerState::reset(const LayerTraffic& traffic, EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy,
                        double combine_bytes_per_copy) {
   const auto g = static_cast<std::size_t>(layout.gpus());
+  slot_tokens.resize(g);
+  for (std::size_t h = 0; h < g; ++h)
+    slot_tokens[h].assign(traffic.slot_tokens[h].begin(), traffic.slot_tokens[h].end());
+  received.assign(traffic.received.begin(), traffic.received.end());
+  expert_load.assign(traffic.expert_load.begin(), traffic.expert_load.end());
+  copies_out.assign(g, 0);
+  for (std::size_t s = 0; s < g; ++s)
+    for (std::size_t d = 0; d < g; ++d) copies_out[s] += traffic.copies[s * g + d];
   plan_collective(mode, false, layout, traffic, dispatch_bytes_per_copy, dispatch.plan);
   plan_collective(mode, true, layout, traffic, combine_bytes_per_copy, combine.plan);
   dispatch.reset();

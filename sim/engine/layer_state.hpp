@@ -41,8 +41,13 @@ struct Collective {
 };
 
 struct LayerState {
-  LayerTraffic traffic;
-  CapacityTally capacity;  // filled only when expert capacity is on
+  // What the step keeps of the layer's plan: the dense copy matrix is planned into scratch
+  // (Simulation::traffic_) and dropped once the collectives are built from it.
+  std::vector<std::vector<int>> slot_tokens;  // [gpu][slot] token-expert assignments to compute
+  std::vector<std::int64_t> received;         // [gpu] token-expert assignments computed there
+  std::vector<std::int64_t> expert_load;      // [expert] assignments (over all replicas)
+  std::vector<std::int64_t> copies_out;       // [gpu] token copies it dispatched (results to reduce)
+  CapacityTally capacity;                     // filled only when expert capacity is on
   Collective dispatch;
   Collective combine;
   std::vector<std::int32_t> gate_task;    // per GPU, -1 until its gate is done
@@ -51,9 +56,10 @@ struct LayerState {
   std::vector<char> experts_started;
   std::vector<char> reduced;
 
-  // After `traffic` has been planned: clears the per-step flags and builds both collectives as
-  // `mode` moves them over `layout`.
-  void reset(EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy, double combine_bytes_per_copy);
+  // From the layer's planned `traffic`: keeps its per-GPU and per-expert figures, builds both
+  // collectives as `mode` moves them over `layout` and clears the per-step flags.
+  void reset(const LayerTraffic& traffic, EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy,
+             double combine_bytes_per_copy);
   Collective& collective(Phase phase) { return phase == Phase::dispatch ? dispatch : combine; }
   const Collective& collective(Phase phase) const { return phase == Phase::dispatch ? dispatch : combine; }
   // "" when GPU g finished this layer; otherwise the phase it is stuck in and what it waits for

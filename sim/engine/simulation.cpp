@@ -270,8 +270,7 @@ void Simulation::maybe_start_experts(int d, int mb, int layer) {
   if (st.gate_task[di] < 0 || st.dispatch.waiting[di] || st.experts_started[di]) return;
   st.experts_started[di] = 1;
   const std::int32_t pred = log_.later(st.gate_task[di], st.dispatch.last[di]);
-  submit(d, mb, layer, Phase::experts, compute_.experts_ps(st.traffic.slot_tokens[di]), pred,
-         &Simulation::after_experts);
+  submit(d, mb, layer, Phase::experts, compute_.experts_ps(st.slot_tokens[di]), pred, &Simulation::after_experts);
 }
 
 void Simulation::after_experts(int d, int mb, int layer, std::int32_t task) {
@@ -283,8 +282,7 @@ void Simulation::maybe_reduce(int g, int mb, int layer) {
   const auto gi = static_cast<std::size_t>(g);
   if (st.gate_task[gi] < 0 || !st.shared_done[gi] || st.combine.waiting[gi] || st.reduced[gi]) return;
   st.reduced[gi] = 1;
-  std::int64_t copies = 0;
-  for (int d = 0; d < gpus_; ++d) copies += st.traffic.copies_from(g, d);
+  const std::int64_t copies = st.copies_out[gi];
   const std::int32_t pred = log_.later(log_.later(st.gate_task[gi], st.shared_task[gi]), st.combine.last[gi]);
   submit(g, mb, layer, Phase::reduce, compute_.combine_ps(copies), pred, &Simulation::layer_done);
 }

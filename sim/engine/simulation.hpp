@@ -112,6 +112,7 @@ class Simulation final : private DeliverySink {
   const Placement* given_placement_;  // from_file placements, loaded by io/
   Placement placement_;
   std::unique_ptr<MoeLayerPlanner> planner_;  // rebuilt when the placement is re-balanced
+  LayerTraffic traffic_;                      // scratch: one layer's plan, before its collectives
   std::vector<FlowDecl> weight_moves_;        // expert weights to move at the start of the next step
   TimePs weights_moved_ps_ = 0;               // when the last of them arrived
   Bytes weight_bytes_moved_;

@@ -46,8 +46,8 @@ void Simulation::plan_layer(int mb, int ml, std::vector<std::vector<int>>& picks
     capacity_.apply(picks, st.capacity);
     if (capacity_.policy() == CapacityPolicy::pad) pad = &st.capacity.pad_slots;
   }
-  planner_->plan(ml, picks, m.top_k, st.traffic, pad);
-  st.reset(kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
+  planner_->plan(ml, picks, m.top_k, traffic_, pad);
+  st.reset(traffic_, kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
 }
 
 // Routed, kept, dropped and padded assignments of MoE layer ml's experts in the step just run.
@@ -57,7 +57,7 @@ void Simulation::record_expert_loads(int ml, Results& out) const {
   ExpertResult* row = out.experts.data() + static_cast<std::size_t>(ml) * e_count;
   for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
     const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
-    const std::vector<std::int64_t>& load = st.traffic.expert_load;  // computed, padding included
+    const std::vector<std::int64_t>& load = st.expert_load;  // computed, padding included
     const bool on = capacity_.on();
     const bool pad = on && capacity_.policy() == CapacityPolicy::pad;
     for (std::size_t e = 0; e < e_count; ++e) {

@@ -89,7 +89,7 @@ void Simulation::record_step_loads(Results& out) {
     std::fill(received.begin(), received.end(), 0);
     for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
       const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
-      for (std::size_t h = 0; h < g; ++h) received[h] += st.traffic.received[h];
+      for (std::size_t h = 0; h < g; ++h) received[h] += st.received[h];
       // Every planned flow was delivered (else the step stalled), so the totals come from the plan.
       for (auto [c, total] : {std::pair{&st.dispatch, &lr.dispatch_bytes}, std::pair{&st.combine, &lr.combine_bytes}})
         for (const FlowDecl& f : c->plan.flows) {

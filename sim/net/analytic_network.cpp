@@ -99,7 +99,7 @@ void AnalyticNetwork::on_declared(const Declaration& decl) {
 
 void AnalyticNetwork::start(std::int64_t flow_id, std::uint64_t tag) {
   ++completed_;  // its bytes were put on its links when it was declared
-  deliver(flow_id, tag, queue_.now_ps() + duration_ps_[index(flow_id)] + info(flow_id).latency_ps);
+  deliver(flow_id, tag, queue_.now_ps() + duration_ps_[index(flow_id)] + latency_ps(info(flow_id)));
 }
 
 }  // namespace moesim

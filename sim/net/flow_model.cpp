@@ -56,7 +56,7 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const Declared& d = info(flow_id);
   Flow& f = flows_[var];
   f = Flow{d.eff_bytes, 0.0, now, kOwn, f.tick + 1};
-  flow_info_[var] = FlowInfo{flow_id, tag, next_seq_++, flow_bytes(flow_id), d.latency_ps};
+  flow_info_[var] = FlowInfo{flow_id, tag, next_seq_++, flow_bytes(flow_id), latency_ps(d)};
   ++changes_;
   if (tolerance_ == 0 || changes_ >= threshold_ || solver_.size() == 1) {
     schedule_resolve();

@@ -61,7 +61,6 @@ void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
     route_links_.insert(route_links_.end(), q.begin(), q.end());
   }
   pair.kind = topology_.path_kind(src_gpu, dst_gpu);
-  if (paths.size() == 1) pair.latency_ps = ps_from_ns(topology_.path_latency_ns(paths[0]) + cost_.alpha_of(pair.kind));
   pair.routes = static_cast<std::uint16_t>(paths.size());
 }
 
@@ -92,16 +91,17 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
       d.eff_bytes += static_cast<double>(f.messages) * ns * 1e3 *
                      topology_.link(route_links_[route.offset]).bandwidth.bytes_per_ps();
     }
-    // One route: the pair's latency, computed once; several: the chosen one's.
-    d.latency_ps = pair.routes == 1
-                       ? pair.latency_ps
-                       : ps_from_ns(topology_.path_latency_ns(topology_.paths(f.src_gpu, f.dst_gpu)[choice]) +
-                                    cost_.alpha_of(d.kind));
     d.bytes = f.bytes.count();
     info_.push_back(d);
   }
   on_declared(Declaration{first, flows, salt, size_by_src});
   return first;
+}
+
+TimePs Network::latency_ps(const Declared& d) const {
+  double ns = 0;  // summed in route order, as Topology::path_latency_ns does
+  for (std::uint32_t i = 0; i < d.route_len; ++i) ns += topology_.link(route_links_[d.route_offset + i]).latency_ns;
+  return ps_from_ns(ns + cost_.alpha_of(d.kind));
 }
 
 void Network::clear_declared() {

@@ -87,9 +87,8 @@ class Network {
     std::uint32_t route_offset = 0;  // the ECMP path taken: its links in route_links_
     std::uint16_t route_len = 0;
     PathKind kind = PathKind::nvlink;
-    double eff_bytes = 0;   // bytes / efficiency
-    TimePs latency_ps = 0;  // links + alpha
-    double bytes = 0;       // as declared
+    double eff_bytes = 0;  // bytes / efficiency
+    double bytes = 0;      // as declared
   };
   // A collective was declared: its flows, as given to declare(), from id `first_id` on.
   struct Declaration {
@@ -103,6 +102,9 @@ class Network {
   // Position of a flow among the currently declared ones (0-based, consecutive).
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
   Declared& info(std::int64_t flow_id) { return info_[index(flow_id)]; }
+  // Latency of a declared flow: its route's links plus the per-message alpha (computed when the
+  // flow starts rather than kept per flow: flows are many).
+  TimePs latency_ps(const Declared& d) const;
   // Adds a completed flow's bytes to its links and counts the completion.
   void account(std::span<const std::int32_t> links, Bytes bytes);
   // Hands a delivery to the sink (or to the flow's callback); at_ps >= now.
@@ -128,7 +130,6 @@ class Network {
   std::vector<RouteRef> route_refs_;
   // What a declaration needs of a GPU pair, learnt on its first flow: one read per flow.
   struct PairInfo {
-    TimePs latency_ps = -1;         // links + alpha, when the pair has one route
     std::uint32_t first_route = 0;  // in route_refs_
     std::uint16_t routes = 0;       // 0: not learnt yet
     PathKind kind = PathKind::nvlink;
