@@ -39,6 +39,7 @@ struct Workload {
   const char* scenario;  // relative to the source tree
   int steps;             // default steps (decode: 50)
   std::vector<std::string> overrides;
+  bool analytic_only = false;  // scale workloads: the flow model would take far longer
 };
 
 std::vector<Workload> workloads() {
@@ -47,6 +48,12 @@ std::vector<Workload> workloads() {
       {"decode-nvl72-ep72", "scenarios/default.toml", 50, {}},
       // DeepSeek-V3 prefill, EP32 over four HGX H100 nodes, 4096 tokens per GPU, one micro-batch.
       {"prefill-hgx4-ep32", "scenarios/hgx-prefill.toml", 10, {"overlap.mode=\"none\""}},
+      // DeepSeek-V3 decode at EP2048 over 29 NVL72 racks (bench/gb200-nvl72-x29.toml), one step.
+      {"decode-x29-ep2048",
+       "scenarios/default.toml",
+       1,
+       {"hardware.topology=\"../bench/gb200-nvl72-x29.toml\"", "parallelism.ep=2048"},
+       true},
   };
 }
 
@@ -147,6 +154,7 @@ int main(int argc, char** argv) {
       if (!only.empty() && only != w.name) continue;
       for (const char* m : {"analytic", "flow", "flow-model"}) {
         if (!mode.empty() && mode != m) continue;
+        if (w.analytic_only && std::string(m) != "analytic") continue;
         // The flow-model record holds every flow of the run (~40 bytes each): 10 steps at most by default.
         const int default_steps = std::string(m) == "flow-model" ? std::min(w.steps, 10) : w.steps;
         const std::string n = std::to_string(steps > 0 ? steps : default_steps);

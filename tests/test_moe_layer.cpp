@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "moe/gate.hpp"
 #include "moe/moe_layer.hpp"
+#include "moe/placement.hpp"
 
 using moesim::LayerTraffic;
 using moesim::MoeLayerPlanner;
@@ -145,4 +146,39 @@ TEST_CASE("moe layer: bad inputs throw", "[moe_layer]") {
   REQUIRE_THROWS_AS(planner.plan(0, {{0, -1}, {}}, 2, t), moesim::Error);
   REQUIRE_THROWS_AS(planner.plan(1, {{0, 1}, {}}, 2, t), moesim::Error);  // layer 1 of 1
   REQUIRE_THROWS_AS(planner.plan(0, {{0, 1}, {}}, 0, t), moesim::Error);
+}
+
+TEST_CASE("moe layer: tokens per destination domain, for few and many domains", "[moe_layer]") {
+  // 96 GPUs, 192 experts (2 per GPU), top-8 from a uniform gate; domains of 24, 6 and 1 GPUs (4,
+  // 16 and 96 domains: the planner counts them three different ways). Brute force: for each
+  // token, the distinct domains of its experts' GPUs.
+  const int gpus = 96, experts = 192, k = 8, tokens = 64;
+  const Placement p = moesim::make_placement(moesim::PlacementKind::contiguous, 1, experts, gpus);
+  const auto gate = moesim::make_synthetic_gate(moesim::GateSpec{}, experts, k, 1, 11, gpus);
+  Layer ids(gpus);
+  for (int g = 0; g < gpus; ++g) gate->assign(0, 0, g, tokens, ids[static_cast<std::size_t>(g)]);
+  for (int per_domain : {24, 6, 1}) {
+    const int domains = gpus / per_domain;
+    std::vector<int> domain(gpus);
+    for (int g = 0; g < gpus; ++g) domain[static_cast<std::size_t>(g)] = g / per_domain;
+    for (bool dedup : {true, false}) {
+      const MoeLayerPlanner planner(p, std::vector<int>(gpus, 0), dedup, domain);
+      LayerTraffic t;
+      planner.plan(0, ids, k, t);
+      REQUIRE(t.domains == domains);
+      for (int s = 0; s < gpus; ++s) {
+        std::vector<std::int64_t> want(static_cast<std::size_t>(domains), 0);
+        const auto& row = ids[static_cast<std::size_t>(s)];
+        for (int tok = 0; tok < tokens; ++tok) {
+          std::vector<char> hit(static_cast<std::size_t>(domains), 0);
+          for (int j = 0; j < k; ++j) {
+            const int e = row[static_cast<std::size_t>(tok * k + j)];
+            hit[static_cast<std::size_t>(domain[static_cast<std::size_t>(p.replicas(0, e)[0])])] = 1;
+          }
+          for (int d = 0; d < domains; ++d) want[static_cast<std::size_t>(d)] += hit[static_cast<std::size_t>(d)];
+        }
+        for (int d = 0; d < domains; ++d) REQUIRE(t.domain_copies_from(s, d) == want[static_cast<std::size_t>(d)]);
+      }
+    }
+  }
 }

@@ -3,6 +3,7 @@
 #include "moe/moe_layer.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <memory>
 #include <utility>
 
@@ -32,17 +33,26 @@ struct SrcPass {
   int* slot_counts;          // [Target::slot]: this layer's slots of all GPUs, GPU after GPU
   std::uint32_t* stamp;      // [gpu] == clock: this token already sent a copy there
   std::uint32_t* clock;
-  const int* gpu_domain;        // with domain counting: [gpu] -> domain
+  const int* gpu_domain;            // with domain counting: [gpu] -> domain
+  const std::uint64_t* domain_bit;  // [gpu] -> 1 << its domain (at most 64 domains)
+  std::int64_t* mask_tally;         // Domains::histogram: [mask] tokens that reached those domains
+  int domains;
   std::int64_t* domain_row;     // domain_copies[src * domains ...]
   std::uint32_t* domain_stamp;  // [domain] == clock: this token already counted there
 };
 
-template <bool Dedup, bool Domains>
+// Domain counting: none; a per-token bit mask of the domains reached, tallied per mask value
+// (at most kHistogramDomains domains) or bit by bit (at most 64); or stamps (more domains).
+enum class Domains { none, histogram, mask, stamps };
+constexpr int kHistogramDomains = 10;
+
+template <bool Dedup, Domains Dom>
 void plan_source(const SrcPass& p) {
   const int* ids = p.ids;
   std::uint32_t clock = *p.clock;
   for (std::int64_t t = 0; t < p.tokens; ++t) {
-    ++clock;  // a fresh stamp per token; stamps start at 0 and a call never sees 2^32 tokens
+    ++clock;                    // a fresh stamp per token; stamps start at 0 and a call never sees 2^32 tokens
+    std::uint64_t reached = 0;  // Domains::mask: the domains this token reaches
     for (int k = 0; k < p.top_k; ++k) {
       const int e = *ids++;
       if (static_cast<unsigned>(e) >= p.experts) {
@@ -60,20 +70,30 @@ void plan_source(const SrcPass& p) {
         }
       }
       p.slot_counts[target.slot] += 1;
-      if constexpr (Domains) {
+      if constexpr ((Dom == Domains::mask || Dom == Domains::histogram) && !Dedup) reached |= p.domain_bit[target.gpu];
+      if constexpr (Dom == Domains::stamps) {  // branch-free: whether a domain was reached is a coin toss
         const int dom = p.gpu_domain[target.gpu];
-        if (p.domain_stamp[dom] != clock) {
-          p.domain_stamp[dom] = clock;
-          p.domain_row[dom] += 1;
-        }
+        p.domain_row[dom] += p.domain_stamp[dom] != clock ? 1 : 0;
+        p.domain_stamp[dom] = clock;
       }
       if constexpr (Dedup) {
         if (p.stamp[target.gpu] == clock) continue;
         p.stamp[target.gpu] = clock;
+        if constexpr (Dom == Domains::mask || Dom == Domains::histogram)
+          reached |= p.domain_bit[target.gpu];  // a GPU new to the token
       }
       p.copies_row[target.gpu] += 1;
     }
+    if constexpr (Dom == Domains::mask)
+      for (; reached != 0; reached &= reached - 1) p.domain_row[std::countr_zero(reached)] += 1;
+    if constexpr (Dom == Domains::histogram) p.mask_tally[reached] += 1;
   }
+  if constexpr (Dom == Domains::histogram)
+    for (std::uint64_t m = 1; m < (std::uint64_t{1} << p.domains); ++m) {
+      if (p.mask_tally[m] == 0) continue;
+      for (std::uint64_t bits = m; bits != 0; bits &= bits - 1) p.domain_row[std::countr_zero(bits)] += p.mask_tally[m];
+      p.mask_tally[m] = 0;
+    }
   *p.clock = clock;
 }
 
@@ -97,6 +117,8 @@ MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gp
       if (d < 0) throw Error(fmt::format("moe layer: negative NVLink domain id {}", d));
       domains_ = std::max(domains_, d + 1);
     }
+    if (domains_ <= 64)
+      for (int d : gpu_domain_) domain_bit_.push_back(std::uint64_t{1} << d);
   }
   const int gpus = placement_.gpus();
   single_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(experts_));
@@ -190,6 +212,8 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
   out.domains = domains_;
   out.domain_copies.assign(g_count * d_count, 0);
   auto domain_stamp = std::make_unique<std::uint32_t[]>(d_count);  // zeroed
+  auto mask_tally =
+      std::make_unique<std::int64_t[]>(domains_ <= kHistogramDomains ? std::size_t{1} << domains_ : 0);  // zeroed
 
   std::uint32_t clock = 0;
   for (int g = 0; g < gpus; ++g) {
@@ -213,12 +237,20 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
                        stamp.get(),
                        &clock,
                        gpu_domain_.data(),
+                       domain_bit_.data(),
+                       mask_tally.get(),
+                       domains_,
                        out.domain_copies.data() + static_cast<std::size_t>(g) * d_count,
                        domain_stamp.get()};
     if (domains_ > 0)
-      dedup_ ? plan_source<true, true>(pass) : plan_source<false, true>(pass);
+      if (domains_ <= kHistogramDomains)
+        dedup_ ? plan_source<true, Domains::histogram>(pass) : plan_source<false, Domains::histogram>(pass);
+      else if (domains_ <= 64)
+        dedup_ ? plan_source<true, Domains::mask>(pass) : plan_source<false, Domains::mask>(pass);
+      else
+        dedup_ ? plan_source<true, Domains::stamps>(pass) : plan_source<false, Domains::stamps>(pass);
     else
-      dedup_ ? plan_source<true, false>(pass) : plan_source<false, false>(pass);
+      dedup_ ? plan_source<true, Domains::none>(pass) : plan_source<false, Domains::none>(pass);
   }
 
   if (pad_slots) pad(moe_layer, *pad_slots, slot_counts.get(), out);

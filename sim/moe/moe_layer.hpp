@@ -69,6 +69,7 @@ class MoeLayerPlanner {
   std::vector<int> gpu_host_;
   bool dedup_;
   std::vector<int> gpu_domain_;
+  std::vector<std::uint64_t> domain_bit_;  // [gpu] 1 << domain, when at most 64 domains
   int domains_ = 0;
   int experts_;
   std::vector<int> slot_base_;  // [layer * (gpus + 1) + gpu]: the layer's slots on GPUs before gpu
