@@ -228,3 +228,33 @@ TEST_CASE("the qwen3 HGX scenario runs its MoE phases on the measured H100 kerne
         "combine=profile");
   CHECK(run.summary.step_us_mean > 0);
 }
+
+TEST_CASE("an EP kernel's SMs slow the compute that runs beside it", "[sim]") {
+  Fixture f({"gate.kind=uniform"});
+  f.profile.sms = 132;
+  EpKernelParams k;
+  k.mode = EpMode::one_sided;  // one HGX node: one NVLink domain
+  f.profile.ep_kernels["free"] = k;
+  k.sms = 66;  // half the SMs: compute beside it takes twice as long
+  f.profile.ep_kernels["half"] = k;
+  const auto run = [&](const char* kernel) {
+    Scenario s = f.scenario;
+    s.ep_kernel = kernel;
+    return Simulation(s, f.topology, f.profile).run();
+  };
+  const Results free = run("free"), half = run("half");
+  TimePs shared_free = 0, shared_half = 0, attention_free = 0, attention_half = 0;
+  for (std::size_t g = 0; g < free.gpus.size(); ++g) {
+    shared_free += free.gpus[g].busy_ps[static_cast<int>(Phase::shared_experts)];
+    shared_half += half.gpus[g].busy_ps[static_cast<int>(Phase::shared_experts)];
+    attention_free += free.gpus[g].busy_ps[static_cast<int>(Phase::attention)];
+    attention_half += half.gpus[g].busy_ps[static_cast<int>(Phase::attention)];
+  }
+  // Shared experts start with the dispatch kernel: every one of them runs on half the SMs.
+  REQUIRE(shared_free > 0);
+  REQUIRE(static_cast<double>(shared_half) == Approx(2.0 * static_cast<double>(shared_free)).epsilon(1e-6));
+  // Attention of the first layer runs before any kernel: no slower there; later layers may overlap.
+  REQUIRE(attention_half >= attention_free);
+  REQUIRE(half.notes.size() == free.notes.size() + 1);
+  REQUIRE(half.steps.back().end_ps > free.steps.back().end_ps);
+}

@@ -17,6 +17,7 @@ void Collective::reset() {
   out_last_ps.assign(g, -1);
   send_start_ps.assign(g, -1);
   send_pred.assign(g, -1);
+  running.assign(g, 0);
 }
 
 namespace {

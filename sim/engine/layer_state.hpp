@@ -35,6 +35,7 @@ struct Collective {
   std::vector<TimePs> out_last_ps;      // per sender: its latest delivery so far
   std::vector<TimePs> send_start_ps;    // per sender, -1 until it sends
   std::vector<std::int32_t> send_pred;  // per sender: the task its sends waited for
+  std::vector<std::uint8_t> running;    // per GPU, with an SM cost: 1 = sends, 2 = receives not done
 
   // After `plan` is built: sizes and clears the per-step state.
   void reset();

@@ -80,6 +80,14 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   kernel_.check_group(*layout_, scenario_.file);
   fixed_ps_[0] = kernel_.fixed_ps(false, *layout_);
   fixed_ps_[1] = kernel_.fixed_ps(true, *layout_);
+  comm_active_.assign(g, 0);
+  const int sms = profile_.sms, kernel_sms = kernel_.params.sms;
+  if (sms > 0 && kernel_sms > 0 && kernel_sms < sms) {
+    sm_slowdown_ = static_cast<double>(sms) / (sms - kernel_sms);
+    notes_.push_back(
+        fmt::format("ep kernel {} holds {} of {} SMs while it runs: compute beside it takes {:.3g}x as long",
+                    kernel_.name, kernel_sms, sms, sm_slowdown_));
+  }
   planner_ = make_planner();
   gate_out_.resize(g);
   mb_view_.resize(g);
@@ -95,8 +103,10 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   const TimePs now = queue_.now_ps();
   TimePs& free = stream_free_ps_[static_cast<std::size_t>(g)];
   const TimePs start = std::max(now, free);
-  duration =
-      static_cast<TimePs>(std::llround(static_cast<double>(duration) * compute_factor_[static_cast<std::size_t>(g)]));
+  // A slow GPU (faults), and the SMs an EP kernel running beside it holds.
+  const double factor = compute_factor_[static_cast<std::size_t>(g)] *
+                        (comm_active_[static_cast<std::size_t>(g)] > 0 ? sm_slowdown_ : 1.0);
+  duration = static_cast<TimePs>(std::llround(static_cast<double>(duration) * factor));
   const TimePs end = start + duration;
   free = end;
   TaskRec t;
@@ -143,6 +153,7 @@ void Simulation::after_gate(int g, int mb, int layer, std::int32_t task) {
   LayerState& st = state(mb, layer);
   const auto gi = static_cast<std::size_t>(g);
   st.gate_task[gi] = task;
+  comm_begin(st.dispatch, g);
   // Shared experts go first on the compute stream: they overlap the dispatch in flight.
   if (scenario_.model.shared_experts > 0) {
     submit(g, mb, layer, Phase::shared_experts, compute_.shared_experts_ps(mb_tokens_[static_cast<std::size_t>(mb)]),
@@ -183,6 +194,22 @@ void Simulation::start_sends(Phase phase, int src, int mb, int layer, std::int32
   queue_.schedule(begin, [this, phase, src, slot] { start_flows(phase, src, slot); });
 }
 
+void Simulation::comm_begin(Collective& c, int g) {
+  if (sm_slowdown_ <= 1) return;
+  const auto gi = static_cast<std::size_t>(g);
+  c.running[gi] = 3;
+  ++comm_active_[gi];
+  if (c.out_pending[gi] == 0) comm_end(c, g, 1);  // nothing to send
+  if (!c.waiting[gi]) comm_end(c, g, 2);          // nothing (left) to receive
+}
+
+void Simulation::comm_end(Collective& c, int g, std::uint8_t side) {
+  std::uint8_t& r = c.running[static_cast<std::size_t>(g)];
+  if (!(r & side)) return;
+  r = static_cast<std::uint8_t>(r & ~side);
+  if (r == 0) --comm_active_[static_cast<std::size_t>(g)];
+}
+
 void Simulation::start_flows(Phase phase, int src, int slot) {
   Collective& c = state_[static_cast<std::size_t>(slot)]->collective(phase);
   const int index = slot * 2 + (phase == Phase::combine);
@@ -213,6 +240,8 @@ void Simulation::note_sent(Phase phase, int src, int slot, TimePs at_ps) {
   const auto s = static_cast<std::size_t>(src);
   c.out_last_ps[s] = std::max(c.out_last_ps[s], at_ps);
   if (--c.out_pending[s] != 0) return;
+  if (c.running[s] & 1)  // its SMs are busy until the last of its sends has landed
+    queue_.schedule(std::max(queue_.now_ps(), c.out_last_ps[s]), [this, &c, src] { comm_end(c, src, 1); });
   // The sender's side of the phase is complete.
   const TimePs begin = c.send_start_ps[s];
   results_->gpus[s].busy_ps[static_cast<int>(phase)] += c.out_last_ps[s] - begin;
@@ -241,6 +270,7 @@ void Simulation::arrivals_landed(Phase phase, int dst, int mb, int layer) {
   Collective& c = st.collective(phase);
   const auto d = static_cast<std::size_t>(dst);
   c.waiting[d] = 0;
+  comm_end(c, dst, 2);
   // Only the latest arrival can be on the critical path, so only it enters the task log.
   const Arrival& a = c.latest[d];
   const auto s = static_cast<std::size_t>(a.src);
@@ -274,6 +304,7 @@ void Simulation::maybe_start_experts(int d, int mb, int layer) {
 }
 
 void Simulation::after_experts(int d, int mb, int layer, std::int32_t task) {
+  comm_begin(state(mb, layer).combine, d);
   start_sends(Phase::combine, d, mb, layer, task);
 }
 

@@ -83,6 +83,10 @@ class Simulation final : private DeliverySink {
   // copy and its flows of the collective plan.
   void start_sends(Phase phase, int src, int mb, int layer, std::int32_t pred);
   void start_flows(Phase phase, int src, int slot);
+  // The EP kernel holds `kernel_.params.sms` of GPU g's SMs from its start until its sends and
+  // receives are done; compute submitted meanwhile runs on the rest (sm_slowdown_).
+  void comm_begin(Collective& c, int g);
+  void comm_end(Collective& c, int g, std::uint8_t side);
   void delivered(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps) override;
   // A delivery reported (at or before `at_ps`): the sender's side (once per flow) and each GPU
   // that waits for it; a GPU acts once all its arrivals landed. `slot`: state_slot(mb, layer).
@@ -124,6 +128,8 @@ class Simulation final : private DeliverySink {
   int live_gpus_ = 0;
   std::optional<EpLayout> layout_;                  // the EP group's NVLink domains (set once the down GPUs are known)
   TimePs fixed_ps_[2] = {0, 0};                     // the kernel's fixed cost: dispatch, combine
+  double sm_slowdown_ = 1;                          // compute time factor while an EP kernel runs on the GPU
+  std::vector<int> comm_active_;                    // per GPU: EP kernels running (with an SM cost)
   std::vector<std::unique_ptr<LayerState>> state_;  // [mb * moe_layers + moe layer]
   std::vector<std::vector<int>> gate_out_;          // scratch: gate output per source GPU
   std::vector<std::vector<int>> mb_view_;           // scratch: one micro-batch's share of it

@@ -91,6 +91,7 @@ void Profile::validate(const std::string& where) const {
           fmt::format("device.launch_ns must be >= 0 (got {})", launch_ns));
   require(gemm_tile_m >= 1, where, fmt::format("device.gemm_tile_m must be >= 1 (got {})", gemm_tile_m));
   require_positive(memory_GB, where, "device.memory_GB");
+  require(sms >= 0 && sms <= 1024, where, fmt::format("device.sms must be in [0, 1024] (got {})", sms));
   require_provenance(device_provenance, where, "device");
 
   for (const char* cls : {"nvlink", "scaleout"})

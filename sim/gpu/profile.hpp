@@ -85,6 +85,8 @@ struct Profile {
   double launch_ns = 4000;                 // per kernel launch / phase fixed overhead
   int gemm_tile_m = 128;                   // token-dimension tile of the grouped GEMM (tile quantisation)
   double memory_GB = 0;                    // HBM capacity
+  int sms = 0;                             // streaming multiprocessors (0 = not stated): an EP
+                                           // kernel's share of them slows compute beside it
   Provenance device_provenance;            // [device] source / citation
   std::map<std::string, CommParams> comm;  // by class: "nvlink", "scaleout"
   // Measured kernel tables (filled by calibration): name -> time in us by token count.

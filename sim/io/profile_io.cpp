@@ -218,6 +218,7 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
   p.launch_ns = dev.number("launch_ns", 0, 1e12);
   p.gemm_tile_m = static_cast<int>(dev.integer("gemm_tile_m", 1, 1 << 16));
   p.memory_GB = positive(dev, "memory_GB");
+  p.sms = static_cast<int>(dev.integer_or("sms", 0, 0, 1024));
   p.device_provenance = read_provenance(dev);
   dev.finish();
 
@@ -269,6 +270,7 @@ void write_profile(const Profile& p, std::ostream& out) {
   out << "launch_ns = " << number_text(p.launch_ns) << "\n";
   out << "gemm_tile_m = " << p.gemm_tile_m << "\n";
   out << "memory_GB = " << number_text(p.memory_GB) << "\n";
+  if (p.sms > 0) out << "sms = " << p.sms << "\n";
 
   for (const auto& [cls, c] : p.comm) {
     out << "\n[comm." << cls << "]\n";
