@@ -1,6 +1,8 @@
 // Expert-parallel communication modes: collective plans, kernel costs, the comm benchmark.
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -253,7 +255,7 @@ TEST_CASE("EpKernel fixed costs, group checks and profile lookup", "[comm]") {
     const std::string msg = e.what();
     CHECK(msg.rfind("scenario.toml:", 0) == 0);
     CHECK(msg.find("\"deepep_fast\"") != std::string::npos);
-    CHECK(msg.find("deepep_ll, deepep_normal, hybrid_ep, nccl, pplx") != std::string::npos);
+    CHECK(msg.find("deepep_ll, deepep_normal, hybrid_ep, nccl, nccl_pxn, pplx") != std::string::npos);
   }
   const EpKernel ll = EpKernel::from_profile(p, "deepep_ll", "x");
   CHECK(ll.mode() == EpMode::low_latency);
@@ -347,4 +349,31 @@ TEST_CASE("comm benchmark: flow and analytic models agree for every mode", "[com
   bad.ep = 16;  // the topology has 8 GPUs
   CHECK_THROWS_AS(run_comm_benchmark(two, profile, nccl, bad), InputError);
   CHECK_THROWS_AS(run_comm_benchmark(two, profile, EpKernel{"os", os_params}, spec), InputError);
+}
+
+TEST_CASE("nccl with PXN: a cross-node copy goes over NVLink to the destination's rail, then RDMA", "[comm]") {
+  const Topology t = hgx(2, 4);
+  const EpLayout layout(t, 8);
+  LayerTraffic tr = zero_traffic(8, 2);
+  set_copies(tr, 0, 6, 1);  // GPU 0 (rank 0, node 0) -> GPU 6 (rank 2, node 1): relay GPU 2
+  set_copies(tr, 1, 6, 2);  // GPU 1 -> GPU 6: the same relay
+  set_copies(tr, 2, 6, 1);  // GPU 2 is on GPU 6's rail: straight over RDMA
+  set_copies(tr, 0, 2, 3);  // and an NVLink copy of its own to the relay
+  CollectivePlan p;
+  plan_collective(EpMode::nccl, false, layout, tr, 100.0, p, true);
+  REQUIRE(p.flows.size() == 3);
+  check_flow(p, 0, 0, 2, 400, 0, {2, 6});  // 3 own copies for GPU 2, 1 relayed for GPU 6
+  check_flow(p, 1, 1, 2, 200, 0, {6});
+  check_flow(p, 2, 2, 6, 400, 0, {6});  // node 0's 4 copies for GPU 6, one RDMA flow
+  REQUIRE(p.awaited[6] == 3);
+  REQUIRE(p.awaited[2] == 1);
+  // Without PXN: one direct flow per pair.
+  plan_collective(EpMode::nccl, false, layout, tr, 100.0, p, false);
+  REQUIRE(p.flows.size() == 4);
+  // Combine mirrors it: GPU 6 returns through the relay on its rail in node 0... its own domain
+  // peer with GPU 0's rank (GPU 4), then RDMA to GPU 0.
+  plan_collective(EpMode::nccl, true, layout, tr, 100.0, p, true);
+  std::set<std::pair<int, int>> pairs;
+  for (const FlowDecl& f : p.flows) pairs.insert({f.src_gpu, f.dst_gpu});
+  REQUIRE(pairs == std::set<std::pair<int, int>>{{2, 0}, {6, 2}, {6, 4}, {6, 5}, {4, 0}, {5, 1}});
 }

@@ -125,6 +125,62 @@ void plan_hierarchical(bool combine, const EpLayout& layout, const LayerTraffic&
   }
 }
 
+// PXN (see the header): per sender x, NVLink flows to its domain peers (its own copies for them
+// plus those it relays through them), then, as a relay, one RDMA flow per remote GPU on its rail.
+void plan_pxn(bool combine, const EpLayout& layout, const LayerTraffic& t, double b, CollectivePlan& out) {
+  const int gpus = t.gpus;
+  // copies(x -> y) of this direction: dispatch sends x's tokens to y, combine returns them.
+  const auto n = [&](int x, int y) { return combine ? t.copies_from(y, x) : t.copies_from(x, y); };
+  const auto L = static_cast<std::size_t>(layout.max_domain_size());
+  std::vector<std::int64_t> via(L);        // [local rank of the relay] copies x sends through it
+  std::vector<std::int32_t> first(L + 1);  // remote GPUs x reaches through relay r: for_y[first[r]..]
+  std::vector<int> for_y;
+  std::vector<int> relay_of(static_cast<std::size_t>(gpus));
+  for (int x = 0; x < gpus; ++x) {
+    const auto xi = static_cast<std::size_t>(x);
+    out.sender_first[xi] = static_cast<std::int32_t>(out.flows.size());
+    const int A = layout.domain(x);
+    out.local_bytes[xi] += static_cast<double>(n(x, x)) * b;
+    std::fill(via.begin(), via.end(), 0);
+    std::fill(first.begin(), first.end(), 0);
+    for (int y = 0; y < gpus; ++y) {  // relays, counted per relay (counting sort of the y's)
+      int& p = relay_of[static_cast<std::size_t>(y)];
+      p = layout.domain(y) == A || n(x, y) == 0 ? -1 : layout.proxy(y, A);
+      if (p < 0 || p == x) continue;  // x is on y's rail itself: its own RDMA flow below
+      const auto r = static_cast<std::size_t>(layout.local_rank(p));
+      via[r] += n(x, y);
+      ++first[r + 1];
+    }
+    for (std::size_t r = 0; r < L; ++r) first[r + 1] += first[r];
+    for_y.resize(static_cast<std::size_t>(first[L]));
+    std::vector<std::int32_t> fill(first.begin(), first.end() - 1);
+    for (int y = 0; y < gpus; ++y) {
+      const int p = relay_of[static_cast<std::size_t>(y)];
+      if (p >= 0 && p != x) for_y[static_cast<std::size_t>(fill[static_cast<std::size_t>(layout.local_rank(p))]++)] = y;
+    }
+    for (int p : layout.members(A)) {
+      if (p == x) continue;
+      const auto r = static_cast<std::size_t>(layout.local_rank(p));
+      const std::int64_t own = n(x, p);
+      if (own + via[r] == 0) continue;
+      add_flow(out, x, p, own + via[r], b, false);
+      if (own > 0) add_waiter(out, p);
+      for (std::int32_t i = first[r]; i < first[r + 1]; ++i) add_waiter(out, for_y[static_cast<std::size_t>(i)]);
+      close_flow(out);
+    }
+    // As a relay: every copy its domain has for a remote GPU on its rail.
+    for (int y = 0; y < gpus; ++y) {
+      if (layout.domain(y) == A || layout.proxy(y, A) != x) continue;
+      std::int64_t total = 0;
+      for (int w : layout.members(A)) total += n(w, y);
+      if (total == 0) continue;
+      add_flow(out, x, y, total, b, false);
+      add_waiter(out, y);
+      close_flow(out);
+    }
+  }
+}
+
 }  // namespace
 
 bool mode_dedups(EpMode mode, bool dedup) {
@@ -141,12 +197,15 @@ bool mode_dedups(EpMode mode, bool dedup) {
 }
 
 void plan_collective(EpMode mode, bool combine, const EpLayout& layout, const LayerTraffic& traffic,
-                     double bytes_per_copy, CollectivePlan& out) {
+                     double bytes_per_copy, CollectivePlan& out, bool pxn) {
   if (traffic.gpus != layout.gpus()) throw Error("collective plan: traffic and layout disagree on the GPU count");
   const bool hierarchical = mode == EpMode::hierarchical && layout.spans_scaleout();
-  begin(out, traffic.gpus, hierarchical);
+  const bool relayed = pxn && mode == EpMode::nccl && layout.spans_scaleout();
+  begin(out, traffic.gpus, hierarchical || relayed);
   if (hierarchical)
     plan_hierarchical(combine, layout, traffic, bytes_per_copy, out);
+  else if (relayed)
+    plan_pxn(combine, layout, traffic, bytes_per_copy, out);
   else
     plan_flat(combine, traffic, bytes_per_copy, mode != EpMode::nccl, out);
   finish(out);

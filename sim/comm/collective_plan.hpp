@@ -51,8 +51,10 @@ struct CollectivePlan {
 // `traffic`. The traffic must come from a planner that deduplicates as the mode does (none for
 // low_latency) and, for hierarchical, counted domains (layout.gpu_domain()). `bytes_per_copy`:
 // one token copy in this direction. Messages per flow are counted except for nccl.
+// `pxn` (nccl only): a copy for a GPU y in another domain goes over NVLink to the sender's domain
+// peer on y's rail (same local rank), which sends it, with its domain's other copies for y, to y.
 void plan_collective(EpMode mode, bool combine, const EpLayout& layout, const LayerTraffic& traffic,
-                     double bytes_per_copy, CollectivePlan& out);
+                     double bytes_per_copy, CollectivePlan& out, bool pxn = false);
 
 // Whether the mode's planner deduplicates copies per destination GPU (`dedup`: the scenario's
 // choice, which only nccl follows).

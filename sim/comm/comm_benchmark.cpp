@@ -145,11 +145,11 @@ CommBenchResult run_comm_benchmark(const Topology& topology, const Profile& prof
   }
 
   CollectivePlan plan;
-  plan_collective(kernel.mode(), false, layout, traffic, spec.dispatch_bytes, plan);
+  plan_collective(kernel.mode(), false, layout, traffic, spec.dispatch_bytes, plan, kernel.params.pxn);
   for (const FlowDecl& f : plan.flows)
     if (layout.domain(f.src_gpu) != layout.domain(f.dst_gpu)) r.scaleout_bytes += f.bytes.count() / n;
   r.dispatch = run_phase(topology, profile, kernel, layout, plan, spec.network, false, r.flows);
-  plan_collective(kernel.mode(), true, layout, traffic, spec.combine_bytes, plan);
+  plan_collective(kernel.mode(), true, layout, traffic, spec.combine_bytes, plan, kernel.params.pxn);
   r.combine = run_phase(topology, profile, kernel, layout, plan, spec.network, true, r.flows);
   return r;
 }

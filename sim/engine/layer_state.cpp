@@ -58,7 +58,7 @@ std::string LayerState::stuck_phase(int g) const {
 }
 
 void LayerState::reset(const LayerTraffic& traffic, EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy,
-                       double combine_bytes_per_copy) {
+                       double combine_bytes_per_copy, bool pxn) {
   const auto g = static_cast<std::size_t>(layout.gpus());
   slot_tokens.resize(g);
   for (std::size_t h = 0; h < g; ++h)
@@ -68,8 +68,8 @@ void LayerState::reset(const LayerTraffic& traffic, EpMode mode, const EpLayout&
   copies_out.assign(g, 0);
   for (std::size_t s = 0; s < g; ++s)
     for (std::size_t d = 0; d < g; ++d) copies_out[s] += traffic.copies[s * g + d];
-  plan_collective(mode, false, layout, traffic, dispatch_bytes_per_copy, dispatch.plan);
-  plan_collective(mode, true, layout, traffic, combine_bytes_per_copy, combine.plan);
+  plan_collective(mode, false, layout, traffic, dispatch_bytes_per_copy, dispatch.plan, pxn);
+  plan_collective(mode, true, layout, traffic, combine_bytes_per_copy, combine.plan, pxn);
   dispatch.reset();
   combine.reset();
   gate_task.assign(g, -1);

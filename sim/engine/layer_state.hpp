@@ -58,9 +58,10 @@ struct LayerState {
   std::vector<char> reduced;
 
   // From the layer's planned `traffic`: keeps its per-GPU and per-expert figures, builds both
-  // collectives as `mode` moves them over `layout` and clears the per-step flags.
+  // collectives as `mode` (with `pxn`: see plan_collective) moves them over `layout` and clears
+  // the per-step flags.
   void reset(const LayerTraffic& traffic, EpMode mode, const EpLayout& layout, double dispatch_bytes_per_copy,
-             double combine_bytes_per_copy);
+             double combine_bytes_per_copy, bool pxn = false);
   Collective& collective(Phase phase) { return phase == Phase::dispatch ? dispatch : combine; }
   const Collective& collective(Phase phase) const { return phase == Phase::dispatch ? dispatch : combine; }
   // "" when GPU g finished this layer; otherwise the phase it is stuck in and what it waits for

@@ -47,7 +47,8 @@ void Simulation::plan_layer(int mb, int ml, std::vector<std::vector<int>>& picks
     if (capacity_.policy() == CapacityPolicy::pad) pad = &st.capacity.pad_slots;
   }
   planner_->plan(ml, picks, m.top_k, traffic_, pad);
-  st.reset(traffic_, kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token());
+  st.reset(traffic_, kernel_.mode(), *layout_, m.dispatch_bytes_per_token(), m.combine_bytes_per_token(),
+           kernel_.params.pxn);
 }
 
 // Routed, kept, dropped and padded assignments of MoE layer ml's experts in the step just run.

@@ -131,6 +131,7 @@ void Profile::validate(const std::string& where) const {
     require_fraction(k.efficiency_scaleout, where, (sec + ".efficiency_scaleout").c_str());
     require(k.sms >= 0 && k.sms <= 1024, where, fmt::format("{}.sms must be in [0, 1024] (got {})", sec, k.sms));
     require(k.sm_GBps == 0 || k.sms > 0, where, fmt::format("{}.sm_GBps needs {}.sms", sec, sec));
+    require(!k.pxn || k.mode == EpMode::nccl, where, fmt::format("{}.pxn applies to nccl kernels only", sec));
     require_provenance(k.provenance, where, sec);
   }
   require(kernels_us.empty() || !kernels_model.empty(), where,

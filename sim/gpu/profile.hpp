@@ -69,6 +69,8 @@ struct EpKernelParams {
   double message_scaleout_ns = 0;
   double efficiency_nvlink = 1;  // fraction of the link rate a large transfer reaches (not "nccl")
   double efficiency_scaleout = 1;
+  bool pxn = false;    // nccl: a send to another domain goes over NVLink to the sender's peer on
+                       // the destination's rail, then through that peer's NIC (NCCL's PXN)
   int sms = 0;         // SMs the kernel occupies while it runs (0 = not stated)
   double sm_GBps = 0;  // copy rate of one of its SMs (0 = SMs do not limit the copy)
   Provenance provenance;

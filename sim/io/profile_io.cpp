@@ -78,6 +78,11 @@ EpKernelParams read_ep_kernel(TableReader& r) {
       r.fail(key, "an nccl kernel takes its efficiency by message size from [comm.nvlink] / [comm.scaleout]");
     *field = positive(r, key, 1);
   }
+  if (r.has("pxn")) {
+    k.pxn = r.boolean("pxn");
+    if (k.pxn && k.mode != EpMode::nccl)
+      r.fail("pxn", "PXN (relaying over NVLink to the destination's rail) is an nccl option");
+  }
   k.sms = static_cast<int>(r.integer_or("sms", 0, 0, 1024));
   k.sm_GBps = r.number_or("sm_GBps", 0, 0, 1e6);
   if (k.sm_GBps > 0 && k.sms == 0) r.fail("sm_GBps", "a copy rate per SM needs the kernel's SM count (sms)");
@@ -311,6 +316,7 @@ void write_profile(const Profile& p, std::ostream& out) {
       out << "efficiency_nvlink = " << number_text(k.efficiency_nvlink) << "\n";
       out << "efficiency_scaleout = " << number_text(k.efficiency_scaleout) << "\n";
     }
+    if (k.pxn) out << "pxn = true\n";
     out << "sms = " << k.sms << "\n";
     out << "sm_GBps = " << number_text(k.sm_GBps) << "\n";
   }
