@@ -12,7 +12,7 @@
 #   --cpu N          pin the runs to CPU N (taskset)
 #   --no-callgrind   leave the instruction counts out
 #   --out FILE       default: BENCHMARKS.md in the source tree
-# With the defaults it takes about 3 minutes of CPU time on one core (plus a build).
+# With the defaults it takes about 6 minutes of CPU time on one core (plus a build).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$src/build-bench}

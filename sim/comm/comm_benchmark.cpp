@@ -70,9 +70,10 @@ class Landing final : public DeliverySink {
   std::int64_t first_ = 0;
 };
 
+// `reduce_bytes` (combine): per GPU, the bytes its reduction streams once everything has landed.
 CommPhaseResult run_phase(const Topology& topology, const Profile& profile, const EpKernel& kernel,
                           const EpLayout& layout, const CollectivePlan& plan, NetworkModelKind model, bool combine,
-                          std::uint64_t& flows) {
+                          std::uint64_t& flows, const std::vector<double>& reduce_bytes = {}) {
   EventQueue queue;
   auto network = make_network(model, queue, topology, kernel.message_cost(profile));
   Landing landing(plan);
@@ -96,6 +97,7 @@ CommPhaseResult run_phase(const Topology& topology, const Profile& profile, cons
     if (sm_rate > 0)  // the kernel's SMs push what the GPU sends and pull what it receives
       done = std::max(
           done, fixed + ceil_ps(std::max(plan.out_bytes[gi], plan.in_bytes[gi] + plan.local_bytes[gi]) / sm_rate));
+    if (!reduce_bytes.empty()) done += hbm_stream_ps(profile, Bytes(reduce_bytes[gi]));
     r.done_ps.push_back(done);
     r.max_ps = std::max(r.max_ps, done);
     sum_us += us_from_ps(done);
@@ -150,7 +152,13 @@ CommBenchResult run_comm_benchmark(const Topology& topology, const Profile& prof
     if (layout.domain(f.src_gpu) != layout.domain(f.dst_gpu)) r.scaleout_bytes += f.bytes.count() / n;
   r.dispatch = run_phase(topology, profile, kernel, layout, plan, spec.network, false, r.flows);
   plan_collective(kernel.mode(), true, layout, traffic, spec.combine_bytes, plan, kernel.params.pxn);
-  r.combine = run_phase(topology, profile, kernel, layout, plan, spec.network, true, r.flows);
+  // Combine ends with the reduction, as the published kernels' times do: every result a GPU
+  // received (and kept locally) read once, one result per token written.
+  std::vector<double> reduce_bytes(static_cast<std::size_t>(spec.ep));
+  for (std::size_t g = 0; g < reduce_bytes.size(); ++g)
+    reduce_bytes[g] =
+        plan.in_bytes[g] + plan.local_bytes[g] + static_cast<double>(ids[g].size()) / spec.top_k * spec.combine_bytes;
+  r.combine = run_phase(topology, profile, kernel, layout, plan, spec.network, true, r.flows, reduce_bytes);
   return r;
 }
 

@@ -2,7 +2,9 @@
 // A communication-only benchmark, as DeepEP's and nccl-tests' are: one dispatch and one combine of
 // one MoE layer's tokens over an EP group, every GPU starting at once, no expert compute between.
 // Each GPU's kernel time runs from the start to the landing of everything it waits for (and its
-// kernel's fixed cost and SM copy time); bandwidths follow each library's own definition.
+// kernel's fixed cost and SM copy time); combine adds the reduction of what landed (streamed
+// once through HBM), as the published kernels' combine times include it. Bandwidths follow each
+// library's own definition.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -218,6 +218,8 @@ TimePs hbm_copy_ps(const Profile& profile, Bytes bytes) {
   return memory_ps(profile, 2.0 * bytes.count());  // read and write; rides on the dispatch kernel's launch
 }
 
+TimePs hbm_stream_ps(const Profile& profile, Bytes bytes) { return memory_ps(profile, bytes.count()); }
+
 TimePs ComputeModel::local_copy_ps(Bytes bytes) const { return hbm_copy_ps(profile_, bytes); }
 
 std::string ComputeModel::source(Phase phase) const {

@@ -18,6 +18,8 @@ namespace moesim {
 
 // A copy from HBM to HBM (a dispatch to a local expert): read and write at the HBM rate.
 TimePs hbm_copy_ps(const Profile& profile, Bytes bytes);
+// Streaming `bytes` through HBM (read or written once) at its achievable rate.
+TimePs hbm_stream_ps(const Profile& profile, Bytes bytes);
 
 class ComputeModel {
  public:
