@@ -52,15 +52,17 @@ void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
   if (paths.size() > std::numeric_limits<std::uint16_t>::max())
     throw Error("network: too many routes between two GPUs");
   pair.first_route = static_cast<std::uint32_t>(route_refs_.size());
+  pair.kind = topology_.path_kind(src_gpu, dst_gpu);
   for (const Path& q : paths) {
     if (q.size() > std::numeric_limits<std::uint16_t>::max() ||
-        route_links_.size() + q.size() > std::numeric_limits<std::uint32_t>::max())
+        route_links_.size() + q.size() > std::numeric_limits<std::uint32_t>::max() ||
+        route_refs_.size() >= std::numeric_limits<std::uint32_t>::max())
       throw Error("network: routes too long for the flow table");
-    route_refs_.push_back(
-        RouteRef{static_cast<std::uint32_t>(route_links_.size()), static_cast<std::uint32_t>(q.size())});
+    route_refs_.push_back(RouteRef{static_cast<std::uint32_t>(route_links_.size()),
+                                   static_cast<std::uint32_t>(q.size()),
+                                   ps_from_ns(topology_.path_latency_ns(q) + cost_.alpha_of(pair.kind))});
     route_links_.insert(route_links_.end(), q.begin(), q.end());
   }
-  pair.kind = topology_.path_kind(src_gpu, dst_gpu);
   pair.routes = static_cast<std::uint16_t>(paths.size());
 }
 
@@ -78,10 +80,9 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
                                    : mix(salt * 0x9e3779b97f4a7c15ULL ^ (static_cast<std::uint64_t>(f.src_gpu) << 20) ^
                                          static_cast<std::uint64_t>(f.dst_gpu)) %
                                          pair.routes;
-    const RouteRef route = route_refs_[pair.first_route + choice];
+    const RouteRef& route = route_refs_[pair.first_route + choice];
     Declared d;
-    d.route_offset = route.offset;
-    d.route_len = static_cast<std::uint16_t>(route.len);
+    d.route = pair.first_route + static_cast<std::uint32_t>(choice);
     d.kind = pair.kind;
     const double eff =
         efficiency(d.kind, size_by_src.empty() ? f.bytes : Bytes(size_by_src[static_cast<std::size_t>(f.src_gpu)]));
@@ -96,12 +97,6 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
   }
   on_declared(Declaration{first, flows, salt, size_by_src});
   return first;
-}
-
-TimePs Network::latency_ps(const Declared& d) const {
-  double ns = 0;  // summed in route order, as Topology::path_latency_ns does
-  for (std::uint32_t i = 0; i < d.route_len; ++i) ns += topology_.link(route_links_[d.route_offset + i]).latency_ns;
-  return ps_from_ns(ns + cost_.alpha_of(d.kind));
 }
 
 void Network::clear_declared() {

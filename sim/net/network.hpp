@@ -72,8 +72,8 @@ class Network {
 
   // The links of the route the flow takes (valid while the flow is declared, and after).
   std::span<const std::int32_t> path_of(std::int64_t flow_id) const {
-    const Declared& d = info_[index(flow_id)];
-    return {route_links_.data() + d.route_offset, d.route_len};
+    const RouteRef& r = route_refs_[info_[index(flow_id)].route];
+    return {route_links_.data() + r.offset, r.len};
   }
   Bytes flow_bytes(std::int64_t flow_id) const { return Bytes(info_[index(flow_id)].bytes); }
   // Bytes carried by each link since construction.
@@ -84,8 +84,7 @@ class Network {
 
  protected:
   struct Declared {
-    std::uint32_t route_offset = 0;  // the ECMP path taken: its links in route_links_
-    std::uint16_t route_len = 0;
+    std::uint32_t route = 0;  // the path taken, in route_refs_
     PathKind kind = PathKind::nvlink;
     double eff_bytes = 0;  // bytes / efficiency
     double bytes = 0;      // as declared
@@ -102,9 +101,8 @@ class Network {
   // Position of a flow among the currently declared ones (0-based, consecutive).
   std::size_t index(std::int64_t flow_id) const { return static_cast<std::size_t>(flow_id - base_); }
   Declared& info(std::int64_t flow_id) { return info_[index(flow_id)]; }
-  // Latency of a declared flow: its route's links plus the per-message alpha (computed when the
-  // flow starts rather than kept per flow: flows are many).
-  TimePs latency_ps(const Declared& d) const;
+  // Latency of a declared flow: its route's links plus the per-message alpha.
+  TimePs latency_ps(const Declared& d) const { return route_refs_[d.route].latency_ps; }
   // Adds a completed flow's bytes to its links and counts the completion.
   void account(std::span<const std::int32_t> links, Bytes bytes);
   // Hands a delivery to the sink (or to the flow's callback); at_ps >= now.
@@ -125,6 +123,7 @@ class Network {
   struct RouteRef {
     std::uint32_t offset;
     std::uint32_t len;
+    TimePs latency_ps;  // its links plus the alpha of the pair's path kind
   };
   std::vector<std::int32_t> route_links_;
   std::vector<RouteRef> route_refs_;
