@@ -13,15 +13,11 @@ namespace moesim::io {
 
 namespace {
 
-std::string relative_to(const std::string& file, const std::string& path) {
-  const std::filesystem::path p(path);
-  return p.is_absolute() ? path : (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
-}
-
-// The setup keys of a [setup] table or a [[figure]]: each only where present, over `c`.
-void read_setup_keys(TableReader& r, const std::string& file, CommSetup& c) {
-  if (r.has("topology")) c.topology = relative_to(file, r.string("topology"));
-  if (r.has("profile")) c.profile = relative_to(file, r.string("profile"));
+// The setup keys of a [setup] table or a [[figure]]: each only where present, over `c`; file paths
+// relative to `dir`.
+void read_setup_keys(TableReader& r, const std::string& dir, CommSetup& c) {
+  if (r.has("topology")) c.topology = resolve_path(dir, r.string("topology"));
+  if (r.has("profile")) c.profile = resolve_path(dir, r.string("profile"));
   if (r.has("nodes")) c.nodes = static_cast<int>(r.integer("nodes", 1, kMaxTopologyGpus));
   if (r.has("kernel")) c.kernel = r.string("kernel");
   if (r.has("sms")) c.sms = static_cast<int>(r.integer("sms", 1, 1024));
@@ -83,15 +79,16 @@ PublishedSet load_published(const std::string& path) {
   set.citation = source.string("citation");
   set.conditions = source.string("conditions");
   source.finish();
+  const std::string dir = std::filesystem::path(path).parent_path().string();
   CommSetup base;
   TableReader setup = root.table("setup");
-  read_setup_keys(setup, path, base);
+  read_setup_keys(setup, dir, base);
   setup.finish();
   for (TableReader& f : root.tables("figure")) {
     PublishedFigure fig;
     fig.where = where(path, &f.raw());
     fig.setup = base;
-    read_setup_keys(f, path, fig.setup);
+    read_setup_keys(f, dir, fig.setup);
     fig.label = f.string("label");
     fig.metric = f.choice("metric", comm_metric_names());
     fig.value = f.number("value", 1e-9, 1e12);

@@ -19,12 +19,6 @@ namespace moesim::io {
 
 namespace {
 
-std::string resolve(const std::string& base_dir, const std::string& p) {
-  std::filesystem::path path(p);
-  if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
-  return path.lexically_normal().string();
-}
-
 // A scenario name as a directory name: letters, digits, '.', '_' and '-', not starting with '.',
 // 1 to 100 characters; anything else becomes '_'.
 std::string safe_name(const std::string& name) {
@@ -159,8 +153,8 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
 
   TableReader hw = r.table("hardware");
   read_section(hw, "hardware", s);
-  s.topology_path = resolve(base_dir, s.topology_path);
-  s.profile_path = resolve(base_dir, s.profile_path);
+  s.topology_path = resolve_path(base_dir, s.topology_path);
+  s.profile_path = resolve_path(base_dir, s.profile_path);
   // Where each path was given, so a missing file names the key that pointed to it.
   s.topology_where = key_where(hw, "topology", origins.get());
   s.profile_where = key_where(hw, "profile", origins.get());
@@ -178,7 +172,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   if (auto gate = r.table_opt("gate")) {
     const std::string kind = gate->choice_or("kind", "uniform", scenario_key("gate", "kind").choices);
     if (kind == "trace") {
-      s.trace_path = resolve(base_dir, gate->string("trace"));
+      s.trace_path = resolve_path(base_dir, gate->string("trace"));
     } else {
       s.gate.kind = *parse_setting<GateModel>(kind);
       if (gate->has("trace")) gate->fail("trace", "only meaningful with kind = \"trace\"");
@@ -197,7 +191,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     const bool slots_given = s.placement == PlacementKind::redundant && pl->has("redundant_slots");
     s.placement_where = key_where(*pl, slots_given ? "redundant_slots" : "kind", origins.get());
     if (s.placement == PlacementKind::from_file)
-      s.placement_file = resolve(base_dir, pl->string("file"));
+      s.placement_file = resolve_path(base_dir, pl->string("file"));
     else if (pl->has("file"))
       pl->fail("file", "only meaningful with kind = \"from_file\"");
     if (s.rebalance_every_steps > 0 &&
@@ -264,7 +258,7 @@ std::optional<ModelSpec> find_model_preset(const std::string& name) {
 }
 
 ModelSpec load_model_preset(const std::string& name, const std::string& base_dir) {
-  const std::string path = is_path(name) ? resolve(base_dir, name) : preset_file(name);
+  const std::string path = is_path(name) ? resolve_path(base_dir, name) : preset_file(name);
   if (!is_path(name) && !std::filesystem::is_regular_file(path)) {
     std::string known;
     for (const auto& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;

@@ -44,6 +44,12 @@ toml::table parse_toml_text(std::string_view text, const std::string& origin) {
 
 std::string where(const std::string& file, const toml::node* node) { return node ? pos(node->source(), file) : file; }
 
+std::string resolve_path(const std::string& base_dir, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+  return p.lexically_normal().string();
+}
+
 TableReader::TableReader(const toml::table& table, std::string file, std::string path)
     : table_(&table), file_(std::move(file)), path_(std::move(path)) {}
 

@@ -23,6 +23,9 @@ toml::table parse_toml_text(std::string_view text, const std::string& origin);
 // "file:line:col" for a node (or just "file" when the node has no source position).
 std::string where(const std::string& file, const toml::node* node);
 
+// A path as written in a file: relative ones resolve against `base_dir` (the file's directory).
+std::string resolve_path(const std::string& base_dir, const std::string& path);
+
 class TableReader {
  public:
   // `path` is the dotted name of this table inside the file ("" for the root), used in messages.

@@ -3,6 +3,7 @@
 // taking at each node the next hop numbered port(dst) mod (cheapest next hops there).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <map>
@@ -98,33 +99,20 @@ void Topology::route(int src_gpu, int dst_gpu, Path& out) const {
   const int dst_node = gpu_node(dst_gpu);
   const std::uint64_t* dist = dist_.data() + static_cast<std::size_t>(dst_gpu) * nodes_.size();
   const auto port = static_cast<std::size_t>(leaf_port_[static_cast<std::size_t>(dst_gpu)]);
-  int x = gpu_node(src_gpu);
-  int next[64];  // cheapest next hops at x, in link id order (a switch offers at most a few dozen)
-  while (x != dst_node) {
-    int n = 0, chosen = -1;
-    for (int l : out_links(x)) {
-      const int y = links_[static_cast<std::size_t>(l)].to;
-      if (!may_enter(l, dst_node) || dist[y] == kNoRoute || dist[y] + link_cost(l) != dist[x]) continue;
-      if (n < 64) next[n] = l;
-      ++n;
-    }
+  // A link out of x on a cheapest path to dst.
+  const auto cheapest = [&](int x, int l) {
+    const int y = links_[static_cast<std::size_t>(l)].to;
+    return may_enter(l, dst_node) && dist[y] != kNoRoute && dist[y] + link_cost(l) == dist[x];
+  };
+  for (int x = gpu_node(src_gpu); x != dst_node;) {
+    const auto& links = out_links(x);
+    const auto n = std::count_if(links.begin(), links.end(), [&](int l) { return cheapest(x, l); });
     if (n == 0) throw Error(fmt::format("topology '{}': no route from gpu {} to gpu {}", name_, src_gpu, dst_gpu));
-    const auto pick = port % static_cast<std::size_t>(n);
-    if (pick < 64) {
-      chosen = next[pick];
-    } else {  // more than 64 equal next hops: find the pick-th again
-      std::size_t i = 0;
-      for (int l : out_links(x)) {
-        const int y = links_[static_cast<std::size_t>(l)].to;
-        if (!may_enter(l, dst_node) || dist[y] == kNoRoute || dist[y] + link_cost(l) != dist[x]) continue;
-        if (i++ == pick) {
-          chosen = l;
-          break;
-        }
-      }
-    }
-    out.push_back(chosen);
-    x = links_[static_cast<std::size_t>(chosen)].to;
+    // The (port mod n)-th of them, in link id order.
+    auto pick = static_cast<std::ptrdiff_t>(port % static_cast<std::size_t>(n));
+    const auto it = std::find_if(links.begin(), links.end(), [&](int l) { return cheapest(x, l) && pick-- == 0; });
+    out.push_back(*it);
+    x = links_[static_cast<std::size_t>(*it)].to;
   }
 }
 
