@@ -16,4 +16,10 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// Simulated time would reach kTimeLimitPs (core/units.hpp); the engine adds where it happened.
+class TimeLimitError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace moesim

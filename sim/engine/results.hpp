@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/units.hpp"
+#include "engine/run_control.hpp"
 #include "spec/phase.hpp"
 
 namespace moesim {
@@ -98,6 +99,10 @@ struct Results {
   Bytes memory_kv_bytes;
   Bytes memory_capacity_bytes;  // 0 = unknown
   double wall_s = 0;
+  // none: every step of the scenario ran. interrupted: `steps` holds the steps that completed before
+  // the interrupt (each whole). timeout: abandoned mid-step; nothing but this field means anything.
+  RunStop stopped = RunStop::none;
+  int steps_requested = 0;  // the scenario's steps (steps.size() when the run was not stopped)
 };
 
 }  // namespace moesim

@@ -191,6 +191,11 @@ std::string summary_json(const RunContext& run) {
                    {"placement", setting_name(sc.placement)},
                    {"network_model", setting_name(sc.network_model)},
                    {"overlap", setting_name(sc.overlap)}};
+  // An interrupted run reports its completed steps, and says so.
+  if (run.results.stopped != RunStop::none)
+    j["partial"] = {{"stopped", run.results.stopped == RunStop::interrupted ? "interrupted" : "timeout"},
+                    {"steps_completed", run.results.steps.size()},
+                    {"steps_requested", run.results.steps_requested}};
   add_metrics(j["latency"], "latency", s);
   add_metrics(j["throughput"], "throughput", s);
   j["critical_path_per_step"] = phases_json(s.critical_us);
