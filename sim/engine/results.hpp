@@ -19,6 +19,9 @@ struct Span {  // one bar in the timeline
   std::int16_t layer;
   std::uint8_t mb;
   Phase phase;
+  // Experts: the GPU whose dispatch delivered the last tokens the kernel waited for (the
+  // timeline's flow arrow); -1 for other phases and for a GPU that received none.
+  std::int16_t fed_by_gpu;
 };
 
 struct StepResult {

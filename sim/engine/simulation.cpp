@@ -126,7 +126,8 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   if (phase == Phase::experts)
     results_->gpu_layer_experts_ps[static_cast<std::size_t>(layer) * static_cast<std::size_t>(gpus_) +
                                    static_cast<std::size_t>(g)] += duration;
-  if (record_spans_ && duration > 0) results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase});
+  if (record_spans_ && duration > 0)
+    results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase, fed_by(g, mb, layer, phase)});
   queue_.schedule(end, [this, g, mb, layer, id, next] { (this->*next)(g, mb, layer, id); });
 }
 

@@ -101,6 +101,9 @@ class Simulation final : private DeliverySink {
   void note_sent(Phase phase, int src, int slot, TimePs at_ps);
   void note_arrival(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
+  // For the timeline: the GPU whose dispatch delivered the last tokens an expert kernel of GPU g
+  // waited for (-1 if none, and for other phases).
+  std::int16_t fed_by(int g, int mb, int layer, Phase phase) const;
   // simulation_report.cpp: `last` is the step's final task.
   void record_critical_path(std::int32_t last, Results& out);
   void record_step_loads(Results& out);
