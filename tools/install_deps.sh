@@ -2,7 +2,8 @@
 # Installs the Debian packages moesim needs, only those missing. Runs apt-get as root (or via sudo).
 set -euo pipefail
 packages=(build-essential cmake libfmt-dev libtomlplusplus-dev libboost-graph-dev catch2 libcli11-dev
-          nlohmann-json3-dev python3 python3-matplotlib libopenmpi-dev openmpi-bin)
+          nlohmann-json3-dev python3 python3-matplotlib libopenmpi-dev openmpi-bin
+          libsimgrid-dev)  # SimGrid: the flow model's cross-check (bench_simgrid_check, optional)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
