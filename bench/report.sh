@@ -146,6 +146,11 @@ step_note="each workload's default steps"
 pin_note="not pinned"
 [ -n "$cpu" ] && pin_note="pinned to CPU $cpu"
 
+# Sections taken by hand (the SimGrid cross-check) follow a marker line; they are kept as they are.
+marker='<!-- hand-written: bench/report.sh keeps everything from this line on -->'
+kept=""
+[ -f "$out" ] && kept=$(awk -v m="$marker" '$0 == m { on = 1 } on' "$out")
+
 {
   cat <<EOF
 # Benchmarks
@@ -247,5 +252,7 @@ Callgrind, whole process (scenario loading included), same build:
 ${cg_rows%$'\n'}
 EOF
   fi
-} >"$out"
+  [ -z "$kept" ] || printf '\n%s\n' "$kept"
+} >"$out.tmp"
+mv "$out.tmp" "$out"
 echo "report.sh: wrote $out" >&2
