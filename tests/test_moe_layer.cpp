@@ -1,5 +1,5 @@
 // Tests for the MoE layer planner: hand-built cases with closed-form copy counts, the replica
-// rule, and invariants on a DeepSeek-sized random layer.
+// split (more in test_replica_split.cpp), and invariants on a DeepSeek-sized random layer.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -38,14 +38,14 @@ TEST_CASE("moe layer: dedup sends one copy per destination GPU", "[moe_layer]") 
   }
 }
 
-TEST_CASE("moe layer: replica choice prefers local, then same host, then round robin", "[moe_layer]") {
+TEST_CASE("moe layer: replicas split evenly, own GPU first, then same host", "[moe_layer]") {
   // 4 GPUs, hosts {0, 0, 1, 1}. Expert 0 on GPUs [3, 1], expert 1 on GPUs [0, 1].
   // Slots: GPU 0 [e1], GPU 1 [e0, e1], GPU 2 none, GPU 3 [e0].
-  // Every GPU has 4 tokens, each picking {0, 1} (top-2). Replica per source:
-  //   expert 0: GPU 0 -> 1 (same host; 3 is listed first but on host 1), GPU 1 -> 1 (local),
-  //             GPU 2 -> 3 (same host), GPU 3 -> 3 (local).
-  //   expert 1: GPU 0 -> 0, GPU 1 -> 1 (local); GPUs 2, 3 have neither -> round robin
-  //             [0, 1][(t + 1) % 2]: t = 0, 1, 2, 3 -> GPU 1, 0, 1, 0.
+  // Every GPU has 4 tokens, each picking {0, 1} (top-2): 16 picks per expert, 8 per replica.
+  //   expert 0: GPUs 1 and 3 keep their own 4; then GPU 1 takes host 0's (GPU 0) 4 and GPU 3
+  //             host 1's (GPU 2) 4.
+  //   expert 1: GPUs 0 and 1 keep their own 4; no host 1 GPU has a replica, so GPUs 2 and 3
+  //             spread their 4 over both: 2 each.
   const Placement p(4, {Layer{{3, 1}, {0, 1}}});
   const std::vector<std::vector<int>> ids(4, std::vector<int>{0, 1, 0, 1, 0, 1, 0, 1});
   LayerTraffic t;
@@ -53,14 +53,13 @@ TEST_CASE("moe layer: replica choice prefers local, then same host, then round r
   // Copies with dedup (row = source):
   //   GPU 0: 4 to GPU 1 (expert 0), 4 local (expert 1).
   //   GPU 1: both experts local -> 4 (one per token).
-  //   GPU 2: 4 to GPU 3, round robin 2 to GPU 0 and 2 to GPU 1.
+  //   GPU 2: 4 to GPU 3 (expert 0), 2 to GPU 0 and 2 to GPU 1 (expert 1).
   //   GPU 3: 4 local, 2 to GPU 0, 2 to GPU 1.
   REQUIRE(t.copies == std::vector<std::int64_t>{4, 4, 0, 0,  //
                                                 0, 4, 0, 0,  //
                                                 2, 2, 0, 4,  //
                                                 2, 2, 0, 4});
-  // GPU 1 slot e0: 4 (from 0) + 4 (from 1) = 8; slot e1: 4 (from 1) + 2 + 2 = 8.
-  // GPU 0 slot e1: 4 + 2 + 2 = 8; GPU 3 slot e0: 4 + 4 = 8.
+  // Every replica serves 8.
   REQUIRE(t.slot_tokens == std::vector<std::vector<int>>{{8}, {8, 8}, {}, {8}});
   // 4 GPUs x 4 tokens x top-2 = 32 = 8 + 16 + 0 + 8.
   REQUIRE(t.received == std::vector<std::int64_t>{8, 16, 0, 8});

@@ -1,10 +1,11 @@
 // MoE layer plan: turns gate choices and a placement into dispatch copies, per-slot tokens and
-// expert loads, assuming the replica rule in moe_layer.hpp and flat per-layer lookup tables.
+// expert loads, assuming the replica split in moe_layer.hpp and flat per-layer lookup tables.
 #include "moe/moe_layer.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <memory>
+#include <numeric>
 #include <utility>
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@ namespace moesim {
 namespace {
 
 using Target = MoeLayerPlanner::Target;
+using Quota = MoeLayerPlanner::Quota;
 
 // Inputs of the hot loop for one source GPU, as raw pointers (no per-token allocation).
 struct SrcPass {
@@ -25,10 +27,8 @@ struct SrcPass {
   int gpus;
   unsigned experts;
   const Target* single;  // this layer's row of single_
-  const Target* by_src;  // by_src_ (all layers)
-  const Target* rr;
-  const int* rr_first;  // per replicated index
-  const int* rr_count;
+  int* head;             // replicated expert j's next quota for this source: head[j * gpus]
+  Quota* quotas;
   std::int64_t* copies_row;  // copies[src * gpus ...]
   int* slot_counts;          // [Target::slot]: this layer's slots of all GPUs, GPU after GPU
   std::uint32_t* stamp;      // [gpu] == clock: this token already sent a copy there
@@ -60,14 +60,12 @@ void plan_source(const SrcPass& p) {
         throw Error(fmt::format("moe layer: expert id {} out of range [0, {}) from GPU {}", e, p.experts, p.src));
       }
       Target target = p.single[e];
-      if (target.gpu < 0) {  // replicated: rule 1/2 precomputed per source, else round robin
-        const int m = target.slot;
-        target =
-            p.by_src[static_cast<std::size_t>(m) * static_cast<std::size_t>(p.gpus) + static_cast<std::size_t>(p.src)];
-        if (target.gpu < 0) {
-          const auto i = static_cast<int>((t + e) % p.rr_count[m]);
-          target = p.rr[p.rr_first[m] + i];
-        }
+      if (target.gpu < 0) {            // replicated: this source's quotas, in turn (they cover its picks exactly)
+        int& h = p.head[target.slot];  // slot = j * gpus
+        Quota& q = p.quotas[h];
+        target = q.target;
+        q.n -= 1;
+        h += q.n == 0 ? 1 : 0;  // branch-free: quotas are short, whether one ends is a coin toss
       }
       p.slot_counts[target.slot] += 1;
       if constexpr ((Dom == Domains::mask || Dom == Domains::histogram) && !Dedup) reached |= p.domain_bit[target.gpu];
@@ -97,6 +95,23 @@ void plan_source(const SrcPass& p) {
   *p.clock = clock;
 }
 
+// GPUs grouped by id (host or domain), each group in GPU order: group i is
+// members[first[i] .. first[i + 1]); of[gpu] = its group. Nothing for empty ids.
+void group_by(const std::vector<int>& id, std::vector<int>& first, std::vector<int>& members, std::vector<int>& of) {
+  if (id.empty()) return;
+  members.resize(id.size());
+  std::iota(members.begin(), members.end(), 0);
+  std::stable_sort(members.begin(), members.end(),
+                   [&](int a, int b) { return id[static_cast<std::size_t>(a)] < id[static_cast<std::size_t>(b)]; });
+  of.resize(id.size());
+  for (std::size_t x = 0; x < members.size(); ++x) {
+    const auto gpu = static_cast<std::size_t>(members[x]);
+    if (x == 0 || id[gpu] != id[static_cast<std::size_t>(members[x - 1])]) first.push_back(static_cast<int>(x));
+    of[gpu] = static_cast<int>(first.size()) - 1;
+  }
+  first.push_back(static_cast<int>(members.size()));
+}
+
 }  // namespace
 
 MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gpu_host, bool dedup,
@@ -121,9 +136,12 @@ MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gp
       for (int d : gpu_domain_) domain_bit_.push_back(std::uint64_t{1} << d);
   }
   const int gpus = placement_.gpus();
+  group_by(gpu_host_, group_first_[0], group_gpus_[0], gpu_group_[0]);
+  group_by(gpu_domain_, group_first_[1], group_gpus_[1], gpu_group_[1]);
   single_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(experts_));
   slot_base_.resize(static_cast<std::size_t>(placement_.layers()) * static_cast<std::size_t>(gpus + 1));
   for (int l = 0; l < placement_.layers(); ++l) {
+    rep_first_.push_back(static_cast<int>(rep_expert_.size()));
     int* const base = slot_base_.data() + static_cast<std::size_t>(l) * static_cast<std::size_t>(gpus + 1);
     base[0] = 0;
     for (int g = 0; g < gpus; ++g) base[g + 1] = base[g] + static_cast<int>(placement_.local_experts(l, g).size());
@@ -137,17 +155,14 @@ MoeLayerPlanner::MoeLayerPlanner(const Placement& placement, std::vector<int> gp
         entry = flat(reps[0], slots[0]);
         continue;
       }
-      const int m = static_cast<int>(rr_first_.size());
-      entry = {-1, m};
+      entry = {-1, (static_cast<int>(rep_expert_.size()) - rep_first_.back()) * gpus};
+      rep_expert_.push_back(e);
       rr_first_.push_back(static_cast<int>(rr_.size()));
-      rr_count_.push_back(static_cast<int>(reps.size()));
       for (std::size_t i = 0; i < reps.size(); ++i) rr_.push_back(flat(reps[i], slots[i]));
-      for (int g = 0; g < gpus; ++g) {
-        const int d = fixed_replica(l, e, g);
-        by_src_.push_back(d < 0 ? Target{-1, 0} : flat(d, placement_.slot(l, e, d)));
-      }
     }
   }
+  rep_first_.push_back(static_cast<int>(rep_expert_.size()));
+  rr_first_.push_back(static_cast<int>(rr_.size()));
 }
 
 void MoeLayerPlanner::pad(int moe_layer, const std::vector<std::int64_t>& pad_slots, int* slot_counts,
@@ -172,20 +187,105 @@ void MoeLayerPlanner::pad(int moe_layer, const std::vector<std::int64_t>& pad_sl
   std::fill(slot_counts, slot_counts + base[gpus], static_cast<int>(per_slot));
 }
 
-int MoeLayerPlanner::fixed_replica(int layer, int expert, int src_gpu) const {
-  const auto& reps = placement_.replicas(layer, expert);
-  if (std::find(reps.begin(), reps.end(), src_gpu) != reps.end()) return src_gpu;
-  const int host = gpu_host_[static_cast<std::size_t>(src_gpu)];
-  for (int d : reps)
-    if (gpu_host_[static_cast<std::size_t>(d)] == host) return d;
-  return -1;
-}
+void MoeLayerPlanner::split_replicas(int moe_layer, const std::vector<std::vector<int>>& experts_by_src,
+                                     std::vector<int>& head, std::vector<Quota>& quotas) const {
+  const auto g_count = static_cast<std::size_t>(placement_.gpus());
+  const int m0 = rep_first_[static_cast<std::size_t>(moe_layer)];
+  const auto reps_in_layer = static_cast<std::size_t>(rep_first_[static_cast<std::size_t>(moe_layer) + 1] - m0);
+  // head first counts the picks of each (replicated expert j, source): head[j * gpus + src], from
+  // a histogram of each source's picks over all experts (no branch on which expert a pick names,
+  // no chain of increments on one counter). Ids out of range are left to plan(), which throws.
+  head.resize(reps_in_layer * g_count);
+  std::vector<int> histogram(static_cast<std::size_t>(experts_), 0);
+  int* const hist = histogram.data();
+  const int* const rep_expert = rep_expert_.data() + m0;
+  for (std::size_t src = 0; src < g_count; ++src) {
+    for (const int e : experts_by_src[src])
+      if (static_cast<unsigned>(e) < static_cast<unsigned>(experts_)) ++hist[e];
+    for (std::size_t j = 0; j < reps_in_layer; ++j) head[j * g_count + src] = hist[rep_expert[j]];
+    std::fill(histogram.begin(), histogram.end(), 0);
+  }
 
-int MoeLayerPlanner::pick_replica(int layer, int expert, int src_gpu, std::int64_t token) const {
-  const int d = fixed_replica(layer, expert, src_gpu);
-  if (d >= 0) return d;
-  const auto& reps = placement_.replicas(layer, expert);
-  return reps[static_cast<std::size_t>((token + expert) % static_cast<std::int64_t>(reps.size()))];
+  struct Keyed {
+    std::size_t key;  // j * gpus + src
+    Quota quota;
+  };
+  std::vector<Keyed> raw;
+  std::vector<int> cap;           // [replica] assignments it may still take
+  std::vector<int> open;          // replicas (indices into reps) a tier fills
+  std::vector<int> done;          // groups a tier has filled from
+  std::vector<int> all(g_count);  // every GPU, the last tier's sources
+  std::iota(all.begin(), all.end(), 0);
+  for (std::size_t j = 0; j < reps_in_layer; ++j) {
+    const auto m = static_cast<std::size_t>(m0) + j;
+    const Target* const reps = rr_.data() + rr_first_[m];
+    const int k = rr_first_[m + 1] - rr_first_[m];
+    int* const left = head.data() + j * g_count;  // [src] picks not yet given a replica
+    const std::int64_t total = std::accumulate(left, left + g_count, std::int64_t{0});
+    if (total == 0) continue;
+    const auto share = static_cast<int>(total / k), extra = static_cast<int>(total % k);
+    const int rot = rep_expert_[m] % k;
+    cap.resize(static_cast<std::size_t>(k));
+    for (int i = 0; i < k; ++i) cap[static_cast<std::size_t>(i)] = share + ((i - rot + k) % k < extra ? 1 : 0);
+    const auto give = [&](int src, int i, int want) {
+      int& from = left[src];
+      int& to = cap[static_cast<std::size_t>(i)];
+      const int n = std::min({want, from, to});
+      if (n == 0) return;
+      raw.push_back({j * g_count + static_cast<std::size_t>(src), {reps[i], n}});
+      from -= n;
+      to -= n;
+    };
+    // Each source's picks spread evenly over the replicas in `open` (odd ones in turn), a full
+    // replica dropping out: one source's tokens do not pile onto one replica (or one route).
+    const auto spread = [&](const int* src, const int* src_end) {
+      std::size_t turn = static_cast<std::size_t>(rep_expert_[m]) % std::max<std::size_t>(open.size(), 1);
+      for (; src != src_end && !open.empty(); ++src)
+        while (left[*src] > 0 && !open.empty()) {
+          const int a = static_cast<int>(open.size()), q = left[*src] / a, r = left[*src] % a;
+          bool full = false;
+          for (int x = 0; x < a; ++x) {
+            const int i = open[turn];
+            give(*src, i, q + (x < r ? 1 : 0));
+            full |= cap[static_cast<std::size_t>(i)] == 0;
+            turn = turn + 1 == open.size() ? 0 : turn + 1;
+          }
+          turn = (turn + static_cast<std::size_t>(r)) % open.size();  // the next source's odd picks start further on
+          if (full) {
+            std::erase_if(open, [&](int i) { return cap[static_cast<std::size_t>(i)] == 0; });
+            turn = open.empty() ? 0 : turn % open.size();
+          }
+        }
+    };
+    for (int i = 0; i < k; ++i) give(reps[i].gpu, i, left[reps[i].gpu]);  // own GPU
+    for (int kind = 0; kind < 2; ++kind) {                                // host, then NVLink domain
+      if (group_first_[kind].empty()) continue;
+      const auto group_of = [&](int i) { return gpu_group_[kind][static_cast<std::size_t>(reps[i].gpu)]; };
+      done.clear();
+      for (int i = 0; i < k; ++i) {
+        const int group = group_of(i);
+        if (cap[static_cast<std::size_t>(i)] == 0 || std::find(done.begin(), done.end(), group) != done.end()) continue;
+        done.push_back(group);
+        open.clear();
+        for (int x = i; x < k; ++x)
+          if (cap[static_cast<std::size_t>(x)] > 0 && group_of(x) == group) open.push_back(x);
+        const int* const members = group_gpus_[kind].data();
+        spread(members + group_first_[kind][static_cast<std::size_t>(group)],
+               members + group_first_[kind][static_cast<std::size_t>(group) + 1]);
+      }
+    }
+    // The rest anywhere; the quotas sum to the picks, so this places every pick.
+    open.clear();
+    for (int i = 0; i < k; ++i)
+      if (cap[static_cast<std::size_t>(i)] > 0) open.push_back(i);
+    spread(all.data(), all.data() + all.size());
+  }
+  // Bucket the quotas by key (head is all zeros again): count, prefix sums to bucket ends, then
+  // fill each bucket from its end, leaving head at its start.
+  for (const Keyed& r : raw) ++head[r.key];
+  std::partial_sum(head.begin(), head.end(), head.begin());
+  quotas.resize(raw.size());
+  for (const Keyed& r : raw) quotas[static_cast<std::size_t>(--head[r.key])] = r.quota;
 }
 
 void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k,
@@ -214,6 +314,10 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
   auto domain_stamp = std::make_unique<std::uint32_t[]>(d_count);  // zeroed
   auto mask_tally =
       std::make_unique<std::int64_t[]>(domains_ <= kHistogramDomains ? std::size_t{1} << domains_ : 0);  // zeroed
+  std::vector<int> head;
+  std::vector<Quota> quotas;
+  if (rep_first_[static_cast<std::size_t>(moe_layer) + 1] > rep_first_[static_cast<std::size_t>(moe_layer)])
+    split_replicas(moe_layer, experts_by_src, head, quotas);
 
   std::uint32_t clock = 0;
   for (int g = 0; g < gpus; ++g) {
@@ -228,10 +332,8 @@ void MoeLayerPlanner::plan(int moe_layer, const std::vector<std::vector<int>>& e
                        gpus,
                        static_cast<unsigned>(experts_),
                        single_.data() + static_cast<std::size_t>(moe_layer) * static_cast<std::size_t>(experts_),
-                       by_src_.data(),
-                       rr_.data(),
-                       rr_first_.data(),
-                       rr_count_.data(),
+                       head.empty() ? nullptr : head.data() + static_cast<std::size_t>(g),
+                       quotas.data(),
                        out.copies.data() + static_cast<std::size_t>(g) * g_count,
                        slot_counts.get(),
                        stamp.get(),

@@ -32,12 +32,16 @@ struct LayerTraffic {
   }
 };
 
-// Which replica serves token t (its index in source GPU g's batch, 0-based) for expert e, whose
-// replicas are R = replicas(layer, e), n = |R|:
-//   1. the replica on g itself, if any;
-//   2. else the first replica in R whose GPU is on g's host (gpu_host);
-//   3. else R[(t + e) % n] (round robin over tokens, offset by expert so experts spread).
-// With one replica all three give it. The placement must outlive the planner.
+// How an expert with several replicas R (replicas(layer, e), k = |R|) splits its T assignments
+// in one plan() call, balanced the way EPLB-style serving spreads a logical expert over its
+// physical copies: replica i serves exactly T / k, one more for the T mod k replicas from index
+// e mod k on (cyclically). Replicas fill those shares locality first: from their own GPU, then
+// from their host (gpu_host), then their NVLink domain (when given), then from anywhere; in each
+// of the last three steps a source's remaining picks spread evenly over the replicas that still
+// have room there (sources in GPU order). So locality never unbalances: a source whose picks
+// exceed what its local replicas may take sends the rest on, and every replica serves the even
+// share the redundant packer assumed. A source's tokens take its quotas in turn. With one replica
+// it serves everything. The placement must outlive the planner.
 class MoeLayerPlanner {
  public:
   // gpu_host[g] = host id of GPU g (from the topology); its size must be placement.gpus().
@@ -54,17 +58,22 @@ class MoeLayerPlanner {
   void plan(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, int top_k, LayerTraffic& out,
             const std::vector<std::int64_t>* pad_slots = nullptr) const;
 
-  // Where an assignment is served; the cases above, in flat tables.
+  // Where an assignment is served.
   struct Target {
-    int gpu;   // < 0: the expert has several replicas, look up by source GPU (slot = its index)
+    int gpu;   // < 0: the expert has several replicas; slot = gpus * its index among the layer's such experts
     int slot;  // the slot on that GPU, numbered across the layer's GPUs (slot_base_ + local slot)
+  };
+  struct Quota {  // n assignments of one (replicated expert, source) go to target
+    Target target;
+    int n;
   };
 
  private:
-  // The rule in plain code (reference); plan() uses its precomputed form in the tables below.
-  int pick_replica(int layer, int expert, int src_gpu, std::int64_t token) const;
-  int fixed_replica(int layer, int expert, int src_gpu) const;  // rule 1 or 2; -1: round robin
   void pad(int moe_layer, const std::vector<std::int64_t>& pad_slots, int* slot_counts, LayerTraffic& out) const;
+  // The split above for one layer's replicated experts: quotas bucketed per (expert, source), with
+  // head[j * gpus + src] the first quota of replicated expert j for source src.
+  void split_replicas(int moe_layer, const std::vector<std::vector<int>>& experts_by_src, std::vector<int>& head,
+                      std::vector<Quota>& quotas) const;
   const Placement& placement_;
   std::vector<int> gpu_host_;
   bool dedup_;
@@ -74,12 +83,15 @@ class MoeLayerPlanner {
   int experts_;
   std::vector<int> slot_base_;  // [layer * (gpus + 1) + gpu]: the layer's slots on GPUs before gpu
   std::vector<Target> single_;  // [layer * experts + expert]: the replica, or gpu < 0 -> replicated
-  // Per (layer, expert) with more than one replica ("replicated index" m): its replicas are
-  // rr_[rr_first_[m], rr_first_[m] + rr_count_[m]).
+  // Replicated experts (more than one replica), numbered m across layers; layer l has
+  // [rep_first_[l], rep_first_[l + 1]). Expert m's replicas are rr_[rr_first_[m], rr_first_[m + 1]).
+  std::vector<int> rep_first_;
+  std::vector<int> rep_expert_;  // [m] expert id
   std::vector<int> rr_first_;
-  std::vector<int> rr_count_;
-  std::vector<Target> by_src_;  // [m * gpus + src]: rule 1/2, or gpu < 0 -> rule 3
-  std::vector<Target> rr_;      // replicas of replicated experts, in placement order
+  std::vector<Target> rr_;  // replicas of replicated experts, in placement order
+  // Locality groups as lists of GPUs in GPU order: group_first_[kind][i] .. [i + 1] in
+  // group_gpus_[kind]; gpu_group_[kind][gpu] is its group. kind 0: host, 1: NVLink domain.
+  std::vector<int> group_first_[2], group_gpus_[2], gpu_group_[2];
 };
 
 }  // namespace moesim

@@ -46,7 +46,7 @@ Placement make_placement(PlacementKind kind, const PlacementInputs& in);
 std::vector<PlacementKind> placement_strategy_kinds();  // every kind but from_file
 
 // Per-GPU load of one layer: each expert's load split evenly over its replicas and summed on the
-// GPUs that host them (the planner's round robin splits tokens about evenly).
+// GPUs that host them (as the planner splits tokens, to within one token: moe/moe_layer.hpp).
 std::vector<double> gpu_load(const Placement& p, int layer, const std::vector<double>& expert_load);
 
 // Expert weight memory per GPU: sum over layers of the slots on the GPU times bytes_per_expert.
