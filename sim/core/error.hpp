@@ -16,4 +16,11 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// A valid scenario that cannot run as configured (its experts and KV cache do not fit in GPU
+// memory): still the user's input, but a sweep records it as an answer ("infeasible"), not a failure.
+class Infeasible : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 }  // namespace moesim
