@@ -119,7 +119,7 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
               "line one\nline two\ttab"};
     p.hbm_bandwidth = moesim::Bandwidth::from_GBps(1.0 / 3.0);
     p.hbm_efficiency = 0.1;
-    p.matrix_bf16_TFLOPs = 1.2345678901234568e20;  // would overflow a TOML integer if written bare
+    p.matrix_bf16_TFLOPs = 1234567.8901234568;
     p.matrix_fp8_TFLOPs = 0;
     p.matrix_efficiency = 1;
     p.launch_ns = 1e-7;
@@ -127,7 +127,8 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
     p.memory_GB = 141;
     p.device_provenance = {"measured", "copy 2814 GB/s of 3350; \"quoted\"\nnext line"};
     p.comm["nvlink"] = {2500, LogTable{{1024, 1 << 20}, {0.05, 0.83}}, {"published", "NCCL: ~375 of 450 GB/s"}};
-    p.comm["scaleout"] = {6000.5, LogTable{{1}, {0.9}}, {}};  // no provenance: none written
+    // 1.2e20 would overflow a TOML integer if written bare.
+    p.comm["scaleout"] = {6000.5, LogTable{{1.2345678901234568e20}, {0.9}}, {}};  // no provenance: none written
     p.comm["scaleout"].provenance.citation = "citation without a source";
     p.kernels_model = "deepseek-v3";
     p.kernels_weight_bytes = 4.25 / 8;

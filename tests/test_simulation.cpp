@@ -12,6 +12,7 @@
 #include "io/profile_io.hpp"
 #include "io/results_writer.hpp"
 #include "io/scenario_loader.hpp"
+#include "io/timeline_writer.hpp"
 #include "io/topology_loader.hpp"
 #include "net/analytic_network.hpp"
 #include "report/metrics.hpp"

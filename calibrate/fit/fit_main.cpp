@@ -13,6 +13,7 @@
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
 #include "io/scenario_loader.hpp"
+#include "io/toml_reader.hpp"
 #include "spec/model_spec.hpp"
 
 namespace {
@@ -64,6 +65,12 @@ int run(const Args& a) {
       a.check_layers.empty() ? std::vector<moesim::calib::ValidateRow>{} : layer_rows(report.profile, a.check_layers);
 
   const std::string text = moesim::io::profile_to_toml(report.profile);
+  {
+    // The fitted profile must be one the simulator accepts (every range, core/limits.hpp) before
+    // anything is written: absurd measurements make absurd efficiencies.
+    const std::string origin = a.out + " (fitted profile, not written)";
+    moesim::io::load_profile_table(moesim::io::parse_toml_text(text, origin), origin);
+  }
   std::ofstream out(a.out, std::ios::binary);
   out << text;
   out.close();

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 
 namespace moesim::fit {
 
@@ -23,7 +24,7 @@ constexpr const char* kFormat = "moesim-measurements";
 constexpr int kVersion = 1;
 constexpr double kMaxUs = 1e12;  // ~11.6 days: anything longer is a unit mistake
 constexpr double kMaxBytes = 1e18;
-constexpr double kMaxRate = 1e9;  // GB/s or TFLOP/s
+constexpr double kMaxRate = 1e9;  // GB/s: an all-to-all's algbw/busbw (small messages go far below 1 MB/s)
 constexpr std::int64_t kMaxTokens = 1'000'000'000'000'000;
 
 // RFC 6901 escaping of one reference token.
@@ -150,9 +151,12 @@ MeasurementMeta read_meta(ObjectReader r) {
 
 DeviceMeasurement read_device(ObjectReader r) {
   DeviceMeasurement d;
-  if (r.has("copy_GBps")) d.copy_GBps = r.number("copy_GBps", 0, kMaxRate, true);
-  if (r.has("matrix_bf16_TFLOPs")) d.matrix_bf16_TFLOPs = r.number("matrix_bf16_TFLOPs", 0, kMaxRate, true);
-  if (r.has("matrix_fp8_TFLOPs")) d.matrix_fp8_TFLOPs = r.number("matrix_fp8_TFLOPs", 0, kMaxRate, true);
+  // Device rates: what the simulator accepts for a profile (core/limits.hpp), or the fit would
+  // write a profile that cannot be simulated.
+  if (r.has("copy_GBps")) d.copy_GBps = r.number("copy_GBps", kMinRate_GBps, kMaxRate_GBps);
+  if (r.has("matrix_bf16_TFLOPs"))
+    d.matrix_bf16_TFLOPs = r.number("matrix_bf16_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);
+  if (r.has("matrix_fp8_TFLOPs")) d.matrix_fp8_TFLOPs = r.number("matrix_fp8_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);
   if (r.has("launch_ns")) d.launch_ns = r.number("launch_ns", 0, kMaxUs * 1e3);
   r.finish({"copy_GBps", "matrix_bf16_TFLOPs", "matrix_fp8_TFLOPs", "launch_ns"});
   return d;

@@ -16,7 +16,8 @@
 
 namespace moesim {
 
-ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network) {
+ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network,
+                         const RunControl* control) {
   // An error about a file as a whole ("path: ...", no line: missing, unreadable, a directory)
   // also names the scenario key that pointed to it.
   const auto load = [](const auto& loader, const std::string& path, const std::string& key_where) {
@@ -39,15 +40,23 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
   if (scenario.placement == PlacementKind::from_file)
     from_file = io::load_placement(scenario.placement_file, scenario.model.moe_layers(), scenario.model.routed_experts,
                                    Simulation::ep_gpus(scenario, run.topology));
-  Simulation sim(run.scenario, run.topology, run.profile, {from_file ? &*from_file : nullptr, network});
+  Simulation sim(run.scenario, run.topology, run.profile, {from_file ? &*from_file : nullptr, network, control});
   run.results = sim.run();
   run.placement_toml = io::placement_to_toml(sim.placement());
+  // A timed-out run's numbers mean nothing; an interrupted one before its first step has none.
+  if (run.results.stopped == RunStop::timeout || run.results.steps.empty()) return run;
   run.summary = summarize(run.results);
-  if (!scenario.faults.empty()) {
+  if (!scenario.faults.empty() && run.results.stopped == RunStop::none) {
     // The impact of the faults: the same scenario without them, side by side in the report.
     Scenario healthy = scenario;
     healthy.faults.clear();
-    const ScenarioRun base = run_scenario(healthy, network);
+    const ScenarioRun base = run_scenario(healthy, network, control);
+    if (base.results.stopped != RunStop::none) {
+      run.results.stopped = base.results.stopped;  // the caller asked to stop: say so, skip the comparison
+      if (base.results.stopped == RunStop::timeout) return run;
+      run.results.notes.push_back("faults: the healthy comparison run was interrupted; no impact figures");
+      return run;
+    }
     const Summary& h = base.summary;
     const Summary& f = run.summary;
     run.results.notes.push_back(fmt::format(
@@ -61,6 +70,9 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
 }
 
 void write_run(const ScenarioRun& run, const std::string& dir) {
+  if (run.results.stopped == RunStop::timeout || run.results.steps.empty())
+    throw Error(fmt::format("{}: the run stopped before it completed a step; nothing to write into {}",
+                            run.scenario.file, dir));
   // placement.toml goes into the same temporary directory, so it is swapped in with the rest.
   io::replace_directory(dir, [&](const std::filesystem::path& tmp) {
     io::write_result_files({run.scenario, run.topology, run.profile, run.results, run.summary}, tmp);

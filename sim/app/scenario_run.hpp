@@ -24,9 +24,11 @@ struct ScenarioRun {
 };
 
 // With faults, also runs the healthy scenario and notes the impact. `network`, when given, builds
-// the network model instead of the scenario's (benchmarks record flows through it). Throws
+// the network model instead of the scenario's (benchmarks record flows through it); `control`, when
+// given, can stop the run (results.stopped says why; a timed-out run has no summary). Throws
 // InputError for bad input (files, values, a placement that does not fit), Error otherwise.
-ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network = {});
+ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::NetworkFactory& network = {},
+                         const RunControl* control = nullptr);
 // Writes the run's result files, plus placement.toml (loadable with [placement] kind =
 // "from_file"), into a temporary directory beside `dir` and swaps it in whole: a failed write leaves
 // the previous results as they were. An existing `dir` that is not empty and holds no summary.json

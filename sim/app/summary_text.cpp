@@ -28,6 +28,9 @@ std::string summary_text(const SummaryContext& run) {
   o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name,
                    setting_name(sc.workload.phase), sc.workload.tokens_per_gpu,
                    sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
+  if (run.results.stopped != RunStop::none)
+    o += fmt::format("  PARTIAL: interrupted after {} of {} steps; the figures are those steps'\n",
+                     run.results.steps.size(), run.results.steps_requested);
   o += fmt::format("  topology {} ({} GPUs used), profile {}\n", run.topology_name, s.gpus, run.profile_provenance);
   o += fmt::format("  gate {}{}, placement {}, network {}, overlap {}, ep kernel {}{}\n",
                    sc.trace_path.empty() ? setting_string(sc.gate.kind) : "trace " + sc.trace_path,

@@ -12,6 +12,7 @@
 #include "cli/comm_command.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/plan_command.hpp"
+#include "cli/run_progress.hpp"
 #include "cli/sweep_comm.hpp"
 #include "cli/sweep_command.hpp"
 #include "cli/trace_commands.hpp"
@@ -32,9 +33,18 @@ struct RunArgs {
   bool quiet = false;
 };
 
+// Exit code of a run that Ctrl-C cut short (128 + SIGINT, as shells report it).
+constexpr int kInterruptedExit = 130;
+
 int run_scenario(const RunArgs& a) {
-  const moesim::ScenarioRun run = moesim::run_scenario(moesim::io::load_scenario(a.scenario, a.sets));
+  const moesim::Scenario scenario = moesim::io::load_scenario(a.scenario, a.sets);
+  moesim::cli::RunProgressLine progress;
+  const moesim::ScenarioRun run = moesim::run_scenario(scenario, {}, &progress.control());
   const moesim::Scenario& sc = run.scenario;
+  if (run.results.steps.empty()) {
+    std::cerr << "interrupted before the first step completed; nothing written\n";
+    return kInterruptedExit;
+  }
   // Also in the summary's notes, but a -q run or a script should not miss it.
   if (auto note = moesim::uneven_experts_note(sc, moesim::Simulation::ep_gpus(sc, run.topology)))
     std::cerr << "note: " << *note << "\n";
@@ -47,6 +57,11 @@ int run_scenario(const RunArgs& a) {
     std::cout << moesim::summary_text({sc, run.topology.name(), prov, run.results, run.summary});
     std::cout << fmt::format(
         "\nresults written to {}/ (summary.json, per_*.csv, timeline.json, scenario.resolved.toml)\n", dir);
+  }
+  if (run.results.stopped != moesim::RunStop::none) {
+    std::cerr << fmt::format("interrupted: {} of {} steps written to {} (marked partial in summary.json)\n",
+                             run.results.steps.size(), run.results.steps_requested, dir);
+    return kInterruptedExit;
   }
   return 0;
 }

@@ -23,4 +23,10 @@ class Infeasible : public InputError {
   using InputError::InputError;
 };
 
+// Simulated time would reach kTimeLimitPs (core/units.hpp); the engine adds where it happened.
+class TimeLimitError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace moesim

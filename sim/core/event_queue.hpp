@@ -28,12 +28,12 @@ class EventQueue {
   }
 
   // Schedules `action` (any callable taking no arguments) at absolute time `at_ps`. A time
-  // before now is a caller's bug: it throws Error (one predictable branch; the queue and the
-  // action are left untouched).
+  // before now is a caller's bug: it throws Error; a time at or past kTimeLimitPs throws
+  // TimeLimitError (the queue and the action are left untouched either way).
   template <class F>
   void schedule(TimePs at_ps, F&& action) {
-    if (at_ps < now_ps_) [[unlikely]]
-      throw_in_past(at_ps);
+    if (at_ps < now_ps_ || at_ps >= kTimeLimitPs) [[unlikely]]
+      throw_bad_time(at_ps);
     std::uint32_t slot;
     if (!free_.empty()) {
       slot = free_.back();
@@ -74,7 +74,10 @@ class EventQueue {
   std::uint64_t executed() const { return executed_; }
 
  private:
-  [[noreturn, gnu::cold, gnu::noinline]] void throw_in_past(TimePs at_ps) const {
+  [[noreturn, gnu::cold, gnu::noinline]] void throw_bad_time(TimePs at_ps) const {
+    if (at_ps >= kTimeLimitPs)
+      throw TimeLimitError("an event would pass the limit of simulated time (2^61 ps, about 26.7 days); now " +
+                           std::to_string(static_cast<double>(now_ps_) * 1e-12) + " s");
     throw Error("event queue: an event scheduled at " + std::to_string(at_ps) + " ps, before now (" +
                 std::to_string(now_ps_) + " ps)");
   }

@@ -86,15 +86,34 @@ inline constexpr TimePs kPsPerNs = 1000;
 inline constexpr TimePs kPsPerUs = 1000 * kPsPerNs;
 inline constexpr TimePs kPsPerMs = 1000 * kPsPerUs;
 
-inline TimePs ps_from_ns(double ns) { return static_cast<TimePs>(std::llround(ns * 1e3)); }
-inline TimePs ps_from_us(double us) { return static_cast<TimePs>(std::llround(us * 1e6)); }
+// The simulated time the engine represents: 2^61 ps (about 26.7 days). Conversions saturate at it
+// (so does NaN), every clock value and duration stays at or below it, and the sum of two therefore
+// never overflows; the event queue refuses an event at or past it (TimeLimitError), so a run that
+// would pass it stops with an error instead of wrapping around.
+inline constexpr TimePs kTimeLimitPs = TimePs{1} << 61;
+inline constexpr double kTimeLimitPsD = static_cast<double>(kTimeLimitPs);
+
+// `ps` rounded to the nearest picosecond (half away from zero), saturated to +-kTimeLimitPs.
+inline TimePs round_ps(double ps) {
+  if (!(ps < kTimeLimitPsD)) [[unlikely]]
+    return kTimeLimitPs;
+  if (!(ps > -kTimeLimitPsD)) [[unlikely]]
+    return -kTimeLimitPs;
+  return static_cast<TimePs>(std::llround(ps));
+}
+inline TimePs ps_from_ns(double ns) { return round_ps(ns * 1e3); }
+inline TimePs ps_from_us(double us) { return round_ps(us * 1e6); }
 inline double ns_from_ps(TimePs t) { return static_cast<double>(t) * 1e-3; }
 inline double us_from_ps(TimePs t) { return static_cast<double>(t) * 1e-6; }
 inline double ms_from_ps(TimePs t) { return static_cast<double>(t) * 1e-9; }
 
-// static_cast<TimePs>(std::ceil(ps)) for |ps| < 2^63, inline: the baseline x86-64 target has no
-// rounding instruction, so std::ceil is a library call, and these sit on hot paths.
+// std::ceil(ps) saturated to +-kTimeLimitPs, inline: the baseline x86-64 target has no rounding
+// instruction, so std::ceil is a library call, and these sit on hot paths.
 constexpr TimePs ceil_ps(double ps) {
+  if (!(ps < kTimeLimitPsD)) [[unlikely]]
+    return kTimeLimitPs;
+  if (!(ps > -kTimeLimitPsD)) [[unlikely]]
+    return -kTimeLimitPs;
   const auto t = static_cast<TimePs>(ps);  // toward zero: ceil already for ps <= 0
   return t + static_cast<TimePs>(static_cast<double>(t) < ps);
 }

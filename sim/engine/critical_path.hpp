@@ -25,6 +25,7 @@ struct TaskRec {
 class TaskLog {
  public:
   void clear() { tasks_.clear(); }
+  std::size_t size() const { return tasks_.size(); }
   std::int32_t add(const TaskRec& t) {
     tasks_.push_back(t);
     return static_cast<std::int32_t>(tasks_.size() - 1);

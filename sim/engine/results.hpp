@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/units.hpp"
+#include "engine/run_control.hpp"
 #include "spec/phase.hpp"
 
 namespace moesim {
@@ -18,6 +19,9 @@ struct Span {  // one bar in the timeline
   std::int16_t layer;
   std::uint8_t mb;
   Phase phase;
+  // Experts: the GPU whose dispatch delivered the last tokens the kernel waited for (the
+  // timeline's flow arrow); -1 for other phases and for a GPU that received none.
+  std::int16_t fed_by_gpu;
 };
 
 struct StepResult {
@@ -98,6 +102,10 @@ struct Results {
   Bytes memory_kv_bytes;
   Bytes memory_capacity_bytes;  // 0 = unknown
   double wall_s = 0;
+  // none: every step of the scenario ran. interrupted: `steps` holds the steps that completed before
+  // the interrupt (each whole). timeout: abandoned mid-step; nothing but this field means anything.
+  RunStop stopped = RunStop::none;
+  int steps_requested = 0;  // the scenario's steps (steps.size() when the run was not stopped)
 };
 
 }  // namespace moesim

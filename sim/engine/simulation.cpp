@@ -65,6 +65,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       given_placement_(inputs.placement),
       placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, given_placement_, notes_)) {
   network_->set_sink(this);
+  control_ = inputs.control;
   const int t = scenario_.workload.tokens_per_gpu;
   mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
   const std::size_t g = static_cast<std::size_t>(gpus_);
@@ -102,8 +103,14 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   // A slow GPU (faults), and the SMs an EP kernel running beside it holds.
   const double factor = compute_factor_[static_cast<std::size_t>(g)] *
                         (comm_active_[static_cast<std::size_t>(g)] > 0 ? sm_slowdown_ : 1.0);
-  duration = static_cast<TimePs>(std::llround(static_cast<double>(duration) * factor));
-  const TimePs end = start + duration;
+  duration = round_ps(static_cast<double>(duration) * factor);  // saturates: durations stay <= kTimeLimitPs
+  const TimePs end = start + duration;                          // both <= kTimeLimitPs: no overflow
+  if (end >= kTimeLimitPs) [[unlikely]]
+    throw TimeLimitError(
+        fmt::format("GPU {} layer {}{} {}: a kernel of {:.6g} s would end past the limit of simulated "
+                    "time (2^61 ps, about 26.7 days)",
+                    g, layer, mb_tokens_.size() > 1 ? fmt::format(" micro-batch {}", mb) : "", phase_name(phase),
+                    static_cast<double>(duration) * 1e-12));
   free = end;
   TaskRec t;
   t.ready_ps = now;
@@ -119,7 +126,8 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   if (phase == Phase::experts)
     results_->gpu_layer_experts_ps[static_cast<std::size_t>(layer) * static_cast<std::size_t>(gpus_) +
                                    static_cast<std::size_t>(g)] += duration;
-  if (record_spans_ && duration > 0) results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase});
+  if (record_spans_ && duration > 0)
+    results_->timeline.push_back(Span{start, end, t.gpu, t.layer, t.mb, phase, fed_by(g, mb, layer, phase)});
   queue_.schedule(end, [this, g, mb, layer, id, next] { (this->*next)(g, mb, layer, id); });
 }
 
@@ -214,7 +222,7 @@ void Simulation::layer_done(int g, int mb, int layer, std::int32_t task) {
     if (!down_[static_cast<std::size_t>(h)]) start_layer(h, mb, layer + 1, task);
 }
 
-void Simulation::run_step(int step, Results& out) {
+void Simulation::run_step(int step, Results& out, const RunControl::Clock::time_point& wall_start) {
   step_ = step;
   plan_step(step);
   log_.clear();
@@ -232,7 +240,7 @@ void Simulation::run_step(int step, Results& out) {
   for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb)
     for (int h = 0; h < gpus_; ++h)
       if (!down_[static_cast<std::size_t>(h)]) start_layer(h, static_cast<int>(mb), 0, -1);
-  queue_.run();
+  if (!drain_events(step, out, wall_start)) return;
 
   const int expected = live_gpus_ * static_cast<int>(mb_tokens_.size());
   if (gpus_finished_ != expected) throw Error(stall_report(step));
@@ -254,7 +262,7 @@ void Simulation::run_step(int step, Results& out) {
 }
 
 Results Simulation::run() {
-  const auto wall_start = std::chrono::steady_clock::now();
+  const auto wall_start = RunControl::Clock::now();
   Results out;
   results_ = &out;
   for (int h = 0; h < gpus_; ++h) {
@@ -275,10 +283,26 @@ Results Simulation::run() {
   out.gpu_layer_experts_ps.assign(out.gpu_layer_received.size(), 0);
   out.experts.resize(static_cast<std::size_t>(scenario_.model.moe_layers()) *
                      static_cast<std::size_t>(scenario_.model.routed_experts));
-  for (int s = 0; s < scenario_.workload.steps; ++s) {
+  out.steps_requested = scenario_.workload.steps;
+  for (int s = 0; s < scenario_.workload.steps && out.stopped == RunStop::none; ++s) {
+    if (control_ && control_->interrupt && control_->interrupt->load(std::memory_order_relaxed)) {
+      out.stopped = RunStop::interrupted;
+      break;
+    }
+    if (control_ && RunControl::Clock::now() >= control_->deadline) {
+      out.stopped = RunStop::timeout;
+      break;
+    }
     const int every = scenario_.rebalance_every_steps;
     if (every > 0 && s > 0 && s % every == 0) rebalance(s);
-    run_step(s, out);
+    try {
+      run_step(s, out, wall_start);
+    } catch (const TimeLimitError& e) {
+      const std::string where = unfinished_report("in");
+      throw TimeLimitError(fmt::format("{}: step {}: {}{}{}", scenario_.file, s, e.what(),
+                                       where.empty() ? "" : "; unfinished: ", where));
+    }
+    if (out.stopped == RunStop::none) report_progress(out, wall_start);
   }
   network_->clear_declared();
   record_expert_hosts(out);

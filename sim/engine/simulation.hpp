@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "comm/ep_kernel.hpp"
@@ -37,6 +38,8 @@ struct SimulationInputs {
   // Builds the network model instead of the scenario's (tests inject faulty ones to check that a
   // stall is reported; benchmarks record the flows).
   NetworkFactory network;
+  // Deadline, interrupt and progress reports (sweeps, `moesim run` on a terminal); may be null.
+  const RunControl* control = nullptr;
 };
 
 class Simulation final : private DeliverySink {
@@ -68,7 +71,12 @@ class Simulation final : private DeliverySink {
   void plan_layer(int mb, int ml, std::vector<std::vector<int>>& picks);
   void record_expert_loads(int ml, Results& out) const;
   void record_expert_hosts(Results& out) const;
-  void run_step(int step, Results& out);
+  void run_step(int step, Results& out, const RunControl::Clock::time_point& wall_start);
+  // simulation_control.cpp: runs the step's events, looking at the run control every few thousand;
+  // false when its deadline passed (out.stopped = timeout; the step is abandoned). Throws Error
+  // when the step takes far more events than its tasks and flows can explain (a livelock).
+  bool drain_events(int step, Results& out, const RunControl::Clock::time_point& wall_start);
+  void report_progress(const Results& out, const RunControl::Clock::time_point& wall_start) const;
   void start_layer(int g, int mb, int layer, std::int32_t pred);
   void submit(int g, int mb, int layer, Phase phase, TimePs duration, std::int32_t pred,
               void (Simulation::*next)(int, int, int, std::int32_t));
@@ -93,10 +101,16 @@ class Simulation final : private DeliverySink {
   void note_sent(Phase phase, int src, int slot, TimePs at_ps);
   void note_arrival(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id);
   void arrivals_landed(Phase phase, int dst, int mb, int layer);
+  // For the timeline: the GPU whose dispatch delivered the last tokens an expert kernel of GPU g
+  // waited for (-1 if none, and for other phases).
+  std::int16_t fed_by(int g, int mb, int layer, Phase phase) const;
   // simulation_report.cpp: `last` is the step's final task.
   void record_critical_path(std::int32_t last, Results& out);
   void record_step_loads(Results& out);
   std::string stall_report(int step) const;
+  // Where the unfinished GPUs of the step in progress are: "N GPU(s) <verb> MoE layer L: GPU g:
+  // phase..." (the first few, the cause first); empty when none is stuck in an MoE layer.
+  std::string unfinished_report(std::string_view verb) const;
 
   Scenario scenario_;
   const Topology& topology_;
@@ -142,6 +156,8 @@ class Simulation final : private DeliverySink {
   Bytes memory_capacity_bytes_;
   Results* results_ = nullptr;
   int step_ = 0;
+  const RunControl* control_ = nullptr;
+  std::uint64_t step_event_budget_ = 0;  // events one step may take before it counts as a livelock
 };
 
 }  // namespace moesim

@@ -90,8 +90,13 @@ void Simulation::note_sent(Phase phase, int src, int slot, TimePs at_ps) {
     const int moe_layers = scenario_.model.moe_layers();
     results_->timeline.push_back(Span{begin, c.out_last_ps[s], static_cast<std::int16_t>(src),
                                       static_cast<std::int16_t>(slot % moe_layers + moe_first_),
-                                      static_cast<std::uint8_t>(slot / moe_layers), phase});
+                                      static_cast<std::uint8_t>(slot / moe_layers), phase, -1});
   }
+}
+
+std::int16_t Simulation::fed_by(int g, int mb, int layer, Phase phase) const {
+  if (phase != Phase::experts) return -1;
+  return static_cast<std::int16_t>(state(mb, layer).dispatch.latest[static_cast<std::size_t>(g)].src);
 }
 
 void Simulation::note_arrival(Phase phase, int src, int dst, int slot, TimePs at_ps, std::int64_t flow_id) {

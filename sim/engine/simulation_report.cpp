@@ -13,7 +13,7 @@ namespace moesim {
 
 // The event queue ran dry before every GPU finished: name the earliest layer where GPUs are stuck
 // (later layers only wait on it), the GPUs and the phase each is stuck in.
-std::string Simulation::stall_report(int step) const {
+std::string Simulation::unfinished_report(std::string_view verb) const {
   const int moe_layers = scenario_.model.moe_layers();
   for (int ml = 0; ml < moe_layers; ++ml)
     for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
@@ -37,12 +37,17 @@ std::string Simulation::stall_report(int step) const {
       const int n = static_cast<int>(stuck.size());
       std::string text;
       for (int i = 0; i < std::min(n, 4); ++i) text += stuck[static_cast<std::size_t>(i)].second;
-      return fmt::format(
-          "simulation stalled in step {}: no event left but {} GPU(s) never finished MoE layer {}{}{}:{}{}", step, n,
-          moe_first_ + ml, mb_tokens_.size() > 1 ? " micro-batch " : "",
-          mb_tokens_.size() > 1 ? std::to_string(mb) : "", text, n > 4 ? "\n  ..." : "");
+      return fmt::format("{} GPU(s) {} MoE layer {}{}{}:{}{}", n, verb, moe_first_ + ml,
+                         mb_tokens_.size() > 1 ? " micro-batch " : "", mb_tokens_.size() > 1 ? std::to_string(mb) : "",
+                         text, n > 4 ? "\n  ..." : "");
     }
-  return fmt::format("simulation stalled in step {}: no event left but not every GPU finished its last layer", step);
+  return "";
+}
+
+std::string Simulation::stall_report(int step) const {
+  const std::string where = unfinished_report("never finished");
+  return fmt::format("simulation stalled in step {}: no event left but {}", step,
+                     where.empty() ? "not every GPU finished its last layer" : where);
 }
 
 void Simulation::record_critical_path(std::int32_t last, Results& out) {

@@ -10,6 +10,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "core/limits.hpp"
 #include "io/toml_reader.hpp"
 
 namespace moesim::io {
@@ -22,6 +23,13 @@ constexpr double kHuge = std::numeric_limits<double>::max();
 double positive(TableReader& r, std::string_view key, double max = kHuge) {
   const double v = r.number(key, 0, max);
   if (v <= 0) r.fail(key, fmt::format("value {} must be > 0", v));
+  return v;
+}
+
+// 0 (absent, off) or a value in [min, max] (core/limits.hpp: what can be simulated).
+double zero_or(TableReader& r, std::string_view key, double min, double max) {
+  const double v = r.number_or(key, 0, 0, max);
+  if (v != 0 && v < min) r.fail(key, fmt::format("value {} is out of range: 0 (none) or [{}, {}]", v, min, max));
   return v;
 }
 
@@ -51,9 +59,7 @@ CommParams read_comm(TableReader& r) {
   CommParams c;
   c.provenance = read_provenance(r);
   c.latency_ns = r.number("latency_ns", 0, 1e12);
-  c.efficiency = read_table(r, "efficiency_bytes", "efficiency", 0, 1);
-  for (double e : c.efficiency.y)
-    if (e <= 0) r.fail("efficiency", fmt::format("efficiency {} must be > 0", e));
+  c.efficiency = read_table(r, "efficiency_bytes", "efficiency", kMinMessageEfficiency, 1);
   r.finish();
   return c;
 }
@@ -76,7 +82,7 @@ EpKernelParams read_ep_kernel(TableReader& r) {
     if (!r.has(key)) continue;
     if (k.mode == EpMode::nccl)
       r.fail(key, "an nccl kernel takes its efficiency by message size from [comm.nvlink] / [comm.scaleout]");
-    *field = positive(r, key, 1);
+    *field = r.number(key, kMinEfficiency, 1);
   }
   if (r.has("pxn")) {
     k.pxn = r.boolean("pxn");
@@ -84,7 +90,7 @@ EpKernelParams read_ep_kernel(TableReader& r) {
       r.fail("pxn", "PXN (relaying over NVLink to the destination's rail) is an nccl option");
   }
   k.sms = static_cast<int>(r.integer_or("sms", 0, 0, 1024));
-  k.sm_GBps = r.number_or("sm_GBps", 0, 0, 1e6);
+  k.sm_GBps = zero_or(r, "sm_GBps", kMinRate_GBps, kMaxRate_GBps);
   if (k.sm_GBps > 0 && k.sms == 0) r.fail("sm_GBps", "a copy rate per SM needs the kernel's SM count (sms)");
   r.finish();
   return k;
@@ -215,14 +221,14 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
   meta.finish();
 
   TableReader dev = root.table("device");
-  p.hbm_bandwidth = Bandwidth::from_GBps(positive(dev, "hbm_GBps"));
-  p.hbm_efficiency = positive(dev, "hbm_efficiency", 1);
-  p.matrix_bf16_TFLOPs = positive(dev, "matrix_bf16_TFLOPs");
-  p.matrix_fp8_TFLOPs = dev.number_or("matrix_fp8_TFLOPs", 0, 0, kHuge);  // absent = no fp8
-  p.matrix_efficiency = positive(dev, "matrix_efficiency", 1);
+  p.hbm_bandwidth = Bandwidth::from_GBps(dev.number("hbm_GBps", kMinRate_GBps, kMaxRate_GBps));
+  p.hbm_efficiency = dev.number("hbm_efficiency", kMinEfficiency, 1);
+  p.matrix_bf16_TFLOPs = dev.number("matrix_bf16_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);
+  p.matrix_fp8_TFLOPs = zero_or(dev, "matrix_fp8_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);  // absent = no fp8
+  p.matrix_efficiency = dev.number("matrix_efficiency", kMinEfficiency, 1);
   p.launch_ns = dev.number("launch_ns", 0, 1e12);
   p.gemm_tile_m = static_cast<int>(dev.integer("gemm_tile_m", 1, 1 << 16));
-  p.memory_GB = positive(dev, "memory_GB");
+  p.memory_GB = positive(dev, "memory_GB", 1e6);
   p.sms = static_cast<int>(dev.integer_or("sms", 0, 0, 1024));
   p.device_provenance = read_provenance(dev);
   dev.finish();

@@ -14,6 +14,7 @@
 #include "io/csv_writer.hpp"
 #include "io/metric_registry.hpp"
 #include "io/scenario_loader.hpp"
+#include "io/timeline_writer.hpp"
 
 namespace moesim::io {
 
@@ -191,6 +192,11 @@ std::string summary_json(const RunContext& run) {
                    {"placement", setting_name(sc.placement)},
                    {"network_model", setting_name(sc.network_model)},
                    {"overlap", setting_name(sc.overlap)}};
+  // An interrupted run reports its completed steps, and says so.
+  if (run.results.stopped != RunStop::none)
+    j["partial"] = {{"stopped", run.results.stopped == RunStop::interrupted ? "interrupted" : "timeout"},
+                    {"steps_completed", run.results.steps.size()},
+                    {"steps_requested", run.results.steps_requested}};
   add_metrics(j["latency"], "latency", s);
   add_metrics(j["throughput"], "throughput", s);
   j["critical_path_per_step"] = phases_json(s.critical_us);
@@ -218,34 +224,6 @@ std::string summary_json(const RunContext& run) {
                     {"token_expert_assignments", run.results.assignments},
                     {"simulated_us", us_from_ps(run.results.total_ps)}};
   return j.dump(2) + "\n";
-}
-
-std::string timeline_json(const Results& r) {
-  // Chrome trace format: a process per GPU, thread 0 = compute stream, thread 1 = network.
-  ordered_json events = ordered_json::array();
-  for (const GpuResult& g : r.gpus) {
-    events.push_back(
-        {{"name", "process_name"}, {"ph", "M"}, {"pid", g.gpu}, {"args", {{"name", fmt::format("GPU {}", g.gpu)}}}});
-    events.push_back(
-        {{"name", "thread_name"}, {"ph", "M"}, {"pid", g.gpu}, {"tid", 0}, {"args", {{"name", "compute"}}}});
-    events.push_back(
-        {{"name", "thread_name"}, {"ph", "M"}, {"pid", g.gpu}, {"tid", 1}, {"args", {{"name", "network"}}}});
-  }
-  for (const Span& s : r.timeline) {
-    const bool net = s.phase == Phase::dispatch || s.phase == Phase::combine;
-    events.push_back({{"name", phase_name(s.phase)},
-                      {"cat", net ? "network" : "compute"},
-                      {"ph", "X"},
-                      {"ts", us_from_ps(s.start_ps)},
-                      {"dur", us_from_ps(s.end_ps - s.start_ps)},
-                      {"pid", s.gpu},
-                      {"tid", net ? 1 : 0},
-                      {"args", {{"layer", s.layer}, {"microbatch", s.mb}}}});
-  }
-  ordered_json j;
-  j["displayTimeUnit"] = "ns";
-  j["traceEvents"] = std::move(events);
-  return j.dump() + "\n";
 }
 
 namespace {

@@ -35,6 +35,5 @@ void write_result_files(const RunContext& run, const std::filesystem::path& dir)
 // write_result_files through replace_directory; throws Error when a file cannot be written.
 void write_results(const RunContext& run, const std::string& dir);
 std::string summary_json(const RunContext& run);  // the contents of summary.json
-std::string timeline_json(const Results& results);
 
 }  // namespace moesim::io

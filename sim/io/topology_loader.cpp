@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/limits.hpp"
 #include "io/toml_reader.hpp"
 #include "net/topology_generators.hpp"
 
@@ -16,18 +17,14 @@ namespace moesim::io {
 
 namespace {
 
-constexpr double kMaxBandwidth_GBps = 1e6;  // generous ceilings that still catch unit slips
-constexpr double kMaxLatency_ns = 1e9;
+constexpr double kMaxLatency_ns = 1e9;  // a generous ceiling that still catches unit slips
 
-double positive(TableReader& r, std::string_view key, double max) {
-  const double v = r.number(key, 0, max);
-  if (v <= 0) r.fail(key, fmt::format("value {} must be > 0", v));
-  return v;
-}
+// A link rate in GB/s within what can be simulated (core/limits.hpp).
+double rate_GBps(TableReader& r, std::string_view key) { return r.number(key, kMinRate_GBps, kMaxRate_GBps); }
 
 ScaleOutSpec read_scaleout(TableReader& s, bool hgx) {
   ScaleOutSpec so;
-  so.nic_Gbps = positive(s, "nic_Gbps", kMaxBandwidth_GBps * 8);
+  so.nic_Gbps = s.number("nic_Gbps", kMinRate_GBps * 8, kMaxRate_GBps * 8);
   so.nic_latency_ns = s.number_or("nic_latency_ns", so.nic_latency_ns, 0, kMaxLatency_ns);
   so.fabric_latency_ns = s.number_or("fabric_latency_ns", so.fabric_latency_ns, 0, kMaxLatency_ns);
   so.oversubscription = s.number_or("oversubscription", so.oversubscription, 1, 1000);
@@ -63,7 +60,7 @@ Topology build_from_generator(TableReader& gen, const std::string& name) {
     spec.nodes = static_cast<int>(gen.integer("nodes", 1, kMaxTopologyGpus));
     spec.gpus_per_node = static_cast<int>(gen.integer("gpus_per_node", 1, kMaxTopologyGpus));
     check_gpu_total(gen, "nodes", static_cast<long long>(spec.nodes) * spec.gpus_per_node);
-    spec.nvlink_GBps = positive(gen, "nvlink_GBps", kMaxBandwidth_GBps);
+    spec.nvlink_GBps = rate_GBps(gen, "nvlink_GBps");
     spec.nvlink_latency_ns = gen.number_or("nvlink_latency_ns", spec.nvlink_latency_ns, 0, kMaxLatency_ns);
     // Scale-out is required with several nodes; with one it is checked but unused.
     if (auto so = gen.table_opt("scaleout"))
@@ -83,7 +80,7 @@ Topology build_from_generator(TableReader& gen, const std::string& name) {
     gen.fail("gpus_per_tray", fmt::format("gpus_per_rack ({}) must be a multiple of gpus_per_tray ({})",
                                           spec.gpus_per_rack, spec.gpus_per_tray));
   spec.gpus_per_leaf = static_cast<int>(gen.integer_or("gpus_per_leaf", 0, 0, kMaxTopologyGpus));
-  spec.nvlink_GBps = positive(gen, "nvlink_GBps", kMaxBandwidth_GBps);
+  spec.nvlink_GBps = rate_GBps(gen, "nvlink_GBps");
   spec.nvlink_latency_ns = gen.number_or("nvlink_latency_ns", spec.nvlink_latency_ns, 0, kMaxLatency_ns);
   TableReader so = gen.table("scaleout");
   spec.scaleout = read_scaleout(so, false);
@@ -133,7 +130,7 @@ Topology build_explicit(std::vector<TableReader>& nodes, std::vector<TableReader
     const int a = endpoint("a");
     const int b = endpoint("b");
     if (a == b) r.fail("b", "a link must join two different nodes");
-    const Bandwidth bw = Bandwidth::from_GBps(positive(r, "bandwidth_GBps", kMaxBandwidth_GBps));
+    const Bandwidth bw = Bandwidth::from_GBps(rate_GBps(r, "bandwidth_GBps"));
     const double lat = r.number("latency_ns", 0, kMaxLatency_ns);
     const std::string cls = r.string("class");
     if (cls.empty()) r.fail("class", "must not be empty");

@@ -79,7 +79,8 @@ class Network {
   // Bytes carried by each link since construction.
   const std::vector<Bytes>& link_bytes() const { return link_bytes_; }
   std::uint64_t flows_completed() const { return completed_; }
-  virtual std::uint64_t rate_solves() const { return 0; }  // max-min solves so far
+  std::size_t flows_declared() const { return info_.size(); }  // since the last clear_declared()
+  virtual std::uint64_t rate_solves() const { return 0; }      // max-min solves so far
   const Topology& topology() const { return topology_; }
 
  protected:
