@@ -189,3 +189,17 @@ expect_run(0 "from earlier runs: errors: 0  infeasible: 1" ${MOESIM} sweep ${SMO
 expect_run(0 "1 of 1 configurations meet it\n\\(1 more do not fit in GPU memory.*best: workload.kv_len=1024" ${MOESIM}
            plan ${SMOKE} --vary workload.kv_len=1024,200000 --target-tokens-per-s 1000 --max-step-ms 10
            -o ${WORK}/plan-mem)
+
+# --run-timeout: a run past its wall-clock limit (100,000 steps: about a minute) is stopped and
+# recorded as timeout while the others complete (exit 2); --resume runs it again.
+expect_run(2 "runs: 2  ok: 1  errors: 0  timeouts: 1  infeasible: 0" ${MOESIM} sweep ${SMOKE}
+           --vary workload.steps=1,100000 --run-timeout 0.3 -o ${WORK}/slow)
+file(READ ${WORK}/slow/sweep.csv slow)
+if(NOT slow MATCHES "\n0,1,ok," OR NOT slow MATCHES "\n1,100000,timeout,[^\n]*\"[^\n]*--run-timeout")
+  message(FATAL_ERROR "timeout rows not as expected:\n${slow}")
+endif()
+expect_run(2 "1 of them timed out before and run again.*runs: 1  ok: 0  errors: 0  timeouts: 1" ${MOESIM} sweep
+           ${SMOKE} --vary workload.steps=1,100000 --run-timeout 0.3 -o ${WORK}/slow --resume)
+expect_runs(${WORK}/slow/sweep.csv 2)
+expect_run(2 "--run-timeout: a finite number > 0, got nan|a finite number > 0, got nan" ${MOESIM} sweep ${SMOKE}
+           --vary seed=1 --run-timeout nan -o ${WORK}/nan)

@@ -25,12 +25,15 @@
 
 #include "app/scenario_run.hpp"
 #include "core/error.hpp"
+#include "engine/run_control.hpp"
 #include "io/csv_writer.hpp"
 #include "io/scenario_loader.hpp"
 
 namespace moesim::cli {
 
 namespace {
+
+constexpr double kNoTimeoutS = 1e9;  // longer limits (31 years) would overflow the clock: none
 
 std::vector<std::string> overrides_for(const SweepArgs& a, const SweepAxes& axes, std::size_t id) {
   std::vector<std::string> o = a.sets;  // the swept values come last, so they win over --set
@@ -105,8 +108,16 @@ RunRow run_one(const SweepArgs& a, const SweepAxes& axes, std::size_t id) {
     return RunRow{format_row(axes, id, status, s, seconds_since(t_run), r.hash, error), status};
   };
   if (!r.scenario) return row(RunStatus::error, nullptr, r.error);
+  RunControl control;  // the deadline counts from the start of the run, loading included
+  if (a.run_timeout_s > 0 && a.run_timeout_s < kNoTimeoutS)
+    control.deadline =
+        t_run + std::chrono::duration_cast<RunControl::Clock::duration>(std::chrono::duration<double>(a.run_timeout_s));
   try {
-    const ScenarioRun run = run_scenario(*r.scenario);
+    const ScenarioRun run = run_scenario(*r.scenario, {}, &control);
+    if (run.results.stopped == RunStop::timeout)
+      return row(RunStatus::timeout, nullptr,
+                 fmt::format("stopped at --run-timeout {} s (wall clock) before its {} steps completed",
+                             a.run_timeout_s, r.scenario->workload.steps));
     return row(RunStatus::ok, &run.summary, "");
   } catch (const Infeasible& e) {  // an answer about this configuration, not a failure
     return row(RunStatus::infeasible, nullptr, e.what());
@@ -308,8 +319,12 @@ void add_sweep_options(CLI::App& c, SweepArgs& a) {
   CLI::Option* resume = c.add_flag(
       "--resume", a.resume,
       "continue the sweep.csv in the output directory, skipping its runs (refused when the scenario, a --set value "
-      "or the build differs from the one that wrote its rows)");
+      "or the build differs from the one that wrote its rows); timed-out runs are run again");
   c.add_flag("--restart", a.restart, "discard the sweep.csv in the output directory and start over")->excludes(resume);
+  c.add_option(
+       "--run-timeout", a.run_timeout_s,
+       "wall-clock limit per run in seconds: a run that reaches it is recorded as timeout and the sweep goes on")
+      ->check(finite_positive());
   c.add_option("-o,--out", a.out_dir, "output directory (default: results/<name>-sweep)");
 }
 

@@ -18,6 +18,7 @@ struct SweepArgs {
   int jobs = 0;  // 0: one per hardware thread
   bool resume = false;
   bool restart = false;      // discard an existing sweep.csv
+  double run_timeout_s = 0;  // wall-clock limit per run; 0: none
   std::string out_dir;
 };
 
@@ -32,7 +33,8 @@ struct SweepOutcome {
 // Runs (or resumes) the sweep. Throws InputError / Error when it cannot start or write sweep.csv.
 SweepOutcome run_sweep(const SweepArgs& args);
 
-// The options `sweep` and `plan` share: --vary, --zip, --set, --jobs, --resume, --restart, -o.
+// The options `sweep` and `plan` share: --vary, --zip, --set, --jobs, --resume, --restart,
+// --run-timeout, -o.
 void add_sweep_options(CLI::App& command, SweepArgs& args);
 // A finite number > 0 (CLI::PositiveNumber lets NaN through: every comparison with it is false).
 CLI::Validator finite_positive();
