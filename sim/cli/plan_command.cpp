@@ -59,10 +59,12 @@ std::vector<Candidate> read_rows(const std::string& csv_path) {
   return rows;
 }
 
+// Exit code: an answer (a configuration, or the nearest misses) is 0 when every candidate has a
+// result (ok or infeasible); with failed or timed-out candidates it is 2, as the sweep's: one of
+// them might have been the cheapest.
 int run_plan(const PlanArgs& a) {
-  std::string csv;
-  const int sweep_rc = run_sweep(a.sweep, &csv);
-  std::vector<Candidate> rows = read_rows(csv);
+  const SweepOutcome sweep = run_sweep(a.sweep);
+  std::vector<Candidate> rows = read_rows(sweep.csv_path);
   const auto meets = [&](const Candidate& c) {
     return c.tokens_per_s >= a.target_tokens_per_s && c.p99_ms <= a.max_step_ms;
   };
@@ -76,6 +78,14 @@ int run_plan(const PlanArgs& a) {
   std::copy_if(rows.begin(), rows.end(), std::back_inserter(ok), meets);
   std::cout << fmt::format("\nplan: at least {:.0f} tokens/s with step p99 <= {} ms; {} of {} configurations meet it\n",
                            a.target_tokens_per_s, a.max_step_ms, ok.size(), rows.size());
+  if (sweep.infeasible > 0)
+    std::cout << fmt::format("({} more do not fit in GPU memory: status infeasible in {})\n", sweep.infeasible,
+                             sweep.csv_path);
+  if (sweep.errors + sweep.timeouts > 0)
+    std::cout << fmt::format(
+        "warning: {} configurations failed and {} timed out (see {}); the plan does not "
+        "include them\n",
+        sweep.errors, sweep.timeouts, sweep.csv_path);
   if (ok.empty()) {
     // The nearest misses, by how far the worse of the two targets is missed.
     auto miss = [&](const Candidate& c) {
@@ -88,7 +98,7 @@ int run_plan(const PlanArgs& a) {
                                rows[i].gpus, rows[i].tokens_per_s,
                                100 * (rows[i].tokens_per_s / a.target_tokens_per_s - 1), rows[i].p99_ms,
                                100 * (rows[i].p99_ms / a.max_step_ms - 1));
-    return sweep_rc;
+    return sweep.exit_code();
   }
   std::cout << fmt::format("{:>4}  {:>5}  {:>14}  {:>11}  {}\n", "rank", "GPUs", "tokens/s", "p99 ms", "configuration");
   for (std::size_t i = 0; i < ok.size() && i < static_cast<std::size_t>(a.show); ++i)
@@ -106,19 +116,7 @@ int run_plan(const PlanArgs& a) {
                           second.tokens_per_s, best.tokens_per_s, 100 * (1 - second.tokens_per_s / best.tokens_per_s));
     std::cout << fmt::format("runner-up: {} lost because {}\n", second.config, why);
   }
-  return sweep_rc;
-}
-
-// A finite number > 0 (CLI::PositiveNumber lets NaN through: every comparison with it is false).
-CLI::Validator finite_positive() {
-  return CLI::Validator(
-      [](const std::string& text) -> std::string {
-        double v = 0;
-        if (!CLI::detail::lexical_cast(text, v) || !std::isfinite(v) || !(v > 0))
-          return "a finite number > 0, got " + text;
-        return {};
-      },
-      "FINITE > 0");
+  return sweep.exit_code();
 }
 
 }  // namespace
@@ -133,18 +131,12 @@ std::function<int()> add_plan_command(CLI::App& app) {
   c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound (ms)")
       ->required()
       ->check(finite_positive());
-  c->add_option("--vary", args->sweep.vary, "key=v1,v2,... (repeatable), e.g. parallelism.ep=8,16,32")
-      ->required()
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  c->add_option("--set", args->sweep.sets, "override a scenario key in every run")
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  c->add_option("--jobs,-j", args->sweep.jobs, "worker threads (default: hardware threads)")
-      ->check(CLI::Range(1, 4096));
-  c->add_flag("--resume", args->sweep.resume, "reuse the sweep.csv already in the output directory");
+  add_sweep_options(*c, args->sweep);
   c->add_option("--show", args->show, "configurations listed")->check(CLI::Range(1, 1000));
-  c->add_option("-o,--out", args->sweep.out_dir, "output directory for sweep.csv (default: results/<name>-sweep)");
+  c->footer(
+      "Exit codes: 0 a plan was made (the cheapest configurations meeting the targets, or the nearest misses; "
+      "infeasible candidates, which do not fit in GPU memory, are left out); 2 some candidates failed or timed out "
+      "(the plan is printed without them), or bad input; 1 internal or I/O error.");
   return [c, args]() { return c->parsed() ? run_plan(*args) : -1; };
 }
 

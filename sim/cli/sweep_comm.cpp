@@ -13,7 +13,8 @@ namespace moesim::cli {
 
 #ifdef MOESIM_HAVE_MPI
 namespace {
-constexpr int kTagOk = 1, kTagFailed = 2, kTagDone = 3;
+// A row's tag is kTagRow plus its RunStatus.
+constexpr int kTagDone = 1, kTagRow = 2;
 
 bool mpi_running() {
   int init = 0, fin = 0;
@@ -41,13 +42,13 @@ void SweepComm::share_pending(std::vector<std::size_t>& pending, std::string& er
   pending.assign(ids.begin(), ids.end());
 }
 
-void SweepComm::send_row(const std::string& row, bool ok) const {
-  MPI_Send(row.data(), static_cast<int>(row.size()), MPI_CHAR, 0, ok ? kTagOk : kTagFailed, MPI_COMM_WORLD);
+void SweepComm::send_row(const std::string& row, RunStatus status) const {
+  MPI_Send(row.data(), static_cast<int>(row.size()), MPI_CHAR, 0, kTagRow + static_cast<int>(status), MPI_COMM_WORLD);
 }
 
 void SweepComm::send_done() const { MPI_Send(nullptr, 0, MPI_CHAR, 0, kTagDone, MPI_COMM_WORLD); }
 
-void SweepComm::gather(const std::function<void(const std::string&, bool)>& on_row) const {
+void SweepComm::gather(const std::function<void(const std::string&, RunStatus)>& on_row) const {
   int done = 0;
   std::string row;
   while (done < size_ - 1) {
@@ -60,7 +61,7 @@ void SweepComm::gather(const std::function<void(const std::string&, bool)>& on_r
     if (st.MPI_TAG == kTagDone)
       ++done;
     else
-      on_row(row, st.MPI_TAG == kTagOk);
+      on_row(row, static_cast<RunStatus>(st.MPI_TAG - kTagRow));
   }
 }
 
@@ -80,9 +81,9 @@ void mpi_finish() {
 
 SweepComm::SweepComm() = default;
 void SweepComm::share_pending(std::vector<std::size_t>&, std::string&) const {}
-void SweepComm::send_row(const std::string&, bool) const { throw Error("sweep: no MPI in this build"); }
+void SweepComm::send_row(const std::string&, RunStatus) const { throw Error("sweep: no MPI in this build"); }
 void SweepComm::send_done() const {}
-void SweepComm::gather(const std::function<void(const std::string&, bool)>&) const {}
+void SweepComm::gather(const std::function<void(const std::string&, RunStatus)>&) const {}
 bool mpi_start(int&, char**&) { return false; }
 void mpi_finish() {}
 

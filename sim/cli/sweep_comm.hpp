@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "cli/sweep_rows.hpp"
+
 namespace moesim::cli {
 
 class SweepComm {
@@ -19,11 +21,11 @@ class SweepComm {
   // Rank 0 passes its verdict and the runs to do; the others receive them. `error` not empty =
   // rank 0 failed before the sweep started: every rank then throws it.
   void share_pending(std::vector<std::size_t>& pending, std::string& error) const;
-  // Ranks > 0: a finished row (ok or not), and the final "no more rows".
-  void send_row(const std::string& row, bool ok) const;
+  // Ranks > 0: a finished row and its status, and the final "no more rows".
+  void send_row(const std::string& row, RunStatus status) const;
   void send_done() const;
   // Rank 0: receives rows until every other rank is done.
-  void gather(const std::function<void(const std::string& row, bool ok)>& on_row) const;
+  void gather(const std::function<void(const std::string& row, RunStatus status)>& on_row) const;
 
  private:
   int rank_ = 0;

@@ -16,6 +16,13 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// A valid scenario that cannot run as configured (its experts and KV cache do not fit in GPU
+// memory): still the user's input, but a sweep records it as an answer ("infeasible"), not a failure.
+class Infeasible : public InputError {
+ public:
+  using InputError::InputError;
+};
+
 // Simulated time would reach kTimeLimitPs (core/units.hpp); the engine adds where it happened.
 class TimeLimitError : public Error {
  public:

@@ -28,7 +28,7 @@ void Simulation::check_memory() {
   memory_capacity_bytes_ = Bytes(gb * 1e9);
   if (gb <= 0 || memory_.max_total_bytes() <= memory_capacity_bytes_) return;
   const auto g = static_cast<std::size_t>(memory_.fullest_gpu());
-  throw InputError(
+  throw Infeasible(
       fmt::format("{}: does not fit in GPU memory with placement \"{}\": GPU {} needs {:.1f} GB (routed experts {:.1f} "
                   "GB + attention/dense/shared "
                   "weights {:.1f} GB + KV cache {:.1f} GB) but has {:.1f} GB: over by {:.1f} GB",
