@@ -153,7 +153,11 @@ def main(argv=None):
 
     notes = ["%d runs" % len(rows)]
     if failed:
-        notes.append("%d run%s skipped: status error" % (len(failed), "s" if len(failed) > 1 else ""))
+        counts = {}
+        for r in failed:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        notes.append("%d run%s skipped (%s)" % (len(failed), "s" if len(failed) > 1 else "",
+                                                ", ".join("%d %s" % (n, st) for st, n in sorted(counts.items()))))
     if where:
         notes.append(", ".join("%s=%s" % (k, "|".join(sorted(v)))
                                for k, v in sorted(where.items())))
