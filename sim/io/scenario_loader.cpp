@@ -250,16 +250,22 @@ namespace {
 std::string preset_file(const std::string& name) {
   return (std::filesystem::path(models_dir()) / (name + ".toml")).string();
 }
+
+// A regular file; false, not an exception, for a name the OS refuses (too long, say).
+bool regular_file(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec);
+}
 }  // namespace
 
 std::optional<ModelSpec> find_model_preset(const std::string& name) {
-  if (is_path(name) || !std::filesystem::is_regular_file(preset_file(name))) return std::nullopt;
+  if (is_path(name) || !regular_file(preset_file(name))) return std::nullopt;
   return load_model_preset(name);
 }
 
 ModelSpec load_model_preset(const std::string& name, const std::string& base_dir) {
   const std::string path = is_path(name) ? resolve_path(base_dir, name) : preset_file(name);
-  if (!is_path(name) && !std::filesystem::is_regular_file(path)) {
+  if (!is_path(name) && !regular_file(path)) {
     std::string known;
     for (const auto& n : model_preset_names()) known += (known.empty() ? "" : ", ") + n;
     throw InputError(fmt::format("unknown model preset \"{}\" (known: {}; presets are the TOML files in {})", name,
