@@ -16,22 +16,14 @@
 #include "io/topology_loader.hpp"
 #include "net/analytic_network.hpp"
 #include "report/metrics.hpp"
+#include "smoke_fixture.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
 
 namespace {
 
-struct Fixture {
-  Scenario scenario;
-  Topology topology;
-  Profile profile;
-  explicit Fixture(const std::vector<std::string>& sets = {})
-      : scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)),
-        topology(io::load_topology(scenario.topology_path)),
-        profile(io::load_profile(scenario.profile_path)) {}
-  Results run() const { return run_scenario(scenario).results; }
-};
+using Fixture = test::SmokeFixture;
 
 TimePs critical_sum(const StepResult& s) {
   TimePs t = 0;

@@ -15,21 +15,14 @@
 #include "io/scenario_loader.hpp"
 #include "io/topology_loader.hpp"
 #include "net/flow_model.hpp"
+#include "smoke_fixture.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
 
 namespace {
 
-struct Fixture {
-  Scenario scenario;
-  Topology topology;
-  Profile profile;
-  explicit Fixture(const std::vector<std::string>& sets = {})
-      : scenario(io::load_scenario(test::source_path("scenarios/smoke.toml"), sets)),
-        topology(io::load_topology(scenario.topology_path)),
-        profile(io::load_profile(scenario.profile_path)) {}
-};
+using Fixture = test::SmokeFixture;
 
 // A text file's contents with the first line starting with `key` replaced by `key = value`.
 std::string with_value(const std::string& path, const std::string& key, const std::string& value) {
