@@ -250,10 +250,13 @@ SweepOutcome run_sweep(const SweepArgs& a) {
        : status == RunStatus::infeasible ? now.infeasible
        : status == RunStatus::timeout    ? now.timeouts
                                          : now.errors);
-    if (progress)
-      std::cerr << fmt::format("\r[{}/{}] runs done, {} errors, {} timeouts, {} infeasible, {:.1f} s", finished,
-                               pending.size(), now.errors, now.timeouts, now.infeasible, seconds_since(t0))
+    if (progress) {
+      const double elapsed = seconds_since(t0);
+      const double eta = elapsed / static_cast<double>(finished) * static_cast<double>(pending.size() - finished);
+      std::cerr << fmt::format("\r[{}/{}] runs done, {} errors, {} timeouts, {} infeasible, {:.1f} s, ETA {:.0f} s",
+                               finished, pending.size(), now.errors, now.timeouts, now.infeasible, elapsed, eta)
                 << std::flush;
+    }
     return true;
   };
   if (comm.distributed()) {
