@@ -3,8 +3,12 @@
 
 Left: distribution of utilisation (% of the link's bandwidth over the step)
 per link class (nvlink, nic, fabric, ...) as box plots with the mean marked
-and the link count in the tick label. Right: the --top N links by utilisation
-as horizontal bars labelled "from->to", coloured by class.
+and the link count in the tick label. Right: the --top N links as horizontal
+bars labelled "from->to", coloured by class: the time average (solid), and,
+where per_link.csv has them, the busy fraction (time with a flow on the link,
+hatched) and the peak over a 10 us window (outline); links in order of peak,
+then utilisation. The critical path's bottleneck link (summary.json) is
+marked with a star.
 
 Usage: link_utilisation.py RESULTS_DIR [-o OUT.png|OUT.svg|OUT.pdf] [--top N]
 """
@@ -17,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moesim_results as mr  # noqa: E402
 
 COLUMNS = ["link", "from", "to", "class", "bandwidth_GBps", "bytes", "utilization"]
+ACTIVITY = ["busy_fraction", "peak_utilization"]  # newer results only
 
 
 def main(argv=None):
@@ -37,10 +42,15 @@ def main(argv=None):
     if not os.path.isfile(path):
         raise mr.ResultsError("%s not found (is %s a directory written by `moesim run`?)"
                               % (path, args.results_dir))
-    _, rows = mr.read_csv_file(path, COLUMNS, "per_link.csv")
+    columns, rows = mr.read_csv_file(path, COLUMNS, "per_link.csv")
+    activity = all(c in columns for c in ACTIVITY)
     links = [{"from": r["from"], "to": r["to"], "class": r["class"],
               "bw": mr.number(path, r, "bandwidth_GBps"),
-              "util": 100.0 * mr.number(path, r, "utilization")} for r in rows]
+              "util": 100.0 * mr.number(path, r, "utilization"),
+              "busy": 100.0 * mr.number(path, r, "busy_fraction") if activity else 0.0,
+              "peak": 100.0 * mr.number(path, r, "peak_utilization") if activity else 0.0}
+             for r in rows]
+    bottleneck = summary.get("bottlenecks", {}).get("bottleneck_link", "")
 
     known = [c for c in mr.LINK_CLASS_COLOURS if any(l["class"] == c for l in links)]
     classes = known + sorted({l["class"] for l in links} - set(known))
@@ -50,7 +60,7 @@ def main(argv=None):
     by_class = {c: [l["util"] for l in links if l["class"] == c] for c in classes}
 
     plt = mr.pyplot_agg()
-    top = sorted(links, key=lambda l: -l["util"])[:args.top]
+    top = sorted(links, key=lambda l: (-l["peak"], -l["util"]))[:args.top]
     fig, (ax_box, ax_top) = plt.subplots(
         1, 2, figsize=(13, max(5.0, 1.5 + 0.3 * len(top))),
         gridspec_kw={"width_ratios": [1, 1.6]})
@@ -80,15 +90,28 @@ def main(argv=None):
     ax_box.set_axisbelow(True)
 
     ys = list(range(len(top)))
-    ax_top.barh(ys, [l["util"] for l in top], color=[colour[l["class"]] for l in top])
+    colours = [colour[l["class"]] for l in top]
+    if activity:
+        ax_top.barh(ys, [l["peak"] for l in top], height=0.8, fill=False,
+                    edgecolor=colours, linewidth=1.2)
+        ax_top.barh(ys, [l["busy"] for l in top], height=0.8, color=colours, alpha=0.3,
+                    hatch="//")
+    ax_top.barh(ys, [l["util"] for l in top], height=0.5, color=colours)
     ax_top.set_yticks(ys)
-    ax_top.set_yticklabels(["%s\u2192%s" % (l["from"], l["to"]) for l in top], fontsize=8)
+    ax_top.set_yticklabels(["%s%s\u2192%s" % ("\u2605 " if "%s->%s" % (l["from"], l["to"]) == bottleneck
+                                               else "", l["from"], l["to"]) for l in top],
+                           fontsize=8)
     ax_top.invert_yaxis()
     for y, l in zip(ys, top):
-        ax_top.annotate("%.3g%%" % l["util"], (l["util"], y), textcoords="offset points",
+        text = "%.3g%%" % l["util"]
+        if activity:
+            text += "  busy %.3g%%  peak %.3g%%" % (l["busy"], l["peak"])
+        ax_top.annotate(text, (max(l["util"], l["busy"], l["peak"]), y), textcoords="offset points",
                         xytext=(3, 0), va="center", fontsize=7)
-    ax_top.set_xlim(0, top[0]["util"] * 1.15 or 1)
-    ax_top.set_xlabel("Link utilisation over the step (% of bandwidth)")
+    widest = max(max(l["util"], l["busy"], l["peak"]) for l in top)
+    ax_top.set_xlim(0, widest * (1.6 if activity else 1.15) or 1)
+    ax_top.set_xlabel("Link utilisation over the step (% of bandwidth)" + (
+        "; hatched: busy fraction, outline: peak over 10 us" if activity else ""))
     ax_top.set_title("Top %d of %d links" % (len(top), len(links)), fontsize=10)
     from matplotlib.patches import Patch
     shown = [c for c in classes if any(l["class"] == c for l in top)]

@@ -101,6 +101,19 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   s.scaleout_bytes_per_step = moesim::Bytes(512);
   s.critical_phase = "experts";
   s.dropped_fraction = 0.0625;
+  s.hottest_link_busy_fraction = 0.5;
+  s.hottest_link_peak_utilization = 0.875;
+  s.straggler_gpu = 5;
+  s.straggler_phase = "attention";
+  s.straggler_share = 0.375;
+  s.straggler_phase_share = 0.25;
+  s.bottleneck_link = "gpu5->leaf0";
+  s.bottleneck_link_class = "nic";
+  s.bottleneck_link_share = 0.125;
+  s.bottleneck_link_class_share = 0.625;
+  s.bottleneck_link_utilization = 0.03125;
+  s.bottleneck_link_busy_fraction = 0.0625;
+  s.bottleneck_link_peak_utilization = 0.9375;
   const auto num = [&](const char* name) { return moesim::io::metric_number(metric(name), s); };
   CHECK(num("gpus") == 8);
   CHECK(num("step_us_mean") == 1.5);
@@ -118,11 +131,24 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   CHECK(num("scaleout_bytes_per_step") == 512);
   CHECK(num("balancedness") == 0.8);  // 1 / 1.25
   CHECK(num("dropped_fraction") == 0.0625);
+  CHECK(num("hottest_link_busy_fraction") == 0.5);
+  CHECK(num("hottest_link_peak_utilization") == 0.875);
+  CHECK(num("straggler_gpu") == 5);
+  CHECK(num("straggler_share") == 0.375);
+  CHECK(num("straggler_phase_share") == 0.25);
+  CHECK(num("bottleneck_link_share") == 0.125);
+  CHECK(num("bottleneck_link_class_share") == 0.625);
+  CHECK(num("bottleneck_link_utilization") == 0.03125);
+  CHECK(num("bottleneck_link_busy_fraction") == 0.0625);
+  CHECK(num("bottleneck_link_peak_utilization") == 0.9375);
   const auto text = [&](const char* name) { return std::get<std::string>(metric(name).read(s)); };
   CHECK(text("hottest_link") == "gpu3->sw0");
   CHECK(text("hottest_link_class") == "nvlink");
   CHECK(text("dominant_phase") == "experts");
-  CHECK(names.size() == 19);  // every metric checked above
+  CHECK(text("straggler_phase") == "attention");
+  CHECK(text("bottleneck_link") == "gpu5->leaf0");
+  CHECK(text("bottleneck_link_class") == "nic");
+  CHECK(names.size() == 32);  // every metric checked above
   // Each formats with its own format; an unknown name is a programming error.
   for (const moesim::io::Metric& m : moesim::io::metrics()) CHECK_NOTHROW(moesim::io::format_metric(m, s));
   CHECK(moesim::io::format_metric(metric("step_us_p50"), s) == "2.5000");

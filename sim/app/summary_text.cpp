@@ -59,8 +59,19 @@ std::string summary_text(const SummaryContext& run) {
       "step {:.3f}, hottest GPU {} with {:.2f}% of all\n",
       s.layer_load_max_over_mean, s.layer_load_max_over_mean > 0 ? 1 / s.layer_load_max_over_mean : 0.0,
       s.load_max_over_mean, s.hottest_gpu, 100.0 * s.hottest_gpu_share);
-  o += fmt::format("hottest link {} [{}] utilisation {:.2f}%\n", s.hottest_link, s.hottest_link_class,
-                   100.0 * s.hottest_link_utilization);
+  if (s.straggler_gpu >= 0)
+    o += fmt::format("straggler GPU {}, {}: {:.1f}% of the critical path ({:.1f}% in {})\n", s.straggler_gpu,
+                     s.straggler_phase, 100.0 * s.straggler_share, 100.0 * s.straggler_phase_share, s.straggler_phase);
+  o += fmt::format("hottest link {} [{}] utilisation {:.2f}% (busy {:.1f}% of the time, peak {:.1f}% over 10 us)\n",
+                   s.hottest_link, s.hottest_link_class, 100.0 * s.hottest_link_utilization,
+                   100.0 * s.hottest_link_busy_fraction, 100.0 * s.hottest_link_peak_utilization);
+  if (!s.bottleneck_link.empty())
+    o += fmt::format(
+        "bottleneck link {} [{}]: bounds {:.1f}% of the critical path ({} links {:.1f}%); utilisation {:.2f}%, "
+        "busy {:.1f}%, peak {:.1f}% over 10 us\n",
+        s.bottleneck_link, s.bottleneck_link_class, 100.0 * s.bottleneck_link_share, s.bottleneck_link_class,
+        100.0 * s.bottleneck_link_class_share, 100.0 * s.bottleneck_link_utilization,
+        100.0 * s.bottleneck_link_busy_fraction, 100.0 * s.bottleneck_link_peak_utilization);
   const Results& r = run.results;
   o += fmt::format(
       "HBM per GPU {:.1f} GB of {:.0f} GB (routed experts {:.1f} + attention/dense/shared {:.1f} + KV {:.1f})\n",

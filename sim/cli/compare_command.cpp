@@ -50,7 +50,12 @@ constexpr CsvColumn kCsvColumns[] = {{"step_us_p50"},
                                      {"scaleout_bytes_per_step"},
                                      {"hottest_link"},
                                      {"hottest_link_utilization"},
-                                     {"dropped_fraction"}};
+                                     {"dropped_fraction"},
+                                     {"straggler_gpu"},
+                                     {"straggler_phase"},
+                                     {"bottleneck_link"},
+                                     {"bottleneck_link_busy_fraction"},
+                                     {"bottleneck_link_peak_utilization"}};
 
 // The terminal table's metric columns: two heading lines, width, digits, and the unit shown.
 struct TableColumn {
@@ -68,6 +73,7 @@ constexpr TableColumn kTable[] = {
     {"balancedness", "balanced", "(avg/max)", 9, 3, as_is},
     {"scaleout_bytes_per_step", "scaleout_GB/", "step", 14, 3, [](double bytes) { return bytes / 1e9; }},
     {"hottest_link_utilization", "hot_link", "util %", 10, 2, [](double u) { return 100 * u; }},
+    {"bottleneck_link_busy_fraction", "bneck_link", "busy %", 10, 1, [](double u) { return 100 * u; }},
 };
 
 // The table's two heading lines; the experts column comes last.
@@ -77,7 +83,7 @@ std::string table_heading() {
     h += fmt::format(" {:>{}}", c.head, c.width);
     h2 += fmt::format(" {:>{}}", c.head2, c.width);
   }
-  return h + fmt::format(" {:>11}\n", "experts_GB") + h2 + fmt::format(" {:>11}\n", "per GPU");
+  return h + fmt::format(" {:>11}  {}\n", "experts_GB", "bottleneck link") + h2 + fmt::format(" {:>11}\n", "per GPU");
 }
 
 // Every name is checked before any placement runs, so a typo costs nothing.
@@ -132,7 +138,11 @@ int run_compare(const CompareArgs& a) {
     std::string line = fmt::format("{:<16}", r.placement);
     for (const TableColumn& c : kTable)
       line += fmt::format(" {:>{}.{}f}", c.shown(io::metric_number(io::metric(c.metric), r.s)), c.width, c.digits);
-    std::cout << line << fmt::format(" {:>11.2f}\n", r.expert_GB);
+    std::cout << line
+              << fmt::format(" {:>11.2f}  {}\n", r.expert_GB,
+                             r.s.bottleneck_link.empty()
+                                 ? "-"
+                                 : fmt::format("{} [{}]", r.s.bottleneck_link, r.s.bottleneck_link_class));
     for (const CsvColumn& c : kCsvColumns) csv.text(io::format_metric(io::metric(c.metric), r.s, c.format));
     csv.number(r.expert_GB * 1e9, "{:.0f}").empty().end_row();
   }

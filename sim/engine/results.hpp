@@ -43,7 +43,7 @@ struct LayerResult {  // accumulated over steps
   std::int64_t dropped_total = 0;     // of them dropped over expert capacity
   Bytes dispatch_bytes;               // network bytes (not local copies), dispatch + combine separately
   Bytes combine_bytes;
-  std::vector<int> critical_gpu_count;  // per GPU: steps in which its experts were on the critical path
+  std::vector<TimePs> critical_gpu_ps;  // per GPU: critical-path time of its tasks (flows: the sender's)
   TimePs critical_ps[kPhaseCount] = {};
   std::string critical_link;  // most loaded link on the last critical dispatch/combine flow
   Bytes critical_link_bytes;
@@ -62,9 +62,10 @@ struct GpuResult {
   int gpu = 0;
   int host = 0;
   int domain = 0;
-  TimePs busy_ps[kPhaseCount] = {};  // compute time by phase (comm phases: sender-side span)
-  std::int64_t received = 0;         // token-expert assignments computed here
-  Bytes bytes_sent;                  // network bytes, dispatch + combine
+  TimePs busy_ps[kPhaseCount] = {};      // compute time by phase (comm phases: sender-side span)
+  TimePs critical_ps[kPhaseCount] = {};  // critical-path time of its tasks by phase (flows: the sender's)
+  std::int64_t received = 0;             // token-expert assignments computed here
+  Bytes bytes_sent;                      // network bytes, dispatch + combine
   Bytes bytes_received;
   TimePs compute_busy_ps() const;
 };
@@ -76,6 +77,9 @@ struct LinkResult {
   std::string link_class;
   Bandwidth bandwidth;
   Bytes bytes;
+  TimePs busy_ps = 0;         // with at least one flow on it
+  double peak_occupancy = 0;  // most of its capacity in use over one kActivityWindowPs window
+  TimePs critical_ps = 0;     // critical-path time of network segments whose flow it bounded
 };
 
 struct Results {

@@ -276,7 +276,7 @@ Results Simulation::run() {
     LayerResult lr;
     lr.layer = l;
     lr.moe = l >= moe_first_;
-    lr.critical_gpu_count.assign(static_cast<std::size_t>(gpus_), 0);
+    lr.critical_gpu_ps.assign(static_cast<std::size_t>(gpus_), 0);
     out.layers.push_back(std::move(lr));
   }
   out.gpu_layer_received.assign(static_cast<std::size_t>(layers_) * static_cast<std::size_t>(gpus_), 0);
@@ -315,11 +315,7 @@ Results Simulation::run() {
   out.events = queue_.executed();
   out.flows = network_->flows_completed();
   out.rate_solves = network_->rate_solves();
-  for (int l = 0; l < topology_.link_count(); ++l) {
-    const Link& link = topology_.link(l);
-    out.links.push_back(LinkResult{l, topology_.node(link.from).name, topology_.node(link.to).name, link.link_class,
-                                   link.bandwidth, network_->link_bytes()[static_cast<std::size_t>(l)]});
-  }
+  record_links(out);
   std::string src;
   for (Phase p :
        {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})

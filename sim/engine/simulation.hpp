@@ -107,6 +107,7 @@ class Simulation final : private DeliverySink {
   // simulation_report.cpp: `last` is the step's final task.
   void record_critical_path(std::int32_t last, Results& out);
   void record_step_loads(Results& out);
+  void record_links(Results& out) const;
   std::string stall_report(int step) const;
   // Where the unfinished GPUs of the step in progress are: "N GPU(s) <verb> MoE layer L: GPU g:
   // phase..." (the first few, the cause first); empty when none is stuck in an MoE layer.
@@ -148,6 +149,7 @@ class Simulation final : private DeliverySink {
   std::vector<std::vector<int>> gate_out_;          // scratch: gate output per source GPU
   std::vector<std::vector<int>> mb_view_;           // scratch: one micro-batch's share of it
   std::vector<std::int32_t> last_task_;             // per GPU: its final task of the step
+  std::vector<TimePs> link_critical_ps_;            // per link: see LinkResult::critical_ps
   int gpus_finished_ = 0;
   std::vector<int> barrier_waiting_;  // per micro-batch: GPUs at the barrier
   std::vector<std::int32_t> barrier_tasks_;

@@ -53,17 +53,25 @@ std::string Simulation::stall_report(int step) const {
 void Simulation::record_critical_path(std::int32_t last, Results& out) {
   StepResult& sr = out.steps.back();
   const std::vector<std::int32_t> chain = log_.chain(last);
+  if (link_critical_ps_.empty()) link_critical_ps_.assign(static_cast<std::size_t>(topology_.link_count()), 0);
   log_.attribute(chain, sr.start_ps, [&](const TaskRec& t, Phase p, TimePs ps) {
     sr.critical_ps[static_cast<int>(p)] += ps;
-    out.layers[static_cast<std::size_t>(t.layer)].critical_ps[static_cast<int>(p)] += ps;
+    LayerResult& lr = out.layers[static_cast<std::size_t>(t.layer)];
+    lr.critical_ps[static_cast<int>(p)] += ps;
+    // The GPU that held the others up: the one whose tasks (or sends) the time went to.
+    lr.critical_gpu_ps[static_cast<std::size_t>(t.gpu)] += ps;
+    out.gpus[static_cast<std::size_t>(t.gpu)].critical_ps[static_cast<int>(p)] += ps;
+    // A network segment's run time goes to the link that bounded its flow.
+    if (t.flow_id >= 0 && p == t.phase)
+      if (const std::int32_t link = network_->bottleneck_of(t.flow_id); link >= 0)
+        link_critical_ps_[static_cast<std::size_t>(link)] += ps;
   });
-  // Which GPU's experts and which link held each layer up.
+  // Which link held each layer up.
   std::vector<Bytes> load(static_cast<std::size_t>(topology_.link_count()));
   std::vector<char> on_path(load.size(), 0);  // only the critical flow's links are summed
   for (std::int32_t id : chain) {
     const TaskRec& t = log_.at(id);
     LayerResult& lr = out.layers[static_cast<std::size_t>(t.layer)];
-    if (t.phase == Phase::experts) ++lr.critical_gpu_count[static_cast<std::size_t>(t.gpu)];
     if (t.flow_id < 0) continue;
     // Bytes that the flow's collective put on each link of the flow's path.
     const LayerState& st = state(t.mb, t.layer);
@@ -81,6 +89,25 @@ void Simulation::record_critical_path(std::int32_t last, Results& out) {
       lr.critical_link = topology_.node(link.from).name + "->" + topology_.node(link.to).name;
     }
     for (int l : path) load[static_cast<std::size_t>(l)] = Bytes{};
+  }
+}
+
+// Per link: bytes, activity and critical-path time, at the end of the run.
+void Simulation::record_links(Results& out) const {
+  const std::vector<LinkActivity> activity = network_->link_activity();
+  for (int l = 0; l < topology_.link_count(); ++l) {
+    const Link& link = topology_.link(l);
+    const auto i = static_cast<std::size_t>(l);
+    LinkResult lr{l,
+                  topology_.node(link.from).name,
+                  topology_.node(link.to).name,
+                  link.link_class,
+                  link.bandwidth,
+                  network_->link_bytes()[i]};
+    lr.busy_ps = activity[i].busy_ps;
+    lr.peak_occupancy = activity[i].peak_occupancy;
+    lr.critical_ps = i < link_critical_ps_.size() ? link_critical_ps_[i] : 0;
+    out.links.push_back(std::move(lr));
   }
 }
 

@@ -57,13 +57,17 @@ CsvWriter per_layer_csv(const Results& r, int gpus) {
               "critical_gpu", "critical_link"});
   phase_columns(csv, "critical_");
   csv.fields({"dropped_assignments", "dropped_fraction"});  // over all steps
+  csv.fields({"critical_gpu_share"});                       // of the layer's critical-path time
   csv.end_row();
   for (const LayerResult& l : r.layers) {
     const double mean = static_cast<double>(l.received_total) / steps / gpus;
     const double ratio = mean > 0 ? static_cast<double>(l.received_max_sum) / steps / mean : 0;
-    const auto hot = std::max_element(l.critical_gpu_count.begin(), l.critical_gpu_count.end());
+    // The GPU with the most critical-path time in the layer (its tasks and sends).
+    const auto hot = std::max_element(l.critical_gpu_ps.begin(), l.critical_gpu_ps.end());
     const int critical_gpu =
-        (hot != l.critical_gpu_count.end() && *hot > 0) ? static_cast<int>(hot - l.critical_gpu_count.begin()) : -1;
+        (hot != l.critical_gpu_ps.end() && *hot > 0) ? static_cast<int>(hot - l.critical_gpu_ps.begin()) : -1;
+    TimePs layer_ps = 0;
+    for (TimePs t : l.critical_ps) layer_ps += t;
     csv.number(l.layer)
         .text(l.moe ? "moe" : "dense")
         .number(ratio, "{:.4f}")
@@ -75,6 +79,8 @@ CsvWriter per_layer_csv(const Results& r, int gpus) {
     csv.number(l.dropped_total)
         .number(l.routed_total > 0 ? static_cast<double>(l.dropped_total) / static_cast<double>(l.routed_total) : 0.0,
                 "{:.6f}");
+    csv.number(critical_gpu >= 0 && layer_ps > 0 ? static_cast<double>(*hot) / static_cast<double>(layer_ps) : 0.0,
+               "{:.4f}");
     csv.end_row();
   }
   return csv;
@@ -146,7 +152,10 @@ CsvWriter gpu_layer_csv(const Results& r, const std::vector<LayerResult>& layers
 
 CsvWriter per_link_csv(const Results& r) {
   CsvWriter csv;
-  csv.fields({"link", "from", "to", "class", "bandwidth_GBps", "bytes", "utilization"}).end_row();
+  csv.fields({"link", "from", "to", "class", "bandwidth_GBps", "bytes", "utilization", "busy_fraction",
+              "peak_utilization", "critical_us_per_step"})
+      .end_row();
+  const double steps = static_cast<double>(r.steps.size());
   for (const LinkResult& l : r.links)
     csv.number(l.link)
         .text(l.from)
@@ -155,6 +164,9 @@ CsvWriter per_link_csv(const Results& r) {
         .number(l.bandwidth.GBps())
         .number(l.bytes.count(), "{:.0f}")
         .number(link_utilization(l, r.total_ps), "{:.6f}")
+        .number(link_busy_fraction(l, r.total_ps), "{:.6f}")
+        .number(l.peak_occupancy, "{:.6f}")
+        .number(steps > 0 ? us_from_ps(l.critical_ps) / steps : 0.0, "{:.4f}")
         .end_row();
   return csv;
 }
@@ -203,6 +215,7 @@ std::string summary_json(const RunContext& run) {
   add_metrics(j["critical_path_per_step"], "critical_path_per_step", s);  // after the phases
   j["busy_per_gpu_per_step"] = phases_json(s.busy_us);
   add_metrics(j["hotspots"], "hotspots", s);
+  add_metrics(j["bottlenecks"], "bottlenecks", s);
   const Results& r = run.results;
   j["memory_per_gpu"] = {
       {"routed_experts_bytes_max", r.memory_expert_bytes_max.count()},

@@ -8,7 +8,9 @@
 namespace moesim {
 
 AnalyticNetwork::AnalyticNetwork(EventQueue& queue, const Topology& topology, MessageCost cost)
-    : Network(queue, topology, std::move(cost)) {}
+    : Network(queue, topology, std::move(cost)),
+      busy_(static_cast<std::size_t>(topology.link_count())),
+      windows_(static_cast<std::size_t>(topology.link_count())) {}
 
 // The collective's flow positions in increasing effective size (ties in position order). A
 // collective repeats a few sizes (they follow token counts), so the distinct sizes are found with
@@ -91,7 +93,10 @@ void AnalyticNetwork::on_declared(const Declaration& decl) {
       const double finish_bytes = smaller + uses_[k].bytes * static_cast<double>(j - k);
       const TimePs t = transfer_ps(Bytes(finish_bytes), bw);
       auto& d = duration_ps_[index(uses_[k].flow)];
-      d = std::max(d, t);
+      if (t > d) {  // the slowest link so far bounds it
+        d = t;
+        set_bottleneck(uses_[k].flow, static_cast<std::int32_t>(l));
+      }
       smaller += uses_[k].bytes;
     }
   }
@@ -99,7 +104,22 @@ void AnalyticNetwork::on_declared(const Declaration& decl) {
 
 void AnalyticNetwork::start(std::int64_t flow_id, std::uint64_t tag) {
   ++completed_;  // its bytes were put on its links when it was declared
-  deliver(flow_id, tag, queue_.now_ps() + duration_ps_[index(flow_id)] + latency_ps(info(flow_id)));
+  const TimePs now = queue_.now_ps(), duration = duration_ps_[index(flow_id)];
+  const Declared& d = info(flow_id);
+  if (now >= settle_at_) {
+    windows_.settle(now);
+    settle_at_ = (now / kActivityWindowPs + 1) * kActivityWindowPs;
+  }
+  for (int l : path_of(flow_id)) {
+    LinkBusy& b = busy_[static_cast<std::size_t>(l)];
+    if (now > b.end) {
+      b.busy_ps += b.end - b.begin;
+      b.begin = now;
+    }
+    b.end = std::max(b.end, now + duration);
+    windows_.add(static_cast<std::size_t>(l), now, now + duration, d.eff_bytes);
+  }
+  deliver(flow_id, tag, now + duration + latency_ps(d));
 }
 
 }  // namespace moesim

@@ -16,11 +16,21 @@ class AnalyticNetwork final : public Network {
   AnalyticNetwork(EventQueue& queue, const Topology& topology, MessageCost cost);
   using Network::start;
   void start(std::int64_t flow_id, std::uint64_t tag) override;
+  std::vector<LinkActivity> link_activity() const override;
 
  private:
   void on_declared(const Declaration& d) override;
   void on_cleared() override { duration_ps_.clear(); }
   std::vector<TimePs> duration_ps_;  // by index(flow id)
+  // Link activity: a flow is on each link of its path for its duration (flows start in time
+  // order, so busy time is the union of those intervals, extended as they come).
+  struct LinkBusy {
+    TimePs begin = 0, end = 0;  // the busy interval being extended
+    TimePs busy_ps = 0;         // of the closed intervals
+  };
+  std::vector<LinkBusy> busy_;  // by link
+  LinkWindows windows_;
+  TimePs settle_at_ = 0;  // the next window boundary: windows before a start are final
   struct Use {
     double bytes;
     std::int64_t flow;

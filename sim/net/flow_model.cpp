@@ -28,7 +28,9 @@ FlowModel::FlowModel(EventQueue& queue, const Topology& topology, MessageCost co
       tolerance_(resolve_tolerance),
       solver_(link_capacities(topology)),
       groups_(static_cast<std::size_t>(topology.link_count())),
-      residual_(solver_.capacity().begin(), solver_.capacity().end()) {
+      residual_(solver_.capacity().begin(), solver_.capacity().end()),
+      busy_(static_cast<std::size_t>(topology.link_count())),
+      windows_(static_cast<std::size_t>(topology.link_count())) {
   if (!(tolerance_ >= 0 && tolerance_ < 1)) throw Error("FlowModel: resolve tolerance must be in [0, 1)");
 }
 
@@ -49,6 +51,10 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const TimePs now = queue_.now_ps();
   const std::span<const std::int32_t> path = path_of(flow_id);
   const std::uint32_t var = solver_.add(path);
+  for (int l : path) {
+    LinkBusy& b = busy_[static_cast<std::size_t>(l)];
+    if (b.active++ == 0) b.since_ps = now;
+  }
   if (var >= flows_.size()) {
     flows_.resize(var + 1, Flow{0, 0, 0, kOwn, 0});
     flow_info_.resize(var + 1);
@@ -56,7 +62,7 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const Declared& d = info(flow_id);
   Flow& f = flows_[var];
   f = Flow{d.eff_bytes, 0.0, now, kOwn, f.tick + 1};
-  flow_info_[var] = FlowInfo{flow_id, tag, next_seq_++, flow_bytes(flow_id), latency_ps(d)};
+  flow_info_[var] = FlowInfo{flow_id, tag, next_seq_++, flow_bytes(flow_id), latency_ps(d), -1, now};
   ++changes_;
   if (tolerance_ == 0 || changes_ >= threshold_ || solver_.size() == 1) {
     schedule_resolve();
@@ -66,7 +72,10 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   // Until the next solve the flow takes what its links have left (nothing if one is full).
   double rate = kInf, smallest = kInf;
   for (int l : path) {
-    rate = std::min(rate, residual_[static_cast<std::size_t>(l)]);
+    if (residual_[static_cast<std::size_t>(l)] < rate) {
+      rate = residual_[static_cast<std::size_t>(l)];
+      flow_info_[var].own_link = l;
+    }
     smallest = std::min(smallest, solver_.capacity()[static_cast<std::size_t>(l)]);
   }
   if (!(rate > 1e-3 * smallest)) {
@@ -232,8 +241,15 @@ void FlowModel::complete_batch(TimePs now) {
     }
     const FlowInfo f = flow_info_[var];
     const std::span<const std::int32_t> links = solver_.resources(var);
-    for (std::int32_t l : links) residual_[static_cast<std::size_t>(l)] += rate;
+    const double eff_bytes = info(f.id).eff_bytes;
+    for (std::int32_t l : links) {
+      residual_[static_cast<std::size_t>(l)] += rate;
+      LinkBusy& b = busy_[static_cast<std::size_t>(l)];
+      if (--b.active == 0) b.busy_ps += now - b.since_ps;
+      windows_.add(static_cast<std::size_t>(l), f.start_ps, now, eff_bytes);
+    }
     account(links, f.bytes);
+    set_bottleneck(f.id, fl.group != kOwn ? fl.group : f.own_link);
     solver_.remove(var);
     deliver(f.id, f.tag, now + f.latency_ps);
   }
@@ -330,6 +346,7 @@ void FlowModel::resolve() {
   own_.clear();  // every flow left is fixed by the solve below, own ones included
   next_.clear();
   if (solver_.size() == 0) {
+    windows_.settle(now);  // nothing in flight: later flows start from now on
     residual_.assign(solver_.capacity().begin(), solver_.capacity().end());
     threshold_ = 1;
     return;

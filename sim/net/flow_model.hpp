@@ -20,6 +20,7 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   using Network::start;
   void start(std::int64_t flow_id, std::uint64_t tag) override;
   std::uint64_t rate_solves() const override { return solves_; }
+  std::vector<LinkActivity> link_activity() const override;
 
  private:
   // Flows that the last solve fixed at the same bottleneck link move at that link's level, so one
@@ -40,6 +41,13 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
     std::uint64_t seq;  // start order: simultaneous completions are delivered in it
     Bytes bytes;        // what the flow carries (its declaration is cold by the time it completes)
     TimePs latency_ps;
+    std::int32_t own_link;  // the link that set its own rate at its start (-1: none)
+    TimePs start_ps;
+  };
+  struct LinkBusy {  // see Network::link_activity
+    TimePs since_ps = 0;
+    TimePs busy_ps = 0;
+    std::uint32_t active = 0;  // flows on the link now
   };
   // A flow (in own_ or a group's queue) or a group (in next_) by key; stale when its tick is out
   // of date.
@@ -112,6 +120,8 @@ class FlowModel : public Network {  // not final: a benchmark records what it is
   std::vector<double> residual_;          // capacity left by the rates of the last solve (and starts since)
   std::vector<std::uint32_t> due_batch_;  // scratch: flows completing now
   std::vector<std::uint32_t> unrated_;    // flows given no rate (no capacity left on a link)
+  std::vector<LinkBusy> busy_;            // by link
+  LinkWindows windows_;
   std::uint64_t next_seq_ = 0;
   std::size_t changes_ = 0;    // starts and completions since the last solve
   std::size_t threshold_ = 1;  // changes that trigger a re-solve

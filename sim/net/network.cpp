@@ -95,6 +95,7 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
     d.bytes = f.bytes.count();
     info_.push_back(d);
   }
+  bottleneck_.resize(info_.size(), -1);
   on_declared(Declaration{first, flows, salt, size_by_src});
   return first;
 }
@@ -102,6 +103,7 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
 void Network::clear_declared() {
   base_ += static_cast<std::int64_t>(info_.size());
   info_.clear();
+  bottleneck_.clear();
   on_cleared();
 }
 

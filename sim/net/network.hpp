@@ -12,6 +12,7 @@
 
 #include "core/event_queue.hpp"
 #include "core/units.hpp"
+#include "net/link_activity.hpp"
 #include "net/topology.hpp"
 #include "spec/settings.hpp"
 
@@ -38,6 +39,12 @@ struct MessageCost {
   // empty = 1.
   std::function<double(PathKind kind, Bytes bytes)> efficiency;
   double alpha_of(PathKind kind) const { return alpha_ns[static_cast<std::size_t>(kind)]; }
+};
+
+// What a link did besides carrying bytes: how long it had a flow on it, and its busiest window.
+struct LinkActivity {
+  TimePs busy_ps = 0;         // time with at least one flow on the link
+  double peak_occupancy = 0;  // most capacity in use over one window, as a fraction of the link's
 };
 
 struct FlowDecl {
@@ -78,6 +85,12 @@ class Network {
   Bytes flow_bytes(std::int64_t flow_id) const { return Bytes(info_[index(flow_id)].bytes); }
   // Bytes carried by each link since construction.
   const std::vector<Bytes>& link_bytes() const { return link_bytes_; }
+  // Busy time and peak occupancy of each link since construction (no flow may be in flight).
+  virtual std::vector<LinkActivity> link_activity() const {
+    return std::vector<LinkActivity>(static_cast<std::size_t>(topology_.link_count()));
+  }
+  // The link that bounded a delivered flow's rate (-1: unknown); valid while it is declared.
+  std::int32_t bottleneck_of(std::int64_t flow_id) const { return bottleneck_[index(flow_id)]; }
   std::uint64_t flows_completed() const { return completed_; }
   std::size_t flows_declared() const { return info_.size(); }  // since the last clear_declared()
   virtual std::uint64_t rate_solves() const { return 0; }      // max-min solves so far
@@ -108,6 +121,7 @@ class Network {
   void account(std::span<const std::int32_t> links, Bytes bytes);
   // Hands a delivery to the sink (or to the flow's callback); at_ps >= now.
   void deliver(std::int64_t flow_id, std::uint64_t tag, TimePs at_ps);
+  void set_bottleneck(std::int64_t flow_id, std::int32_t link) { bottleneck_[index(flow_id)] = link; }
 
   EventQueue& queue_;
   const Topology& topology_;
@@ -116,8 +130,9 @@ class Network {
   std::uint64_t completed_ = 0;
 
  private:
-  std::vector<Declared> info_;  // per declared flow (the declarations themselves are not kept)
-  std::int64_t base_ = 0;       // id of info_[0]
+  std::vector<Declared> info_;            // per declared flow (the declarations themselves are not kept)
+  std::vector<std::int32_t> bottleneck_;  // per declared flow: see bottleneck_of()
+  std::int64_t base_ = 0;                 // id of info_[0]
   DeliverySink* sink_ = nullptr;
   // The routes of the GPU pairs used so far, flattened: a flow's start reads its links from one
   // dense array instead of through the topology's vector of vectors (two dependent cache misses).

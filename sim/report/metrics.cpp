@@ -29,6 +29,55 @@ double link_utilization(const LinkResult& link, TimePs total_ps) {
   return link.bytes / transfer_bytes(link.bandwidth, total_ps);
 }
 
+double link_busy_fraction(const LinkResult& link, TimePs total_ps) {
+  return total_ps > 0 ? static_cast<double>(link.busy_ps) / static_cast<double>(total_ps) : 0;
+}
+
+namespace {
+
+// The straggler and the bottleneck link (see Summary).
+void attribute_critical_path(const Results& r, Summary& s) {
+  double total_ps = 0;
+  for (const StepResult& st : r.steps)
+    for (TimePs t : st.critical_ps) total_ps += static_cast<double>(t);
+  if (total_ps <= 0) return;
+  TimePs most = 0;
+  for (const GpuResult& g : r.gpus) {
+    TimePs sum = 0;
+    for (TimePs t : g.critical_ps) sum += t;
+    if (sum <= most) continue;
+    most = sum;
+    s.straggler_gpu = g.gpu;
+    s.straggler_share = static_cast<double>(sum) / total_ps;
+    // Its phase: waiting for its own stream says less than the work that kept the stream busy.
+    int best = -1;
+    for (int p = 0; p < kPhaseCount; ++p)
+      if (static_cast<Phase>(p) != Phase::stream_wait && g.critical_ps[p] > 0 &&
+          (best < 0 || g.critical_ps[p] > g.critical_ps[best]))
+        best = p;
+    if (best < 0) best = static_cast<int>(Phase::stream_wait);
+    s.straggler_phase = phase_name(static_cast<Phase>(best));
+    s.straggler_phase_share = static_cast<double>(g.critical_ps[best]) / total_ps;
+  }
+  const LinkResult* bottleneck = nullptr;
+  for (const LinkResult& l : r.links)
+    if (l.critical_ps > 0 && (bottleneck == nullptr || l.critical_ps > bottleneck->critical_ps)) bottleneck = &l;
+  if (bottleneck == nullptr) return;
+  s.bottleneck_link = bottleneck->from + "->" + bottleneck->to;
+  s.bottleneck_link_class = bottleneck->link_class;
+  s.bottleneck_link_share = static_cast<double>(bottleneck->critical_ps) / total_ps;
+  // Many links of one class (every GPU's NIC) can share the bounding between them.
+  TimePs class_ps = 0;
+  for (const LinkResult& l : r.links)
+    if (l.link_class == bottleneck->link_class) class_ps += l.critical_ps;
+  s.bottleneck_link_class_share = static_cast<double>(class_ps) / total_ps;
+  s.bottleneck_link_utilization = link_utilization(*bottleneck, r.total_ps);
+  s.bottleneck_link_busy_fraction = link_busy_fraction(*bottleneck, r.total_ps);
+  s.bottleneck_link_peak_utilization = bottleneck->peak_occupancy;
+}
+
+}  // namespace
+
 Summary summarize(const Results& r) {
   Summary s;
   s.gpus = static_cast<int>(r.gpus.size());
@@ -82,6 +131,8 @@ Summary summarize(const Results& r) {
       s.hottest_link_utilization = u;
       s.hottest_link = l.from + "->" + l.to;
       s.hottest_link_class = l.link_class;
+      s.hottest_link_busy_fraction = link_busy_fraction(l, r.total_ps);
+      s.hottest_link_peak_utilization = l.peak_occupancy;
     }
     // A scale-out byte crosses two nic links (up at the sender, down at the receiver).
     if (l.link_class == "nic") s.scaleout_bytes_per_step += l.bytes / 2 / s.steps;
@@ -91,6 +142,7 @@ Summary summarize(const Results& r) {
   for (int p = 1; p < kPhaseCount; ++p)
     if (s.critical_us[p] > s.critical_us[best]) best = p;
   s.critical_phase = phase_name(static_cast<Phase>(best));
+  attribute_critical_path(r, s);
   return s;
 }
 

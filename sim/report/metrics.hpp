@@ -28,9 +28,25 @@ struct Summary {
   std::string hottest_link;      // by utilisation
   std::string hottest_link_class;
   double hottest_link_utilization = 0;  // bytes / (bandwidth x simulated time)
-  Bytes scaleout_bytes_per_step;        // over nic-class links, per step (one direction)
-  Bytes network_bytes_per_step;         // dispatch + combine between GPUs, per step
-  std::string critical_phase;           // phase with the most critical-path time
+  double hottest_link_busy_fraction = 0;
+  double hottest_link_peak_utilization = 0;
+  // Critical-path attribution. The straggler: the GPU whose tasks (and sends) took the most
+  // critical-path time, and its phase with the most; shares are of all critical-path time.
+  int straggler_gpu = -1;
+  std::string straggler_phase;
+  double straggler_share = 0;
+  double straggler_phase_share = 0;
+  // The bottleneck link: the one that bounded the critical path's network segments the longest.
+  std::string bottleneck_link;  // empty: no network segment on the critical path
+  std::string bottleneck_link_class;
+  double bottleneck_link_share = 0;        // of all critical-path time
+  double bottleneck_link_class_share = 0;  // the same, for all links of its class together
+  double bottleneck_link_utilization = 0;
+  double bottleneck_link_busy_fraction = 0;
+  double bottleneck_link_peak_utilization = 0;
+  Bytes scaleout_bytes_per_step;  // over nic-class links, per step (one direction)
+  Bytes network_bytes_per_step;   // dispatch + combine between GPUs, per step
+  std::string critical_phase;     // phase with the most critical-path time
   // Expert capacity: token-expert assignments the gate made, and the fraction dropped (0 when off).
   std::int64_t routed_assignments = 0;
   std::int64_t dropped_assignments = 0;
@@ -39,5 +55,7 @@ struct Summary {
 
 Summary summarize(const Results& results);
 double link_utilization(const LinkResult& link, TimePs total_ps);
+// Time with at least one flow on the link / simulated time.
+double link_busy_fraction(const LinkResult& link, TimePs total_ps);
 
 }  // namespace moesim
