@@ -92,6 +92,7 @@ struct Results {
   std::vector<ExpertResult> experts;             // [moe layer * experts + expert]
   std::vector<Span> timeline;                    // only for the first timeline_steps steps
   TimePs total_ps = 0;                           // end of the last step
+  TimePs link_activity_ps = 0;                   // simulated time of the steps whose link activity was recorded
   std::uint64_t events = 0;
   std::uint64_t flows = 0;
   std::uint64_t rate_solves = 0;   // flow model: max-min solves (0 for the analytic model)

@@ -228,6 +228,8 @@ void Simulation::run_step(int step, Results& out, const RunControl::Clock::time_
   log_.clear();
   network_->clear_declared();
   record_spans_ = step < scenario_.timeline_steps;
+  const bool activity = step < scenario_.link_activity_steps;
+  network_->record_link_activity(activity);
   const auto g = static_cast<std::size_t>(gpus_);
   last_task_.assign(g, -1);
   gpus_finished_ = 0;
@@ -252,6 +254,7 @@ void Simulation::run_step(int step, Results& out, const RunControl::Clock::time_
   for (std::int32_t t : last_task_) last = log_.later(last, t);
   // A re-balance's weight transfers share the network with the step and must land within it.
   sr.end_ps = std::max(log_.at(last).end_ps, weights_moved_ps_);
+  if (activity) out.link_activity_ps += sr.end_ps - sr.start_ps;
   out.steps.push_back(sr);
   record_critical_path(last, out);
 

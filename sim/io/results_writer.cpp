@@ -164,7 +164,7 @@ CsvWriter per_link_csv(const Results& r) {
         .number(l.bandwidth.GBps())
         .number(l.bytes.count(), "{:.0f}")
         .number(link_utilization(l, r.total_ps), "{:.6f}")
-        .number(link_busy_fraction(l, r.total_ps), "{:.6f}")
+        .number(link_busy_fraction(l, r.link_activity_ps), "{:.6f}")
         .number(l.peak_occupancy, "{:.6f}")
         .number(steps > 0 ? us_from_ps(l.critical_ps) / steps : 0.0, "{:.4f}")
         .end_row();

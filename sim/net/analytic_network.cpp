@@ -106,18 +106,20 @@ void AnalyticNetwork::start(std::int64_t flow_id, std::uint64_t tag) {
   ++completed_;  // its bytes were put on its links when it was declared
   const TimePs now = queue_.now_ps(), duration = duration_ps_[index(flow_id)];
   const Declared& d = info(flow_id);
-  if (now >= settle_at_) {
-    windows_.settle(now);
-    settle_at_ = (now / kActivityWindowPs + 1) * kActivityWindowPs;
-  }
-  for (int l : path_of(flow_id)) {
-    LinkBusy& b = busy_[static_cast<std::size_t>(l)];
-    if (now > b.end) {
-      b.busy_ps += b.end - b.begin;
-      b.begin = now;
+  if (record_activity_) {
+    if (now >= settle_at_) {
+      windows_.settle(now);
+      settle_at_ = (now / kActivityWindowPs + 1) * kActivityWindowPs;
     }
-    b.end = std::max(b.end, now + duration);
-    windows_.add(static_cast<std::size_t>(l), now, now + duration, d.eff_bytes);
+    for (int l : path_of(flow_id)) {
+      LinkBusy& b = busy_[static_cast<std::size_t>(l)];
+      if (now > b.end) {
+        b.busy_ps += b.end - b.begin;
+        b.begin = now;
+      }
+      b.end = std::max(b.end, now + duration);
+      windows_.add(static_cast<std::size_t>(l), now, now + duration, d.eff_bytes);
+    }
   }
   deliver(flow_id, tag, now + duration + latency_ps(d));
 }

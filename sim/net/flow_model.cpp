@@ -51,10 +51,11 @@ void FlowModel::start(std::int64_t flow_id, std::uint64_t tag) {
   const TimePs now = queue_.now_ps();
   const std::span<const std::int32_t> path = path_of(flow_id);
   const std::uint32_t var = solver_.add(path);
-  for (int l : path) {
-    LinkBusy& b = busy_[static_cast<std::size_t>(l)];
-    if (b.active++ == 0) b.since_ps = now;
-  }
+  if (record_activity_)
+    for (int l : path) {
+      LinkBusy& b = busy_[static_cast<std::size_t>(l)];
+      if (b.active++ == 0) b.since_ps = now;
+    }
   if (var >= flows_.size()) {
     flows_.resize(var + 1, Flow{0, 0, 0, kOwn, 0});
     flow_info_.resize(var + 1);
@@ -242,12 +243,13 @@ void FlowModel::complete_batch(TimePs now) {
     const FlowInfo f = flow_info_[var];
     const std::span<const std::int32_t> links = solver_.resources(var);
     const double eff_bytes = info(f.id).eff_bytes;
-    for (std::int32_t l : links) {
-      residual_[static_cast<std::size_t>(l)] += rate;
-      LinkBusy& b = busy_[static_cast<std::size_t>(l)];
-      if (--b.active == 0) b.busy_ps += now - b.since_ps;
-      windows_.add(static_cast<std::size_t>(l), f.start_ps, now, eff_bytes);
-    }
+    for (std::int32_t l : links) residual_[static_cast<std::size_t>(l)] += rate;
+    if (record_activity_)
+      for (std::int32_t l : links) {
+        LinkBusy& b = busy_[static_cast<std::size_t>(l)];
+        if (--b.active == 0) b.busy_ps += now - b.since_ps;
+        windows_.add(static_cast<std::size_t>(l), f.start_ps, now, eff_bytes);
+      }
     account(links, f.bytes);
     set_bottleneck(f.id, fl.group != kOwn ? fl.group : f.own_link);
     solver_.remove(var);

@@ -50,6 +50,13 @@ void LinkWindows::close_before(Link& k, std::int64_t window) {
   }
 }
 
+void LinkWindows::skip_to(Link& k, std::int64_t window) {
+  close_before(k, k.first + k.count);
+  k.first = window;
+  k.head = 0;
+  k.rate = 0;  // the flows spanning whole windows ended in the closed ones
+}
+
 void LinkWindows::settle(TimePs ps) {
   const std::int64_t window = ps / kWindowPs;
   std::size_t kept = 0;

@@ -22,7 +22,15 @@ class LinkWindows {
     Link& k = links_[link];
     const std::int64_t ws = start_ps / kWindowPs;
     const std::int64_t we = end_ps > start_ps ? (end_ps - 1) / kWindowPs : ws;
+    // A flow longer than kMaxSpan windows is no burst: it would hold open (and allocate) a window
+    // per 10 us of its life, for at most 1/kMaxSpan of its bytes in any one. Left out of the peak.
+    if (we - ws > kMaxSpan) [[unlikely]]
+      return;
     if (k.count == 0) open(link, ws);
+    // Long after its open windows (and no settle() since): they are final, as a flow still in
+    // flight over the gap would span more than kMaxSpan windows. Close them rather than allocate the gap.
+    if (ws - (k.first + k.count) > kMaxSpan) [[unlikely]]
+      skip_to(k, ws);
     if (ws < k.first) prepend(k, ws);  // (flows may end out of start order)
     const auto need = static_cast<std::uint32_t>(we - k.first + 1);
     if (need > k.count) extend(k, need);
@@ -48,6 +56,7 @@ class LinkWindows {
   std::vector<double> peak_bytes() const;
 
   static constexpr TimePs kWindowPs = kActivityWindowPs;
+  static constexpr std::int64_t kMaxSpan = 1 << 14;  // windows (164 ms)
 
  private:
   struct Window {
@@ -66,6 +75,7 @@ class LinkWindows {
   static void extend(Link& k, std::uint32_t count);        // `count` open windows, the new ones empty
   static void prepend(Link& k, std::int64_t window);       // open windows from `window` on
   static void close_before(Link& k, std::int64_t window);  // closes the windows before `window`
+  static void skip_to(Link& k, std::int64_t window);       // closes every open window; the next is `window`
   std::vector<Link> links_;
   std::vector<std::uint32_t> open_;  // links with open windows (settle() looks at no other)
 };

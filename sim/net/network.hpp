@@ -85,7 +85,10 @@ class Network {
   Bytes flow_bytes(std::int64_t flow_id) const { return Bytes(info_[index(flow_id)].bytes); }
   // Bytes carried by each link since construction.
   const std::vector<Bytes>& link_bytes() const { return link_bytes_; }
-  // Busy time and peak occupancy of each link since construction (no flow may be in flight).
+  // Whether flows started from now on count in link_activity() (switched between steps, with no
+  // flow in flight): the bookkeeping costs a little per flow and link, so it is sampled.
+  void record_link_activity(bool on) { record_activity_ = on; }
+  // Busy time and peak occupancy of each link over the recorded flows (no flow may be in flight).
   virtual std::vector<LinkActivity> link_activity() const {
     return std::vector<LinkActivity>(static_cast<std::size_t>(topology_.link_count()));
   }
@@ -128,6 +131,7 @@ class Network {
   MessageCost cost_;
   std::vector<Bytes> link_bytes_;
   std::uint64_t completed_ = 0;
+  bool record_activity_ = true;
 
  private:
   std::vector<Declared> info_;            // per declared flow (the declarations themselves are not kept)

@@ -29,8 +29,8 @@ double link_utilization(const LinkResult& link, TimePs total_ps) {
   return link.bytes / transfer_bytes(link.bandwidth, total_ps);
 }
 
-double link_busy_fraction(const LinkResult& link, TimePs total_ps) {
-  return total_ps > 0 ? static_cast<double>(link.busy_ps) / static_cast<double>(total_ps) : 0;
+double link_busy_fraction(const LinkResult& link, TimePs recorded_ps) {
+  return recorded_ps > 0 ? static_cast<double>(link.busy_ps) / static_cast<double>(recorded_ps) : 0;
 }
 
 namespace {
@@ -72,7 +72,7 @@ void attribute_critical_path(const Results& r, Summary& s) {
     if (l.link_class == bottleneck->link_class) class_ps += l.critical_ps;
   s.bottleneck_link_class_share = static_cast<double>(class_ps) / total_ps;
   s.bottleneck_link_utilization = link_utilization(*bottleneck, r.total_ps);
-  s.bottleneck_link_busy_fraction = link_busy_fraction(*bottleneck, r.total_ps);
+  s.bottleneck_link_busy_fraction = link_busy_fraction(*bottleneck, r.link_activity_ps);
   s.bottleneck_link_peak_utilization = bottleneck->peak_occupancy;
 }
 
@@ -131,7 +131,7 @@ Summary summarize(const Results& r) {
       s.hottest_link_utilization = u;
       s.hottest_link = l.from + "->" + l.to;
       s.hottest_link_class = l.link_class;
-      s.hottest_link_busy_fraction = link_busy_fraction(l, r.total_ps);
+      s.hottest_link_busy_fraction = link_busy_fraction(l, r.link_activity_ps);
       s.hottest_link_peak_utilization = l.peak_occupancy;
     }
     // A scale-out byte crosses two nic links (up at the sender, down at the receiver).

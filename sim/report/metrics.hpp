@@ -55,7 +55,8 @@ struct Summary {
 
 Summary summarize(const Results& results);
 double link_utilization(const LinkResult& link, TimePs total_ps);
-// Time with at least one flow on the link / simulated time.
-double link_busy_fraction(const LinkResult& link, TimePs total_ps);
+// Time with at least one flow on the link / simulated time, both over the steps whose link activity
+// was recorded (`output.link_activity_steps`; Results::link_activity_ps).
+double link_busy_fraction(const LinkResult& link, TimePs recorded_ps);
 
 }  // namespace moesim
