@@ -64,6 +64,7 @@ int run_flow_model(const std::string& source_dir, const Workload& w, int steps) 
   overrides.push_back("network.model=\"flow\"");
   overrides.push_back("workload.steps=" + std::to_string(steps));
   overrides.push_back("output.timeline_steps=0");
+  overrides.push_back("output.link_activity_steps=0");
   const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);
   moesim::bench::FlowRecord record;
   moesim::MessageCost cost;
@@ -94,6 +95,7 @@ int run_one(const std::string& source_dir, const Workload& w, const std::string&
   overrides.push_back("network.model=\"" + mode + "\"");
   overrides.push_back("workload.steps=" + std::to_string(steps));
   overrides.push_back("output.timeline_steps=0");
+  overrides.push_back("output.link_activity_steps=0");
   const auto wall0 = std::chrono::steady_clock::now();
   const double cpu0 = cpu_seconds();
   const moesim::Scenario scenario = moesim::io::load_scenario(source_dir + "/" + w.scenario, overrides);

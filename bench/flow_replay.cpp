@@ -38,6 +38,7 @@ ReplayResult replay_flows(const FlowRecord& record, const Topology& topology, co
                           double tolerance) {
   EventQueue queue;
   FlowModel net(queue, topology, cost, tolerance);
+  net.record_link_activity(false);  // as in the recorded run (bench_workloads records no link activity)
   CountingSink sink;
   net.set_sink(&sink);
   // Operations go in one at a time, each scheduling the next: the queue then holds what the

@@ -172,7 +172,7 @@ Written by \`bench/report.sh\`; do not edit by hand. Regenerate with \`bench/rep
 
 \`bench_workloads\` (\`bench/bench_workloads.cpp\`) runs fixed workloads end to end on one core:
 the scenario is loaded, simulated and summarised through the same path as \`moesim run\` (no
-result files are written, no timeline is recorded). Each workload and network mode runs in a
+result files are written, no timeline or link activity is recorded). Each workload and network mode runs in a
 process of its own, so each peak RSS belongs to one of them alone.
 
 | workload | scenario | what | default steps |

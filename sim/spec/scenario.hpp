@@ -50,7 +50,7 @@ struct Scenario {
   OverlapMode overlap = OverlapMode::none;
   std::string output_dir;         // "" = results/<name> under the working directory
   int timeline_steps = 1;         // steps drawn in timeline.json (0 = none)
-  int link_activity_steps = 3;    // steps whose link busy time and peak are recorded (0 = none)
+  int link_activity_steps = 1;    // steps whose link busy time and peak are recorded (0 = none)
   std::vector<FaultSpec> faults;  // what-if failures; empty = healthy
 
   bool prefill() const { return workload.phase == WorkloadPhase::prefill; }
