@@ -11,21 +11,13 @@
 #include "io/scenario_loader.hpp"
 #include "net/network.hpp"
 #include "report/metrics.hpp"
+#include "smoke_fixture.hpp"
 #include "test_util.hpp"
 
 using namespace moesim;
+using test::smoke_text;
 
 namespace {
-
-// smoke.toml's text with its relative paths made absolute, to append to or override.
-std::string smoke_text() {
-  std::ifstream in(test::source_path("scenarios/smoke.toml"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  for (const char* rel : {"../topologies", "../calibrate"}) text.replace(text.find(rel), 2, MOESIM_SOURCE_DIR);
-  return text;
-}
 
 // g0 -> g1 over one 100 GB/s link, no latency.
 Topology pair() {
@@ -83,14 +75,17 @@ TEST_CASE("a slow GPU is named the straggler, in the summary and per layer", "[c
   }
 }
 
-TEST_CASE("the NIC that bounds a four-node step is the bottleneck link; its peak is far above its average",
+TEST_CASE("the NIC that bounds a four-node step is the bottleneck link, its peak is far above its average",
           "[critical]") {
   const auto dir = test::scratch_dir("bottleneck");
   std::string text = smoke_text();
   text.replace(text.find("hgx-h100.toml"), 13, "hgx-h100-x4-ib.toml");
   const std::string path = test::write_file(dir, "four.toml", text);
   for (const char* model : {"network.model=flow", "network.model=analytic"}) {
-    const ScenarioRun run = run_scenario(io::load_scenario(path, {model, "workload.tokens_per_gpu=256"}));
+    // Every step's link activity recorded, so busy time and bytes cover the same time.
+    const ScenarioRun run =
+        run_scenario(io::load_scenario(path, {model, "workload.tokens_per_gpu=256", "output.link_activity_steps=3"}));
+    REQUIRE(run.results.link_activity_ps == run.results.total_ps);
     const Summary& s = run.summary;
     INFO(model << ": bottleneck " << s.bottleneck_link << " [" << s.bottleneck_link_class << "]");
     CHECK(s.bottleneck_link_class == "nic");
@@ -106,5 +101,9 @@ TEST_CASE("the NIC that bounds a four-node step is the bottleneck link; its peak
       CHECK(l.busy_ps <= run.results.total_ps);
       CHECK(link_busy_fraction(l, run.results.total_ps) + 1e-6 >= link_utilization(l, run.results.total_ps));
     }
+    // The default records the first step only: busy time within that step's time.
+    const ScenarioRun first = run_scenario(io::load_scenario(path, {model, "workload.tokens_per_gpu=256"}));
+    CHECK(first.results.link_activity_ps == first.results.steps.front().end_ps - first.results.steps.front().start_ps);
+    for (const LinkResult& l : first.results.links) CHECK(l.busy_ps <= first.results.link_activity_ps);
   }
 }

@@ -11,10 +11,12 @@
 #include "engine/faults.hpp"
 #include "io/scenario_loader.hpp"
 #include "net/network.hpp"
+#include "smoke_fixture.hpp"
 #include "test_util.hpp"
 #include "trace/trace.hpp"
 
 using namespace moesim;
+using test::smoke_text;
 
 namespace {
 
@@ -39,16 +41,6 @@ TimePs one_flow(const Topology& t, double bytes) {
   net->start(id, [&](TimePs at) { done = at; });
   q.run();
   return done;
-}
-
-// smoke.toml's text with its relative paths made absolute, to append [[faults]] to.
-std::string smoke_text() {
-  std::ifstream in(test::source_path("scenarios/smoke.toml"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string text = ss.str();
-  for (const char* rel : {"../topologies", "../calibrate"}) text.replace(text.find(rel), 2, MOESIM_SOURCE_DIR);
-  return text;
 }
 
 FaultSpec link(const char* kind, const char* a, const char* b, double factor = 1) {
@@ -90,7 +82,7 @@ TEST_CASE("link faults that name nothing or cut the network are located errors",
   REQUIRE_THROWS_AS(apply_link_faults(u, {link("link_down", "g0", "g1"), link("link_down", "g0", "s")}), InputError);
 }
 
-TEST_CASE("a slow GPU's compute takes factor times longer; the report compares with healthy", "[faults]") {
+TEST_CASE("a slow GPU's compute takes factor times longer, the report compares with healthy", "[faults]") {
   const std::string smoke = test::source_path("scenarios/smoke.toml");
   const auto dir = test::scratch_dir("faults");
   std::string text = "[[faults]]\nkind = \"slow_gpu\"\ngpu = 3\ncompute_factor = 2.0\n";
@@ -115,7 +107,7 @@ TEST_CASE("a slow GPU's compute takes factor times longer; the report compares w
   REQUIRE_THROWS_WITH(run_scenario(io::load_scenario(far)), Catch::Contains("far.toml:") && Catch::Contains("gpu 99"));
 }
 
-TEST_CASE("a GPU down serves no tokens; its experts fail over to replicas or move", "[faults]") {
+TEST_CASE("a GPU down serves no tokens, its experts fail over to replicas or move", "[faults]") {
   const std::string scenario = smoke_text();
   const auto dir = test::scratch_dir("gpu-down");
   const std::string path = test::write_file(dir, "down.toml", scenario + "[[faults]]\nkind = \"gpu_down\"\ngpu = 0\n");

@@ -262,7 +262,7 @@ TEST_CASE("the compute model uses fitted tables for their model only", "[fit][co
   CHECK(other.source(Phase::gate) == "roofline (profile tables are for deepseek-v3)");
 }
 
-TEST_CASE("expert rows at fewer experts per call give per-call curves; the fixed cost is the intercept", "[fit]") {
+TEST_CASE("expert rows at fewer experts per call give per-call curves, the fixed cost is the intercept", "[fit]") {
   // time = 12 + E x g(n): g = 3 us up to 4 tokens, then 0.5 us per token, at any expert count E.
   Measurements m;
   m.meta.device = "test GPU";

@@ -130,7 +130,7 @@ TEST_CASE("broken scenarios name file, line and column", "[scenario]") {
   }
 }
 
-TEST_CASE("overrides with --set reach any key; bare words are strings", "[scenario]") {
+TEST_CASE("overrides with --set reach any key, bare words are strings", "[scenario]") {
   const auto dir = test::scratch_dir("scenario-set");
   const std::string path = test::write_file(dir, "s.toml", good_text());
   const Scenario s = io::load_scenario(path, {"workload.steps=5", "placement.kind=round_robin", "gate.kind=zipf",

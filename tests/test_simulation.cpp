@@ -68,7 +68,7 @@ TEST_CASE("the critical path adds up to the step time", "[sim]") {
   }
 }
 
-TEST_CASE("same scenario and seed give identical results; another seed differs", "[sim]") {
+TEST_CASE("same scenario and seed give identical results, another seed differs", "[sim]") {
   Fixture f;
   const Results a = f.run();
   const Results b = f.run();
@@ -99,7 +99,7 @@ TEST_CASE("a skewed gate on contiguous placement makes the hot experts' GPU the 
   REQUIRE(total == Approx(8 * 32 * 2 * 3));
 }
 
-TEST_CASE("a uniform gate balances load; analytic and flow models agree on it", "[sim]") {
+TEST_CASE("a uniform gate balances load, analytic and flow models agree on it", "[sim]") {
   Fixture flow({"gate.kind=uniform", "network.model=flow"});
   Fixture analytic({"gate.kind=uniform", "network.model=analytic"});
   const Summary sf = summarize(flow.run());

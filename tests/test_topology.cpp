@@ -177,7 +177,7 @@ TEST_CASE("nvl72 rack: NVLink inside the rack, trays as hosts") {
   REQUIRE(s.bisection.GBps() == Approx(36 * (900.0 + 50.0)));
 }
 
-TEST_CASE("two nvl72 racks: cross-rack path through a spine; oversubscription halves bisection") {
+TEST_CASE("two nvl72 racks: cross-rack path through a spine, oversubscription halves bisection") {
   auto spec = nvl(2);
   Topology t = moesim::make_nvl_racks(spec);
   t.finalize();
@@ -219,7 +219,7 @@ TEST_CASE("generators reject bad specs with InputError") {
   REQUIRE_THROWS_AS(moesim::make_nvl_racks(r), moesim::InputError);
 }
 
-TEST_CASE("routes never pass through a GPU; unreachable pairs are named") {
+TEST_CASE("routes never pass through a GPU, unreachable pairs are named") {
   Topology t("chain");
   const int a = t.add_node({"a", moesim::NodeKind::gpu});
   const int b = t.add_node({"b", moesim::NodeKind::gpu});

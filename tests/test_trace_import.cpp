@@ -119,7 +119,7 @@ TEST_CASE("rows CSV example imports exactly, weights included", "[trace][import]
   }
 }
 
-TEST_CASE("rows JSONL example matches the CSV one; options override inference", "[trace][import]") {
+TEST_CASE("rows JSONL example matches the CSV one, options override inference", "[trace][import]") {
   Scratch s;
   ImportOptions opt;
   opt.experts = 12;
@@ -156,7 +156,7 @@ TEST_CASE("rows: sparse token ids, empty blocks and kept step numbers", "[trace]
   CHECK(res.tokens == 4);
 }
 
-TEST_CASE("npy ids example: tokens fill ranks, then steps; a partial step is dropped", "[trace][import]") {
+TEST_CASE("npy ids example: tokens fill ranks, then steps, a partial step is dropped", "[trace][import]") {
   Scratch s;
   const auto in = moesim::test::source_path("scenarios/traces/example_ids.npy");
   ImportOptions opt;
@@ -207,7 +207,7 @@ TEST_CASE("npy ids: int32 and version 2 headers", "[trace][import]") {
   CHECK(moesim::io::import_npy_ids(s.file("v2.npy", v2), s.out, {}).header.experts == 70001);
 }
 
-TEST_CASE("count matrices: CSV and npy examples agree; ranks split counts evenly", "[trace][import]") {
+TEST_CASE("count matrices: CSV and npy examples agree, ranks split counts evenly", "[trace][import]") {
   Scratch s;
   for (const char* name : {"scenarios/traces/example_counts.csv", "scenarios/traces/example_counts.npy"}) {
     INFO(name);
@@ -248,7 +248,7 @@ TEST_CASE("count matrices: CSV and npy examples agree; ranks split counts evenly
   CHECK(res.tokens == 82);
 }
 
-TEST_CASE("count CSV without header or step column; float64 npy", "[trace][import]") {
+TEST_CASE("count CSV without header or step column, float64 npy", "[trace][import]") {
   Scratch s;
   // No header: rows are layers; with layers = 2, four rows are two steps.
   const auto in = s.file("c.csv", "1,2,3\n4,5,6\n7,8,9\n1.0e+01,11,12\n");

@@ -120,7 +120,7 @@ TEST_CASE("more than 1024 experts: pairs through the hash map give the same answ
   CHECK((l.load_max == 3 && l.experts_unused == 1995));  // 5 of 2000 experts used
 }
 
-TEST_CASE("counts-only traces: loads from counts, no pairs; text and JSON", "[trace][stats]") {
+TEST_CASE("counts-only traces: loads from counts, no pairs, text and JSON", "[trace][stats]") {
   const auto dir = moesim::test::scratch_dir("trace-counts-stats");
   const auto out = (dir / "c.trace").string();
   moesim::io::import_counts(moesim::test::source_path("scenarios/traces/example_counts.csv"), out, {});
