@@ -112,6 +112,14 @@ TEST_CASE("bad measurement files name the file and the JSON pointer", "[fit]") {
   j = good;
   j["meta"]["gpus"] = 0;
   expect_json_error(j, "/meta/gpus", "out of range");
+  // Device rates outside what can be simulated (core/limits.hpp): accepted before, they fitted
+  // efficiencies of 1e-303 that the simulator turned into overflowing times.
+  j = good;
+  j["device"]["copy_GBps"] = 1e-300;
+  expect_json_error(j, "/device/copy_GBps", "out of range");
+  j = good;
+  j["device"]["matrix_bf16_TFLOPs"] = 1e300;
+  expect_json_error(j, "/device/matrix_bf16_TFLOPs", "out of range");
   j = good;
   j["kernels"][2]["gate_kind"] = "softmax_topk";  // row 2 is a permute row: no gate kind there
   expect_json_error(j, "/kernels/2/gate_kind", "unknown key");
