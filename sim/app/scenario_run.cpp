@@ -53,8 +53,8 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
     const ScenarioRun base = run_scenario(healthy, network, control);
     if (base.results.stopped != RunStop::none) {
       run.results.stopped = base.results.stopped;  // the caller asked to stop: say so, skip the comparison
-      if (base.results.stopped == RunStop::timeout) return run;
-      run.results.notes.push_back("faults: the healthy comparison run was interrupted; no impact figures");
+      if (base.results.stopped == RunStop::interrupted)
+        run.results.notes.push_back("faults: the healthy comparison run was interrupted; no impact figures");
       return run;
     }
     const Summary& h = base.summary;
