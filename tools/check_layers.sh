@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks that includes between the modules of sim/ point down the layers of the design
-# (core <- spec <- net, gpu, trace <- moe <- engine <- report <- io <- app <- cli), that
+# (core <- spec <- net, gpu, trace <- moe <- comm <- engine <- serve <- report <- io <- app <- cli), that
 # TOML++ and nlohmann/json stay in io/ and Boost in net/, and that nothing in sim/ includes CUDA
 # or NCCL. Prints each violation as file:line and exits 1 when there is one. Run as a ctest test.
 set -euo pipefail
@@ -16,10 +16,11 @@ declare -A allowed=(
   [moe]="core spec trace"
   [comm]="core spec net gpu trace moe"
   [engine]="core spec net gpu trace moe comm"
-  [report]="core spec net gpu trace moe comm engine"
-  [io]="core spec net gpu trace moe comm engine report"
-  [app]="core spec net gpu trace moe comm engine report io"
-  [cli]="core spec net gpu trace moe comm engine report io app"
+  [serve]="core spec net gpu trace moe comm engine"
+  [report]="core spec net gpu trace moe comm engine serve"
+  [io]="core spec net gpu trace moe comm engine serve report"
+  [app]="core spec net gpu trace moe comm engine serve report io"
+  [cli]="core spec net gpu trace moe comm engine serve report io app"
 )
 bad=0
 for dir in */; do
