@@ -11,6 +11,8 @@
 #include "io/csv_writer.hpp"
 #include "io/placement_io.hpp"
 #include "io/profile_io.hpp"
+#include "serve/serving_simulation.hpp"
+#include "io/request_trace.hpp"
 #include "io/results_writer.hpp"
 #include "io/topology_loader.hpp"
 
@@ -34,12 +36,36 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
                   {},
                   {},
                   {},
-                  0};
+                  0,
+                  std::nullopt};
   apply_link_faults(run.topology, scenario.faults);
   std::optional<Placement> from_file;
   if (scenario.placement == PlacementKind::from_file)
     from_file = io::load_placement(scenario.placement_file, scenario.model.moe_layers(), scenario.model.routed_experts,
                                    Simulation::ep_gpus(scenario, run.topology));
+  if (scenario.serving.enabled) {
+    if (!scenario.faults.empty())
+      throw InputError(fmt::format("{}: [serving] does not model faults yet; remove the [[faults]] entries",
+                                   scenario.file));
+    std::vector<Request> trace;
+    std::vector<std::string> trace_notes;
+    if (!scenario.serving.trace_path.empty()) {
+      io::RequestTrace t =
+          io::load_request_trace(scenario.serving.trace_path, scenario.serving.trace_format, scenario.serving.trace_time_scale);
+      trace = std::move(t.requests);
+      trace_notes = std::move(t.notes);
+    }
+    ServingSimulation serve(run.scenario, run.topology, run.profile, std::move(trace), from_file ? &*from_file : nullptr);
+    run.serving = serve.run();
+    run.serving->notes.insert(run.serving->notes.begin(), trace_notes.begin(), trace_notes.end());
+    run.results = std::move(run.serving->steps);
+    run.serving->steps = {};
+    if (!run.results.steps.empty()) run.summary = summarize(run.results);
+    run.summary.has_serving = true;
+    run.summary.serving = summarize_serving(*run.serving, scenario.serving.slo_ttft_ms, scenario.serving.slo_tpot_ms);
+    run.summary.gpus = run.summary.serving.gpus;
+    return run;
+  }
   Simulation sim(run.scenario, run.topology, run.profile, {from_file ? &*from_file : nullptr, network, control});
   run.results = sim.run();
   run.placement_toml = io::placement_to_toml(sim.placement());
@@ -70,12 +96,13 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
 }
 
 void write_run(const ScenarioRun& run, const std::string& dir) {
-  if (run.results.stopped == RunStop::timeout || run.results.steps.empty())
+  if (run.results.stopped == RunStop::timeout || (run.results.steps.empty() && !run.serving))
     throw Error(fmt::format("{}: the run stopped before it completed a step; nothing to write into {}",
                             run.scenario.file, dir));
   // placement.toml goes into the same temporary directory, so it is swapped in with the rest.
   io::replace_directory(dir, [&](const std::filesystem::path& tmp) {
-    io::write_result_files({run.scenario, run.topology, run.profile, run.results, run.summary}, tmp);
+    io::write_result_files(
+        {run.scenario, run.topology, run.profile, run.results, run.summary, run.serving ? &*run.serving : nullptr}, tmp);
     io::write_file(tmp / "placement.toml", run.placement_toml);
   });
 }

@@ -90,4 +90,41 @@ std::string summary_text(const SummaryContext& run) {
   return o;
 }
 
+std::string serving_text(const Scenario& sc, const ServingResults& r, const ServingSummary& s) {
+  const ServingSpec& v = sc.serving;
+  std::string o;
+  const std::string arrival =
+      v.arrival == ArrivalKind::closed_loop ? fmt::format("closed loop of {} users", v.users)
+      : v.arrival == ArrivalKind::trace     ? fmt::format("trace {} ({})", v.trace_path, setting_name(v.trace_format))
+                                            : fmt::format("{} at {} requests/s", setting_name(v.arrival), v.rate_per_s);
+  o += fmt::format("serving: {}  ({}, {} s window, {} GPUs)\n", sc.name, arrival, v.duration_s, s.gpus);
+  for (const PoolResult& p : r.pools)
+    o += fmt::format("  {} pool: GPUs {}..{}, EP{} x {} replica(s), KV cache {} tokens per rank (peak {})\n",
+                     pool_role_name(p.role), p.first_gpu, p.first_gpu + p.gpus() - 1, p.ep, p.replicas,
+                     p.kv_capacity_tokens, p.kv_peak_tokens);
+  if (v.mtp_draft_tokens > 0)
+    o += fmt::format("  MTP: {} draft token(s) per step, acceptance {}\n", v.mtp_draft_tokens, v.mtp_acceptance);
+  for (const std::string& n : r.notes) o += fmt::format("  note: {}\n", n);
+  o += fmt::format("requests     {} arrived, {} completed, {} refused, {} preemptions; makespan {:.2f} s\n", s.requests,
+                   s.completed, s.rejected, s.preemptions, s.makespan_s);
+  o += fmt::format("TTFT         p50 {:.1f} ms   p90 {:.1f} ms   p99 {:.1f} ms   (mean {:.1f} ms)\n", s.ttft_ms_p50,
+                   s.ttft_ms_p90, s.ttft_ms_p99, s.ttft_ms_mean);
+  o += fmt::format("TPOT         p50 {:.2f} ms   p90 {:.2f} ms   p99 {:.2f} ms   (mean {:.2f} ms)\n", s.tpot_ms_p50,
+                   s.tpot_ms_p90, s.tpot_ms_p99, s.tpot_ms_mean);
+  o += fmt::format("end to end   p50 {:.2f} s   p90 {:.2f} s   p99 {:.2f} s\n", s.e2e_s_p50, s.e2e_s_p90, s.e2e_s_p99);
+  o += fmt::format("throughput   {:.1f} output tokens/s per GPU, {:.1f} input tokens/s per GPU, {:.1f} tokens/s per user\n",
+                   s.output_tokens_per_s_per_gpu, s.input_tokens_per_s_per_gpu, s.tokens_per_s_per_user);
+  if (s.slo_ttft_ms > 0 || s.slo_tpot_ms > 0)
+    o += fmt::format("goodput      {:.3f} requests/s meet TTFT <= {} ms and TPOT <= {} ms ({:.1f}% of completed)\n",
+                     s.goodput_rps, s.slo_ttft_ms, s.slo_tpot_ms, 100 * s.slo_attainment);
+  if (r.kv_transfers > 0) o += fmt::format("KV transfer  {} transfers, {:.2f} GB\n", r.kv_transfers, s.kv_transfer_GB);
+  o += fmt::format("step costs   {} steps, {} simulated in full (memo tolerance {}); memo error on {} sampled steps: "
+                   "p50 {:.2f}%, p99 {:.2f}%, max {:.2f}%\n",
+                   s.steps, s.steps_simulated, v.memo_tolerance, s.memo_checked, 100 * s.memo_error_p50,
+                   100 * s.memo_error_p99, 100 * s.memo_error_max);
+  o += fmt::format("wall time    {:.2f} s\n\n", r.wall_s);
+  o += "The step figures below are those of the steps simulated in full.\n\n";
+  return o;
+}
+
 }  // namespace moesim

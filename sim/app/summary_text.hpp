@@ -3,6 +3,7 @@
 #include <string>
 
 #include "report/metrics.hpp"
+#include "serve/serving_results.hpp"
 #include "spec/scenario.hpp"
 
 namespace moesim {
@@ -16,5 +17,7 @@ struct SummaryContext {
 };
 
 std::string summary_text(const SummaryContext& run);
+// A serving run's request-level figures, printed before the step figures.
+std::string serving_text(const Scenario& scenario, const ServingResults& results, const ServingSummary& summary);
 
 }  // namespace moesim

@@ -54,7 +54,9 @@ int run_scenario(const RunArgs& a) {
   moesim::write_run(run, dir);
   if (!a.quiet) {
     const std::string prov = fmt::format("{} ({})", run.profile.meta.device, run.profile.meta.source);
-    std::cout << moesim::summary_text({sc, run.topology.name(), prov, run.results, run.summary});
+    if (run.serving) std::cout << moesim::serving_text(sc, *run.serving, run.summary.serving);
+    if (!run.results.steps.empty())
+      std::cout << moesim::summary_text({sc, run.topology.name(), prov, run.results, run.summary});
     std::cout << fmt::format(
         "\nresults written to {}/ (summary.json, per_*.csv, timeline.json, scenario.resolved.toml)\n", dir);
   }

@@ -101,11 +101,11 @@ struct RunRow {
 };
 
 // Runs one configuration; every outcome is a row, so the other runs go on.
-RunRow run_one(const SweepArgs& a, const SweepAxes& axes, std::size_t id) {
+RunRow run_one(const SweepArgs& a, const SweepAxes& axes, std::size_t id, bool serving) {
   const auto t_run = std::chrono::steady_clock::now();
   LoadedRun r = load_run(a, axes, id);
   const auto row = [&](RunStatus status, const Summary* s, const std::string& error) {
-    return RunRow{format_row(axes, id, status, s, seconds_since(t_run), r.hash, error), status};
+    return RunRow{format_row(axes, id, status, s, seconds_since(t_run), r.hash, error, serving), status};
   };
   if (!r.scenario) return row(RunStatus::error, nullptr, r.error);
   RunControl control;  // the deadline counts from the start of the run, loading included
@@ -128,7 +128,7 @@ RunRow run_one(const SweepArgs& a, const SweepAxes& axes, std::size_t id) {
 
 // MPI ranks > 0: run this rank's share on local threads; the main thread sends rows to rank 0.
 int run_share(const SweepArgs& a, const SweepAxes& axes, const std::vector<std::size_t>& pending,
-              const SweepComm& comm) {
+              const SweepComm& comm, bool serving) {
   std::vector<std::size_t> mine;
   for (std::size_t i = 0; i < pending.size(); ++i)
     if (static_cast<int>(i % static_cast<std::size_t>(comm.size() - 1)) == comm.rank() - 1) mine.push_back(pending[i]);
@@ -144,7 +144,7 @@ int run_share(const SweepArgs& a, const SweepAxes& axes, const std::vector<std::
     ++running;
     threads.emplace_back([&] {
       for (std::size_t i; (i = next.fetch_add(1)) < mine.size();) {
-        RunRow row = run_one(a, axes, mine[i]);
+        RunRow row = run_one(a, axes, mine[i], serving);
         const std::lock_guard lock(mu);
         ready.push_back(std::move(row));
       }
@@ -173,7 +173,9 @@ int run_share(const SweepArgs& a, const SweepAxes& axes, const std::vector<std::
 
 SweepOutcome run_sweep(const SweepArgs& a) {
   const SweepAxes axes(a.vary, a.zips);
-  const std::string header = header_line(axes);
+  const LoadedRun first = load_run(a, axes, 0);
+  const bool serving = first.scenario && first.scenario->serving.enabled;
+  const std::string header = header_line(axes, serving);
   const std::filesystem::path dir = a.out_dir.empty() ? default_dir(a, axes) : a.out_dir;
   const std::filesystem::path csv = dir / "sweep.csv";
   const std::filesystem::path run0_toml = dir / "sweep.run0.toml";
@@ -212,7 +214,7 @@ SweepOutcome run_sweep(const SweepArgs& a) {
   comm.share_pending(pending, setup_error);
   if (!setup_error.empty()) throw InputError(setup_error);
   if (comm.distributed() && comm.rank() > 0) {
-    run_share(a, axes, pending, comm);
+    run_share(a, axes, pending, comm, serving);
     return {};
   }
 
@@ -264,7 +266,7 @@ SweepOutcome run_sweep(const SweepArgs& a) {
   } else {
     auto worker = [&] {
       for (std::size_t i; (i = next.fetch_add(1)) < pending.size();) {
-        const RunRow r = run_one(a, axes, pending[i]);
+        const RunRow r = run_one(a, axes, pending[i], serving);
         if (!record(r.row, r.status)) {
           next = pending.size();  // stop everyone: the rows would be lost
           return;

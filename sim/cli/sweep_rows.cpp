@@ -36,6 +36,11 @@ constexpr std::string_view kMetrics[] = {"gpus",
                                          "network_bytes_per_step",
                                          "scaleout_bytes_per_step",
                                          "dropped_fraction"};
+// Serving sweeps add the request-level figures (the Pareto plot's axes among them).
+constexpr std::string_view kServingMetrics[] = {
+    "ttft_ms_p50", "ttft_ms_p90", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p90", "tpot_ms_p99",
+    "e2e_s_p90", "output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu", "tokens_per_s_per_user",
+    "request_rate_per_s", "goodput_rps", "slo_attainment", "memo_error_p99"};
 constexpr RunStatus kStatuses[] = {RunStatus::ok, RunStatus::error, RunStatus::infeasible, RunStatus::timeout};
 // Values and errors stay on one physical line per row, which keeps --resume's reading simple.
 constexpr io::CsvQuoting kOneLine{.always = false, .one_line = true};
@@ -77,25 +82,29 @@ std::string text_hash(std::string_view text) {
   return fmt::format("{:016x}", h);
 }
 
-std::string header_line(const SweepAxes& axes) {
+std::string header_line(const SweepAxes& axes, bool serving) {
   io::CsvWriter h;
   h.text("run_id");
   for (const std::string& key : axes.keys()) h.text(key, kOneLine);
   h.text("status");
   for (std::string_view m : kMetrics) h.text(io::metric(m).name);
+  if (serving)
+    for (std::string_view m : kServingMetrics) h.text(io::metric(m).name);
   return h.fields({"wall_s", "build", "scenario_hash", "error"}).end_row().str();
 }
 
 std::string format_row(const SweepAxes& axes, std::size_t id, RunStatus status, const Summary* summary, double wall_s,
-                       const std::string& scenario_hash, const std::string& error) {
+                       const std::string& scenario_hash, const std::string& error, bool serving) {
   io::CsvWriter row;
   row.number(id);
   for (const std::string& v : axes.values(id)) row.text(v, kOneLine);
   row.text(status_name(status));
   if (status == RunStatus::ok && summary) {
     for (std::string_view m : kMetrics) row.text(io::format_metric(io::metric(m), *summary));
+    if (serving)
+      for (std::string_view m : kServingMetrics) row.text(io::format_metric(io::metric(m), *summary));
   } else {
-    row.empty(std::size(kMetrics));
+    row.empty(std::size(kMetrics) + (serving ? std::size(kServingMetrics) : 0));
   }
   row.number(wall_s, "{:.4f}").text(sweep_build(), kOneLine).text(scenario_hash);
   if (error.empty())

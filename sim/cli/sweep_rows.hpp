@@ -24,10 +24,11 @@ std::string sweep_build();
 // FNV-1a (64 bit) of `text`, as 16 hex digits: stable across builds and machines.
 std::string text_hash(std::string_view text);
 
-std::string header_line(const SweepAxes& axes);
+// `serving`: the swept scenario has [serving]; its rows add the request-level metrics.
+std::string header_line(const SweepAxes& axes, bool serving);
 // One run's row; `summary` is read only when status is ok.
 std::string format_row(const SweepAxes& axes, std::size_t id, RunStatus status, const Summary* summary, double wall_s,
-                       const std::string& scenario_hash, const std::string& error);
+                       const std::string& scenario_hash, const std::string& error, bool serving);
 
 // The keys whose values differ between two resolved scenarios (TOML as io::scenario_to_toml
 // writes it), e.g. "workload.steps = 3 there, 2 now"; at most three, empty when none differ.

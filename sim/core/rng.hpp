@@ -2,6 +2,7 @@
 // Deterministic random numbers: xoshiro256** seeded by splitmix64, identical on every platform
 // (std:: distributions are not portable, so we implement the few we need).
 #include <cstdint>
+#include <initializer_list>
 
 namespace moesim {
 

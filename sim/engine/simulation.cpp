@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "engine/faults.hpp"
 #include "engine/placement_builder.hpp"
+#include "engine/workload_batch.hpp"
 #include "moe/group_routing.hpp"
 #include "moe/trace_gate.hpp"
 
@@ -66,8 +67,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
       placement_(build_placement(scenario_, *gate_, topology, gpus_, 0, given_placement_, notes_)) {
   network_->set_sink(this);
   control_ = inputs.control;
-  const int t = scenario_.workload.tokens_per_gpu;
-  mb_tokens_ = scenario_.microbatches() == 2 ? std::vector<int>{(t + 1) / 2, t / 2} : std::vector<int>{t};
+  mb_split_.assign(static_cast<std::size_t>(scenario_.microbatches()), 0);
   const std::size_t g = static_cast<std::size_t>(gpus_);
   stream_free_ps_.assign(g, 0);
   compute_factor_ = compute_factors(scenario_.faults, gpus_);
@@ -90,7 +90,33 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
   mb_view_.resize(g);
   const int moe_layers = scenario_.model.moe_layers();
   for (int i = 0; i < moe_layers * scenario_.microbatches(); ++i) state_.push_back(std::make_unique<LayerState>());
+  set_batch(workload_batch(scenario_, gpus_));
   check_memory();
+}
+
+void Simulation::set_batch(const StepBatch& batch) {
+  if (batch.ranks.size() != static_cast<std::size_t>(gpus_))
+    throw InputError(fmt::format("{}: a batch for {} ranks on an expert-parallel group of {} GPUs", scenario_.file,
+                                 batch.ranks.size(), gpus_));
+  batch_ = batch;
+  const auto g = static_cast<std::size_t>(gpus_);
+  rank_tokens_.assign(g, 0);
+  mb_tokens_.assign(mb_split_.size() * g, 0);
+  mb_attention_ps_.assign(mb_split_.size() * g, 0);
+  step_tokens_ = 0;
+  for (std::size_t h = 0; h < g; ++h) {
+    if (down_[h]) continue;
+    const std::int64_t t = batch_tokens(batch_.ranks[h]);
+    if (t > (1 << 24))
+      throw InputError(fmt::format("{}: GPU {} has {} tokens in one step; at most {}", scenario_.file, h, t, 1 << 24));
+    rank_tokens_[h] = static_cast<int>(t);
+    step_tokens_ += t;
+    const std::vector<RankBatch> parts = split_microbatches(batch_.ranks[h], static_cast<int>(mb_split_.size()));
+    for (std::size_t mb = 0; mb < parts.size(); ++mb) {
+      mb_tokens_[mb * g + h] = static_cast<int>(batch_tokens(parts[mb]));
+      mb_attention_ps_[mb * g + h] = compute_.attention_ps(attention_work(parts[mb]));
+    }
+  }
 }
 
 Simulation::~Simulation() = default;
@@ -109,7 +135,7 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
     throw TimeLimitError(
         fmt::format("GPU {} layer {}{} {}: a kernel of {:.6g} s would end past the limit of simulated "
                     "time (2^61 ps, about 26.7 days)",
-                    g, layer, mb_tokens_.size() > 1 ? fmt::format(" micro-batch {}", mb) : "", phase_name(phase),
+                    g, layer, mb_count() > 1 ? fmt::format(" micro-batch {}", mb) : "", phase_name(phase),
                     static_cast<double>(duration) * 1e-12));
   free = end;
   TaskRec t;
@@ -133,13 +159,12 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
 
 void Simulation::start_layer(int g, int mb, int layer, std::int32_t pred) {
   submit(g, mb, layer, Phase::attention,
-         compute_.attention_ps(mb_tokens_[static_cast<std::size_t>(mb)], scenario_.workload.phase,
-                               scenario_.workload.kv_len),
+         mb_attention_ps_[static_cast<std::size_t>(mb) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(g)],
          pred, &Simulation::after_attention);
 }
 
 void Simulation::after_attention(int g, int mb, int layer, std::int32_t task) {
-  const int tokens = mb_tokens_[static_cast<std::size_t>(mb)];
+  const int tokens = mb_tokens(mb, g);
   if (layer < moe_first_) {
     submit(g, mb, layer, Phase::dense_ffn, compute_.dense_ffn_ps(tokens), task, &Simulation::layer_done);
     return;
@@ -160,7 +185,7 @@ void Simulation::after_gate(int g, int mb, int layer, std::int32_t task) {
   comm_begin(st.dispatch, g);
   // Shared experts go first on the compute stream: they overlap the dispatch in flight.
   if (scenario_.model.shared_experts > 0) {
-    submit(g, mb, layer, Phase::shared_experts, compute_.shared_experts_ps(mb_tokens_[static_cast<std::size_t>(mb)]),
+    submit(g, mb, layer, Phase::shared_experts, compute_.shared_experts_ps(mb_tokens(mb, g)),
            task, &Simulation::after_shared);
   } else {
     st.shared_done[gi] = 1;
@@ -233,23 +258,23 @@ void Simulation::run_step(int step, Results& out, const RunControl::Clock::time_
   const auto g = static_cast<std::size_t>(gpus_);
   last_task_.assign(g, -1);
   gpus_finished_ = 0;
-  barrier_waiting_.assign(mb_tokens_.size(), 0);
-  barrier_tasks_.assign(mb_tokens_.size() * g, -1);
+  barrier_waiting_.assign(mb_split_.size(), 0);
+  barrier_tasks_.assign(mb_split_.size() * g, -1);
   const TimePs start = queue_.now_ps();
   std::fill(stream_free_ps_.begin(), stream_free_ps_.end(), start);
   weights_moved_ps_ = start;
   move_weights();
-  for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb)
+  for (std::size_t mb = 0; mb < mb_split_.size(); ++mb)
     for (int h = 0; h < gpus_; ++h)
       if (!down_[static_cast<std::size_t>(h)]) start_layer(h, static_cast<int>(mb), 0, -1);
   if (!drain_events(step, out, wall_start)) return;
 
-  const int expected = live_gpus_ * static_cast<int>(mb_tokens_.size());
+  const int expected = live_gpus_ * mb_count();
   if (gpus_finished_ != expected) throw Error(stall_report(step));
   StepResult sr;
   sr.step = step;
   sr.start_ps = start;
-  sr.tokens = static_cast<std::int64_t>(scenario_.workload.tokens_per_gpu) * live_gpus_;
+  sr.tokens = step_tokens_;
   std::int32_t last = -1;
   for (std::int32_t t : last_task_) last = log_.later(last, t);
   // A re-balance's weight transfers share the network with the step and must land within it.
@@ -264,10 +289,7 @@ void Simulation::run_step(int step, Results& out, const RunControl::Clock::time_
                      static_cast<std::uint64_t>(m.moe_layers());
 }
 
-Results Simulation::run() {
-  const auto wall_start = RunControl::Clock::now();
-  Results out;
-  results_ = &out;
+void Simulation::init_results(Results& out) const {
   for (int h = 0; h < gpus_; ++h) {
     GpuResult gr;
     gr.gpu = h;
@@ -286,6 +308,13 @@ Results Simulation::run() {
   out.gpu_layer_experts_ps.assign(out.gpu_layer_received.size(), 0);
   out.experts.resize(static_cast<std::size_t>(scenario_.model.moe_layers()) *
                      static_cast<std::size_t>(scenario_.model.routed_experts));
+}
+
+Results Simulation::run() {
+  const auto wall_start = RunControl::Clock::now();
+  Results out;
+  results_ = &out;
+  init_results(out);
   out.steps_requested = scenario_.workload.steps;
   for (int s = 0; s < scenario_.workload.steps && out.stopped == RunStop::none; ++s) {
     if (control_ && control_->interrupt && control_->interrupt->load(std::memory_order_relaxed)) {
@@ -307,6 +336,40 @@ Results Simulation::run() {
     }
     if (out.stopped == RunStop::none) report_progress(out, wall_start);
   }
+  finish_results(out);
+  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  results_ = nullptr;
+  return out;
+}
+
+TimePs Simulation::run_one_step() {
+  if (served_steps_ == 0) init_results(served_);
+  results_ = &served_;
+  const int s = served_steps_++;
+  const int every = scenario_.rebalance_every_steps;
+  if (every > 0 && s > 0 && s % every == 0) rebalance(s);
+  try {
+    run_step(s, served_, RunControl::Clock::now());
+  } catch (const TimeLimitError& e) {
+    const std::string where = unfinished_report("in");
+    throw TimeLimitError(fmt::format("{}: served step {}: {}{}{}", scenario_.file, s, e.what(),
+                                     where.empty() ? "" : "; unfinished: ", where));
+  }
+  results_ = nullptr;
+  if (served_.stopped != RunStop::none || served_.steps.empty())
+    throw Error(fmt::format("{}: served step {} stopped before it finished", scenario_.file, s));
+  return served_.steps.back().step_ps();
+}
+
+Results Simulation::served_results() {
+  if (served_steps_ == 0) init_results(served_);
+  Results out = served_;
+  out.steps_requested = static_cast<int>(out.steps.size());
+  finish_results(out);
+  return out;
+}
+
+void Simulation::finish_results(Results& out) {
   network_->clear_declared();
   record_expert_hosts(out);
   // Spans are recorded when known, which for network phases can be before they end: order them.
@@ -333,9 +396,6 @@ Results Simulation::run() {
   out.weight_bytes_moved = weight_bytes_moved_;
   if (const auto* trace = dynamic_cast<const TraceGate*>(gate_.get()))
     out.notes.insert(out.notes.end(), trace->notes().begin(), trace->notes().end());
-  out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  results_ = nullptr;
-  return out;
 }
 
 }  // namespace moesim

@@ -26,6 +26,7 @@
 #include "net/network.hpp"
 #include "net/topology.hpp"
 #include "spec/scenario.hpp"
+#include "spec/step_batch.hpp"
 
 namespace moesim {
 
@@ -57,6 +58,20 @@ class Simulation final : private DeliverySink {
   Results run();
   const Placement& placement() const { return placement_; }
 
+  // Serving (serve/): the batch the following steps compute, one RankBatch per GPU of the group
+  // (default: the scenario's workload_batch); InputError on a wrong rank count.
+  void set_batch(const StepBatch& batch);
+  // Runs one more step of the current batch after the previous one and returns its duration. The
+  // figures of these steps accumulate for served_results().
+  TimePs run_one_step();
+  // The figures of the steps run_one_step ran (links, notes and memory filled in).
+  Results served_results();
+  // The attention time of one layer for a rank's sequences (what the engine charges).
+  TimePs attention_ps(const AttentionWork& work) const { return compute_.attention_ps(work); }
+  // HBM per GPU (with the batch given at construction) and its capacity (0 = unknown).
+  const GpuMemory& memory() const { return memory_; }
+  Bytes memory_capacity() const { return memory_capacity_bytes_; }
+
  private:
   LayerState& state(int mb, int layer) const;  // `layer` counts all layers; must be an MoE layer
   int state_slot(int mb, int layer) const;     // its index in state_ (what flow tags carry)
@@ -70,6 +85,12 @@ class Simulation final : private DeliverySink {
   // Applies expert capacity to `picks` (one micro-batch of MoE layer ml) and plans its traffic.
   void plan_layer(int mb, int ml, std::vector<std::vector<int>>& picks);
   void record_expert_loads(int ml, Results& out) const;
+  void init_results(Results& out) const;
+  void finish_results(Results& out);
+  int mb_count() const { return static_cast<int>(mb_split_.size()); }
+  int mb_tokens(int mb, int g) const {
+    return mb_tokens_[static_cast<std::size_t>(mb) * static_cast<std::size_t>(gpus_) + static_cast<std::size_t>(g)];
+  }
   void record_expert_hosts(Results& out) const;
   void run_step(int step, Results& out, const RunControl::Clock::time_point& wall_start);
   // simulation_control.cpp: runs the step's events, looking at the run control every few thousand;
@@ -119,7 +140,14 @@ class Simulation final : private DeliverySink {
   int gpus_;
   int layers_;                  // all transformer layers
   int moe_first_;               // index of the first MoE layer
-  std::vector<int> mb_tokens_;  // tokens per GPU in each micro-batch
+  StepBatch batch_;                       // per GPU: the sequences a step computes
+  std::vector<int> rank_tokens_;          // [gpu] new tokens of its batch (0 when down)
+  std::vector<int> mb_split_;             // one entry per micro-batch (1 or 2)
+  std::vector<int> mb_tokens_;            // [mb * gpus + gpu] tokens of the micro-batch
+  std::vector<TimePs> mb_attention_ps_;   // [mb * gpus + gpu] attention time of one layer
+  std::int64_t step_tokens_ = 0;          // all live GPUs' tokens in a step
+  Results served_;                        // run_one_step's accumulated figures
+  int served_steps_ = 0;                  // steps run_one_step ran
 
   EventQueue queue_;
   EpKernel kernel_;  // how dispatch and combine move tokens, and their fixed costs

@@ -22,8 +22,14 @@ std::unique_ptr<MoeLayerPlanner> Simulation::make_planner() const {
 }
 
 void Simulation::check_memory() {
-  memory_ = gpu_memory(scenario_.model, placement_, scenario_.workload.tokens_per_gpu, scenario_.workload.kv_len,
-                       scenario_.prefill());
+  // The KV cache of the fullest rank's batch: decode contexts, or the prompt chunks' tokens.
+  double cached = 0;
+  for (std::size_t g = 0; g < batch_.ranks.size(); ++g) {
+    double c = 0;
+    for (const SeqChunk& q : batch_.ranks[g]) c += q.context + (q.prefill ? q.new_tokens : 0);
+    if (!down_[g]) cached = std::max(cached, c);
+  }
+  memory_ = gpu_memory(scenario_.model, placement_, cached);
   const double gb = topology_.gpu_memory_GB > 0 ? topology_.gpu_memory_GB : profile_.memory_GB;
   memory_capacity_bytes_ = Bytes(gb * 1e9);
   if (gb <= 0 || memory_.max_total_bytes() <= memory_capacity_bytes_) return;

@@ -17,23 +17,23 @@ void Simulation::plan_step(int step) {
       if (down_[static_cast<std::size_t>(src)])
         out.clear();
       else
-        gate_->assign(step, ml, src, scenario_.workload.tokens_per_gpu, out);
+        gate_->assign(step, ml, src, rank_tokens_[static_cast<std::size_t>(src)], out);
     }
-    if (mb_tokens_.size() == 1) {  // one micro-batch: the whole gate output, no copy
+    if (mb_count() == 1) {  // one micro-batch: the whole gate output, no copy
       plan_layer(0, ml, gate_out_);
       continue;
     }
-    int offset = 0;
-    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+    for (int mb = 0; mb < mb_count(); ++mb) {
       for (std::size_t src = 0; src < g; ++src) {
+        // Micro-batch 1 takes the tokens after micro-batch 0's on every GPU.
+        const std::ptrdiff_t offset = mb == 0 ? 0 : mb_tokens(0, static_cast<int>(src));
         const auto begin = gate_out_[src].begin() + offset * k;
         if (down_[src])
           mb_view_[src].clear();
         else
-          mb_view_[src].assign(begin, begin + mb_tokens_[mb] * k);
+          mb_view_[src].assign(begin, begin + static_cast<std::ptrdiff_t>(mb_tokens(mb, static_cast<int>(src))) * k);
       }
-      offset += mb_tokens_[mb];
-      plan_layer(static_cast<int>(mb), ml, mb_view_);
+      plan_layer(mb, ml, mb_view_);
     }
   }
 }
@@ -56,8 +56,8 @@ void Simulation::record_expert_loads(int ml, Results& out) const {
   const auto e_count = static_cast<std::size_t>(scenario_.model.routed_experts);
   LayerResult& lr = out.layers[static_cast<std::size_t>(moe_first_ + ml)];
   ExpertResult* row = out.experts.data() + static_cast<std::size_t>(ml) * e_count;
-  for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
-    const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
+  for (int mb = 0; mb < mb_count(); ++mb) {
+    const LayerState& st = state(mb, moe_first_ + ml);
     const std::vector<std::int64_t>& load = st.expert_load;  // computed, padding included
     const bool on = capacity_.on();
     const bool pad = on && capacity_.policy() == CapacityPolicy::pad;

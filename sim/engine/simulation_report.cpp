@@ -16,7 +16,7 @@ namespace moesim {
 std::string Simulation::unfinished_report(std::string_view verb) const {
   const int moe_layers = scenario_.model.moe_layers();
   for (int ml = 0; ml < moe_layers; ++ml)
-    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+    for (std::size_t mb = 0; mb < mb_split_.size(); ++mb) {
       const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
       // GPUs waiting on data first (the cause), then those waiting on them.
       std::vector<std::pair<int, std::string>> stuck;
@@ -38,7 +38,7 @@ std::string Simulation::unfinished_report(std::string_view verb) const {
       std::string text;
       for (int i = 0; i < std::min(n, 4); ++i) text += stuck[static_cast<std::size_t>(i)].second;
       return fmt::format("{} GPU(s) {} MoE layer {}{}{}:{}{}", n, verb, moe_first_ + ml,
-                         mb_tokens_.size() > 1 ? " micro-batch " : "", mb_tokens_.size() > 1 ? std::to_string(mb) : "",
+                         mb_count() > 1 ? " micro-batch " : "", mb_count() > 1 ? std::to_string(mb) : "",
                          text, n > 4 ? "\n  ..." : "");
     }
   return "";
@@ -119,7 +119,7 @@ void Simulation::record_step_loads(Results& out) {
   for (int ml = 0; ml < m.moe_layers(); ++ml) {
     LayerResult& lr = out.layers[static_cast<std::size_t>(moe_first_ + ml)];
     std::fill(received.begin(), received.end(), 0);
-    for (std::size_t mb = 0; mb < mb_tokens_.size(); ++mb) {
+    for (std::size_t mb = 0; mb < mb_split_.size(); ++mb) {
       const LayerState& st = state(static_cast<int>(mb), moe_first_ + ml);
       for (std::size_t h = 0; h < g; ++h) received[h] += st.received[h];
       // Every planned flow was delivered (else the step stalled), so the totals come from the plan.

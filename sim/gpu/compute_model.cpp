@@ -100,21 +100,28 @@ TimePs ComputeModel::roofline_ps(double bytes, double flops, bool fp8) const {
 TimePs ComputeModel::attention_ps(int tokens, WorkloadPhase phase, int kv_len) const {
   check_count(tokens, "tokens");
   check_count(kv_len, "kv_len");
-  if (tokens == 0) return 0;
-  const double t = tokens;
-  const double weight_bytes = model_.attention_weight_bytes();
-  double bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes;  // weights, in + out
-  double core_flops = 0;
+  AttentionWork w;
+  // Decode: `tokens` sequences of one new token over kv_len cached; prefill: one prompt chunk.
   if (phase == WorkloadPhase::prefill) {
-    // One prompt chunk attending causally over itself: t(t+1)/2 (query, context) pairs; its KV is
-    // written once and the scores stay on chip (flash attention).
-    bytes += t * model_.kv_bytes_per_token;
-    core_flops = model_.prefill_attn_flops_per_ctx() * t * (t + 1) / 2;
-  } else {
-    // Each new token reads its sequence's kv_len cached entries and appends its own.
-    bytes += t * (static_cast<double>(kv_len) + 1) * model_.kv_bytes_per_token;
-    core_flops = model_.decode_attn_flops_per_ctx() * t * kv_len;
+    w.add({tokens, 0, true});
+  } else {  // what `tokens` chunks {1, kv_len} add up to
+    w.tokens = tokens;
+    w.kv_tokens = static_cast<double>(tokens) * (static_cast<double>(kv_len) + 1);
+    w.decode_pairs = static_cast<double>(tokens) * kv_len;
   }
+  return attention_ps(w);
+}
+
+TimePs ComputeModel::attention_ps(const AttentionWork& w) const {
+  if (w.tokens == 0) return 0;
+  const double t = static_cast<double>(w.tokens);
+  const double weight_bytes = model_.attention_weight_bytes();
+  // Weights, activations in and out, and the KV cache: each sequence's context read once and its
+  // new entries written (flash attention keeps the scores on chip).
+  const double bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes +
+                       w.kv_tokens * model_.kv_bytes_per_token;
+  const double core_flops =
+      model_.prefill_attn_flops_per_ctx() * w.prefill_pairs + model_.decode_attn_flops_per_ctx() * w.decode_pairs;
   // Projections run at the weights' rate, core attention in bf16; both share one memory stream.
   const TimePs math = math_ps(profile_, 2.0 * model_.attn_params * t, use_fp8(profile_, weight_bytes)) +
                       math_ps(profile_, core_flops, false);

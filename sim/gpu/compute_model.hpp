@@ -13,6 +13,7 @@
 #include "spec/model_spec.hpp"
 #include "spec/phase.hpp"
 #include "spec/settings.hpp"
+#include "spec/step_batch.hpp"
 
 namespace moesim {
 
@@ -32,6 +33,9 @@ class ComputeModel {
   // Decode: each token attends over `kv_len` cached tokens (KV read). Prefill: the tokens are
   // one prompt chunk attending causally over themselves (kv_len ignored).
   TimePs attention_ps(int tokens, WorkloadPhase phase, int kv_len) const;
+  // The same for any mix of sequences (spec/step_batch.hpp): prompt chunks over their cached
+  // context, decode sequences of their own KV lengths.
+  TimePs attention_ps(const AttentionWork& work) const;
   TimePs dense_ffn_ps(int tokens) const;  // a dense layer's FFN
   TimePs gate_ps(int tokens) const;       // router GEMM + top-k + permute into layout
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.

@@ -86,6 +86,28 @@ constexpr Metric kMetrics[] = {
     // summary.json has the `capacity` object only when capacity is on.
     {"dropped_fraction", "fraction", "token-expert assignments dropped over expert capacity / all routed", "{:.6f}",
      "capacity", field<&Summary::dropped_fraction>},
+    // Serving runs only: summary.json's `serving` object, and sweep.csv columns of serving sweeps.
+#define MOESIM_SERVING(name, unit, text, fmt)                                   \
+  {#name, unit, text, fmt, "serving", [](const Summary& s) -> MetricValue { \
+     return static_cast<double>(s.serving.name);                              \
+   }}
+    MOESIM_SERVING(ttft_ms_p50, "ms", "time to first token, median over requests", "{:.3f}"),
+    MOESIM_SERVING(ttft_ms_p90, "ms", "time to first token, 90th percentile", "{:.3f}"),
+    MOESIM_SERVING(ttft_ms_p99, "ms", "time to first token, 99th percentile", "{:.3f}"),
+    MOESIM_SERVING(tpot_ms_p50, "ms", "time per output token after the first, median over requests", "{:.3f}"),
+    MOESIM_SERVING(tpot_ms_p90, "ms", "time per output token, 90th percentile", "{:.3f}"),
+    MOESIM_SERVING(tpot_ms_p99, "ms", "time per output token, 99th percentile", "{:.3f}"),
+    MOESIM_SERVING(e2e_s_p50, "s", "request latency from arrival to last token, median", "{:.4f}"),
+    MOESIM_SERVING(e2e_s_p90, "s", "request latency, 90th percentile", "{:.4f}"),
+    MOESIM_SERVING(e2e_s_p99, "s", "request latency, 99th percentile", "{:.4f}"),
+    MOESIM_SERVING(output_tokens_per_s_per_gpu, "tokens/s", "output tokens / makespan / GPUs", "{:.2f}"),
+    MOESIM_SERVING(input_tokens_per_s_per_gpu, "tokens/s", "prompt tokens / makespan / GPUs", "{:.2f}"),
+    MOESIM_SERVING(tokens_per_s_per_user, "tokens/s", "per-user decode speed: mean of 1 / TPOT", "{:.2f}"),
+    MOESIM_SERVING(request_rate_per_s, "requests/s", "completed requests / makespan", "{:.4f}"),
+    MOESIM_SERVING(goodput_rps, "requests/s", "requests meeting both SLOs / makespan", "{:.4f}"),
+    MOESIM_SERVING(slo_attainment, "fraction", "completed requests meeting both SLOs", "{:.4f}"),
+    MOESIM_SERVING(memo_error_p99, "fraction", "step-cost memo: |memo / full simulation - 1|, 99th percentile of the sample", "{:.5f}"),
+#undef MOESIM_SERVING
     {"balancedness", "ratio", "EPLB's balancedness: 1 / layer_gpu_load_max_over_mean (0 when that is 0)", "{:.6f}", "",
      [](const Summary& s) -> MetricValue {
        return s.layer_load_max_over_mean > 0 ? 1.0 / s.layer_load_max_over_mean : 0;

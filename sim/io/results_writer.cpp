@@ -1,6 +1,7 @@
 // Result files (see results_writer.hpp). JSON through nlohmann::json, CSV through CsvWriter, the
 // summary's metrics through the metric registry.
 #include "io/results_writer.hpp"
+#include "io/serving_writer.hpp"
 
 #include <fmt/format.h>
 
@@ -232,6 +233,7 @@ std::string summary_json(const RunContext& run) {
     add_metrics(j["capacity"], "capacity", s);
   }
   j["notes"] = run.results.notes;
+  if (run.serving) j["serving"] = ordered_json::parse(serving_json(*run.serving, s.serving));
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},
                     {"token_expert_assignments", run.results.assignments},
@@ -353,6 +355,7 @@ void write_result_files(const RunContext& run, const fs::path& dir) {
   per_expert_csv(run.results).save(dir / "per_expert.csv");
   write_file(dir / "timeline.json", timeline_json(run.results));
   write_file(dir / "scenario.resolved.toml", scenario_to_toml(run.scenario));
+  if (run.serving) write_serving_files(*run.serving, run.summary.serving, dir);
 }
 
 void write_results(const RunContext& run, const std::string& dir) {

@@ -10,6 +10,7 @@
 #include "gpu/profile.hpp"
 #include "net/topology.hpp"
 #include "report/metrics.hpp"
+#include "serve/serving_results.hpp"
 #include "spec/scenario.hpp"
 
 namespace moesim::io {
@@ -20,6 +21,7 @@ struct RunContext {  // what the writers need to say where the numbers came from
   const Profile& profile;
   const Results& results;
   const Summary& summary;
+  const ServingResults* serving = nullptr;  // a serving run (summary.serving has its figures)
 };
 
 // Writes a result directory all at once: `write` fills a fresh temporary directory beside `dir`

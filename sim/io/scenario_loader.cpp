@@ -125,6 +125,24 @@ void apply_override(toml::table& table, const std::string& assignment) {
 }
 
 namespace {
+void read_serving(TableReader& t, Scenario& s, const std::string& base_dir) {
+  ServingSpec& v = s.serving;
+  v.enabled = true;
+  read_section(t, "serving", s);
+  if (t.has("trace")) v.trace_path = resolve_path(base_dir, t.string("trace"));
+  const bool empirical = v.prompt.kind == LengthKind::empirical || v.output.kind == LengthKind::empirical;
+  if (v.trace_path.empty() && (v.arrival == ArrivalKind::trace || empirical))
+    t.fail(v.arrival == ArrivalKind::trace ? "arrival" : (v.prompt.kind == LengthKind::empirical ? "prompt_dist" : "output_dist"),
+           "needs a request trace (serving.trace)");
+  for (auto [d, name] : {std::pair{&v.prompt, "prompt"}, std::pair{&v.output, "output"}}) {
+    d->mean = d->value;
+    if (d->min > d->max)
+      t.fail(fmt::format("{}_min", name), fmt::format("{}_min {} exceeds {}_max {}", name, d->min, name, d->max));
+  }
+  if (v.disaggregated && v.mtp_draft_tokens < 0) t.fail("mtp_draft_tokens", "negative");
+  t.finish();
+}
+
 // "file:line:col: table.key" of a key (of its table when absent), or the --set that gave it.
 std::string key_where(const TableReader& t, std::string_view key, const std::map<std::string, std::string>* origins) {
   const std::string full = t.full_key(key);
@@ -165,9 +183,11 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
     par->finish();
   }
 
-  TableReader wl = r.table("workload");
-  read_section(wl, "workload", s);
-  wl.finish();
+  // A serving scenario's batches come from its requests: [workload] is optional there.
+  if (auto wl = table.contains("serving") ? r.table_opt("workload") : std::optional<TableReader>(r.table("workload"))) {
+    read_section(*wl, "workload", s);
+    wl->finish();
+  }
 
   if (auto gate = r.table_opt("gate")) {
     const std::string kind = gate->choice_or("kind", "uniform", scenario_key("gate", "kind").choices);
@@ -205,6 +225,7 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
       read_section(*t, section, s);
       t->finish();
     }
+  if (auto sv = r.table_opt("serving")) read_serving(*sv, s, base_dir);
   std::map<int, std::string> gpu_faulted;  // GPU -> where its fault is
   for (TableReader& f : r.tables("faults")) {
     // Which keys an entry needs depends on its kind; their types and ranges come from the schema.
@@ -310,6 +331,7 @@ std::string scenario_to_toml(const Scenario& s) {
   for (std::string_view section :
        {"model", "hardware", "parallelism", "workload", "gate", "placement", "network", "overlap", "output"})
     root.insert(section, toml::table{});
+  if (s.serving.enabled) root.insert("serving", toml::table{});
   for (const ScenarioKey& k : scenario_keys()) {
     if (!k.get || k.section == "faults" || (k.written && !k.written(s))) continue;
     toml::table& t = k.section.empty() ? root : *root[k.section].as_table();

@@ -14,7 +14,7 @@ int GpuMemory::fullest_gpu() const {
   return static_cast<int>(std::max_element(expert_bytes.begin(), expert_bytes.end()) - expert_bytes.begin());
 }
 
-GpuMemory gpu_memory(const ModelSpec& m, const Placement& placement, int tokens_per_gpu, int kv_len, bool prefill) {
+GpuMemory gpu_memory(const ModelSpec& m, const Placement& placement, double cached_tokens) {
   GpuMemory mem;
   mem.expert_bytes.assign(static_cast<std::size_t>(placement.gpus()), Bytes{});
   for (int l = 0; l < placement.layers(); ++l)
@@ -24,7 +24,6 @@ GpuMemory gpu_memory(const ModelSpec& m, const Placement& placement, int tokens_
   const double attention = m.attn_params * m.attention_weight_bytes() * m.layers;
   const double dense = 3.0 * m.hidden * m.dense_ffn * m.weight_bytes * m.dense_layers;
   mem.replicated_bytes = Bytes(attention + dense + m.shared_weight_bytes() * m.moe_layers());
-  const double cached_tokens = prefill ? tokens_per_gpu : static_cast<double>(tokens_per_gpu) * kv_len;
   mem.kv_bytes = Bytes(cached_tokens * m.kv_bytes_per_token * m.layers);
   return mem;
 }

@@ -18,8 +18,7 @@ struct GpuMemory {
   int fullest_gpu() const;
 };
 
-// `tokens_per_gpu` sequences of `kv_len` cached tokens each (decode) or one prompt of
-// `tokens_per_gpu` tokens (prefill, kv_len ignored).
-GpuMemory gpu_memory(const ModelSpec& model, const Placement& placement, int tokens_per_gpu, int kv_len, bool prefill);
+// `cached_tokens`: tokens in the KV cache of one GPU's batch (per layer).
+GpuMemory gpu_memory(const ModelSpec& model, const Placement& placement, double cached_tokens);
 
 }  // namespace moesim

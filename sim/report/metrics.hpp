@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/results.hpp"
+#include "report/serving_metrics.hpp"
 
 namespace moesim {
 
@@ -51,6 +52,9 @@ struct Summary {
   std::int64_t routed_assignments = 0;
   std::int64_t dropped_assignments = 0;
   double dropped_fraction = 0;
+  // A serving run: its request-level figures (the fields above describe its fully simulated steps).
+  bool has_serving = false;
+  ServingSummary serving;
 };
 
 Summary summarize(const Results& results);

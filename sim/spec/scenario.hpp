@@ -8,6 +8,7 @@
 #include "spec/fault_spec.hpp"
 #include "spec/gate_spec.hpp"
 #include "spec/model_spec.hpp"
+#include "spec/serving_spec.hpp"
 #include "spec/settings.hpp"
 
 namespace moesim {
@@ -15,7 +16,16 @@ namespace moesim {
 struct WorkloadSpec {
   WorkloadPhase phase = WorkloadPhase::decode;
   int tokens_per_gpu = 128;  // new tokens per GPU per step (decode batch / prompt chunk)
-  int kv_len = 4096;         // decode: cached context per sequence
+  int kv_len = 4096;         // decode: cached context per sequence (the mean when drawn)
+  // Decode: each sequence's context drawn per rank: fixed, uniform in [1, 2 kv_len - 1] or
+  // log-normal with mean kv_len and CV kv_len_cv.
+  LengthKind kv_len_dist = LengthKind::fixed;
+  double kv_len_cv = 1;
+  // Prefill: tokens_per_gpu filled with prompts of prompt_len tokens (0 = one prompt of
+  // tokens_per_gpu), the last one cut; drawn like kv_len with prompt_len_dist / prompt_len_cv.
+  int prompt_len = 0;
+  LengthKind prompt_len_dist = LengthKind::fixed;
+  double prompt_len_cv = 1;
   int steps = 10;
 };
 
@@ -52,6 +62,7 @@ struct Scenario {
   int timeline_steps = 1;         // steps drawn in timeline.json (0 = none)
   int link_activity_steps = 1;    // steps whose link busy time and peak are recorded (0 = none)
   std::vector<FaultSpec> faults;  // what-if failures; empty = healthy
+  ServingSpec serving;            // [serving]: request-level simulation instead of fixed steps
 
   bool prefill() const { return workload.phase == WorkloadPhase::prefill; }
   int microbatches() const { return overlap == OverlapMode::two_microbatch ? 2 : 1; }

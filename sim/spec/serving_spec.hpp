@@ -49,15 +49,15 @@ struct LengthDist {
   std::vector<int> values;             // empirical: drawn uniformly
 };
 
-// One pool of GPUs serving requests: the first `gpus` GPUs of the topology (the decode pool of a
-// disaggregated deployment comes after the prefill pool's). Each GPU is one data-parallel attention
-// rank; `ep` GPUs form one expert-parallel group and the pool holds gpus / ep copies of it.
+// One pool of GPUs serving requests: `replicas` independent copies of an expert-parallel group of
+// `ep` GPUs, each GPU one data-parallel attention rank with its own running batch. Pools take the
+// topology's GPUs in order (a disaggregated deployment's prefill pool first, then its decode pool).
 struct PoolSpec {
-  int gpus = 0;                      // 0 = the scenario's EP group (parallelism.ep)
-  int ep = 0;                        // 0 = gpus
-  int max_running = 256;             // running requests per rank
-  int max_batched_tokens = 8192;     // new tokens per rank per step (decode tokens + prefill chunks)
-  int prefill_chunk = 2048;          // chunked prefill: most prompt tokens of one request per step
+  int ep = 0;                     // 0 = parallelism.ep
+  int replicas = 1;               // copies of the EP group; requests spread over all their ranks
+  int max_running = 256;          // running requests per rank
+  int max_batched_tokens = 8192;  // new tokens per rank per step (decode tokens + prefill chunks)
+  int prefill_chunk = 2048;       // chunked prefill: most prompt tokens of one request per step
 };
 
 struct ServingSpec {
@@ -69,15 +69,15 @@ struct ServingSpec {
   double think_s = 0;      // closed_loop
   double duration_s = 60;  // requests arriving in [0, duration_s) are simulated to completion
   int max_requests = 0;    // 0 = no limit: stop arrivals after this many requests
-  LengthDist prompt, output;
-  std::string trace_path;  // absolute; arrival = trace
+  LengthDist prompt, output;  // empirical: the lengths of the request trace (trace_path)
+  std::string trace_path;  // absolute; arrival = trace, or empirical lengths
   RequestTraceFormat trace_format = RequestTraceFormat::azure;
   double trace_time_scale = 1;  // trace inter-arrival times are divided by it (2 = twice the rate)
   RankRouting routing = RankRouting::least_loaded;
   double kv_memory_fraction = 0.9;  // of the HBM left after weights, usable for KV cache
   PoolSpec pool;                    // colocated serving, or the decode pool when disaggregated
   bool disaggregated = false;
-  PoolSpec prefill_pool;            // disaggregated: the prefill pool (placed before the decode pool)
+  PoolSpec prefill_pool{0, 1, 256, 16384, 2048};  // disaggregated: placed before the decode pool
   int mtp_draft_tokens = 0;         // multi-token prediction: draft tokens per decode step
   double mtp_acceptance = 0.8;      // probability each draft token is accepted (a rejection ends the run)
   double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput targets (0 = none): a request meets both at p-any

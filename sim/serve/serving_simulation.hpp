@@ -1,0 +1,80 @@
+#pragma once
+// Request-level serving: requests arrive, are routed to data-parallel attention ranks and batched
+// continuously; each expert-parallel group (replica) runs steps back to back whose durations come
+// from the step engine (StepCostModel) with the step's real batch composition. Disaggregated
+// deployments run a prefill pool and a decode pool; a finished prompt's KV cache moves to its
+// decode GPU as a flow on the topology (max-min shared with the other transfers in flight).
+#include <memory>
+#include <vector>
+
+#include "core/event_queue.hpp"
+#include "gpu/profile.hpp"
+#include "net/network.hpp"
+#include "net/topology.hpp"
+#include "serve/rank_scheduler.hpp"
+#include "serve/request.hpp"
+#include "serve/serving_results.hpp"
+#include "serve/step_cost.hpp"
+#include "spec/scenario.hpp"
+
+namespace moesim {
+
+class ServingSimulation {
+ public:
+  // `trace`: the scenario's request trace, loaded by io/ (empty without one). The topology, profile
+  // and placement must outlive the simulation. InputError / Infeasible when the deployment does
+  // not fit the topology or leaves no HBM for the KV cache.
+  ServingSimulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
+                    std::vector<Request> trace, const Placement* placement = nullptr);
+  ~ServingSimulation();
+  ServingResults run();
+  // The step cost model of a pool (0: colocated or prefill; 1: decode).
+  const StepCostModel& cost_model(int pool) const { return *pools_[static_cast<std::size_t>(pool)].cost; }
+
+ private:
+  struct Pool {
+    PoolRole role = PoolRole::colocated;
+    PoolSpec spec;
+    int first_gpu = 0;
+    std::unique_ptr<StepCostModel> cost;
+    int first_rank = 0, ranks = 0;  // in ranks_
+    int next_rank = 0;              // round robin
+    std::int64_t last_tokens = 0;
+    TimePs last_step_ps = 0;
+  };
+  struct Replica {
+    int pool = 0;
+    int first_rank = 0;  // its ep ranks are ranks_[first_rank, first_rank + ep)
+    bool busy = false;
+  };
+  void add_pool(PoolRole role, const PoolSpec& spec, int first_gpu, std::int64_t kv_bytes_per_token);
+  int route(Pool& pool);
+  void arrive(int record);
+  void kick(int replica);
+  void end_step(int replica);
+  void transfer_kv(const LiveRequest& r, int prefill_rank);
+  void sample();
+  void finish(int record);
+  RankScheduler::Events events(int rank);
+
+  Scenario scenario_;
+  const Topology& topology_;
+  const Profile& profile_;
+  const Placement* placement_;
+  std::vector<Request> trace_;
+  EventQueue queue_;
+  std::unique_ptr<Network> kv_network_;  // disaggregated only
+  std::vector<Pool> pools_;
+  std::vector<RankScheduler> ranks_;
+  std::vector<int> rank_replica_;  // [rank] its replica
+  std::vector<int> incoming_;      // [rank] requests whose KV cache is on its way there
+  std::vector<Replica> replicas_;
+  ServingResults out_;
+  Rng rng_;
+  int outstanding_ = 0;  // arrived, not finished or rejected
+  bool arrivals_done_ = false;
+  TimePs sample_every_ps_ = 0;
+  std::vector<int> user_of_;  // closed loop: [record] its user
+};
+
+}  // namespace moesim
