@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(scenario simulate topology profile trace import_rows import_npy import_counts)
+[ ${#targets[@]} -gt 0 ] || targets=(scenario simulate topology profile trace request_trace import_rows import_npy import_counts)
 CXX=clang++ CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOESIM_FUZZ=ON -DMOESIM_MPI=OFF >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}")
 mkdir -p build-fuzz/findings
