@@ -190,8 +190,19 @@ Scenario read_scenario(const toml::table& table, const std::string& file, const 
   }
 
   if (auto gate = r.table_opt("gate")) {
-    const std::string kind = gate->choice_or("kind", "uniform", scenario_key("gate", "kind").choices);
+    // A routing preset gives the popularity fields; the table's own keys below override them.
+    if (gate->has("preset")) {
+      const std::string preset = gate->string("preset");
+      try {
+        s.gate = load_routing_preset(preset, base_dir);
+      } catch (const InputError& e) {
+        gate->fail("preset", e.what());
+      }
+    }
+    const std::string kind = gate->choice_or("kind", s.gate.preset.empty() ? "uniform" : setting_string(s.gate.kind),
+                                             scenario_key("gate", "kind").choices);
     if (kind == "trace") {
+      if (!s.gate.preset.empty()) gate->fail("preset", "a routing preset sets a synthetic gate, not kind = \"trace\"");
       s.trace_path = resolve_path(base_dir, gate->string("trace"));
     } else {
       s.gate.kind = *parse_setting<GateModel>(kind);
@@ -304,6 +315,46 @@ ModelSpec load_model_preset(const std::string& name, const std::string& base_dir
   return s.model;
 }
 
+std::string routing_presets_dir() { return (std::filesystem::path(models_dir()) / "routing").string(); }
+
+std::vector<std::string> routing_preset_names() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(routing_presets_dir(), ec))
+    if (entry.path().extension() == ".toml") names.push_back(entry.path().stem().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+GateSpec load_routing_preset(const std::string& name, const std::string& base_dir) {
+  const std::string path = is_path(name) ? resolve_path(base_dir, name)
+                                         : (std::filesystem::path(routing_presets_dir()) / (name + ".toml")).string();
+  if (!is_path(name) && !regular_file(path)) {
+    std::string known;
+    for (const auto& n : routing_preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw InputError(fmt::format("unknown routing preset \"{}\" (known: {}; presets are the TOML files in {})", name,
+                                 known, routing_presets_dir()));
+  }
+  const toml::table table = parse_toml_file(path);
+  TableReader root(table, path);
+  // Where the figures come from: required, so no preset ships without its evidence.
+  TableReader source = root.table("source");
+  for (std::string_view key : {"citation", "conditions", "fitted"}) source.string(key);
+  source.finish();
+  TableReader r = root.table("gate");
+  Scenario s;  // the keys' accessors fill a scenario's gate
+  std::vector<std::string> kinds = setting_names<GateModel>();
+  s.gate.kind = *parse_setting<GateModel>(r.choice("kind", kinds));
+  // The popularity keys only: capacity is a deployment's choice, not a property of the routing.
+  for (const ScenarioKey& k : scenario_keys())
+    if (k.section == "gate" && k.need == KeyNeed::optional && !k.name.starts_with("capacity") && r.has(k.name))
+      k.set(s, read_key(r, k, s, true));
+  r.finish();
+  root.finish();
+  s.gate.preset = name;
+  return s.gate;
+}
+
 Scenario load_scenario_table(const toml::table& table, const std::string& file, const std::string& base_dir) {
   return read_scenario(table, file, base_dir, nullptr);
 }
@@ -356,7 +407,9 @@ std::string scenario_to_toml(const Scenario& s) {
   if (!faults.empty()) root.insert("faults", std::move(faults));
   std::ostringstream os;
   os << "# Resolved scenario written by moesim: every value explicit"
-     << (s.model_preset.empty() ? "" : ", model preset \"" + s.model_preset + "\" expanded") << ".\n";
+     << (s.model_preset.empty() ? "" : ", model preset \"" + s.model_preset + "\" expanded")
+     << (s.gate.preset.empty() || !s.trace_path.empty() ? "" : ", routing preset \"" + s.gate.preset + "\" expanded")
+     << ".\n";
   os << root << "\n";
   return os.str();
 }

@@ -28,6 +28,14 @@ std::vector<std::string> model_preset_names();
 std::string models_dir();
 // The preset `name` of models_dir(), or nullopt when it has none by that name.
 std::optional<ModelSpec> find_model_preset(const std::string& name);
+// A routing preset: the popularity keys of a scenario's [gate] (kind, zipf_exponent,
+// lognormal_sigma, ..., groups; not capacity_*) in a [gate] table, and a [source] table with the
+// strings citation, conditions and fitted (what was measured and how the fields were found).
+// `name` is a file of routing_presets_dir() without .toml, or a path as for load_model_preset.
+// InputError naming the file for an unknown preset or a bad file. The result's preset = name.
+GateSpec load_routing_preset(const std::string& name, const std::string& base_dir = ".");
+std::string routing_presets_dir();  // models_dir()/routing
+std::vector<std::string> routing_preset_names();
 // The resolved scenario as TOML (every value explicit, model dims expanded, paths absolute).
 std::string scenario_to_toml(const Scenario& scenario);
 

@@ -129,6 +129,10 @@ std::vector<ScenarioKey> make_keys() {
       {"gate", "kind", T::choice, 0, 0, gate_kinds(), N::read_by_code, "`uniform`",
        "token -> top-k expert selection: a synthetic generator or a recorded trace",
        [](const Scenario& s) -> KeyValue { return s.trace_path.empty() ? setting_string(s.gate.kind) : "trace"; }},
+      {"gate", "preset", T::string, 0, 0, {}, N::read_by_code, "none",
+       "a routing preset fitted to published expert loads: a file of `models/routing/` without `.toml` (`moesim keys` "
+       "lists them), or a path to one; sets `kind` and the popularity keys below (not `capacity_*`), which the table's "
+       "own keys override. Not with `trace`"},
       {"gate", "trace", T::path, 0, 0, {}, N::read_by_code, "required with `trace`",
        "a routing trace (`sim/trace/FORMAT.md`); mapping rules below", MOESIM_STR(trace_path), nullptr,
        [](const Scenario& s) { return !s.trace_path.empty(); }},
@@ -138,6 +142,11 @@ std::vector<ScenarioKey> make_keys() {
       {"gate", "lognormal_sigma", T::number, 0, 10, {}, N::optional, "1.0",
        "lognormal: expert e weighs exp(sigma z_e), z_e ~ N(0,1); load CV ~ sqrt(e^(sigma^2) - 1)",
        MOESIM_NUM(gate.lognormal_sigma), nullptr,
+       [](const Scenario& s) { return synthetic_gate(s) && s.gate.kind == GateModel::lognormal; }},
+      {"gate", "lognormal_sigma_spread", T::number, 0, 3, {}, N::optional, "0",
+       "lognormal with layer_variation: layer l's sigma is lognormal_sigma x exp(spread x g_l), g_l ~ N(0,1) seeded "
+       "per layer (capped at 10): the skew itself differs between layers",
+       MOESIM_NUM(gate.lognormal_sigma_spread), nullptr,
        [](const Scenario& s) { return synthetic_gate(s) && s.gate.kind == GateModel::lognormal; }},
       {"gate", "layer_variation", T::boolean, 0, 0, {}, N::optional, "false",
        "each MoE layer has its own popularity (else one popularity for all layers)", MOESIM_BOOL(gate.layer_variation),
@@ -393,6 +402,9 @@ std::string scenario_keys_text() {
   std::string presets;
   for (const std::string& n : model_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
   out += fmt::format("\nmodel presets in {}: {}\n", models_dir(), presets);
+  std::string routing;
+  for (const std::string& n : routing_preset_names()) routing += (routing.empty() ? "" : ", ") + n;
+  out += fmt::format("routing presets in {}: {}\n", routing_presets_dir(), routing);
   return out;
 }
 

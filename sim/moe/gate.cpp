@@ -178,6 +178,7 @@ class SyntheticGate final : public Gate {
       }
     chosen_.assign(static_cast<std::size_t>(groups_), 0);
     taken_.resize(static_cast<std::size_t>(n));
+    allowed_.resize(static_cast<std::size_t>(n));
     const int max_rejections = 32;
     for (int t = 0; t < tokens; ++t) {
       int v = 0;
@@ -185,21 +186,24 @@ class SyntheticGate final : public Gate {
       const int offset = v == 1 ? shift : 0;
       mass_left_.assign(group_mass_.begin() + v * groups_, group_mass_.begin() + (v + 1) * groups_);
       std::fill(chosen_.begin(), chosen_.end(), 0);
+      const std::uint32_t clock = next_group_clock();
       for (int i = 0; i < groups_per_token_; ++i) {
         const int g = weighted_pick(rng, mass_left_.data(), groups_);
         mass_left_[static_cast<std::size_t>(g)] = 0.0;
         chosen_[static_cast<std::size_t>(g)] = 1;
+        // Per expert, so the rejection loop below needs no division by the group size.
+        std::fill_n(allowed_.begin() + static_cast<std::ptrdiff_t>(g) * size, size, clock);
       }
-      const std::uint32_t clock = next_group_clock();
       for (int k = 0; k < top_k_; ++k) {
         int e = -1;
         for (int tries = 0; tries < max_rejections && e < 0; ++tries) {
           int d = table.slot_to_expert[alias_draw(rng, table.alias, n)] + offset;
           if (d >= n) d -= n;
-          if (chosen_[static_cast<std::size_t>(d / size)] && taken_[static_cast<std::size_t>(d)] != clock) e = d;
+          if (allowed_[static_cast<std::size_t>(d)] == clock) e = d;
         }
         if (e < 0) e = exact_grouped(rng, expert_weight_.data() + static_cast<std::size_t>(v * n), size, clock);
         taken_[static_cast<std::size_t>(e)] = clock;
+        allowed_[static_cast<std::size_t>(e)] = 0;  // clocks start at 1
         *out++ = e;
       }
     }
@@ -217,6 +221,7 @@ class SyntheticGate final : public Gate {
   std::uint32_t next_group_clock() {
     if (++group_clock_ == 0) {  // wrapped: old marks could alias the new clock
       std::fill(taken_.begin(), taken_.end(), 0u);
+      std::fill(allowed_.begin(), allowed_.end(), 0u);
       group_clock_ = 1;
     }
     return group_clock_;
@@ -314,8 +319,9 @@ class SyntheticGate final : public Gate {
   std::uint32_t clock_ = 0;
   // Group-limited draws: [variant * experts + e], [variant * groups + g], then per token.
   std::vector<double> expert_weight_, group_mass_, mass_left_, candidate_weight_;
-  std::vector<char> chosen_;          // [group]: chosen by the current token
-  std::vector<std::uint32_t> taken_;  // [expert] == group_clock_: taken by the current token
+  std::vector<char> chosen_;            // [group]: chosen by the current token
+  std::vector<std::uint32_t> taken_;    // [expert] == group_clock_: taken by the current token
+  std::vector<std::uint32_t> allowed_;  // [expert] == group_clock_: in a chosen group, not taken
   std::uint32_t group_clock_ = 0;
 };
 
@@ -340,6 +346,9 @@ std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int
   const double sigma = spec.lognormal_sigma;
   if (!(sigma >= 0.0 && sigma <= 10.0))
     throw InputError(fmt::format("gate: lognormal_sigma must be in [0, 10], got {}", sigma));
+  const double spread = spec.lognormal_sigma_spread;
+  if (!(spread >= 0.0 && spread <= 3.0))
+    throw InputError(fmt::format("gate: lognormal_sigma_spread must be in [0, 3], got {}", spread));
   check_unit(spec.layer_correlation, "layer_correlation");
   check_unit(spec.drift_per_step, "drift_per_step");
   check_unit(spec.rank_locality, "rank_locality");
@@ -361,6 +370,7 @@ std::unique_ptr<Gate> make_synthetic_gate(const GateSpec& spec, int experts, int
     p.kind = spec.kind == GateModel::zipf ? PopularityKind::zipf : PopularityKind::lognormal;
     p.zipf_exponent = s;
     p.lognormal_sigma = sigma;
+    p.lognormal_sigma_spread = spread;
     p.layer_variation = spec.layer_variation;
     p.layer_correlation = spec.layer_correlation;
     p.drift_per_step = spec.drift_per_step;

@@ -16,6 +16,7 @@ namespace {
 constexpr std::uint64_t kPermutationTag = 0x7065726d75746531ULL;
 constexpr std::uint64_t kDriftPermutationTag = 0x6472696674706572ULL;
 constexpr std::uint64_t kLognormalTag = 0x6c6f676e6f726d31ULL;
+constexpr std::uint64_t kSigmaSpreadTag = 0x7369676d61737072ULL;
 
 void shuffle(int* a, std::size_t n, Rng& rng) {  // Fisher-Yates, as the gate has always done it
   for (std::size_t i = n - 1; i > 0; --i) {
@@ -88,6 +89,16 @@ PopularityField::PopularityField(const PopularityParams& params)
     identity_.resize(n_);
     std::iota(identity_.begin(), identity_.end(), 0);
     weight_.assign(layers, std::vector<double>(n_));
+    sigma_.assign(layers, params_.lognormal_sigma);
+    if (params_.layer_variation && params_.lognormal_sigma_spread > 0.0) {
+      // One draw per layer from its own stream: a layer's skew does not depend on the layer count.
+      for (std::size_t l = 0; l < layers; ++l) {
+        Rng rng = Rng::derived(params_.seed, kSigmaSpreadTag, static_cast<std::uint64_t>(l));
+        double g = 0.0;
+        fill_normal(&g, 1, rng);
+        sigma_[l] = std::min(10.0, params_.lognormal_sigma * std::exp(params_.lognormal_sigma_spread * g));
+      }
+    }
   }
   seek(0);
 }
@@ -153,7 +164,8 @@ void PopularityField::derive(int layer) {
   const double* z = z_.data() + li * n_;
   if (params_.kind == PopularityKind::lognormal) {
     std::vector<double>& w = weight_[li];
-    for (std::size_t e = 0; e < n_; ++e) w[e] = std::exp(params_.lognormal_sigma * z[e]);
+    const double sigma = sigma_[li];
+    for (std::size_t e = 0; e < n_; ++e) w[e] = std::exp(sigma * z[e]);
     return;
   }
   std::vector<int>& map = map_[li];

@@ -19,6 +19,7 @@ struct PopularityParams {
   bool layer_variation = false;  // false: one popularity layer shared by every MoE layer
   double zipf_exponent = 0.0;
   double lognormal_sigma = 1.0;
+  double lognormal_sigma_spread = 0.0;  // per-layer sigma = sigma * exp(spread * g_l), capped at 10
   double layer_correlation = 0.0;
   double drift_per_step = 0.0;
   int drift_interval_steps = 1;
@@ -42,6 +43,9 @@ class PopularityField {
   // True when the weights never change (zipf: weight of rank r), so one alias table serves all.
   bool fixed_weights() const { return params_.kind == PopularityKind::zipf; }
 
+  // Lognormal sigma of popularity layer l (the same in every epoch).
+  double sigma(int layer) const { return sigma_[static_cast<std::size_t>(layer)]; }
+
   // Current epoch, popularity layer l (computed on first use per epoch; references stay valid).
   const std::vector<double>& weights(int layer);
   const std::vector<int>& slot_to_expert(int layer);
@@ -60,6 +64,7 @@ class PopularityField {
   std::vector<double> quantile_;             // zipf: q_r, descending
   std::vector<double> rank_weight_;          // zipf: 1 / (r + 1)^s
   std::vector<int> identity_;                // lognormal: slot = expert
+  std::vector<double> sigma_;                // lognormal: [layer]: sigma_l
   std::vector<double> z_;                    // [layer * n + e]: latent score of the current epoch
   std::vector<int> perm_;                    // zipf: [layer * n + r]: the fresh permutation of the current epoch
   std::vector<char> pure_;                   // zipf: [layer]: z is exactly that permutation's scores

@@ -32,7 +32,12 @@ struct SettingNames<CapacityPolicy> {
 //   uniform:   1 for every expert (ignores every field below, like layer_variation always has).
 //   zipf:      experts ranked by z descending (ties: lower id first); rank r weighs 1 / (r + 1)^s.
 //              With the defaults (rho = 0, no drift) the ranking is exactly the permutation above.
-//   lognormal: expert e weighs exp(sigma * z[n][l][e]): expected load CV sqrt(exp(sigma^2) - 1).
+//   lognormal: expert e weighs exp(sigma_l * z[n][l][e]): expected load CV sqrt(exp(sigma_l^2) - 1).
+//              sigma_l = sigma * exp(spread * g_l), g_l ~ N(0, 1) seeded by layer l alone (not by
+//              epoch: a layer keeps its skew while its hot set drifts), spread =
+//              lognormal_sigma_spread, capped at 10; spread = 0 or no layer_variation: sigma_l =
+//              sigma. So log sigma_l ~ N(log sigma, spread^2): some layers far more skewed than
+//              others, as measured on DeepSeek-R1 (models/routing/).
 // Without layer_variation there is one popularity layer, shared by all MoE layers (so
 // layer_correlation has no effect). With drift_per_step = 0 every step is in epoch 0.
 // Per-rank locality: a token of source rank r draws, with probability rank_locality, from the
@@ -43,8 +48,12 @@ struct SettingNames<CapacityPolicy> {
 // contiguous placement puts on GPU r when R = GPUs.
 struct GateSpec {
   GateModel kind = GateModel::uniform;
-  double zipf_exponent = 1.0;    // [0, 20]: popularity of the r-th most popular expert ~ 1 / r^s
-  double lognormal_sigma = 1.0;  // [0, 10]: sd of the log-weights (DeepSeek-V3 loads fit log-normal)
+  // The routing preset (models/routing/<preset>.toml) the fields below came from; "" = none. Only
+  // a label: the gate reads the fields.
+  std::string preset;
+  double zipf_exponent = 1.0;           // [0, 20]: popularity of the r-th most popular expert ~ 1 / r^s
+  double lognormal_sigma = 1.0;         // [0, 10]: sd of the log-weights (DeepSeek-V3 loads fit log-normal)
+  double lognormal_sigma_spread = 0.0;  // [0, 3]: per-layer spread of sigma above (with layer_variation)
   // Per-layer variation: each MoE layer has its own popularity, so the hot experts differ between
   // layers. Off: one popularity for all layers (zipf: expert 0 is the most popular in every layer).
   bool layer_variation = false;
