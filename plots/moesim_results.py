@@ -307,3 +307,93 @@ def maybe_number(text):
 def output_next_to(input_path, output, default_name):
     """Resolve -o for a single-file input; default: next to the input file."""
     return output_path(os.path.dirname(os.path.abspath(input_path)), output, default_name)
+
+
+# --- Serving results (per_request.csv, serving_timeline.csv, summary.json "serving") ---
+
+PER_REQUEST_COLUMNS = ["request", "ttft_ms", "tpot_ms", "output_tokens"]
+TIMELINE_COLUMNS = ["time_s", "pool", "waiting", "running",
+                    "kv_used_fraction_mean", "kv_used_fraction_max"]
+# Pools in drawing order; a pool not listed here comes after these, in file order.
+POOLS = ["colocated", "prefill", "decode"]
+
+
+def read_nonempty_csv(path, required, what):
+    """read_csv_file, with a clear message for an empty (0-byte or blank) file."""
+    if os.path.isfile(path) and os.path.getsize(path) > 0:
+        with open(path) as f:
+            blank = not f.read(4096).strip()
+    else:
+        blank = os.path.isfile(path)
+    if blank:
+        raise ResultsError("%s: empty file (expected a %s with a header line)" % (path, what))
+    return read_csv_file(path, required, what)
+
+
+def percentile(sorted_values, q):
+    """The q-th percentile (0..100) of an ascending list, interpolated linearly
+    between the closest ranks (numpy's default)."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def load_summary_optional(results_dir):
+    """summary.json as a dict, or {} when the directory has none (a malformed one
+    is still an error)."""
+    if not os.path.isfile(os.path.join(results_dir, "summary.json")):
+        return {}
+    return load_summary(results_dir)
+
+
+def serving_summary(summary, results_dir):
+    """summary.json's "serving" object ({} when absent); an error if it is not an object."""
+    serving = summary.get("serving", {})
+    if not isinstance(serving, dict):
+        raise ResultsError("%s: \"serving\" is not an object"
+                           % os.path.join(results_dir, "summary.json"))
+    return serving
+
+
+def load_per_request(results_dir):
+    """per_request.csv -> (path, rows as dicts with ttft_ms (float), tpot_ms (float or
+    None when output_tokens == 1 leaves it empty), meets_slo (bool or None))."""
+    if not os.path.isdir(results_dir):
+        raise ResultsError("%s is not a directory (expected a serving results directory)"
+                           % results_dir)
+    path = _path(results_dir, "per_request.csv")
+    _, rows = read_nonempty_csv(path, PER_REQUEST_COLUMNS,
+                                "per_request.csv written by a serving run")
+    out = []
+    for row in rows:
+        tpot = row["tpot_ms"].strip()
+        meets = (row.get("meets_slo") or "").strip()
+        out.append({
+            "ttft_ms": _num(path, row, "ttft_ms"),
+            "tpot_ms": _num(path, row, "tpot_ms") if tpot else None,
+            "meets_slo": None if not meets else _num(path, row, "meets_slo", int) != 0,
+        })
+    return path, out
+
+
+def load_serving_timeline(results_dir):
+    """serving_timeline.csv -> (path, {pool: list of rows sorted by time}), pools in
+    POOLS order; each row maps the TIMELINE_COLUMNS (but pool) to floats."""
+    if not os.path.isdir(results_dir):
+        raise ResultsError("%s is not a directory (expected a serving results directory)"
+                           % results_dir)
+    path = _path(results_dir, "serving_timeline.csv")
+    _, rows = read_nonempty_csv(path, TIMELINE_COLUMNS,
+                                "serving_timeline.csv written by a serving run")
+    pools = {}
+    for row in rows:
+        pool = row["pool"].strip()
+        if not pool:
+            raise ResultsError("%s: column pool: empty value" % path)
+        pools.setdefault(pool, []).append(
+            {c: _num(path, row, c) for c in TIMELINE_COLUMNS if c != "pool"})
+    order = [p for p in POOLS if p in pools] + [p for p in pools if p not in POOLS]
+    return path, {p: sorted(pools[p], key=lambda r: r["time_s"]) for p in order}

@@ -7,20 +7,28 @@ every plot script (with this interpreter, sys.executable) on those outputs, on
 calibrate/profiles/h100-sxm.toml (measured, with its [kernels] tables) and on
 h100-sxm-datasheet.toml with hand-made [kernels] tables added, and checks that every output exists, is non-empty and has the right
 magic bytes. Also checks that bad inputs give a clean error (exit 1, no
-traceback).
+traceback). The serving plots (pareto.py, serving_latency.py,
+serving_timeline.py) run on hand-made serving outputs (make_serving_inputs) until
+moesim writes them; --serving-only runs just those, without a moesim binary.
 
 Usage: test_plots.py --moesim BUILD/moesim --source-dir REPO --work DIR
+       test_plots.py --serving-only --source-dir REPO --work DIR
 Exit codes: 0 pass, 1 fail, 77 skip (matplotlib not installed).
 """
 
 import argparse
+import csv
+import json
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
 
 SKIP = 77
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+PDF_MAGIC = b"%PDF-"
 
 failures = []
 
@@ -55,14 +63,192 @@ def check_image(path):
         check(len(data) > 10000, "%s is larger than 10 kB (%d bytes)" % (path, len(data)))
     elif path.endswith(".svg"):
         check(b"<svg" in data[:4096], "%s contains an <svg> element" % path)
+    elif path.endswith(".pdf"):
+        check(data.startswith(PDF_MAGIC), "%s starts with %%PDF-" % path)
+
+
+def fresh_work(work):
+    """Recreate the work dir; the environment the scripts run in."""
+    if os.path.isdir(work):
+        shutil.rmtree(work)
+    os.makedirs(work)
+    print("work dir: %s" % work)
+    env = dict(os.environ)
+    env["MPLBACKEND"] = "Agg"
+    env["MPLCONFIGDIR"] = os.path.join(work, "mplconfig")  # writable, isolated cache
+    return env
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def make_serving_inputs(folder):
+    """Hand-made serving outputs in the formats moesim will write: a results directory
+    (per_request.csv, 50 requests; serving_timeline.csv, prefill and decode pools;
+    summary.json with "serving") and a sweep.csv (2 configurations x 3 loads, plus one
+    timed-out run). Returns (results_dir, sweep_csv). Replace its call with `moesim run` /
+    `moesim sweep` of a serving scenario once moesim writes these files."""
+    rng = random.Random(7)
+    results = os.path.join(folder, "results")
+    os.makedirs(results)
+    rows, t = [], 0.0
+    slo_ttft_ms, slo_tpot_ms = 400.0, 40.0
+    for i in range(50):
+        t += rng.expovariate(4.0)
+        prompt = rng.randint(64, 4096)
+        output = 1 if i % 10 == 3 else rng.randint(2, 512)
+        ttft = 40 + prompt / 25.0 + rng.lognormvariate(3.5, 1.0)
+        tpot = 18 + rng.lognormvariate(1.8, 0.6) if output > 1 else None
+        first = t + ttft / 1e3
+        finish = first + (output - 1) * (tpot or 0) / 1e3
+        meets = ttft <= slo_ttft_ms and (tpot is None or tpot <= slo_tpot_ms)
+        rows.append([i, "%.6f" % t, prompt, output, 2 + i % 4, i % 2, "%.6f" % first,
+                     "%.6f" % finish, "%.3f" % ttft, "" if tpot is None else "%.3f" % tpot,
+                     "%.6f" % (finish - t), 1 if i % 17 == 5 else 0, int(meets)])
+    write_csv(os.path.join(results, "per_request.csv"),
+              ["request", "arrival_s", "prompt_tokens", "output_tokens", "rank",
+               "prefill_rank", "first_token_s", "finish_s", "ttft_ms", "tpot_ms", "e2e_s",
+               "preemptions", "meets_slo"], rows)
+    rows = []
+    for k in range(81):
+        time_s = 0.25 * k
+        load = math.sin(math.pi * time_s / 20.0)  # rises, then drains
+        for pool, ranks in (("prefill", 2), ("decode", 4)):
+            waiting = max(0, int(round(12 * load - (6 if pool == "decode" else 2))))
+            running = int(round((3 if pool == "prefill" else 40) * load)) + (k % 3 == 0)
+            kv_mean = min(0.97, (0.2 if pool == "prefill" else 0.85) * load + 0.02)
+            kv_max = min(1.0, kv_mean * 1.15)
+            rows.append(["%.2f" % time_s, pool, waiting, running, "%.4f" % kv_mean,
+                         "%.4f" % kv_max, running * (512 if pool == "prefill" else 1) * ranks,
+                         "%.3f" % (8 + 10 * load)])
+    write_csv(os.path.join(results, "serving_timeline.csv"),
+              ["time_s", "pool", "waiting", "running", "kv_used_fraction_mean",
+               "kv_used_fraction_max", "batch_tokens", "step_ms"], rows)
+    summary = {
+        "scenario": {"name": "serving-handmade"}, "model": {"name": "deepseek-v3"},
+        "topology": {"name": "hgx-h100", "gpus_used": 6},
+        "serving": {"ttft_ms_p50": 160.0, "ttft_ms_p90": 320.0, "ttft_ms_p99": 700.0,
+                    "tpot_ms_p50": 25.0, "tpot_ms_p90": 32.0, "tpot_ms_p99": 45.0,
+                    "e2e_s_p50": 6.0, "e2e_s_p90": 11.0, "e2e_s_p99": 14.0,
+                    "output_tokens_per_s_per_gpu": 900.0, "input_tokens_per_s_per_gpu": 3000.0,
+                    "tokens_per_s_per_user": 38.0, "goodput_rps": 3.1,
+                    "slo_ttft_ms": slo_ttft_ms, "slo_tpot_ms": slo_tpot_ms}}
+    with open(os.path.join(results, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+
+    metrics = ["output_tokens_per_s_per_gpu", "input_tokens_per_s_per_gpu",
+               "tokens_per_s_per_user", "ttft_ms_p90", "tpot_ms_p90", "gpus", "goodput_rps"]
+    rows, run_id = [], 0
+    for mtp in (0, 2):
+        for rate in (2, 8, 32):
+            # More load: more tokens per GPU, slower per user; at 32/s the queue
+            # grows, so throughput drops again (a dominated point) for mtp = 0.
+            speed = (60.0 if mtp == 0 else 95.0) / (1 + rate / 16.0)
+            tput = (1400.0 if mtp == 0 else 1900.0) * (rate / (rate + 6.0))
+            if mtp == 0 and rate == 32:
+                tput *= 0.6
+            rows.append([run_id, mtp, rate, "ok", "%.1f" % tput, "%.1f" % (3 * tput),
+                         "%.2f" % speed, "%.1f" % (150 + 20 * rate), "%.2f" % (1000 / speed),
+                         8, "%.2f" % (rate * 0.9), "1.5", "0.1.0+abc", "0" * 16, ""])
+            run_id += 1
+    rows.append([run_id, 2, 64, "timeout"] + [""] * len(metrics)
+                + ["600.0", "0.1.0+abc", "0" * 16, "run took longer than 600 s"])
+    sweep_csv = os.path.join(folder, "sweep.csv")
+    write_csv(sweep_csv, ["run_id", "serving.mtp_draft_tokens", "serving.rate_per_s", "status"]
+              + metrics + ["wall_s", "build", "scenario_hash", "error"], rows)
+    return results, sweep_csv
+
+
+def copy_without(src, dst, column):
+    """dst = the CSV file src without one column."""
+    with open(src, newline="") as f:
+        rows = list(csv.reader(f))
+    k = rows[0].index(column)
+    write_csv(dst, [c for i, c in enumerate(rows[0]) if i != k],
+              [[c for i, c in enumerate(r) if i != k] for r in rows[1:]])
+
+
+def check_serving_plots(plots, work, env, results, sweep_csv):
+    """pareto.py on sweep_csv, serving_latency.py and serving_timeline.py on the results
+    directory: outputs in PNG, SVG and PDF, and clean errors for a missing column and an
+    empty file. Works on hand-made or real moesim outputs alike."""
+    py = sys.executable
+    pareto = os.path.join(plots, "pareto.py")
+    latency = os.path.join(plots, "serving_latency.py")
+    timeline = os.path.join(plots, "serving_timeline.py")
+    out = os.path.join(work, "serving-out")
+    jobs = [
+        ([py, pareto, sweep_csv], os.path.join(os.path.dirname(sweep_csv), "pareto.png")),
+        ([py, pareto, sweep_csv, "--slo-tpot-ms", "25", "--series", "serving.mtp_draft_tokens",
+          "-o", os.path.join(out, "pareto.svg")], os.path.join(out, "pareto.svg")),
+        ([py, latency, results, "-o", os.path.join(out, "serving_latency.png")],
+         os.path.join(out, "serving_latency.png")),
+        ([py, latency, results, "-o", os.path.join(out, "serving_latency.pdf")],
+         os.path.join(out, "serving_latency.pdf")),
+        ([py, timeline, results], os.path.join(results, "serving_timeline.png")),
+        ([py, timeline, results, "-o", os.path.join(out, "serving_timeline.svg")],
+         os.path.join(out, "serving_timeline.svg")),
+    ]
+    for cmd, image in jobs:
+        p = run(cmd, work, env)
+        if check(p.returncode == 0, "%s exits 0" % " ".join(
+                [os.path.basename(cmd[1])] + [c for c in cmd[3:] if c.startswith("--")])):
+            check_image(image)
+        check("Traceback" not in p.stderr, "no Python traceback")
+
+    # The frontier: the runs no other run beats on both axes.
+    sys.path.insert(0, plots)
+    import pareto as pareto_module
+    front = pareto_module.pareto_front([(1, 5), (2, 4), (2, 3), (3, 1), (0.5, 4), (3, 0.5)])
+    check(front == [(1, 5), (2, 4), (3, 1)], "pareto_front keeps the non-dominated points")
+    front = pareto_module.pareto_front([(1, 5), (2, 6), (2, 3), (0.5, 4)], x_low=True)
+    check(front == [(0.5, 4), (1, 5), (2, 6)], "pareto_front with lower x better")
+    check(pareto_module.lower_is_better("ttft_ms_p90")
+          and not pareto_module.lower_is_better("tokens_per_s_per_user"),
+          "latency metrics count as better when lower")
+
+    # Bad inputs: a missing column and an empty file, for each script.
+    bad = os.path.join(work, "serving-bad")
+    os.makedirs(bad)
+    no_col_csv = os.path.join(bad, "sweep_no_y.csv")
+    copy_without(sweep_csv, no_col_csv, "output_tokens_per_s_per_gpu")
+    empty_csv = os.path.join(bad, "sweep_empty.csv")
+    open(empty_csv, "w").close()
+    cases = [([py, pareto, no_col_csv], "pareto.py on a sweep.csv without its y column"),
+             ([py, pareto, empty_csv], "pareto.py on an empty sweep.csv")]
+    for script, name, column in ((latency, "per_request.csv", "ttft_ms"),
+                                 (timeline, "serving_timeline.csv", "waiting")):
+        no_col, empty = (os.path.join(bad, "%s-%s" % (name[:-4], k)) for k in ("no-col", "empty"))
+        for d in (no_col, empty):
+            os.makedirs(d)
+            shutil.copy(os.path.join(results, "summary.json"), d)
+        copy_without(os.path.join(results, name), os.path.join(no_col, name), column)
+        open(os.path.join(empty, name), "w").close()
+        cases += [([py, script, no_col], "%s on a %s without %s" % (
+                      os.path.basename(script), name, column)),
+                  ([py, script, empty], "%s on an empty %s" % (os.path.basename(script), name))]
+    for cmd, what in cases:
+        p = run(cmd + ["-o", os.path.join(bad, "x.png")], work, env)
+        lines = p.stderr.strip().splitlines()
+        check(p.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:")
+              and "Traceback" not in p.stderr, "%s fails cleanly" % what)
+        check(not os.path.exists(os.path.join(bad, "x.png")), "%s writes no image" % what)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--moesim", required=True, help="path to the moesim binary")
+    ap.add_argument("--moesim", help="path to the moesim binary")
     ap.add_argument("--source-dir", required=True, help="repository root")
     ap.add_argument("--work", required=True, help="scratch directory (recreated)")
+    ap.add_argument("--serving-only", action="store_true",
+                    help="only the serving plots on hand-made inputs (no moesim needed)")
     args = ap.parse_args()
+    if not args.moesim and not args.serving_only:
+        ap.error("--moesim is required (unless --serving-only)")
 
     try:
         import matplotlib  # noqa: F401
@@ -70,11 +256,15 @@ def main():
         print("SKIP: matplotlib not installed (for %s)" % sys.executable)
         return SKIP
 
-    moesim = os.path.abspath(args.moesim)
     src = os.path.abspath(args.source_dir)
     # Everything goes into a subfolder this test owns, so that only it is wiped.
     work = os.path.join(os.path.abspath(args.work), "plots-test")
     plots = os.path.join(src, "plots")
+    if args.serving_only:
+        env = fresh_work(work)
+        check_serving_plots(plots, work, env, *make_serving_inputs(os.path.join(work, "serving")))
+        return report()
+    moesim = os.path.abspath(args.moesim)
     scenario = os.path.join(src, "scenarios", "smoke.toml")
     for path in (moesim, scenario, os.path.join(plots, "step_breakdown.py"),
                  os.path.join(plots, "hotspot_heatmap.py"),
@@ -87,13 +277,7 @@ def main():
             print("FAIL: %s not found" % path)
             return 1
 
-    if os.path.isdir(work):
-        shutil.rmtree(work)
-    os.makedirs(work)
-    print("work dir: %s" % work)
-    env = dict(os.environ)
-    env["MPLBACKEND"] = "Agg"
-    env["MPLCONFIGDIR"] = os.path.join(work, "mplconfig")  # writable, isolated cache
+    env = fresh_work(work)
     # Run everything from the work dir, so that nothing depends on the caller's cwd.
     cwd = work
 
@@ -211,6 +395,12 @@ def main():
     p = run([py, step, results, "-o", os.path.join(work, "x.txt")], cwd, env)
     check(p.returncode == 1 and "extension" in p.stderr, "bad -o extension is rejected")
 
+    # The serving plots, on hand-made outputs (moesim does not write them yet).
+    check_serving_plots(plots, work, env, *make_serving_inputs(os.path.join(work, "serving")))
+    return report()
+
+
+def report():
     if failures:
         print("%d check(s) failed:" % len(failures))
         for f in failures:
