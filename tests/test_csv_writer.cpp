@@ -107,6 +107,22 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   s.straggler_phase = "attention";
   s.straggler_share = 0.375;
   s.straggler_phase_share = 0.25;
+  s.serving.ttft_ms_p50 = 101.5;
+  s.serving.ttft_ms_p90 = 102.5;
+  s.serving.ttft_ms_p99 = 103.5;
+  s.serving.tpot_ms_p50 = 104.5;
+  s.serving.tpot_ms_p90 = 105.5;
+  s.serving.tpot_ms_p99 = 106.5;
+  s.serving.e2e_s_p50 = 107.5;
+  s.serving.e2e_s_p90 = 108.5;
+  s.serving.e2e_s_p99 = 109.5;
+  s.serving.output_tokens_per_s_per_gpu = 110.5;
+  s.serving.input_tokens_per_s_per_gpu = 111.5;
+  s.serving.tokens_per_s_per_user = 112.5;
+  s.serving.request_rate_per_s = 113.5;
+  s.serving.goodput_rps = 114.5;
+  s.serving.slo_attainment = 115.5;
+  s.serving.memo_error_p99 = 116.5;
   s.bottleneck_link = "gpu5->leaf0";
   s.bottleneck_link_class = "nic";
   s.bottleneck_link_share = 0.125;
@@ -148,7 +164,23 @@ TEST_CASE("metric registry: unique names, each read from its own Summary field",
   CHECK(text("straggler_phase") == "attention");
   CHECK(text("bottleneck_link") == "gpu5->leaf0");
   CHECK(text("bottleneck_link_class") == "nic");
-  CHECK(names.size() == 32);  // every metric checked above
+  CHECK(num("ttft_ms_p50") == 101.5);
+  CHECK(num("ttft_ms_p90") == 102.5);
+  CHECK(num("ttft_ms_p99") == 103.5);
+  CHECK(num("tpot_ms_p50") == 104.5);
+  CHECK(num("tpot_ms_p90") == 105.5);
+  CHECK(num("tpot_ms_p99") == 106.5);
+  CHECK(num("e2e_s_p50") == 107.5);
+  CHECK(num("e2e_s_p90") == 108.5);
+  CHECK(num("e2e_s_p99") == 109.5);
+  CHECK(num("output_tokens_per_s_per_gpu") == 110.5);
+  CHECK(num("input_tokens_per_s_per_gpu") == 111.5);
+  CHECK(num("tokens_per_s_per_user") == 112.5);
+  CHECK(num("request_rate_per_s") == 113.5);
+  CHECK(num("goodput_rps") == 114.5);
+  CHECK(num("slo_attainment") == 115.5);
+  CHECK(num("memo_error_p99") == 116.5);
+  CHECK(names.size() == 48);  // every metric checked above
   // Each formats with its own format; an unknown name is a programming error.
   for (const moesim::io::Metric& m : moesim::io::metrics()) CHECK_NOTHROW(moesim::io::format_metric(m, s));
   CHECK(moesim::io::format_metric(metric("step_us_p50"), s) == "2.5000");
