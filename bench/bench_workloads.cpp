@@ -34,6 +34,10 @@ namespace {
 using moesim::bench::cpu_seconds;
 using moesim::bench::peak_rss_mib;
 
+std::vector<std::string> zipf_gate() {
+  return {"gate.kind=\"zipf\"", "gate.zipf_exponent=0.6", "gate.layer_variation=true", "gate.groups=0"};
+}
+
 struct Workload {
   const char* name;
   const char* scenario;  // relative to the source tree
@@ -45,15 +49,21 @@ struct Workload {
 std::vector<Workload> workloads() {
   return {
       // DeepSeek-V3 decode, one GB200 NVL72 rack, EP72, 128 tokens per GPU, 58 MoE layers.
-      {"decode-nvl72-ep72", "scenarios/default.toml", 50, {}},
+      // The routing of the benchmark's history (Zipf 0.6 per layer, no group limit), whatever preset
+      // the default scenario uses.
+      {"decode-nvl72-ep72", "scenarios/default.toml", 50, zipf_gate()},
       // DeepSeek-V3 prefill, EP32 over four HGX H100 nodes, 4096 tokens per GPU, one micro-batch.
       {"prefill-hgx4-ep32", "scenarios/hgx-prefill.toml", 10, {"overlap.mode=\"none\""}},
       // DeepSeek-V3 decode at EP2048 over 29 NVL72 racks (bench/gb200-nvl72-x29.toml), one step.
       {"decode-x29-ep2048",
        "scenarios/default.toml",
        1,
-       {"hardware.topology=\"../bench/gb200-nvl72-x29.toml\"", "parallelism.ep=2048"},
+       {"hardware.topology=\"../bench/gb200-nvl72-x29.toml\"", "parallelism.ep=2048", "gate.kind=\"zipf\"",
+        "gate.zipf_exponent=0.6", "gate.layer_variation=true", "gate.groups=0"},
        true},
+      // Serving: an hour of Poisson traffic (3,000 requests per minute) on one NVL72 rack, EP72; the
+      // step engine prices each distinct batch shape (steps column: steps simulated in full).
+      {"serve-nvl72-1h", "scenarios/serve-nvl72.toml", 1, {"serving.duration_s=3600"}, true},
   };
 }
 
@@ -103,6 +113,16 @@ int run_one(const std::string& source_dir, const Workload& w, const std::string&
   const double cpu = cpu_seconds() - cpu0;
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   const auto& r = run.results;
+  if (run.serving) {
+    const moesim::ServingSummary& v = run.summary.serving;
+    std::printf("%-18s %-8s %5lld %8.2f %8.2f  requests %lld, steps %lld, %lld simulated in full, memo error p99 %.2f%%, "
+                "TTFT p90 %.1f ms, TPOT p90 %.2f ms\n",
+                w.name, mode.c_str(), static_cast<long long>(v.steps_simulated), wall, cpu,
+                static_cast<long long>(v.completed), static_cast<long long>(v.steps),
+                static_cast<long long>(v.steps_simulated), 100 * v.memo_error_p99, v.ttft_ms_p90, v.tpot_ms_p90);
+    std::fflush(stdout);
+    return 0;
+  }
   std::printf("%-18s %-8s %5d %8.2f %8.2f %12.3g %14.3g %12.3g %10llu %9.1f %12.1f\n", w.name, mode.c_str(), steps,
               wall, cpu, static_cast<double>(r.assignments) / cpu, static_cast<double>(r.flows) / cpu,
               static_cast<double>(r.events) / cpu, static_cast<unsigned long long>(r.flows), peak_rss_mib(),

@@ -23,6 +23,11 @@ struct PlanArgs {
   double target_tokens_per_s = 0;
   double max_step_ms = 0;
   int show = 5;
+  // Serving plans: the request rate to serve, the latency SLOs at a percentile, an optional price.
+  double rate_per_s = 0;
+  double max_ttft_ms = 0, max_tpot_ms = 0;
+  int percentile = 90;
+  double gpu_hour_price = 0;
 };
 
 struct Candidate {
@@ -57,6 +62,114 @@ std::vector<Candidate> read_rows(const std::string& csv_path) {
     rows.push_back(c);
   }
   return rows;
+}
+
+struct ServingCandidate {
+  std::string config;
+  int gpus = 0;
+  double ttft_ms = 0, tpot_ms = 0;  // at the plan's percentile
+  double out_per_gpu = 0;           // output tokens/s per GPU
+  double rate = 0;                  // completed requests/s
+  double cost_per_mtok = 0;         // price per million output tokens (0 without a price)
+};
+
+std::vector<ServingCandidate> read_serving_rows(const std::string& csv_path, int pct, double price) {
+  std::ifstream in(csv_path);
+  std::string line;
+  std::getline(in, line);
+  const std::vector<std::string> header = io::split_csv(line, io::CsvSpaces::keep);
+  auto col = [&](const std::string& name) {
+    const auto it = std::find(header.begin(), header.end(), name);
+    if (it == header.end()) throw Error(fmt::format("{}: no column {}", csv_path, name));
+    return static_cast<std::size_t>(it - header.begin());
+  };
+  const std::size_t status = col("status"), gpus = col("gpus"), ttft = col(fmt::format("ttft_ms_p{}", pct)),
+                    tpot = col(fmt::format("tpot_ms_p{}", pct)), out = col("output_tokens_per_s_per_gpu"),
+                    rate = col("request_rate_per_s");
+  std::vector<ServingCandidate> rows;
+  while (std::getline(in, line)) {
+    const std::vector<std::string> f = io::split_csv(line, io::CsvSpaces::keep);
+    if (f.size() != header.size() || f[status] != "ok") continue;
+    ServingCandidate c;
+    for (std::size_t i = 1; i < status; ++i)
+      c.config += fmt::format("{}{}={}", c.config.empty() ? "" : ", ", header[i], f[i]);
+    if (c.config.empty()) c.config = "the scenario as given";
+    c.gpus = std::stoi(f[gpus]);
+    c.ttft_ms = std::stod(f[ttft]);
+    c.tpot_ms = std::stod(f[tpot]);
+    c.out_per_gpu = std::stod(f[out]);
+    c.rate = std::stod(f[rate]);
+    // GPU-hours per million output tokens: gpus / (3600 x output tokens/s) x 1e6, at the price.
+    if (price > 0 && c.out_per_gpu > 0) c.cost_per_mtok = price * 1e6 / (3600 * c.out_per_gpu);
+    rows.push_back(c);
+  }
+  return rows;
+}
+
+// "fewest GPUs for R requests/s at TTFT pN <= A ms and TPOT pN <= B ms" (or the cheapest per
+// million output tokens at a GPU-hour price), over a sweep of the deployment's shape.
+int run_serving_plan(PlanArgs a) {
+  a.sweep.sets.push_back(fmt::format("serving.rate_per_s={}", a.rate_per_s));
+  const SweepOutcome sweep = run_sweep(a.sweep);
+  std::vector<ServingCandidate> rows = read_serving_rows(sweep.csv_path, a.percentile, a.gpu_hour_price);
+  const bool by_cost = a.gpu_hour_price > 0;
+  const auto meets = [&](const ServingCandidate& c) {
+    return (a.max_ttft_ms <= 0 || c.ttft_ms <= a.max_ttft_ms) && (a.max_tpot_ms <= 0 || c.tpot_ms <= a.max_tpot_ms);
+  };
+  std::sort(rows.begin(), rows.end(), [&](const ServingCandidate& x, const ServingCandidate& y) {
+    if (by_cost && x.cost_per_mtok != y.cost_per_mtok) return x.cost_per_mtok < y.cost_per_mtok;
+    if (x.gpus != y.gpus) return x.gpus < y.gpus;
+    return x.tpot_ms < y.tpot_ms;
+  });
+  std::vector<ServingCandidate> ok;
+  std::copy_if(rows.begin(), rows.end(), std::back_inserter(ok), meets);
+  const std::string slo = fmt::format("TTFT p{} <= {} ms, TPOT p{} <= {} ms", a.percentile, a.max_ttft_ms,
+                                      a.percentile, a.max_tpot_ms);
+  std::cout << fmt::format("\nplan: {} requests/s with {}; {} of {} configurations meet it\n", a.rate_per_s, slo,
+                           ok.size(), rows.size());
+  if (sweep.infeasible > 0)
+    std::cout << fmt::format("({} more do not fit: their GPUs, or GPU memory; status infeasible in {})\n", sweep.infeasible,
+                             sweep.csv_path);
+  if (sweep.errors + sweep.timeouts > 0)
+    std::cout << fmt::format("warning: {} configurations failed and {} timed out (see {}); the plan does not include "
+                             "them\n",
+                             sweep.errors, sweep.timeouts, sweep.csv_path);
+  const auto line = [&](std::size_t rank, const ServingCandidate& c) {
+    return fmt::format("{:>4}  {:>5}  {:>10.1f}  {:>10.2f}  {:>12.1f}{}  {}\n", rank, c.gpus, c.ttft_ms, c.tpot_ms,
+                       c.out_per_gpu, by_cost ? fmt::format("  {:>10.3f}", c.cost_per_mtok) : "", c.config);
+  };
+  const std::string head = fmt::format("{:>4}  {:>5}  {:>10}  {:>10}  {:>12}{}  {}\n", "rank", "GPUs",
+                                       fmt::format("TTFT p{}", a.percentile), fmt::format("TPOT p{}", a.percentile),
+                                       "out tok/s/GPU", by_cost ? "   $/Mtoken" : "", "configuration");
+  if (ok.empty()) {
+    auto miss = [&](const ServingCandidate& c) {
+      return std::max(a.max_ttft_ms > 0 ? c.ttft_ms / a.max_ttft_ms : 0, a.max_tpot_ms > 0 ? c.tpot_ms / a.max_tpot_ms : 0);
+    };
+    std::sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) { return miss(x) < miss(y); });
+    std::cout << "no configuration meets the SLOs; the nearest:\n" << head;
+    for (std::size_t i = 0; i < rows.size() && i < 3; ++i) std::cout << line(i + 1, rows[i]);
+    return sweep.exit_code();
+  }
+  std::cout << head;
+  for (std::size_t i = 0; i < ok.size() && i < static_cast<std::size_t>(a.show); ++i) std::cout << line(i + 1, ok[i]);
+  const ServingCandidate& best = ok[0];
+  std::cout << fmt::format("\nbest: {} on {} GPUs (TTFT p{} {:.1f} ms, TPOT p{} {:.2f} ms, {:.1f} output tokens/s per GPU)\n",
+                           best.config, best.gpus, a.percentile, best.ttft_ms, a.percentile, best.tpot_ms,
+                           best.out_per_gpu);
+  if (ok.size() > 1) {
+    const ServingCandidate& second = ok[1];
+    std::string why;
+    if (by_cost && second.cost_per_mtok != best.cost_per_mtok)
+      why = fmt::format("it costs {:.3f} per million output tokens instead of {:.3f}", second.cost_per_mtok,
+                        best.cost_per_mtok);
+    else if (second.gpus > best.gpus)
+      why = fmt::format("it needs {} GPUs instead of {}", second.gpus, best.gpus);
+    else
+      why = fmt::format("same {} GPUs but TPOT p{} {:.2f} ms against {:.2f}", second.gpus, a.percentile,
+                        second.tpot_ms, best.tpot_ms);
+    std::cout << fmt::format("runner-up: {} lost because {}\n", second.config, why);
+  }
+  return sweep.exit_code();
 }
 
 // Exit code: an answer (a configuration, or the nearest misses) is 0 when every candidate has a
@@ -125,19 +238,43 @@ std::function<int()> add_plan_command(CLI::App& app) {
   auto args = std::make_shared<PlanArgs>();
   CLI::App* c = app.add_subcommand("plan", "search a swept space for the cheapest configuration meeting targets");
   c->add_option("scenario", args->sweep.scenario, "scenario TOML file")->required();
-  c->add_option("--target-tokens-per-s", args->target_tokens_per_s, "total throughput to reach")
-      ->required()
-      ->check(finite_positive());
-  c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound (ms)")
-      ->required()
-      ->check(finite_positive());
+  auto* tps = c->add_option("--target-tokens-per-s", args->target_tokens_per_s, "total throughput to reach (step plans)")
+                  ->check(finite_positive());
+  auto* step = c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound in ms (step plans)")
+                   ->check(finite_positive());
+  auto* rate = c->add_option("--rate", args->rate_per_s,
+                             "serving plans (a scenario with [serving]): requests/s to serve (sets serving.rate_per_s)")
+                   ->check(finite_positive());
+  c->add_option("--max-ttft-ms", args->max_ttft_ms, "serving: time-to-first-token bound at --percentile")
+      ->check(finite_positive())
+      ->needs(rate);
+  c->add_option("--max-tpot-ms", args->max_tpot_ms, "serving: time-per-output-token bound at --percentile")
+      ->check(finite_positive())
+      ->needs(rate);
+  c->add_option("--percentile", args->percentile, "serving: the SLOs' percentile, 50, 90 or 99")
+      ->check(CLI::IsMember({50, 90, 99}))
+      ->needs(rate);
+  c->add_option("--gpu-hour-price", args->gpu_hour_price,
+                "serving: rank by cost per million output tokens at this price per GPU-hour instead of by GPUs")
+      ->check(finite_positive())
+      ->needs(rate);
+  tps->needs(step)->excludes(rate);
+  step->needs(tps)->excludes(rate);
+  c->callback([c, tps, rate] {
+    if (tps->count() == 0 && rate->count() == 0)
+      throw CLI::RequiredError("--target-tokens-per-s and --max-step-ms (step plans), or --rate (serving plans)");
+    (void)c;
+  });
   add_sweep_options(*c, args->sweep);
   c->add_option("--show", args->show, "configurations listed")->check(CLI::Range(1, 1000));
   c->footer(
       "Exit codes: 0 a plan was made (the cheapest configurations meeting the targets, or the nearest misses; "
       "infeasible candidates, which do not fit in GPU memory, are left out); 2 some candidates failed or timed out "
       "(the plan is printed without them), or bad input; 1 internal or I/O error.");
-  return [c, args]() { return c->parsed() ? run_plan(*args) : -1; };
+  return [c, args]() {
+    if (!c->parsed()) return -1;
+    return args->rate_per_s > 0 ? run_serving_plan(*args) : run_plan(*args);
+  };
 }
 
 }  // namespace moesim::cli

@@ -49,7 +49,7 @@ ServingSimulation::ServingSimulation(const Scenario& scenario, const Topology& t
   }
   const int gpus = pools_.back().first_gpu + pools_.back().spec.ep * pools_.back().spec.replicas;
   if (gpus > topology_.gpu_count())
-    throw InputError(fmt::format("{}: serving needs {} GPUs ({}) but topology {} has {}", scenario_.file, gpus,
+    throw Infeasible(fmt::format("{}: serving needs {} GPUs ({}) but topology {} has {}", scenario_.file, gpus,
                                  v.disaggregated ? "prefill and decode pools" : "EP group x replicas", topology_.name(),
                                  topology_.gpu_count()));
 }

@@ -42,7 +42,8 @@ struct StepBatch {
 
 // Splits a rank's chunks into `parts` (1 or 2) micro-batches of ceil/floor half the tokens, in
 // order; the chunk straddling the midpoint is cut in two, its second part's context including the
-// first part, so that the attention work of the parts adds up to the whole's.
+// first part, so that the parts' tokens and attention pairs add up to the whole's (the second part
+// reads the cached context again: its KV reads are counted twice, as the kernels do).
 std::vector<RankBatch> split_microbatches(const RankBatch& rank, int parts);
 std::int64_t batch_tokens(const RankBatch& rank);
 AttentionWork attention_work(const RankBatch& rank);
