@@ -17,6 +17,7 @@
 #include "engine/workload_batch.hpp"
 #include "gpu/compute_model.hpp"
 #include "io/scenario_loader.hpp"
+#include "moe/reused_gate.hpp"
 #include "serve/rank_scheduler.hpp"
 #include "serve/serving_simulation.hpp"
 #include "smoke_fixture.hpp"
@@ -449,4 +450,39 @@ TEST_CASE("Bad serving input is an InputError naming the key or file and line", 
     const Fixture f(serving_sets({"serving.disaggregated=true"}));
     CHECK_THROWS_AS(run_scenario(f.scenario), InputError);
   }
+}
+
+TEST_CASE("Reused routing: one draw per layer, consecutive slices per rank, the same every step", "[serving][gate]") {
+  GateSpec spec;
+  spec.kind = GateModel::lognormal;
+  spec.lognormal_sigma = 1.0;
+  spec.layer_variation = true;
+  const int experts = 64, top_k = 4, layers = 3;
+  ReusedGate gate(make_synthetic_gate(spec, experts, top_k, layers, 11), false);
+  auto direct = make_synthetic_gate(spec, experts, top_k, layers, 11);
+  // Ranks 0, 1, 2 with 5, 0 and 7 tokens take picks [0, 5), [5, 5) and [5, 12) of the layer's
+  // step-0 draw of rank 0: exactly what a direct 12-token draw gives.
+  std::vector<int> all, a, b, c;
+  direct->assign(0, 1, 0, 12, all);
+  for (int step : {0, 9}) {  // later steps reuse the same draw
+    gate.assign(step, 1, 0, 5, a);
+    gate.assign(step, 1, 1, 0, b);
+    gate.assign(step, 1, 2, 7, c);
+    REQUIRE(a == std::vector<int>(all.begin(), all.begin() + 5 * top_k));
+    REQUIRE(b.empty());
+    REQUIRE(c == std::vector<int>(all.begin() + 5 * top_k, all.end()));
+  }
+  // A bigger step grows the draw without changing the picks handed out before.
+  std::vector<int> big, more;
+  gate.assign(1, 1, 0, 300, big);
+  direct->assign(0, 1, 0, 300, more);
+  REQUIRE(big == more);
+  // Per-rank draws (rank locality): each rank keeps its own stream.
+  spec.rank_locality = 0.5;
+  ReusedGate local(make_synthetic_gate(spec, experts, top_k, layers, 11, 4), true);
+  auto local_direct = make_synthetic_gate(spec, experts, top_k, layers, 11, 4);
+  std::vector<int> x, y;
+  local.assign(5, 2, 3, 9, x);
+  local_direct->assign(0, 2, 3, 9, y);
+  REQUIRE(x == y);
 }

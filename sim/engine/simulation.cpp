@@ -13,6 +13,7 @@
 #include "engine/placement_builder.hpp"
 #include "engine/workload_batch.hpp"
 #include "moe/group_routing.hpp"
+#include "moe/reused_gate.hpp"
 #include "moe/trace_gate.hpp"
 
 namespace moesim {
@@ -31,7 +32,7 @@ int checked_gpus(const Scenario& s, const Topology& t) {
   return n;
 }
 
-std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus) {
+std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus, bool reuse) {
   const ModelSpec& m = s.model;
   check_group_limit(s.gate, m.routed_experts, m.top_k, s.file);
   if (!s.trace_path.empty()) {
@@ -40,7 +41,10 @@ std::unique_ptr<Gate> make_gate(const Scenario& s, int gpus) {
     trace->limit_groups(s.gate.groups, s.gate.groups_per_token);
     return trace;
   }
-  return make_synthetic_gate(s.gate, m.routed_experts, m.top_k, m.moe_layers(), s.seed, gpus);
+  auto gate = make_synthetic_gate(s.gate, m.routed_experts, m.top_k, m.moe_layers(), s.seed, gpus);
+  if (reuse && s.gate.drift_per_step == 0)
+    return std::make_unique<ReusedGate>(std::move(gate), s.gate.rank_locality > 0);
+  return gate;
 }
 
 }  // namespace
@@ -60,7 +64,7 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
                               : make_network(scenario.network_model, queue_, topology, kernel_.message_cost(profile),
                                              scenario.resolve_tolerance)),
       compute_(profile_, scenario_.model),
-      gate_(make_gate(scenario, gpus_)),
+      gate_(make_gate(scenario, gpus_, inputs.reuse_routing)),
       capacity_(scenario.gate.capacity_factor, scenario.gate.capacity_policy, scenario.model.routed_experts,
                 scenario.model.top_k),
       given_placement_(inputs.placement),

@@ -41,6 +41,9 @@ struct SimulationInputs {
   NetworkFactory network;
   // Deadline, interrupt and progress reports (sweeps, `moesim run` on a terminal); may be null.
   const RunControl* control = nullptr;
+  // Serving step costs: a stationary synthetic gate draws each (layer, rank)'s routing once and
+  // every step reuses it (moe/reused_gate.hpp); ignored for traces and drifting popularity.
+  bool reuse_routing = false;
 };
 
 class Simulation final : private DeliverySink {
@@ -68,6 +71,11 @@ class Simulation final : private DeliverySink {
   Results served_results();
   // The attention time of one layer for a rank's sequences (what the engine charges).
   TimePs attention_ps(const AttentionWork& work) const { return compute_.attention_ps(work); }
+  // A rank's compute of one MoE layer before its dispatch can start: attention and gate (its
+  // shared experts run beside the dispatch).
+  TimePs pre_dispatch_ps(const AttentionWork& work) const {
+    return compute_.attention_ps(work) + compute_.gate_ps(static_cast<int>(work.tokens));
+  }
   // HBM per GPU (with the batch given at construction) and its capacity (0 = unknown).
   const GpuMemory& memory() const { return memory_; }
   Bytes memory_capacity() const { return memory_capacity_bytes_; }

@@ -308,8 +308,9 @@ std::vector<ScenarioKey> make_keys() {
        MOESIM_NUM(serving.slo_ttft_ms), nullptr, serving},
       {"serving", "slo_tpot_ms", T::number, 0, 1e9, {}, N::optional, "0", "goodput: time per output token bound (0 = none)",
        MOESIM_NUM(serving.slo_tpot_ms), nullptr, serving},
-      {"serving", "memo_tolerance", T::number, 0, 0.5, {}, N::optional, "0.02",
-       "step costs memoised by batch shape in buckets this wide (relative); 0 = every step simulated in full",
+      {"serving", "memo_tolerance", T::number, 0, 0.5, {}, N::optional, "0.05",
+       "step costs memoised by batch shape (tokens, most on a rank, slowest rank's attention + gate) in buckets "
+       "this wide (relative), moved along fitted slopes within a bucket; 0 = every step simulated in full",
        MOESIM_NUM(serving.memo_tolerance), nullptr, serving},
       {"serving", "check_samples", T::integer, 0, 100'000, {}, N::optional, "32",
        "memoised steps re-simulated in full to measure the shortcut's error", MOESIM_INT(serving.check_samples), nullptr,

@@ -175,7 +175,7 @@ void ServingSimulation::kick(int replica) {
     if (t == 0) continue;
     shape.tokens += t;
     shape.max_rank_tokens = std::max(shape.max_rank_tokens, static_cast<int>(t));
-    shape.max_attention_ps = std::max(shape.max_attention_ps, pool.cost->attention_ps(r.step_work()));
+    shape.max_compute_ps = std::max(shape.max_compute_ps, pool.cost->pre_dispatch_ps(r.step_work()));
   }
   if (shape.tokens == 0) return;  // nothing admissible: an arrival, a finish or a transfer kicks it again
   rep.busy = true;
