@@ -63,7 +63,8 @@ std::string serving_json(const ServingResults& r, const ServingSummary& s) {
   j["ttft_ms_mean"] = s.ttft_ms_mean;
   j["tpot_ms_mean"] = s.tpot_ms_mean;
   j["e2e_s_mean"] = s.e2e_s_mean;
-  j["output_tokens_per_s"] = s.output_tokens_per_s;
+  j["output_tokens_per_s_in_window"] = s.window_output_tokens_per_s;
+  j["output_tokens_per_s_over_makespan"] = s.output_tokens_per_s;
   j["mean_in_system"] = s.mean_in_system;
   j["slo_ttft_ms"] = s.slo_ttft_ms;
   j["slo_tpot_ms"] = s.slo_tpot_ms;

@@ -45,6 +45,10 @@ ServingSummary summarize_serving(const ServingResults& res, double slo_ttft_ms, 
   s.kv_transfer_GB = res.kv_transfer_bytes.GB();
   std::vector<double> ttft, tpot, e2e, speed;
   double input = 0, output = 0, e2e_sum_s = 0;
+  // Tokens produced within the arrival window (steady state, without the drain): a prompt counts
+  // when its first token comes out, a request's later tokens evenly from then to its last.
+  const double window_s = static_cast<double>(res.window_ps) * 1e-12;
+  double input_in_window = 0, output_in_window = 0;
   std::int64_t good = 0;
   for (const RequestRecord& r : res.requests) {
     ++s.requests;
@@ -61,6 +65,15 @@ ServingSummary summarize_serving(const ServingResults& res, double slo_ttft_ms, 
     }
     input += r.prompt_tokens;
     output += r.output_tokens;
+    const double first_s = static_cast<double>(r.first_token_ps) * 1e-12;
+    const double last_s = static_cast<double>(r.finish_ps) * 1e-12;
+    if (first_s <= window_s) {
+      input_in_window += r.prompt_tokens;
+      output_in_window += 1;
+      if (r.output_tokens > 1)
+        output_in_window += (r.output_tokens - 1) *
+                            (last_s <= window_s ? 1.0 : (window_s - first_s) / std::max(last_s - first_s, 1e-12));
+    }
     good += meets_slo(r, slo_ttft_ms, slo_tpot_ms) ? 1 : 0;
   }
   s.ttft_ms_mean = mean(ttft);
@@ -79,11 +92,16 @@ ServingSummary summarize_serving(const ServingResults& res, double slo_ttft_ms, 
   if (s.makespan_s > 0) {
     s.request_rate_per_s = static_cast<double>(s.completed) / s.makespan_s;
     s.output_tokens_per_s = output / s.makespan_s;
+  }
+  if (window_s > 0) {
+    s.goodput_rps = static_cast<double>(good) / window_s;
+    s.window_output_tokens_per_s = output_in_window / window_s;
     if (s.gpus > 0) {
-      s.input_tokens_per_s_per_gpu = input / s.makespan_s / s.gpus;
-      s.output_tokens_per_s_per_gpu = s.output_tokens_per_s / s.gpus;
+      s.input_tokens_per_s_per_gpu = input_in_window / window_s / s.gpus;
+      s.output_tokens_per_s_per_gpu = s.window_output_tokens_per_s / s.gpus;
     }
-    s.goodput_rps = static_cast<double>(good) / s.makespan_s;
+  }
+  if (s.makespan_s > 0) {
     s.mean_in_system = e2e_sum_s / s.makespan_s;
   }
   s.slo_attainment = s.completed > 0 ? static_cast<double>(good) / static_cast<double>(s.completed) : 0;

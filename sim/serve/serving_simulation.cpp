@@ -244,17 +244,19 @@ void ServingSimulation::finish(int record) {
   if (next >= out_.window_ps) return;
   const ServingSpec& v = scenario_.serving;
   if (v.max_requests > 0 && out_.requests.size() >= static_cast<std::size_t>(v.max_requests)) return;
-  queue_.schedule(next, [this, user] {
-    const LengthSampler lengths(scenario_.serving, trace_);
-    RequestRecord r;
-    r.id = static_cast<std::int64_t>(out_.requests.size());
-    r.arrival_ps = queue_.now_ps();
-    r.prompt_tokens = lengths.prompt(rng_);
-    r.output_tokens = lengths.output(rng_);
-    out_.requests.push_back(r);
-    user_of_.push_back(user);
-    arrive(static_cast<int>(r.id));
-  });
+  queue_.schedule(next, [this, user] { arrive(new_request(queue_.now_ps(), user)); });
+}
+
+int ServingSimulation::new_request(TimePs at, int user) {
+  const LengthSampler lengths(scenario_.serving, trace_);
+  RequestRecord r;
+  r.id = static_cast<std::int64_t>(out_.requests.size());
+  r.arrival_ps = at;
+  r.prompt_tokens = lengths.prompt(rng_);
+  r.output_tokens = lengths.output(rng_);
+  out_.requests.push_back(r);
+  user_of_.push_back(user);
+  return static_cast<int>(r.id);
 }
 
 void ServingSimulation::sample() {
@@ -294,14 +296,7 @@ ServingResults ServingSimulation::run() {
       if (v.max_requests > 0 && u >= v.max_requests) break;
       const TimePs at = ps_from_us(v.think_s * 1e6 * u / v.users);
       if (at >= out_.window_ps) break;
-      const LengthSampler lengths(v, trace_);
-      RequestRecord r;
-      r.id = u;
-      r.arrival_ps = at;
-      r.prompt_tokens = lengths.prompt(rng_);
-      r.output_tokens = lengths.output(rng_);
-      out_.requests.push_back(r);
-      user_of_.push_back(u);
+      new_request(at, u);
     }
     for (std::size_t i = 0; i < out_.requests.size(); ++i)
       queue_.schedule(out_.requests[i].arrival_ps, [this, i] { arrive(static_cast<int>(i)); });

@@ -55,6 +55,8 @@ class ServingSimulation {
   void transfer_kv(const LiveRequest& r, int prefill_rank);
   void sample();
   void finish(int record);
+  // Closed loop: a request of `user` arriving at `at`, with drawn lengths; its record index.
+  int new_request(TimePs at, int user);
   RankScheduler::Events events(int rank);
 
   Scenario scenario_;

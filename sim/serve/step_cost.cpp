@@ -26,17 +26,16 @@ StepCostModel::StepCostModel(const Scenario& scenario, const Topology& topology,
       sim_(std::make_unique<Simulation>(scenario_, topology, profile, SimulationInputs{placement, {}, nullptr, true})),
       ranks_(Simulation::ep_gpus(scenario_, topology)),
       layers_(scenario_.model.layers),
-      log_step_(std::log1p(tolerance)),
+      widths_{tolerance, 1.5 * tolerance, tolerance},
       samples_wanted_(tolerance > 0 ? check_samples : 0),
       rng_(Rng::derived(scenario.seed, 0x6d656d6fULL /* "memo" */)) {
   memo_.tolerance = tolerance;
-  slope_ = {0, 0, static_cast<double>(layers_)};  // until enough batches were simulated to fit
 }
 
 StepCostModel::~StepCostModel() = default;
 
-std::int32_t StepCostModel::bucket(double x) const {
-  return x <= 0 ? -1 : static_cast<std::int32_t>(std::floor(std::log(x) / log_step_));
+std::int32_t StepCostModel::bucket(double x, int dim) const {
+  return x <= 0 ? -1 : static_cast<std::int32_t>(std::floor(std::log(x) / std::log1p(widths_[dim])));
 }
 
 TimePs StepCostModel::simulate(const StepBatch& batch) {
@@ -53,60 +52,82 @@ TimePs StepCostModel::step_ps(const StepShape& shape, const std::function<void(S
     return simulate(scratch_);
   };
   if (memo_.tolerance <= 0) return full();
-  const Key key{bucket(static_cast<double>(shape.tokens)), bucket(shape.max_rank_tokens),
-                bucket(static_cast<double>(shape.max_compute_ps))};
+  const Key key{bucket(static_cast<double>(shape.tokens), 0), bucket(shape.max_rank_tokens, 1),
+                bucket(static_cast<double>(shape.max_compute_ps), 2)};
   if (const auto it = memo_map_.find(key); it != memo_map_.end()) {
     const TimePs t = moved(it->second, shape);
     remember(build, t);
     return t;
   }
   const TimePs t = full();
-  memo_map_.emplace(key, Entry{t, shape});
-  const double f[4] = {1, static_cast<double>(shape.tokens), static_cast<double>(shape.max_rank_tokens),
-                       static_cast<double>(shape.max_compute_ps)};
-  for (int r = 0; r < 4; ++r) {
-    for (int c = 0; c < 4; ++c) normal_[r][c] += f[r] * f[c];
-    normal_[r][4] += f[r] * static_cast<double>(t);
-  }
-  ++points_;
+  memo_map_.emplace(key, Entry{t, shape, {}, -1});
+  points_.push_back({static_cast<double>(shape.tokens), static_cast<double>(shape.max_rank_tokens),
+                     static_cast<double>(shape.max_compute_ps), static_cast<double>(t)});
   return t;
 }
 
-void StepCostModel::fit_slopes() {
-  // Solve the normal equations (Gaussian elimination, partial pivoting) in scaled variables.
-  std::array<std::array<double, 5>, 4> a = normal_;
-  const double n = a[0][0];
-  double scale[4] = {1, 1, 1, 1};
-  for (int r = 1; r < 4; ++r) scale[r] = a[r][r] > 0 ? std::sqrt(a[r][r] / n) : 1;
-  for (int r = 0; r < 4; ++r) {
-    for (int c = 0; c < 4; ++c) a[r][c] /= scale[r] * scale[c];
-    a[r][4] /= scale[r];
+bool StepCostModel::fit_slopes(const StepShape& at, bool local, std::array<double, 3>& slope) const {
+  const double q[3] = {static_cast<double>(at.tokens), static_cast<double>(at.max_rank_tokens),
+                       static_cast<double>(at.max_compute_ps)};
+  if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0) return false;
+  // Weighted normal equations of step ~ b0 + sum_d b_d (x_d / q_d - 1).
+  double a[4][5] = {};
+  double weight_sum = 0;
+  for (const Point& p : points_) {
+    const double x[3] = {p.tokens / q[0] - 1, p.max_tokens / q[1] - 1, p.compute_ps / q[2] - 1};
+    double w = 1;
+    if (local) {
+      double d2 = 0;
+      for (int d = 0; d < 3; ++d) {
+        const double z = std::log1p(x[d]) / (2 * std::log1p(widths_[d]));
+        d2 += z * z;
+      }
+      if (d2 > 16) continue;
+      w = std::exp(-d2 / 2);
+    }
+    const double f[4] = {1, x[0], x[1], x[2]};
+    for (int r = 0; r < 4; ++r) {
+      for (int c = 0; c < 4; ++c) a[r][c] += w * f[r] * f[c];
+      a[r][4] += w * f[r] * p.step_ps;
+    }
+    weight_sum += w;
   }
-  for (int r = 1; r < 4; ++r) a[r][r] *= 1 + 1e-9;  // a touch of ridge: the shapes may be collinear
-  for (int col = 0; col < 4; ++col) {
+  if (weight_sum < 8) return false;
+  for (int r = 1; r < 4; ++r) a[r][r] += 1e-9 * weight_sum;  // a touch of ridge: shapes may be collinear
+  for (int col = 0; col < 4; ++col) {  // Gaussian elimination, partial pivoting
     int piv = col;
     for (int r = col + 1; r < 4; ++r)
       if (std::abs(a[r][col]) > std::abs(a[piv][col])) piv = r;
-    if (std::abs(a[piv][col]) < 1e-300) return;  // keep the slopes we have
-    std::swap(a[col], a[piv]);
+    if (std::abs(a[piv][col]) < 1e-300) return false;
+    for (int c = 0; c < 5; ++c) std::swap(a[col][c], a[piv][c]);
     for (int r = 0; r < 4; ++r) {
       if (r == col) continue;
       const double f = a[r][col] / a[col][col];
       for (int c = col; c < 5; ++c) a[r][c] -= f * a[col][c];
     }
   }
-  for (int d = 0; d < 3; ++d) slope_[static_cast<std::size_t>(d)] = a[d + 1][4] / a[d + 1][d + 1] / scale[d + 1];
-  fitted_at_ = points_;
+  for (int d = 0; d < 3; ++d) slope[static_cast<std::size_t>(d)] = a[d + 1][4] / a[d + 1][d + 1];
+  return true;
 }
 
-TimePs StepCostModel::moved(const Entry& e, const StepShape& shape) {
-  // Refit when the simulated batches grew by a tenth (at least 16 of them first).
-  if (points_ >= 16 && points_ >= fitted_at_ + std::max(1, fitted_at_ / 10)) fit_slopes();
-  const double dt = static_cast<double>(shape.tokens - e.shape.tokens);
-  const double dm = static_cast<double>(shape.max_rank_tokens - e.shape.max_rank_tokens);
-  const double dc = static_cast<double>(shape.max_compute_ps - e.shape.max_compute_ps);
-  const double t = static_cast<double>(e.step_ps) + slope_[0] * dt + slope_[1] * dm + slope_[2] * dc;
-  // Within one bucket the move is a few percent at most; never below half the simulated time.
+TimePs StepCostModel::moved(Entry& e, const StepShape& shape) {
+  // Refit the entry's slopes once the simulated batches grew by a quarter since its last fit.
+  const int n = static_cast<int>(points_.size());
+  if (e.fitted_at < 0 || n >= e.fitted_at + std::max(4, e.fitted_at / 4)) {
+    std::array<double, 3> s{};
+    if (fit_slopes(e.shape, true, s) || fit_slopes(e.shape, false, s)) {
+      e.slope = s;
+    } else {  // too few batches yet: every layer waits for the slowest rank's dispatch
+      e.slope = {0, 0, static_cast<double>(layers_) * static_cast<double>(e.shape.max_compute_ps)};
+    }
+    e.fitted_at = n;
+  }
+  const auto rel = [](double x, double at) { return at > 0 ? x / at - 1 : 0.0; };
+  const double t = static_cast<double>(e.step_ps) +
+                   e.slope[0] * rel(static_cast<double>(shape.tokens), static_cast<double>(e.shape.tokens)) +
+                   e.slope[1] * rel(shape.max_rank_tokens, e.shape.max_rank_tokens) +
+                   e.slope[2] * rel(static_cast<double>(shape.max_compute_ps), static_cast<double>(e.shape.max_compute_ps));
+  // Within one bucket the move is a few percent; never below half the simulated time.
   return std::max<TimePs>(e.step_ps / 2, static_cast<TimePs>(std::llround(t)));
 }
 

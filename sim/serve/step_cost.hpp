@@ -2,10 +2,11 @@
 // Step costs for the serving layer: the step engine run on the real batch composition, memoised by
 // batch shape. A shape is (tokens over the EP group, most tokens on one rank, the slowest rank's
 // compute before its dispatch: attention + gate of one layer). Two batches share a memo entry when
-// their shapes fall in the same buckets of relative width `tolerance`; the first batch of a bucket
-// is simulated in full, and the others take its time moved along the shape's slopes: the
-// least-squares plane step ~ b0 + bT tokens + bM most + bC compute over every batch simulated so
-// far (bC ~ layers: each layer waits for its slowest rank's dispatch). The engine draws each
+// their shapes fall in the same buckets (relative width `tolerance` in tokens and compute, 1.5x
+// that in most tokens); the first batch of a bucket is simulated in full, and the others take its
+// time moved along the shape's local slopes: a least-squares plane over the simulated batches,
+// weighted by closeness to the bucket's (Gaussian in log shape, two bucket widths), refitted as
+// they grow; the plane over all of them while too few are near. The engine draws each
 // (layer, rank)'s routing once and reuses it (moe/reused_gate.hpp), so steps differ by their
 // composition only. A reservoir of the memoised answers is re-simulated in full at the end to
 // measure the shortcut's error.
@@ -58,25 +59,27 @@ class StepCostModel {
   };
   struct Entry {
     TimePs step_ps;
-    StepShape shape;  // of the batch simulated
+    StepShape shape;                   // of the batch simulated
+    std::array<double, 3> slope{};     // step ps per relative change of tokens, most, compute
+    int fitted_at = -1;                // points_ when they were fitted (-1: never)
   };
-  std::int32_t bucket(double x) const;
+  struct Point {
+    double tokens, max_tokens, compute_ps, step_ps;
+  };
+  std::int32_t bucket(double x, int dim) const;
   TimePs simulate(const StepBatch& batch);
-  TimePs moved(const Entry& e, const StepShape& shape);  // e's time moved along the slopes to `shape`
-  void fit_slopes();
+  TimePs moved(Entry& e, const StepShape& shape);  // e's time moved along its slopes to `shape`
+  // The plane fitted around `at` (relative coordinates); false when too few points weigh in.
+  bool fit_slopes(const StepShape& at, bool local, std::array<double, 3>& slope) const;
   void remember(const std::function<void(StepBatch&)>& build, TimePs memo_ps);
 
   Scenario scenario_;
   std::unique_ptr<Simulation> sim_;
   int ranks_;
   int layers_;       // transformer layers a step runs (the MTP module's included)
-  double log_step_;  // log(1 + tolerance)
   std::unordered_map<Key, Entry, KeyHash> memo_map_;
-  // Least squares over the simulated batches: normal equations of (1, tokens, most, compute).
-  std::array<std::array<double, 5>, 4> normal_{};
-  std::array<double, 3> slope_{};  // per token, per token on the busiest rank, per ps of compute
-  int points_ = 0;
-  int fitted_at_ = 0;  // points_ when the slopes were last solved
+  double widths_[3];  // relative bucket widths: tokens, most, compute
+  std::vector<Point> points_;  // every batch simulated in full
   MemoResult memo_;
   int samples_wanted_;
   std::vector<std::pair<StepBatch, TimePs>> samples_;  // reservoir of memoised answers and their time
