@@ -93,10 +93,10 @@ std::string summary_text(const SummaryContext& run) {
 std::string serving_text(const Scenario& sc, const ServingResults& r, const ServingSummary& s) {
   const ServingSpec& v = sc.serving;
   std::string o;
-  const std::string arrival =
-      v.arrival == ArrivalKind::closed_loop ? fmt::format("closed loop of {} users", v.users)
-      : v.arrival == ArrivalKind::trace     ? fmt::format("trace {} ({})", v.trace_path, setting_name(v.trace_format))
-                                            : fmt::format("{} at {} requests/s", setting_name(v.arrival), v.rate_per_s);
+  const std::string arrival = v.arrival == ArrivalKind::closed_loop ? fmt::format("closed loop of {} users", v.users)
+                              : v.arrival == ArrivalKind::trace
+                                  ? fmt::format("trace {} ({})", v.trace_path, setting_name(v.trace_format))
+                                  : fmt::format("{} at {} requests/s", setting_name(v.arrival), v.rate_per_s);
   o += fmt::format("serving: {}  ({}, {} s window, {} GPUs)\n", sc.name, arrival, v.duration_s, s.gpus);
   for (const PoolResult& p : r.pools)
     o += fmt::format("  {} pool: GPUs {}..{}, EP{} x {} replica(s), KV cache {} tokens per rank (peak {})\n",
@@ -112,16 +112,18 @@ std::string serving_text(const Scenario& sc, const ServingResults& r, const Serv
   o += fmt::format("TPOT         p50 {:.2f} ms   p90 {:.2f} ms   p99 {:.2f} ms   (mean {:.2f} ms)\n", s.tpot_ms_p50,
                    s.tpot_ms_p90, s.tpot_ms_p99, s.tpot_ms_mean);
   o += fmt::format("end to end   p50 {:.2f} s   p90 {:.2f} s   p99 {:.2f} s\n", s.e2e_s_p50, s.e2e_s_p90, s.e2e_s_p99);
-  o += fmt::format("throughput   {:.1f} output tokens/s per GPU, {:.1f} input tokens/s per GPU, {:.1f} tokens/s per user\n",
-                   s.output_tokens_per_s_per_gpu, s.input_tokens_per_s_per_gpu, s.tokens_per_s_per_user);
+  o += fmt::format(
+      "throughput   {:.1f} output tokens/s per GPU, {:.1f} input tokens/s per GPU, {:.1f} tokens/s per user\n",
+      s.output_tokens_per_s_per_gpu, s.input_tokens_per_s_per_gpu, s.tokens_per_s_per_user);
   if (s.slo_ttft_ms > 0 || s.slo_tpot_ms > 0)
     o += fmt::format("goodput      {:.3f} requests/s meet TTFT <= {} ms and TPOT <= {} ms ({:.1f}% of completed)\n",
                      s.goodput_rps, s.slo_ttft_ms, s.slo_tpot_ms, 100 * s.slo_attainment);
   if (r.kv_transfers > 0) o += fmt::format("KV transfer  {} transfers, {:.2f} GB\n", r.kv_transfers, s.kv_transfer_GB);
-  o += fmt::format("step costs   {} steps, {} simulated in full (memo tolerance {}); memo error on {} sampled steps: "
-                   "p50 {:.2f}%, p99 {:.2f}%, max {:.2f}%\n",
-                   s.steps, s.steps_simulated, v.memo_tolerance, s.memo_checked, 100 * s.memo_error_p50,
-                   100 * s.memo_error_p99, 100 * s.memo_error_max);
+  o += fmt::format(
+      "step costs   {} steps, {} simulated in full (memo tolerance {}); memo error on {} sampled steps: "
+      "p50 {:.2f}%, p99 {:.2f}%, max {:.2f}%\n",
+      s.steps, s.steps_simulated, v.memo_tolerance, s.memo_checked, 100 * s.memo_error_p50, 100 * s.memo_error_p99,
+      100 * s.memo_error_max);
   o += fmt::format("wall time    {:.2f} s\n\n", r.wall_s);
   o += "The step figures below are those of the steps simulated in full.\n\n";
   return o;

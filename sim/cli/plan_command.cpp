@@ -123,17 +123,18 @@ int run_serving_plan(PlanArgs a) {
   });
   std::vector<ServingCandidate> ok;
   std::copy_if(rows.begin(), rows.end(), std::back_inserter(ok), meets);
-  const std::string slo = fmt::format("TTFT p{} <= {} ms, TPOT p{} <= {} ms", a.percentile, a.max_ttft_ms,
-                                      a.percentile, a.max_tpot_ms);
+  const std::string slo =
+      fmt::format("TTFT p{} <= {} ms, TPOT p{} <= {} ms", a.percentile, a.max_ttft_ms, a.percentile, a.max_tpot_ms);
   std::cout << fmt::format("\nplan: {} requests/s with {}; {} of {} configurations meet it\n", a.rate_per_s, slo,
                            ok.size(), rows.size());
   if (sweep.infeasible > 0)
-    std::cout << fmt::format("({} more do not fit: their GPUs, or GPU memory; status infeasible in {})\n", sweep.infeasible,
-                             sweep.csv_path);
+    std::cout << fmt::format("({} more do not fit: their GPUs, or GPU memory; status infeasible in {})\n",
+                             sweep.infeasible, sweep.csv_path);
   if (sweep.errors + sweep.timeouts > 0)
-    std::cout << fmt::format("warning: {} configurations failed and {} timed out (see {}); the plan does not include "
-                             "them\n",
-                             sweep.errors, sweep.timeouts, sweep.csv_path);
+    std::cout << fmt::format(
+        "warning: {} configurations failed and {} timed out (see {}); the plan does not include "
+        "them\n",
+        sweep.errors, sweep.timeouts, sweep.csv_path);
   const auto line = [&](std::size_t rank, const ServingCandidate& c) {
     return fmt::format("{:>4}  {:>5}  {:>10.1f}  {:>10.2f}  {:>12.1f}{}  {}\n", rank, c.gpus, c.ttft_ms, c.tpot_ms,
                        c.out_per_gpu, by_cost ? fmt::format("  {:>10.3f}", c.cost_per_mtok) : "", c.config);
@@ -143,7 +144,8 @@ int run_serving_plan(PlanArgs a) {
                                        "out tok/s/GPU", by_cost ? "   $/Mtoken" : "", "configuration");
   if (ok.empty()) {
     auto miss = [&](const ServingCandidate& c) {
-      return std::max(a.max_ttft_ms > 0 ? c.ttft_ms / a.max_ttft_ms : 0, a.max_tpot_ms > 0 ? c.tpot_ms / a.max_tpot_ms : 0);
+      return std::max(a.max_ttft_ms > 0 ? c.ttft_ms / a.max_ttft_ms : 0,
+                      a.max_tpot_ms > 0 ? c.tpot_ms / a.max_tpot_ms : 0);
     };
     std::sort(rows.begin(), rows.end(), [&](const auto& x, const auto& y) { return miss(x) < miss(y); });
     std::cout << "no configuration meets the SLOs; the nearest:\n" << head;
@@ -153,9 +155,9 @@ int run_serving_plan(PlanArgs a) {
   std::cout << head;
   for (std::size_t i = 0; i < ok.size() && i < static_cast<std::size_t>(a.show); ++i) std::cout << line(i + 1, ok[i]);
   const ServingCandidate& best = ok[0];
-  std::cout << fmt::format("\nbest: {} on {} GPUs (TTFT p{} {:.1f} ms, TPOT p{} {:.2f} ms, {:.1f} output tokens/s per GPU)\n",
-                           best.config, best.gpus, a.percentile, best.ttft_ms, a.percentile, best.tpot_ms,
-                           best.out_per_gpu);
+  std::cout << fmt::format(
+      "\nbest: {} on {} GPUs (TTFT p{} {:.1f} ms, TPOT p{} {:.2f} ms, {:.1f} output tokens/s per GPU)\n", best.config,
+      best.gpus, a.percentile, best.ttft_ms, a.percentile, best.tpot_ms, best.out_per_gpu);
   if (ok.size() > 1) {
     const ServingCandidate& second = ok[1];
     std::string why;
@@ -165,8 +167,8 @@ int run_serving_plan(PlanArgs a) {
     else if (second.gpus > best.gpus)
       why = fmt::format("it needs {} GPUs instead of {}", second.gpus, best.gpus);
     else
-      why = fmt::format("same {} GPUs but TPOT p{} {:.2f} ms against {:.2f}", second.gpus, a.percentile,
-                        second.tpot_ms, best.tpot_ms);
+      why = fmt::format("same {} GPUs but TPOT p{} {:.2f} ms against {:.2f}", second.gpus, a.percentile, second.tpot_ms,
+                        best.tpot_ms);
     std::cout << fmt::format("runner-up: {} lost because {}\n", second.config, why);
   }
   return sweep.exit_code();
@@ -238,8 +240,9 @@ std::function<int()> add_plan_command(CLI::App& app) {
   auto args = std::make_shared<PlanArgs>();
   CLI::App* c = app.add_subcommand("plan", "search a swept space for the cheapest configuration meeting targets");
   c->add_option("scenario", args->sweep.scenario, "scenario TOML file")->required();
-  auto* tps = c->add_option("--target-tokens-per-s", args->target_tokens_per_s, "total throughput to reach (step plans)")
-                  ->check(finite_positive());
+  auto* tps =
+      c->add_option("--target-tokens-per-s", args->target_tokens_per_s, "total throughput to reach (step plans)")
+          ->check(finite_positive());
   auto* step = c->add_option("--max-step-ms", args->max_step_ms, "step latency p99 bound in ms (step plans)")
                    ->check(finite_positive());
   auto* rate = c->add_option("--rate", args->rate_per_s,

@@ -37,8 +37,8 @@ ServingSummary summarize_serving(const ServingResults& res, double slo_ttft_ms, 
     s.gpus += p.gpus();
     s.steps += p.steps;
     if (p.kv_capacity_tokens > 0)
-      s.kv_peak_fraction = std::max(s.kv_peak_fraction, static_cast<double>(p.kv_peak_tokens) /
-                                                            static_cast<double>(p.kv_capacity_tokens));
+      s.kv_peak_fraction = std::max(s.kv_peak_fraction,
+                                    static_cast<double>(p.kv_peak_tokens) / static_cast<double>(p.kv_capacity_tokens));
   }
   s.makespan_s = static_cast<double>(res.end_ps) * 1e-12;
   s.preemptions = res.preemptions;

@@ -23,15 +23,15 @@ struct ServingSummary {
   // (a request's output tokens spread evenly from its first to its last) / window / GPUs.
   double input_tokens_per_s_per_gpu = 0, output_tokens_per_s_per_gpu = 0;
   double window_output_tokens_per_s = 0;
-  double output_tokens_per_s = 0;  // all output tokens / makespan
+  double output_tokens_per_s = 0;    // all output tokens / makespan
   double tokens_per_s_per_user = 0;  // mean over requests of (output - 1) / (finish - first token)
   double slo_ttft_ms = 0, slo_tpot_ms = 0;
-  double slo_attainment = 0;  // fraction of completed requests meeting both SLOs
-  double goodput_rps = 0;     // requests meeting both SLOs per second of the arrival window
-  double mean_in_system = 0;  // time-average requests in the system (Little's law: rate x mean e2e)
+  double slo_attainment = 0;    // fraction of completed requests meeting both SLOs
+  double goodput_rps = 0;       // requests meeting both SLOs per second of the arrival window
+  double mean_in_system = 0;    // time-average requests in the system (Little's law: rate x mean e2e)
   double kv_peak_fraction = 0;  // most KV cache any rank held / its capacity
   std::int64_t steps = 0;
-  std::int64_t steps_simulated = 0;  // in full (memo misses)
+  std::int64_t steps_simulated = 0;                                   // in full (memo misses)
   double memo_error_p50 = 0, memo_error_p99 = 0, memo_error_max = 0;  // |memo / full - 1| of the sample
   int memo_checked = 0;
   double kv_transfer_GB = 0;

@@ -18,11 +18,11 @@
 namespace moesim {
 
 struct LiveRequest {
-  int record = 0;      // index of its RequestRecord
-  int prompt = 0;      // tokens to prefill (after a preemption: prompt + tokens produced)
-  int prefilled = 0;   // of them, in the KV cache
-  int generated = 0;   // output tokens produced
-  int target = 0;      // output tokens wanted
+  int record = 0;       // index of its RequestRecord
+  int prompt = 0;       // tokens to prefill (after a preemption: prompt + tokens produced)
+  int prefilled = 0;    // of them, in the KV cache
+  int generated = 0;    // output tokens produced
+  int target = 0;       // output tokens wanted
   std::int64_t kv = 0;  // KV tokens it holds
   int step_tokens = 0;  // scheduled in the current step
   bool prefilling() const { return prefilled < prompt; }

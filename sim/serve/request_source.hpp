@@ -24,7 +24,6 @@ class LengthSampler {
 // Open-loop requests in [0, duration_s): the trace's (arrival = trace: its times and lengths), or
 // Poisson / gamma arrivals with drawn lengths; at most max_requests when > 0. Closed-loop arrivals
 // are made by the simulator as users finish.
-std::vector<Request> open_loop_requests(const ServingSpec& spec, const std::vector<Request>& trace,
-                                        std::uint64_t seed);
+std::vector<Request> open_loop_requests(const ServingSpec& spec, const std::vector<Request>& trace, std::uint64_t seed);
 
 }  // namespace moesim

@@ -35,8 +35,8 @@ struct ServingSample {  // one pool at one time
   int waiting = 0;  // requests queued at its ranks
   int running = 0;
   double kv_used_fraction_mean = 0, kv_used_fraction_max = 0;  // over its ranks
-  std::int64_t batch_tokens = 0;                                // of the last step started (all replicas)
-  TimePs step_ps = 0;                                           // of that step
+  std::int64_t batch_tokens = 0;                               // of the last step started (all replicas)
+  TimePs step_ps = 0;                                          // of that step
 };
 
 struct PoolResult {

@@ -66,17 +66,19 @@ void ServingSimulation::add_pool(PoolRole role, const PoolSpec& spec, int first_
   const int extra = role == PoolRole::prefill ? 0 : scenario_.serving.mtp_draft_tokens;
   const Placement* placement = spec.ep == Simulation::ep_gpus(scenario_, topology_) ? placement_ : nullptr;
   if (s.placement == PlacementKind::from_file && !placement)
-    throw InputError(fmt::format("{}: placement.kind = \"from_file\" fits only the pool of parallelism.ep GPUs; "
-                                 "the prefill pool (serving.prefill_ep = {}) needs another kind",
-                                 scenario_.file, spec.ep));
+    throw InputError(
+        fmt::format("{}: placement.kind = \"from_file\" fits only the pool of parallelism.ep GPUs; "
+                    "the prefill pool (serving.prefill_ep = {}) needs another kind",
+                    scenario_.file, spec.ep));
   p.cost = std::make_unique<StepCostModel>(s, topology_, profile_, extra, scenario_.serving.memo_tolerance,
                                            scenario_.serving.check_samples, placement);
   const Simulation& sim = p.cost->simulation();
   const double capacity = sim.memory_capacity().count();
   if (capacity <= 0)
-    throw InputError(fmt::format("{}: serving needs the GPU memory size (the topology's gpu_memory_GB or the "
-                                 "profile's memory_GB) to size the KV cache",
-                                 scenario_.file));
+    throw InputError(
+        fmt::format("{}: serving needs the GPU memory size (the topology's gpu_memory_GB or the "
+                    "profile's memory_GB) to size the KV cache",
+                    scenario_.file));
   const double free = (capacity - sim.memory().max_total_bytes().count()) * scenario_.serving.kv_memory_fraction;
   const double per_token = std::max<double>(1, static_cast<double>(kv_bytes_per_token));
   const std::int64_t kv_tokens = static_cast<std::int64_t>(std::min(free / per_token, 1e15));
@@ -216,8 +218,8 @@ void ServingSimulation::transfer_kv(const LiveRequest& q, int prefill_rank) {
   const Bytes bytes(static_cast<double>(q.prompt) * scenario_.model.kv_bytes_per_token * scenario_.model.layers);
   out_.kv_transfer_bytes += bytes;
   ++out_.kv_transfers;
-  const std::int64_t id = kv_network_->declare({FlowDecl{from.gpu(), dst.gpu(), bytes, 1}},
-                                               static_cast<std::uint64_t>(q.record));
+  const std::int64_t id =
+      kv_network_->declare({FlowDecl{from.gpu(), dst.gpu(), bytes, 1}}, static_cast<std::uint64_t>(q.record));
   LiveRequest moved = q;
   moved.kv = 0;
   moved.step_tokens = 0;
@@ -343,7 +345,8 @@ ServingResults ServingSimulation::run() {
   out_.steps = pools_.back().cost->simulation().served_results();
   for (std::size_t p = 0; p < pools_.size(); ++p) {
     for (int r = pools_[p].first_rank; r < pools_[p].first_rank + pools_[p].ranks; ++r)
-      out_.pools[p].kv_peak_tokens = std::max(out_.pools[p].kv_peak_tokens, ranks_[static_cast<std::size_t>(r)].kv_peak());
+      out_.pools[p].kv_peak_tokens =
+          std::max(out_.pools[p].kv_peak_tokens, ranks_[static_cast<std::size_t>(r)].kv_peak());
     pools_[p].cost->check();
     out_.memo.push_back(pools_[p].cost->result());
   }
@@ -352,9 +355,10 @@ ServingResults ServingSimulation::run() {
   if (rejected > 0)
     out_.notes.push_back(fmt::format("{} requests refused: prompt + output exceed one rank's KV cache", rejected));
   if (v.disaggregated)
-    out_.notes.push_back("disaggregated: both pools' step costs are simulated on the topology's first GPUs (identical "
-                         "racks or nodes assumed); KV transfers run on their real GPUs and share links with each other, "
-                         "not with the pools' all-to-all");
+    out_.notes.push_back(
+        "disaggregated: both pools' step costs are simulated on the topology's first GPUs (identical "
+        "racks or nodes assumed); KV transfers run on their real GPUs and share links with each other, "
+        "not with the pools' all-to-all");
   out_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return out_;
 }

@@ -66,7 +66,7 @@ TimePs StepCostModel::step_ps(const StepShape& shape, const std::function<void(S
   return t;
 }
 
-bool StepCostModel::fit_slopes(const StepShape& at, bool local, std::array<double, 3>& slope) const {
+bool StepCostModel::fit_slopes(const StepShape& at, std::array<double, 3>& slope) const {
   const double q[3] = {static_cast<double>(at.tokens), static_cast<double>(at.max_rank_tokens),
                        static_cast<double>(at.max_compute_ps)};
   if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0) return false;
@@ -75,16 +75,13 @@ bool StepCostModel::fit_slopes(const StepShape& at, bool local, std::array<doubl
   double weight_sum = 0;
   for (const Point& p : points_) {
     const double x[3] = {p.tokens / q[0] - 1, p.max_tokens / q[1] - 1, p.compute_ps / q[2] - 1};
-    double w = 1;
-    if (local) {
-      double d2 = 0;
-      for (int d = 0; d < 3; ++d) {
-        const double z = std::log1p(x[d]) / (2 * std::log1p(widths_[d]));
-        d2 += z * z;
-      }
-      if (d2 > 16) continue;
-      w = std::exp(-d2 / 2);
+    double d2 = 0;
+    for (int d = 0; d < 3; ++d) {
+      const double z = std::log1p(x[d]) / (2 * std::log1p(widths_[d]));
+      d2 += z * z;
     }
+    if (d2 > 16) continue;  // beyond four bandwidths: weight below 3e-4
+    const double w = std::exp(-d2 / 2);
     const double f[4] = {1, x[0], x[1], x[2]};
     for (int r = 0; r < 4; ++r) {
       for (int c = 0; c < 4; ++c) a[r][c] += w * f[r] * f[c];
@@ -94,7 +91,7 @@ bool StepCostModel::fit_slopes(const StepShape& at, bool local, std::array<doubl
   }
   if (weight_sum < 8) return false;
   for (int r = 1; r < 4; ++r) a[r][r] += 1e-9 * weight_sum;  // a touch of ridge: shapes may be collinear
-  for (int col = 0; col < 4; ++col) {  // Gaussian elimination, partial pivoting
+  for (int col = 0; col < 4; ++col) {                        // Gaussian elimination, partial pivoting
     int piv = col;
     for (int r = col + 1; r < 4; ++r)
       if (std::abs(a[r][col]) > std::abs(a[piv][col])) piv = r;
@@ -115,7 +112,7 @@ TimePs StepCostModel::moved(Entry& e, const StepShape& shape) {
   const int n = static_cast<int>(points_.size());
   if (e.fitted_at < 0 || n >= e.fitted_at + std::max(4, e.fitted_at / 4)) {
     std::array<double, 3> s{};
-    if (fit_slopes(e.shape, true, s) || fit_slopes(e.shape, false, s)) {
+    if (fit_slopes(e.shape, s)) {
       e.slope = s;
     } else {  // too few batches yet: every layer waits for the slowest rank's dispatch
       e.slope = {0, 0, static_cast<double>(layers_) * static_cast<double>(e.shape.max_compute_ps)};
@@ -123,10 +120,11 @@ TimePs StepCostModel::moved(Entry& e, const StepShape& shape) {
     e.fitted_at = n;
   }
   const auto rel = [](double x, double at) { return at > 0 ? x / at - 1 : 0.0; };
-  const double t = static_cast<double>(e.step_ps) +
-                   e.slope[0] * rel(static_cast<double>(shape.tokens), static_cast<double>(e.shape.tokens)) +
-                   e.slope[1] * rel(shape.max_rank_tokens, e.shape.max_rank_tokens) +
-                   e.slope[2] * rel(static_cast<double>(shape.max_compute_ps), static_cast<double>(e.shape.max_compute_ps));
+  const double t =
+      static_cast<double>(e.step_ps) +
+      e.slope[0] * rel(static_cast<double>(shape.tokens), static_cast<double>(e.shape.tokens)) +
+      e.slope[1] * rel(shape.max_rank_tokens, e.shape.max_rank_tokens) +
+      e.slope[2] * rel(static_cast<double>(shape.max_compute_ps), static_cast<double>(e.shape.max_compute_ps));
   // Within one bucket the move is a few percent; never below half the simulated time.
   return std::max<TimePs>(e.step_ps / 2, static_cast<TimePs>(std::llround(t)));
 }

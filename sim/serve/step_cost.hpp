@@ -6,8 +6,10 @@
 // that in most tokens); the first batch of a bucket is simulated in full, and the others take its
 // time moved along the shape's local slopes: a least-squares plane over the simulated batches,
 // weighted by closeness to the bucket's (Gaussian in log shape, two bucket widths), refitted as
-// they grow; the plane over all of them while too few are near. The engine draws each
-// (layer, rank)'s routing once and reuses it (moe/reused_gate.hpp), so steps differ by their
+// they grow; while too few are near, the engine's own first-order answer: every layer waits for
+// the slowest rank's dispatch, so the step moves by layers x the change in its compute. A plane
+// over all simulated batches would be worse: it averages decode and prefill shapes. The engine draws
+// each layer's routing once and reuses it (moe/reused_gate.hpp), so steps differ by their
 // composition only. A reservoir of the memoised answers is re-simulated in full at the end to
 // measure the shortcut's error.
 #include <array>
@@ -59,9 +61,9 @@ class StepCostModel {
   };
   struct Entry {
     TimePs step_ps;
-    StepShape shape;                   // of the batch simulated
-    std::array<double, 3> slope{};     // step ps per relative change of tokens, most, compute
-    int fitted_at = -1;                // points_ when they were fitted (-1: never)
+    StepShape shape;                // of the batch simulated
+    std::array<double, 3> slope{};  // step ps per relative change of tokens, most, compute
+    int fitted_at = -1;             // points_ when they were fitted (-1: never)
   };
   struct Point {
     double tokens, max_tokens, compute_ps, step_ps;
@@ -70,15 +72,15 @@ class StepCostModel {
   TimePs simulate(const StepBatch& batch);
   TimePs moved(Entry& e, const StepShape& shape);  // e's time moved along its slopes to `shape`
   // The plane fitted around `at` (relative coordinates); false when too few points weigh in.
-  bool fit_slopes(const StepShape& at, bool local, std::array<double, 3>& slope) const;
+  bool fit_slopes(const StepShape& at, std::array<double, 3>& slope) const;
   void remember(const std::function<void(StepBatch&)>& build, TimePs memo_ps);
 
   Scenario scenario_;
   std::unique_ptr<Simulation> sim_;
   int ranks_;
-  int layers_;       // transformer layers a step runs (the MTP module's included)
+  int layers_;  // transformer layers a step runs (the MTP module's included)
   std::unordered_map<Key, Entry, KeyHash> memo_map_;
-  double widths_[3];  // relative bucket widths: tokens, most, compute
+  double widths_[3];           // relative bucket widths: tokens, most, compute
   std::vector<Point> points_;  // every batch simulated in full
   MemoResult memo_;
   int samples_wanted_;

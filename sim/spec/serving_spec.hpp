@@ -81,8 +81,8 @@ struct ServingSpec {
   int mtp_draft_tokens = 0;         // multi-token prediction: draft tokens per decode step
   double mtp_acceptance = 0.8;      // probability each draft token is accepted (a rejection ends the run)
   double slo_ttft_ms = 0, slo_tpot_ms = 0;  // goodput targets (0 = none): a request meets both at p-any
-  double memo_tolerance = 0.1;      // step-cost memo bucket width (relative)
-  int check_samples = 32;           // steps re-simulated in full to measure the memo's error
+  double memo_tolerance = 0.07;     // step-cost memo bucket width (relative)
+  int check_samples = 100;          // memoised steps re-simulated in full to measure the memo's error
 };
 
 }  // namespace moesim

@@ -16,10 +16,10 @@ struct SeqChunk {
 
 // The attention work of a set of chunks: all the cost model needs.
 struct AttentionWork {
-  std::int64_t tokens = 0;    // new tokens
-  double kv_tokens = 0;       // KV entries read (each sequence's context, once) and written (its new tokens)
-  double decode_pairs = 0;    // (query, cached key) pairs of decode chunks
-  double prefill_pairs = 0;   // the same for prompt chunks (causal within the chunk, self included)
+  std::int64_t tokens = 0;   // new tokens
+  double kv_tokens = 0;      // KV entries read (each sequence's context, once) and written (its new tokens)
+  double decode_pairs = 0;   // (query, cached key) pairs of decode chunks
+  double prefill_pairs = 0;  // the same for prompt chunks (causal within the chunk, self included)
   void add(const SeqChunk& c) {
     const double n = c.new_tokens, ctx = c.context;
     tokens += c.new_tokens;
