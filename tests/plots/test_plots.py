@@ -239,6 +239,33 @@ def check_serving_plots(plots, work, env, results, sweep_csv):
         check(not os.path.exists(os.path.join(bad, "x.png")), "%s writes no image" % what)
 
 
+def check_real_serving_plots(moesim, src, plots, work, env):
+    """The serving plots on what moesim writes: a trace-driven serving run and a small sweep of it."""
+    py = sys.executable
+    scenario = os.path.join(src, "scenarios", "serve-trace.toml")
+    real = os.path.join(work, "serve-real")
+    p = run([moesim, "run", scenario, "-o", real, "-q"], work, env)
+    if not check(p.returncode == 0, "moesim run serve-trace.toml exits 0"):
+        return
+    for name in ("per_request.csv", "serving_timeline.csv", "summary.json"):
+        check(os.path.isfile(os.path.join(real, name)), "serve-real/%s written" % name)
+    sweep = os.path.join(work, "serve-sweep")
+    p = run([moesim, "sweep", scenario, "--vary", "serving.trace_time_scale=1,4",
+             "--vary", "serving.max_running=4,64", "-o", sweep, "-j", "2"], work, env)
+    check(p.returncode == 0, "moesim sweep serve-trace.toml exits 0")
+    jobs = [
+        ([py, os.path.join(plots, "serving_latency.py"), real], os.path.join(real, "serving_latency.png")),
+        ([py, os.path.join(plots, "serving_timeline.py"), real], os.path.join(real, "serving_timeline.png")),
+        ([py, os.path.join(plots, "pareto.py"), os.path.join(sweep, "sweep.csv"), "--series",
+          "serving.max_running"], os.path.join(sweep, "pareto.png")),
+    ]
+    for cmd, image in jobs:
+        p = run(cmd, work, env)
+        if check(p.returncode == 0, "%s on moesim's serving output exits 0" % os.path.basename(cmd[1])):
+            check_image(image)
+        check("Traceback" not in p.stderr, "no Python traceback")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--moesim", help="path to the moesim binary")
@@ -397,6 +424,7 @@ def main():
 
     # The serving plots, on hand-made outputs (moesim does not write them yet).
     check_serving_plots(plots, work, env, *make_serving_inputs(os.path.join(work, "serving")))
+    check_real_serving_plots(moesim, src, plots, work, env)
     return report()
 
 
