@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -485,4 +486,20 @@ TEST_CASE("Reused routing: one draw per layer, consecutive slices per rank, the 
   local.assign(5, 2, 3, 9, x);
   local_direct->assign(0, 2, 3, 9, y);
   REQUIRE(x == y);
+}
+
+TEST_CASE("A serving run stops at its deadline and on an interrupt, with nothing to write", "[serving]") {
+  const Fixture f(serving_sets({"serving.duration_s=30", "serving.rate_per_s=40"}));
+  RunControl control;
+  control.deadline = RunControl::Clock::now();  // already past: stops at the first look
+  const ScenarioRun run = run_scenario(f.scenario, {}, &control);
+  REQUIRE(run.serving);
+  CHECK(run.serving->stopped == RunStop::timeout);
+  CHECK(run.results.stopped == RunStop::timeout);
+  CHECK_THROWS_AS(write_run(run, test::scratch_dir("serving-timeout").string()), Error);
+  std::atomic<bool> stop{true};
+  RunControl interrupt;
+  interrupt.interrupt = &stop;
+  const ScenarioRun cut = run_scenario(f.scenario, {}, &interrupt);
+  CHECK(cut.results.stopped == RunStop::interrupted);
 }

@@ -56,7 +56,11 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
       trace_notes = std::move(t.notes);
     }
     ServingSimulation serve(run.scenario, run.topology, run.profile, std::move(trace), from_file ? &*from_file : nullptr);
-    run.serving = serve.run();
+    run.serving = serve.run(control);
+    if (run.serving->stopped != RunStop::none) {  // nothing complete to report
+      run.results.stopped = run.serving->stopped;
+      return run;
+    }
     run.serving->notes.insert(run.serving->notes.begin(), trace_notes.begin(), trace_notes.end());
     run.results = std::move(run.serving->steps);
     run.serving->steps = {};
@@ -96,7 +100,8 @@ ScenarioRun run_scenario(const Scenario& scenario, const SimulationInputs::Netwo
 }
 
 void write_run(const ScenarioRun& run, const std::string& dir) {
-  if (run.results.stopped == RunStop::timeout || (run.results.steps.empty() && !run.serving))
+  const bool incomplete = run.serving ? run.results.stopped != RunStop::none : run.results.steps.empty();
+  if (run.results.stopped == RunStop::timeout || incomplete)
     throw Error(fmt::format("{}: the run stopped before it completed a step; nothing to write into {}",
                             run.scenario.file, dir));
   // placement.toml goes into the same temporary directory, so it is swapped in with the rest.

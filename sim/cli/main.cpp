@@ -41,7 +41,11 @@ int run_scenario(const RunArgs& a) {
   moesim::cli::RunProgressLine progress;
   const moesim::ScenarioRun run = moesim::run_scenario(scenario, {}, &progress.control());
   const moesim::Scenario& sc = run.scenario;
-  if (run.results.steps.empty()) {
+  if (run.serving && run.results.stopped != moesim::RunStop::none) {
+    std::cerr << "interrupted: a serving run has no partial results; nothing written\n";
+    return kInterruptedExit;
+  }
+  if (run.results.steps.empty() && !run.serving) {
     std::cerr << "interrupted before the first step completed; nothing written\n";
     return kInterruptedExit;
   }

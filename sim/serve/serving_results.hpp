@@ -73,6 +73,7 @@ struct ServingResults {
   double wall_s = 0;
   // The engine's figures of the steps the colocated (or decode) pool simulated in full.
   Results steps;
+  RunStop stopped = RunStop::none;  // stopped by the run control: the figures are incomplete
 };
 
 }  // namespace moesim

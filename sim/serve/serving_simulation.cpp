@@ -285,7 +285,7 @@ void ServingSimulation::sample() {
   queue_.schedule_in(sample_every_ps_, [this] { sample(); });
 }
 
-ServingResults ServingSimulation::run() {
+ServingResults ServingSimulation::run(const RunControl* control) {
   const auto wall_start = std::chrono::steady_clock::now();
   const ServingSpec& v = scenario_.serving;
   out_.window_ps = ps_from_us(v.duration_s * 1e6);
@@ -330,7 +330,15 @@ ServingResults ServingSimulation::run() {
       queue_.schedule(out_.requests.front().arrival_ps, Next{this, 0});
   }
   queue_.schedule(0, [this] { sample(); });
-  queue_.run();
+  // The run control is looked at every few thousand events.
+  for (std::uint64_t events = 1; queue_.step(); ++events) {
+    if (!control || (events & 4095) != 0) continue;
+    if (control->interrupt && control->interrupt->load(std::memory_order_relaxed))
+      out_.stopped = RunStop::interrupted;
+    else if (RunControl::Clock::now() >= control->deadline)
+      out_.stopped = RunStop::timeout;
+    if (out_.stopped != RunStop::none) return out_;
+  }
   if (outstanding_ > 0) {
     int waiting = 0, running = 0;
     for (const RankScheduler& r : ranks_) {

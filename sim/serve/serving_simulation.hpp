@@ -27,7 +27,9 @@ class ServingSimulation {
   ServingSimulation(const Scenario& scenario, const Topology& topology, const Profile& profile,
                     std::vector<Request> trace, const Placement* placement = nullptr);
   ~ServingSimulation();
-  ServingResults run();
+  // `control` (may be null): a deadline or an interrupt stops the run (results.stopped says which;
+  // nothing else in them is then complete).
+  ServingResults run(const RunControl* control = nullptr);
   // The step cost model of a pool (0: colocated or prefill; 1: decode).
   const StepCostModel& cost_model(int pool) const { return *pools_[static_cast<std::size_t>(pool)].cost; }
 
