@@ -330,9 +330,9 @@ ServingResults ServingSimulation::run(const RunControl* control) {
       queue_.schedule(out_.requests.front().arrival_ps, Next{this, 0});
   }
   queue_.schedule(0, [this] { sample(); });
-  // The run control is looked at every few thousand events.
+  // The run control is looked at every 16 events (one may be a full step simulation).
   for (std::uint64_t events = 1; queue_.step(); ++events) {
-    if (!control || (events & 4095) != 0) continue;
+    if (!control || (events & 15) != 0) continue;
     if (control->interrupt && control->interrupt->load(std::memory_order_relaxed))
       out_.stopped = RunStop::interrupted;
     else if (RunControl::Clock::now() >= control->deadline)
