@@ -474,6 +474,9 @@ TEST_CASE("Reused routing: one draw per layer, consecutive slices per rank, the 
     REQUIRE(c == std::vector<int>(all.begin() + 5 * top_k, all.end()));
   }
   // A bigger step grows the draw without changing the picks handed out before.
+  // A step whose first rank asks nothing (a down GPU) still starts at the beginning.
+  gate.assign(4, 1, 2, 5, c);
+  REQUIRE(c == std::vector<int>(all.begin(), all.begin() + 5 * top_k));
   std::vector<int> big, more;
   gate.assign(1, 1, 0, 300, big);
   direct->assign(0, 1, 0, 300, more);

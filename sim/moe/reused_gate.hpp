@@ -3,8 +3,8 @@
 // serving layer's step costs: with a stationary synthetic gate every step's routing has the same
 // statistics, so steps then differ only by their batch composition, and drawing the routing (most
 // of a step's cost) is paid once. Without rank locality all ranks draw from one distribution: a
-// layer keeps one draw, and the ranks of a step take consecutive slices of it (asked in rank
-// order, as the engine does); with rank locality each rank keeps its own.
+// layer keeps one draw, and the ranks of a step take consecutive slices of it in the order they
+// ask (a new step number starts over); with rank locality each rank keeps its own.
 #include <memory>
 #include <vector>
 
@@ -24,6 +24,7 @@ class ReusedGate final : public Gate {
   bool per_rank_;
   std::vector<std::vector<std::vector<int>>> picks_;  // [layer][rank or 0] a step-0 draw, token-major
   std::vector<std::size_t> next_;                     // [layer] shared draw: where the next rank's slice starts
+  std::vector<int> step_of_;                          // [layer] the step those slices belong to
 };
 
 }  // namespace moesim
