@@ -79,17 +79,15 @@ LoadedRun load_run(const SweepArgs& a, const SweepAxes& axes, std::size_t id) {
 
 // Run 0's resolved scenario, kept beside sweep.csv so that --resume can name what differs when
 // a row's scenario hash does not match (the swept values are checked apart: the rest is common).
-void write_run0(const SweepArgs& a, const SweepAxes& axes, const std::filesystem::path& path) {
-  const LoadedRun r = load_run(a, axes, 0);
+void write_run0(const LoadedRun& r, const std::filesystem::path& path) {
   if (r.scenario)
     io::write_file(path, io::scenario_to_toml(*r.scenario));
   else
     std::filesystem::remove(path);
 }
 
-std::string run0_difference(const SweepArgs& a, const SweepAxes& axes, const std::filesystem::path& path) {
+std::string run0_difference(const LoadedRun& r, const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  const LoadedRun r = load_run(a, axes, 0);
   if (!in || !r.scenario) return "";
   const std::string there{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   return toml_difference(there, io::scenario_to_toml(*r.scenario));
@@ -127,8 +125,8 @@ RunRow run_one(const SweepArgs& a, const SweepAxes& axes, std::size_t id, bool s
 }
 
 // MPI ranks > 0: run this rank's share on local threads; the main thread sends rows to rank 0.
-int run_share(const SweepArgs& a, const SweepAxes& axes, const std::vector<std::size_t>& pending,
-              const SweepComm& comm, bool serving) {
+int run_share(const SweepArgs& a, const SweepAxes& axes, const std::vector<std::size_t>& pending, const SweepComm& comm,
+              bool serving) {
   std::vector<std::size_t> mine;
   for (std::size_t i = 0; i < pending.size(); ++i)
     if (static_cast<int>(i % static_cast<std::size_t>(comm.size() - 1)) == comm.rank() - 1) mine.push_back(pending[i]);
@@ -173,7 +171,7 @@ int run_share(const SweepArgs& a, const SweepAxes& axes, const std::vector<std::
 
 SweepOutcome run_sweep(const SweepArgs& a) {
   const SweepAxes axes(a.vary, a.zips);
-  const LoadedRun first = load_run(a, axes, 0);
+  const LoadedRun first = load_run(a, axes, 0);  // run 0's scenario: serving columns, sweep.run0.toml
   const bool serving = first.scenario && first.scenario->serving.enabled;
   const std::string header = header_line(axes, serving);
   const std::filesystem::path dir = a.out_dir.empty() ? default_dir(a, axes) : a.out_dir;
@@ -197,12 +195,12 @@ SweepOutcome run_sweep(const SweepArgs& a) {
         const unsigned jobs = a.jobs > 0 ? unsigned(a.jobs) : std::max(1u, std::thread::hardware_concurrency());
         prev = read_previous(
             csv, header, axes, [&](std::size_t id) { return load_run(a, axes, id).hash; }, jobs,
-            [&] { return run0_difference(a, axes, run0_toml); });
+            [&] { return run0_difference(first, run0_toml); });
       } else {
         if (std::filesystem::exists(csv))
           std::cout << fmt::format("moesim sweep: --restart: {} discarded\n", csv.string());
         io::write_file(csv, header);
-        write_run0(a, axes, run0_toml);
+        write_run0(first, run0_toml);
       }
       for (std::size_t id = 0; id < axes.runs(); ++id)
         if (!prev.done.count(id)) pending.push_back(id);

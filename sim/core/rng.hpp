@@ -1,6 +1,7 @@
 #pragma once
 // Deterministic random numbers: xoshiro256** seeded by splitmix64, identical on every platform
 // (std:: distributions are not portable, so we implement the few we need).
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 
@@ -27,6 +28,12 @@ class Rng {
 
   // Uniform in [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+  // Standard normal by Box-Muller (one of its pair); 1 - u keeps the log's argument in (0, 1].
+  double normal() {
+    const double u1 = 1 - uniform(), u2 = uniform();
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+  }
 
   // Uniform integer in [0, n), n > 0 (Lemire's multiply-shift; bias is negligible for our n).
   std::uint32_t below(std::uint32_t n) {

@@ -69,8 +69,6 @@ class Simulation final : private DeliverySink {
   TimePs run_one_step();
   // The figures of the steps run_one_step ran (links, notes and memory filled in).
   Results served_results();
-  // The attention time of one layer for a rank's sequences (what the engine charges).
-  TimePs attention_ps(const AttentionWork& work) const { return compute_.attention_ps(work); }
   // A rank's compute of one MoE layer before its dispatch can start: attention and gate (its
   // shared experts run beside the dispatch).
   TimePs pre_dispatch_ps(const AttentionWork& work) const {

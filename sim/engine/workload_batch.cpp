@@ -18,10 +18,7 @@ int sample_length(const LengthDist& d, Rng& rng) {
     case LengthKind::lognormal: {
       const double s2 = std::log1p(d.cv * d.cv);
       const double mu = std::log(d.mean) - s2 / 2;
-      // Box-Muller; 1 - u keeps the log's argument in (0, 1].
-      const double u1 = 1 - rng.uniform(), u2 = rng.uniform();
-      const double z = std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
-      v = std::exp(mu + std::sqrt(s2) * z);
+      v = std::exp(mu + std::sqrt(s2) * rng.normal());
       break;
     }
   }

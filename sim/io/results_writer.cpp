@@ -233,7 +233,10 @@ std::string summary_json(const RunContext& run) {
     add_metrics(j["capacity"], "capacity", s);
   }
   j["notes"] = run.results.notes;
-  if (run.serving) j["serving"] = ordered_json::parse(serving_json(*run.serving, s.serving));
+  if (run.serving) {
+    add_metrics(j["serving"], "serving", s);
+    add_serving_json(j["serving"], *run.serving, s.serving);
+  }
   j["simulator"] = {{"events", run.results.events},
                     {"flows", run.results.flows},
                     {"token_expert_assignments", run.results.assignments},

@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include "io/csv_writer.hpp"
-#include "io/metric_registry.hpp"
 
 namespace moesim::io {
 
@@ -47,12 +46,7 @@ void write_serving_files(const ServingResults& r, const ServingSummary& s, const
   tl.save(dir / "serving_timeline.csv");
 }
 
-std::string serving_json(const ServingResults& r, const ServingSummary& s) {
-  nlohmann::ordered_json j;
-  Summary holder;
-  holder.serving = s;
-  for (const Metric& m : metrics())
-    if (m.json_object == "serving") std::visit([&](const auto& v) { j[std::string(m.name)] = v; }, m.read(holder));
+void add_serving_json(nlohmann::ordered_json& j, const ServingResults& r, const ServingSummary& s) {
   j["requests"] = s.requests;
   j["completed"] = s.completed;
   j["rejected"] = s.rejected;
@@ -96,7 +90,6 @@ std::string serving_json(const ServingResults& r, const ServingSummary& s) {
                      {"error_p99", s.memo_error_p99},
                      {"error_max", s.memo_error_max}};
   j["notes"] = r.notes;
-  return j.dump(2);
 }
 
 }  // namespace moesim::io

@@ -1,8 +1,9 @@
 #pragma once
 // A serving run's own files: per_request.csv (one row per request), serving_timeline.csv (queues
 // and KV cache of each pool over time) and the `serving` object of summary.json.
+#include <nlohmann/json_fwd.hpp>
+
 #include <filesystem>
-#include <string>
 
 #include "report/serving_metrics.hpp"
 #include "serve/serving_results.hpp"
@@ -11,7 +12,8 @@ namespace moesim::io {
 
 void write_serving_files(const ServingResults& results, const ServingSummary& summary,
                          const std::filesystem::path& dir);
-// summary.json's `serving` object (JSON text), its figures and how the step costs were obtained.
-std::string serving_json(const ServingResults& results, const ServingSummary& summary);
+// summary.json's `serving` object after its registry metrics: counts, means, SLOs, the pools and
+// how the step costs were obtained.
+void add_serving_json(nlohmann::ordered_json& j, const ServingResults& results, const ServingSummary& summary);
 
 }  // namespace moesim::io

@@ -16,10 +16,8 @@ RankScheduler::RankScheduler(int gpu, const PoolSpec& pool, std::int64_t kv_capa
       draft_(mode == Mode::prefill_only ? 0 : draft_tokens),
       acceptance_(acceptance) {}
 
-std::int64_t RankScheduler::reserved() const {
-  std::int64_t r = 0;
-  for (const LiveRequest& q : running_) r += q.prompt - q.prefilled;
-  return r;
+std::int64_t RankScheduler::still_needs(const LiveRequest& q) const {
+  return q.prefilling() ? q.prompt - q.prefilled : 1 + draft_;
 }
 
 void RankScheduler::hold(std::int64_t tokens) {
@@ -45,23 +43,25 @@ void RankScheduler::preempt_last(const Events& ev) {
 
 void RankScheduler::plan(const Events& ev) {
   std::int64_t budget = pool_.max_batched_tokens;
-  // Decode growth first: every decoding request needs room for 1 + draft tokens; preempt the
-  // latest admitted until it fits beside the prompts still to be prefilled.
-  const auto decode_need = [&] {
-    std::int64_t n = 0;
-    for (const LiveRequest& q : running_)
-      if (!q.prefilling()) n += 1 + draft_;
-    return n;
-  };
-  while (!running_.empty() && kv_used_ + reserved() + decode_need() > capacity_) preempt_last(ev);
+  // What the running requests still need in the cache: decoding ones room for 1 + draft tokens,
+  // prefilling ones the rest of their prompt. Decode growth first: preempt the latest admitted
+  // until it fits.
+  std::int64_t owed = 0;
+  for (const LiveRequest& q : running_) owed += still_needs(q);
+  while (!running_.empty() && kv_used_ + owed > capacity_) {
+    owed -= still_needs(running_.back());
+    preempt_last(ev);
+  }
   step_tokens_ = 0;
-  for (LiveRequest& q : running_) {
-    q.step_tokens = 0;
-    if (budget <= 0) continue;
-    const std::int64_t want = q.prefilling() ? std::min(q.prompt - q.prefilled, pool_.prefill_chunk) : 1 + draft_;
-    q.step_tokens = static_cast<int>(std::min(want, budget));
+  const auto schedule = [&](LiveRequest& q) {
+    q.step_tokens = static_cast<int>(std::min(
+        q.prefilling() ? std::min(q.prompt - q.prefilled, pool_.prefill_chunk) : std::int64_t{1} + draft_, budget));
     budget -= q.step_tokens;
     step_tokens_ += q.step_tokens;
+  };
+  for (LiveRequest& q : running_) {
+    q.step_tokens = 0;
+    if (budget > 0) schedule(q);
   }
   // Admissions, first come first served: the whole remaining prompt (and the first decode step's
   // tokens) must fit beside what the running requests hold and still need.
@@ -70,7 +70,7 @@ void RankScheduler::plan(const Events& ev) {
     // A decode-only rank takes the prompt's KV cache whole.
     const std::int64_t need =
         (w.prefilling() ? w.prompt - w.prefilled : w.prompt) + (mode_ == Mode::prefill_only ? 0 : 1 + draft_);
-    if (kv_used_ + reserved() + decode_need() + need > capacity_) break;
+    if (kv_used_ + owed + need > capacity_) break;
     LiveRequest r = w;
     waiting_.pop_front();
     if (!r.prefilling()) {
@@ -78,10 +78,8 @@ void RankScheduler::plan(const Events& ev) {
       hold(r.prompt);
       r.kv = r.prompt;
     }
-    const std::int64_t want = r.prefilling() ? std::min(r.prompt - r.prefilled, pool_.prefill_chunk) : 1 + draft_;
-    r.step_tokens = static_cast<int>(std::min(want, budget));
-    budget -= r.step_tokens;
-    step_tokens_ += r.step_tokens;
+    owed += still_needs(r);
+    schedule(r);
     running_.push_back(r);
   }
 }

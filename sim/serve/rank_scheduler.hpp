@@ -64,7 +64,8 @@ class RankScheduler {
   int load() const { return waiting() + running(); }
 
  private:
-  std::int64_t reserved() const;  // prompt tokens the running requests still have to prefill
+  // Cache room a running request still needs: the rest of its prompt, or 1 + draft tokens.
+  std::int64_t still_needs(const LiveRequest& q) const;
   void preempt_last(const Events& ev);
   void hold(std::int64_t tokens);
 

@@ -16,12 +16,6 @@ LengthDist with_trace(LengthDist d, const std::vector<Request>& trace, bool prom
   return d;
 }
 
-// Standard normal (Box-Muller).
-double normal(Rng& rng) {
-  const double u1 = 1 - rng.uniform(), u2 = rng.uniform();
-  return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
-}
-
 // Gamma(shape k, scale 1) by Marsaglia-Tsang (k < 1 boosted by U^(1/k)).
 double gamma_unit(double k, Rng& rng) {
   if (k < 1) return gamma_unit(k + 1, rng) * std::pow(1 - rng.uniform(), 1 / k);
@@ -29,7 +23,7 @@ double gamma_unit(double k, Rng& rng) {
   while (true) {
     double x = 0, v = 0;
     do {
-      x = normal(rng);
+      x = rng.normal();
       v = 1 + c * x;
     } while (v <= 0);
     v = v * v * v;

@@ -24,6 +24,7 @@ ServingSimulation::ServingSimulation(const Scenario& scenario, const Topology& t
       profile_(profile),
       placement_(placement),
       trace_(std::move(trace)),
+      lengths_(scenario_.serving, trace_),
       rng_(Rng::derived(scenario.seed, kServeStream)) {
   const ServingSpec& v = scenario_.serving;
   const ModelSpec& m = scenario_.model;
@@ -47,6 +48,7 @@ ServingSimulation::ServingSimulation(const Scenario& scenario, const Topology& t
     pool.ep = ep;
     add_pool(PoolRole::colocated, pool, 0, static_cast<std::int64_t>(std::ceil(kv_per_token(v.mtp_draft_tokens))));
   }
+  for (int r = 0; r < static_cast<int>(ranks_.size()); ++r) events_.push_back(make_events(r));
   const int gpus = pools_.back().first_gpu + pools_.back().spec.ep * pools_.back().spec.replicas;
   if (gpus > topology_.gpu_count())
     throw Infeasible(fmt::format("{}: serving needs {} GPUs ({}) but topology {} has {}", scenario_.file, gpus,
@@ -127,7 +129,7 @@ int ServingSimulation::route(Pool& pool) {
   return pick;
 }
 
-RankScheduler::Events ServingSimulation::events(int rank) {
+RankScheduler::Events ServingSimulation::make_events(int rank) {
   RankScheduler::Events ev;
   ev.first_token = [this](int rec) { out_.requests[static_cast<std::size_t>(rec)].first_token_ps = queue_.now_ps(); };
   ev.finished = [this](int rec) { finish(rec); };
@@ -172,7 +174,7 @@ void ServingSimulation::kick(int replica) {
   for (int i = 0; i < ep; ++i) {
     RankScheduler& r = ranks_[static_cast<std::size_t>(rep.first_rank + i)];
     if (!r.has_work()) continue;
-    r.plan(events(rep.first_rank + i));
+    r.plan(events_[static_cast<std::size_t>(rep.first_rank + i)]);
     const std::int64_t t = r.step_tokens();
     if (t == 0) continue;
     shape.tokens += t;
@@ -198,7 +200,8 @@ void ServingSimulation::end_step(int replica) {
   Replica& rep = replicas_[static_cast<std::size_t>(replica)];
   const int ep = pools_[static_cast<std::size_t>(rep.pool)].spec.ep;
   for (int i = 0; i < ep; ++i)
-    ranks_[static_cast<std::size_t>(rep.first_rank + i)].finish_step(rng_, events(rep.first_rank + i));
+    ranks_[static_cast<std::size_t>(rep.first_rank + i)].finish_step(
+        rng_, events_[static_cast<std::size_t>(rep.first_rank + i)]);
   rep.busy = false;
   kick(replica);
 }
@@ -250,12 +253,11 @@ void ServingSimulation::finish(int record) {
 }
 
 int ServingSimulation::new_request(TimePs at, int user) {
-  const LengthSampler lengths(scenario_.serving, trace_);
   RequestRecord r;
   r.id = static_cast<std::int64_t>(out_.requests.size());
   r.arrival_ps = at;
-  r.prompt_tokens = lengths.prompt(rng_);
-  r.output_tokens = lengths.output(rng_);
+  r.prompt_tokens = lengths_.prompt(rng_);
+  r.output_tokens = lengths_.output(rng_);
   out_.requests.push_back(r);
   user_of_.push_back(user);
   return static_cast<int>(r.id);

@@ -13,6 +13,7 @@
 #include "net/topology.hpp"
 #include "serve/rank_scheduler.hpp"
 #include "serve/request.hpp"
+#include "serve/request_source.hpp"
 #include "serve/serving_results.hpp"
 #include "serve/step_cost.hpp"
 #include "spec/scenario.hpp"
@@ -59,19 +60,21 @@ class ServingSimulation {
   void finish(int record);
   // Closed loop: a request of `user` arriving at `at`, with drawn lengths; its record index.
   int new_request(TimePs at, int user);
-  RankScheduler::Events events(int rank);
+  RankScheduler::Events make_events(int rank);
 
   Scenario scenario_;
   const Topology& topology_;
   const Profile& profile_;
   const Placement* placement_;
   std::vector<Request> trace_;
+  LengthSampler lengths_;  // closed loop: each new request's lengths
   EventQueue queue_;
   std::unique_ptr<Network> kv_network_;  // disaggregated only
   std::vector<Pool> pools_;
   std::vector<RankScheduler> ranks_;
-  std::vector<int> rank_replica_;  // [rank] its replica
-  std::vector<int> incoming_;      // [rank] requests whose KV cache is on its way there
+  std::vector<RankScheduler::Events> events_;  // [rank] what its finished steps do here
+  std::vector<int> rank_replica_;              // [rank] its replica
+  std::vector<int> incoming_;                  // [rank] requests whose KV cache is on its way there
   std::vector<Replica> replicas_;
   ServingResults out_;
   Rng rng_;
