@@ -1,6 +1,6 @@
 // The serving layer: continuous batching on one rank in closed form, end-to-end serving runs
 // (TTFT / TPOT against the step engine, Little's law, KV admission and preemption, disaggregated
-// KV transfers, the step-cost memo, reused routing, the run control) and bad serving input, on the
+// KV transfers, reused routing, the run control) and bad serving input, on the
 // tiny smoke model.
 #include <catch2/catch.hpp>
 
@@ -281,28 +281,6 @@ TEST_CASE("Disaggregated serving moves each prompt's KV cache of every layer", "
   REQUIRE(n > 10);
   CHECK(s.kv_transfers == n);
   CHECK(s.kv_transfer_bytes.count() == Approx(expected).epsilon(1e-12));
-}
-
-// ---- 7. memo -----------------------------------------------------------------------------------
-
-TEST_CASE("Step-cost memo error is small and memo_tolerance 0 simulates every step", "[serving]") {
-  SECTION("tolerance 0.02, 32 samples") {
-    const Fixture f(serving_sets({"serving.memo_tolerance=0.02", "serving.check_samples=32", "serving.rate_per_s=40"}));
-    const ScenarioRun run = run_scenario(f.scenario);
-    const MemoResult& m = run.serving->memo.at(0);
-    CHECK(m.simulated < m.lookups);
-    REQUIRE(!m.check_error.empty());
-    CHECK(m.check_error.size() <= 32);
-    for (double e : m.check_error) CHECK(std::abs(e) < 0.05);
-  }
-  SECTION("tolerance 0") {
-    const Fixture f(serving_sets({"serving.memo_tolerance=0", "serving.rate_per_s=40"}));
-    const ScenarioRun run = run_scenario(f.scenario);
-    const MemoResult& m = run.serving->memo.at(0);
-    CHECK(m.lookups > 0);
-    CHECK(m.simulated == m.lookups);
-    CHECK(m.check_error.empty());
-  }
 }
 
 // ---- 8. bad input ------------------------------------------------------------------------------

@@ -120,9 +120,9 @@ std::string serving_text(const Scenario& sc, const ServingResults& r, const Serv
                      s.goodput_rps, s.slo_ttft_ms, s.slo_tpot_ms, 100 * s.slo_attainment);
   if (r.kv_transfers > 0) o += fmt::format("KV transfer  {} transfers, {:.2f} GB\n", r.kv_transfers, s.kv_transfer_GB);
   o += fmt::format(
-      "step costs   {} steps, {} simulated in full (memo tolerance {}); memo error on {} sampled steps: "
-      "p50 {:.2f}%, p99 {:.2f}%, max {:.2f}%\n",
-      s.steps, s.steps_simulated, v.memo_tolerance, s.memo_checked, 100 * s.memo_error_p50, 100 * s.memo_error_p99,
+      "step costs   {} steps, {} simulated in full, {} new shapes interpolated (memo tolerance {}); memo error on "
+      "{} sampled steps: p50 {:.2f}%, p99 {:.2f}%, max {:.2f}%\n",
+      s.steps, s.steps_simulated, s.shapes_interpolated, v.memo_tolerance, s.memo_checked, 100 * s.memo_error_p50, 100 * s.memo_error_p99,
       100 * s.memo_error_max);
   o += fmt::format("wall time    {:.2f} s\n\n", r.wall_s);
   o += "The step figures below are those of the steps simulated in full.\n\n";

@@ -69,6 +69,11 @@ class Simulation final : private DeliverySink {
   TimePs run_one_step();
   // The figures of the steps run_one_step ran (links, notes and memory filled in).
   Results served_results();
+  // Forgets the figures of the steps run so far (probes that are not part of the served run).
+  void forget_served() {
+    served_ = Results{};
+    init_results(served_);
+  }
   // A rank's compute of one MoE layer before its dispatch can start: attention and gate (its
   // shared experts run beside the dispatch).
   TimePs pre_dispatch_ps(const AttentionWork& work) const {

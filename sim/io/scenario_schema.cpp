@@ -309,9 +309,9 @@ std::vector<ScenarioKey> make_keys() {
       {"serving", "slo_tpot_ms", T::number, 0, 1e9, {}, N::optional, "0", "goodput: time per output token bound (0 = none)",
        MOESIM_NUM(serving.slo_tpot_ms), nullptr, serving},
       {"serving", "memo_tolerance", T::number, 0, 0.5, {}, N::optional, "0.07",
-       "step costs memoised by batch shape (tokens, most on a rank, slowest rank's attention + gate) in buckets "
-       "this wide (relative; 1.5x for most on a rank), moved along locally fitted slopes within a bucket; 0 = every "
-       "step simulated in full",
+       "step costs memoised by batch shape (tokens, most on a rank, slowest rank's attention + gate + token send) in "
+       "buckets this wide (relative; 1.5x for most on a rank), moved along locally fitted slopes within a bucket, new "
+       "buckets among simulated ones interpolated; 0 = every step simulated in full",
        MOESIM_NUM(serving.memo_tolerance), nullptr, serving},
       {"serving", "check_samples", T::integer, 0, 100'000, {}, N::optional, "100",
        "memoised steps re-simulated in full to measure the shortcut's error", MOESIM_INT(serving.check_samples), nullptr,

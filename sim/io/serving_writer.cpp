@@ -79,12 +79,14 @@ void add_serving_json(nlohmann::ordered_json& j, const ServingResults& r, const 
                      {"busy_s", seconds(x.busy_ps)},
                      {"tokens", x.tokens},
                      {"steps_simulated", m.simulated},
+                     {"shapes_interpolated", m.interpolated},
                      {"memo_tolerance", m.tolerance},
                      {"memo_checked", m.check_error.size()}});
   }
   j["pools"] = pools;
   j["step_costs"] = {{"steps", s.steps},
                      {"simulated_in_full", s.steps_simulated},
+                     {"shapes_interpolated", s.shapes_interpolated},
                      {"checked", s.memo_checked},
                      {"error_p50", s.memo_error_p50},
                      {"error_p99", s.memo_error_p99},

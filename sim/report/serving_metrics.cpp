@@ -108,6 +108,7 @@ ServingSummary summarize_serving(const ServingResults& res, double slo_ttft_ms, 
   std::vector<double> err;
   for (const MemoResult& m : res.memo) {
     s.steps_simulated += m.simulated;
+    s.shapes_interpolated += m.interpolated;
     for (double e : m.check_error) err.push_back(std::abs(e));
   }
   s.memo_checked = static_cast<int>(err.size());

@@ -32,6 +32,7 @@ struct ServingSummary {
   double kv_peak_fraction = 0;  // most KV cache any rank held / its capacity
   std::int64_t steps = 0;
   std::int64_t steps_simulated = 0;                                   // in full (memo misses)
+  std::int64_t shapes_interpolated = 0;  // new batch shapes answered from simulated neighbours
   double memo_error_p50 = 0, memo_error_p99 = 0, memo_error_max = 0;  // |memo / full - 1| of the sample
   int memo_checked = 0;
   double kv_transfer_GB = 0;

@@ -55,6 +55,7 @@ struct PoolResult {
 struct MemoResult {
   std::int64_t lookups = 0;
   std::int64_t simulated = 0;       // steps simulated in full (memo misses)
+  std::int64_t interpolated = 0;    // new buckets answered by the plane through simulated neighbours
   std::vector<double> check_error;  // sampled memoised steps: memo / full simulation - 1
   double tolerance = 0;
 };

@@ -179,7 +179,7 @@ void ServingSimulation::kick(int replica) {
     if (t == 0) continue;
     shape.tokens += t;
     shape.max_rank_tokens = std::max(shape.max_rank_tokens, static_cast<int>(t));
-    shape.max_compute_ps = std::max(shape.max_compute_ps, pool.cost->pre_dispatch_ps(r.step_work()));
+    shape.max_rank_ps = std::max(shape.max_rank_ps, pool.cost->rank_ps(r.step_work()));
   }
   if (shape.tokens == 0) return;  // nothing admissible: an arrival, a finish or a transfer kicks it again
   rep.busy = true;
@@ -370,6 +370,7 @@ ServingResults ServingSimulation::run(const RunControl* control) {
         "racks or nodes assumed); KV transfers run on their real GPUs and share links with each other, "
         "not with the pools' all-to-all");
   out_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  out_.steps.wall_s = out_.wall_s;
   return out_;
 }
 

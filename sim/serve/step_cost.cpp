@@ -30,6 +30,28 @@ StepCostModel::StepCostModel(const Scenario& scenario, const Topology& topology,
       samples_wanted_(tolerance > 0 ? check_samples : 0),
       rng_(Rng::derived(scenario.seed, 0x6d656d6fULL /* "memo" */)) {
   memo_.tolerance = tolerance;
+  if (tolerance > 0) send_ps_per_token_ = probe_send_ps_per_token();
+}
+
+double StepCostModel::probe_send_ps_per_token() {
+  // Prompt chunks with no context on rank 0 alone; the step's growth beyond the chunk's own
+  // compute is what sending (and receiving back) its tokens costs.
+  const auto one_rank = [&](int n, TimePs& compute_ps) {
+    StepBatch b;
+    b.ranks.assign(static_cast<std::size_t>(ranks_), {});
+    b.ranks[0].push_back(SeqChunk{n, 0, true});
+    compute_ps = sim_->pre_dispatch_ps(attention_work(b.ranks[0]));
+    sim_->set_batch(b);
+    return sim_->run_one_step();
+  };
+  constexpr int kSmall = 256, kLarge = 1024;
+  TimePs c_small = 0, c_large = 0;
+  const TimePs small = one_rank(kSmall, c_small);
+  const TimePs large = one_rank(kLarge, c_large);
+  sim_->forget_served();
+  const double layers = layers_;
+  const double grown = static_cast<double>(large - small) - layers * static_cast<double>(c_large - c_small);
+  return std::max(0.0, grown / (layers * (kLarge - kSmall)));
 }
 
 StepCostModel::~StepCostModel() = default;
@@ -53,28 +75,37 @@ TimePs StepCostModel::step_ps(const StepShape& shape, const std::function<void(S
   };
   if (memo_.tolerance <= 0) return full();
   const Key key{bucket(static_cast<double>(shape.tokens), 0), bucket(shape.max_rank_tokens, 1),
-                bucket(static_cast<double>(shape.max_compute_ps), 2)};
+                bucket(static_cast<double>(shape.max_rank_ps), 2)};
   if (const auto it = memo_map_.find(key); it != memo_map_.end()) {
     const TimePs t = moved(it->second, shape);
     remember(build, t);
     return t;
   }
+  // A new bucket among simulated batches on every side: the local plane's answer.
+  if (Plane plane; fit_plane(shape, plane) && plane.surrounded) {
+    const auto t = static_cast<TimePs>(std::llround(plane.at_ps));
+    memo_map_.emplace(key, Entry{t, shape, plane.slope, static_cast<int>(points_.size()), true});
+    ++memo_.interpolated;
+    remember(build, t);
+    return t;
+  }
   const TimePs t = full();
-  memo_map_.emplace(key, Entry{t, shape, {}, -1});
+  memo_map_.emplace(key, Entry{t, shape, {}, -1, false});
   points_.push_back({static_cast<double>(shape.tokens), static_cast<double>(shape.max_rank_tokens),
-                     static_cast<double>(shape.max_compute_ps), static_cast<double>(t)});
+                     static_cast<double>(shape.max_rank_ps), static_cast<double>(t)});
   return t;
 }
 
-bool StepCostModel::fit_slopes(const StepShape& at, std::array<double, 3>& slope) const {
+bool StepCostModel::fit_plane(const StepShape& at, Plane& plane) const {
   const double q[3] = {static_cast<double>(at.tokens), static_cast<double>(at.max_rank_tokens),
-                       static_cast<double>(at.max_compute_ps)};
+                       static_cast<double>(at.max_rank_ps)};
   if (q[0] <= 0 || q[1] <= 0 || q[2] <= 0) return false;
   // Weighted normal equations of step ~ b0 + sum_d b_d (x_d / q_d - 1).
   double a[4][5] = {};
   double weight_sum = 0;
+  double below[3] = {}, above[3] = {};
   for (const Point& p : points_) {
-    const double x[3] = {p.tokens / q[0] - 1, p.max_tokens / q[1] - 1, p.compute_ps / q[2] - 1};
+    const double x[3] = {p.tokens / q[0] - 1, p.max_tokens / q[1] - 1, p.rank_ps / q[2] - 1};
     double d2 = 0;
     for (int d = 0; d < 3; ++d) {
       const double z = std::log1p(x[d]) / (2 * std::log1p(widths_[d]));
@@ -83,6 +114,7 @@ bool StepCostModel::fit_slopes(const StepShape& at, std::array<double, 3>& slope
     if (d2 > 16) continue;  // beyond four bandwidths: weight below 3e-4
     const double w = std::exp(-d2 / 2);
     const double f[4] = {1, x[0], x[1], x[2]};
+    for (int d = 0; d < 3; ++d) (x[d] < 0 ? below : above)[d] += w;
     for (int r = 0; r < 4; ++r) {
       for (int c = 0; c < 4; ++c) a[r][c] += w * f[r] * f[c];
       a[r][4] += w * f[r] * p.step_ps;
@@ -103,7 +135,10 @@ bool StepCostModel::fit_slopes(const StepShape& at, std::array<double, 3>& slope
       for (int c = col; c < 5; ++c) a[r][c] -= f * a[col][c];
     }
   }
-  for (int d = 0; d < 3; ++d) slope[static_cast<std::size_t>(d)] = a[d + 1][4] / a[d + 1][d + 1];
+  for (int d = 0; d < 3; ++d) plane.slope[static_cast<std::size_t>(d)] = a[d + 1][4] / a[d + 1][d + 1];
+  plane.at_ps = a[0][4] / a[0][0];
+  plane.surrounded = true;
+  for (int d = 0; d < 3; ++d) plane.surrounded = plane.surrounded && below[d] >= 1 && above[d] >= 1;
   return true;
 }
 
@@ -111,11 +146,11 @@ TimePs StepCostModel::moved(Entry& e, const StepShape& shape) {
   // Refit the entry's slopes once the simulated batches grew by a quarter since its last fit.
   const int n = static_cast<int>(points_.size());
   if (e.fitted_at < 0 || n >= e.fitted_at + std::max(4, e.fitted_at / 4)) {
-    std::array<double, 3> s{};
-    if (fit_slopes(e.shape, s)) {
-      e.slope = s;
-    } else {  // too few batches yet: every layer waits for the slowest rank's dispatch
-      e.slope = {0, 0, static_cast<double>(layers_) * static_cast<double>(e.shape.max_compute_ps)};
+    if (Plane plane; fit_plane(e.shape, plane)) {
+      e.slope = plane.slope;
+      if (e.interpolated) e.step_ps = static_cast<TimePs>(std::llround(plane.at_ps));
+    } else {  // too few batches yet: every layer waits for the slowest rank
+      e.slope = {0, 0, static_cast<double>(layers_) * static_cast<double>(e.shape.max_rank_ps)};
     }
     e.fitted_at = n;
   }
@@ -124,7 +159,7 @@ TimePs StepCostModel::moved(Entry& e, const StepShape& shape) {
       static_cast<double>(e.step_ps) +
       e.slope[0] * rel(static_cast<double>(shape.tokens), static_cast<double>(e.shape.tokens)) +
       e.slope[1] * rel(shape.max_rank_tokens, e.shape.max_rank_tokens) +
-      e.slope[2] * rel(static_cast<double>(shape.max_compute_ps), static_cast<double>(e.shape.max_compute_ps));
+      e.slope[2] * rel(static_cast<double>(shape.max_rank_ps), static_cast<double>(e.shape.max_rank_ps));
   // Within one bucket the move is a few percent; never below half the simulated time.
   return std::max<TimePs>(e.step_ps / 2, static_cast<TimePs>(std::llround(t)));
 }
