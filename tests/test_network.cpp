@@ -64,6 +64,25 @@ TEST_CASE("one flow on one link takes latency + bytes / bandwidth", "[net]") {
   }
 }
 
+TEST_CASE("a background load leaves a flow what its route's most-loaded link has left", "[net]") {
+  const Topology t = star(3);
+  for (const std::string mode : {"flow", "analytic"}) {
+    EventQueue q;
+    auto net = make_network(*parse_setting<NetworkModelKind>(mode), q, t, MessageCost{}, 0);
+    // Links: g0 -> sw is link 0 (add_duplex: out then back), g1's up link 2, sw -> g1 link 3.
+    std::vector<double> taken(static_cast<std::size_t>(t.link_count()), 0);
+    taken[0] = 0.25;
+    taken[3] = 0.5;
+    net->set_background_load(taken);
+    const std::int64_t id = net->declare({{0, 1, Bytes(1e6)}}, 7);
+    TimePs done = -1;
+    net->start(id, [&](TimePs at) { done = at; });
+    q.run();
+    // 1e6 B at half of 100 GB/s = 20 us, + 2 x 500 ns.
+    REQUIRE(done == 21'000'000);
+  }
+}
+
 TEST_CASE("declaring a flow to the same GPU, or to a GPU that does not exist, is an error", "[net]") {
   const Topology t = two_gpus();
   for (const std::string mode : {"flow", "analytic"}) {

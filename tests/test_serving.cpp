@@ -281,6 +281,32 @@ TEST_CASE("Disaggregated serving moves each prompt's KV cache of every layer", "
   REQUIRE(n > 10);
   CHECK(s.kv_transfers == n);
   CHECK(s.kv_transfer_bytes.count() == Approx(expected).epsilon(1e-12));
+  // Each pool's all-to-all stays on its node's NVLink, the KV flows cross the NICs: no contention.
+  CHECK(s.kv_share_sum == Approx(static_cast<double>(n)));
+  CHECK(s.pools[0].kv_contention_ps == 0);
+  CHECK(s.pools[1].kv_contention_ps == 0);
+}
+
+TEST_CASE("Disaggregated pools sharing links: KV flows and the decode all-to-all slow each other", "[serving]") {
+  // One 8-GPU node: prefill on GPUs 0..3, decode on 4..7; a KV flow enters its decode GPU over the
+  // NVLink port the decode all-to-all uses.
+  const auto run_with = [](const std::string& rate) {
+    const Fixture f(serving_sets({"parallelism.ep=4", "serving.disaggregated=true", "serving.prefill_ep=4",
+                                  "serving.rate_per_s=" + rate, "serving.prompt_len=2000", "serving.output_len=50"}));
+    return *run_scenario(f.scenario).serving;
+  };
+  const ServingResults busy = run_with("200");
+  REQUIRE(busy.kv_transfers > 20);
+  CHECK(busy.pools[1].first_gpu == 4);
+  CHECK(busy.kv_share_sum < 0.999 * static_cast<double>(busy.kv_transfers));
+  CHECK(busy.pools[1].kv_contention_ps > 0);
+  CHECK(busy.pools[1].kv_contention_ps < busy.pools[1].busy_ps / 2);
+  // Less traffic, less contention.
+  const ServingResults light = run_with("20");
+  const auto stretch = [](const ServingResults& r) {
+    return static_cast<double>(r.pools[1].kv_contention_ps) / static_cast<double>(r.pools[1].busy_ps);
+  };
+  CHECK(stretch(light) < stretch(busy));
 }
 
 // ---- 8. bad input ------------------------------------------------------------------------------

@@ -318,3 +318,29 @@ TEST_CASE("D-mod-k: one tree per destination, a leaf's uplinks spread over a des
   REQUIRE(t.summarize().max_path_links == 4);
   REQUIRE(t.summarize().max_ecmp_paths == 1);
 }
+
+TEST_CASE("renumbered_from: GPU first_gpu becomes 0, over the same links and routes") {
+  for (const auto routing : {moesim::RoutingKind::ecmp, moesim::RoutingKind::dmodk}) {
+    Topology t = moesim::make_hgx(hgx(4));
+    t.finalize(16, routing);
+    const Topology r = t.renumbered_from(8);
+    REQUIRE(r.gpu_count() == t.gpu_count());
+    REQUIRE(r.link_count() == t.link_count());
+    const int n = t.gpu_count();
+    for (int i = 0; i < n; ++i) {
+      const int old = (i + 8) % n;  // wraps around: the first node's GPUs come last
+      REQUIRE(r.gpu_node(i) == t.gpu_node(old));
+      REQUIRE(r.node(r.gpu_node(i)).gpu == i);
+      REQUIRE(r.gpu_host(i) == t.gpu_host(old));
+    }
+    for (int s = 0; s < n; s += 3)
+      for (int d = 0; d < n; d += 5) {
+        if (s == d) continue;
+        moesim::Path a, b;
+        r.route(s, d, a);
+        t.route((s + 8) % n, (d + 8) % n, b);
+        REQUIRE(a == b);
+        if (routing == moesim::RoutingKind::ecmp) REQUIRE(r.paths(s, d) == t.paths((s + 8) % n, (d + 8) % n));
+      }
+  }
+}

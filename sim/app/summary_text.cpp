@@ -118,7 +118,13 @@ std::string serving_text(const Scenario& sc, const ServingResults& r, const Serv
   if (s.slo_ttft_ms > 0 || s.slo_tpot_ms > 0)
     o += fmt::format("goodput      {:.3f} requests/s meet TTFT <= {} ms and TPOT <= {} ms ({:.1f}% of completed)\n",
                      s.goodput_rps, s.slo_ttft_ms, s.slo_tpot_ms, 100 * s.slo_attainment);
-  if (r.kv_transfers > 0) o += fmt::format("KV transfer  {} transfers, {:.2f} GB\n", r.kv_transfers, s.kv_transfer_GB);
+  if (r.kv_transfers > 0) {
+    o += fmt::format("KV transfer  {} transfers, {:.2f} GB; the all-to-all left them {:.1f}% of their route on average",
+                     r.kv_transfers, s.kv_transfer_GB, 100 * s.kv_route_share);
+    for (std::size_t p = 0; p < r.pools.size(); ++p)
+      o += fmt::format("; {} steps {:.2f}% longer", pool_role_name(r.pools[p].role), 100 * s.kv_contention_fraction[p]);
+    o += "\n";
+  }
   o += fmt::format(
       "step costs   {} steps, {} simulated in full, {} new shapes interpolated (memo tolerance {}); memo error on "
       "{} sampled steps: p50 {:.2f}%, p99 {:.2f}%, max {:.2f}%\n",

@@ -69,6 +69,10 @@ class Simulation final : private DeliverySink {
   TimePs run_one_step();
   // The figures of the steps run_one_step ran (links, notes and memory filled in).
   Results served_results();
+  // Bytes each link carried, and critical-path time of the network segments it bounded (empty
+  // before the first step), over every step run so far.
+  const std::vector<Bytes>& link_bytes() const { return network_->link_bytes(); }
+  const std::vector<TimePs>& link_critical_ps() const { return link_critical_ps_; }
   // Forgets the figures of the steps run so far (probes that are not part of the served run).
   void forget_served() {
     served_ = Results{};

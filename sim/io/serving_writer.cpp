@@ -65,6 +65,7 @@ void add_serving_json(nlohmann::ordered_json& j, const ServingResults& r, const 
   j["kv_peak_fraction"] = s.kv_peak_fraction;
   j["kv_transfer_bytes"] = r.kv_transfer_bytes.count();
   j["kv_transfers"] = r.kv_transfers;
+  j["kv_route_share_mean"] = s.kv_route_share;
   auto pools = nlohmann::ordered_json::array();
   for (std::size_t p = 0; p < r.pools.size(); ++p) {
     const PoolResult& x = r.pools[p];
@@ -78,6 +79,7 @@ void add_serving_json(nlohmann::ordered_json& j, const ServingResults& r, const 
                      {"steps", x.steps},
                      {"busy_s", seconds(x.busy_ps)},
                      {"tokens", x.tokens},
+                     {"kv_contention_s", seconds(x.kv_contention_ps)},
                      {"steps_simulated", m.simulated},
                      {"shapes_interpolated", m.interpolated},
                      {"memo_tolerance", m.tolerance},

@@ -92,6 +92,12 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
       d.eff_bytes += static_cast<double>(f.messages) * ns * 1e3 *
                      topology_.link(route_links_[route.offset]).bandwidth.bytes_per_ps();
     }
+    if (!background_.empty()) {
+      double taken = 0;
+      for (std::uint32_t i = 0; i < route.len; ++i)
+        taken = std::max(taken, background_[static_cast<std::size_t>(route_links_[route.offset + i])]);
+      d.eff_bytes /= 1 - std::clamp(taken, 0.0, 0.9);
+    }
     d.bytes = f.bytes.count();
     info_.push_back(d);
   }

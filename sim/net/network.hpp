@@ -74,6 +74,11 @@ class Network {
   void set_sink(DeliverySink* sink) { sink_ = sink; }
   // Convenience for rare flows (and tests): `on_delivered` runs at the delivery time.
   void start(std::int64_t flow_id, Delivered on_delivered);
+  // Per link, the fraction of its bandwidth taken by traffic this network does not carry (another
+  // model's, e.g. a memoised all-to-all); empty: none. A flow declared afterwards moves as if its
+  // route had only what its most-loaded link leaves (at most 90% is taken), on top of its share
+  // among the flows carried here.
+  void set_background_load(std::vector<double> fraction) { background_ = std::move(fraction); }
   // Forgets declared flows (between steps, to keep memory flat); no flow may be in flight.
   void clear_declared();
 
@@ -135,6 +140,7 @@ class Network {
 
  private:
   std::vector<Declared> info_;            // per declared flow (the declarations themselves are not kept)
+  std::vector<double> background_;        // see set_background_load
   std::vector<std::int32_t> bottleneck_;  // per declared flow: see bottleneck_of()
   std::int64_t base_ = 0;                 // id of info_[0]
   DeliverySink* sink_ = nullptr;

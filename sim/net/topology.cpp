@@ -136,6 +136,30 @@ int Topology::find_node(const std::string& name) const {
   return it == node_by_name_.end() ? -1 : it->second;
 }
 
+Topology Topology::renumbered_from(int first_gpu) const {
+  if (!finalized_) throw Error(fmt::format("topology '{}': renumbered_from() before finalize()", name_));
+  const std::size_t n = gpu_nodes_.size();
+  Topology t = *this;
+  const auto old_of = [&](std::size_t i) { return (i + static_cast<std::size_t>(first_gpu)) % n; };
+  for (std::size_t i = 0; i < n; ++i) {
+    t.gpu_nodes_[i] = gpu_nodes_[old_of(i)];
+    t.nodes_[static_cast<std::size_t>(t.gpu_nodes_[i])].gpu = static_cast<int>(i);
+  }
+  // Routes move with their GPUs, unchanged (dmodk keeps each GPU's real port on its leaf).
+  if (routing_ == RoutingKind::ecmp) {
+    for (std::size_t s = 0; s < n; ++s)
+      for (std::size_t d = 0; d < n; ++d) t.routes_[s * n + d] = routes_[old_of(s) * n + old_of(d)];
+  } else {
+    const std::size_t nodes = nodes_.size();
+    for (std::size_t d = 0; d < n; ++d) {
+      std::copy_n(dist_.begin() + static_cast<std::ptrdiff_t>(old_of(d) * nodes), nodes,
+                  t.dist_.begin() + static_cast<std::ptrdiff_t>(d * nodes));
+      t.leaf_port_[d] = leaf_port_[old_of(d)];
+    }
+  }
+  return t;
+}
+
 void Topology::finalize(int max_ecmp, RoutingKind routing) {
   if (max_ecmp < 1) throw Error(fmt::format("topology '{}': max_ecmp must be >= 1 (got {})", name_, max_ecmp));
   if (gpu_nodes_.empty()) throw Error(fmt::format("topology '{}' has no GPUs", name_));

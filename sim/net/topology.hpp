@@ -121,6 +121,10 @@ class Topology {
     finalized_ = false;
   }
   void scale_link_bandwidth(int link, double factor) { links_[static_cast<std::size_t>(link)].bandwidth *= factor; }
+  // The same cluster, finalized, with GPU `first_gpu` numbered 0 (and the GPUs after it, wrapping
+  // around, numbered on): a simulation of GPUs [0, n) then runs on GPUs [first_gpu, first_gpu + n)
+  // of this one, over the same links (same ids) and the same routes.
+  Topology renumbered_from(int first_gpu) const;
   int max_ecmp() const { return max_ecmp_; }
 
   const std::string& name() const { return name_; }

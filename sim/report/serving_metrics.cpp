@@ -43,6 +43,10 @@ ServingSummary summarize_serving(const ServingResults& res, double slo_ttft_ms, 
   s.makespan_s = static_cast<double>(res.end_ps) * 1e-12;
   s.preemptions = res.preemptions;
   s.kv_transfer_GB = res.kv_transfer_bytes.GB();
+  if (res.kv_transfers > 0) s.kv_route_share = res.kv_share_sum / static_cast<double>(res.kv_transfers);
+  for (const PoolResult& p : res.pools)
+    s.kv_contention_fraction.push_back(
+        p.busy_ps > 0 ? static_cast<double>(p.kv_contention_ps) / static_cast<double>(p.busy_ps) : 0.0);
   std::vector<double> ttft, tpot, e2e, speed;
   double input = 0, output = 0, e2e_sum_s = 0;
   // Tokens produced within the arrival window (steady state, without the drain): a prompt counts

@@ -36,6 +36,9 @@ struct ServingSummary {
   double memo_error_p50 = 0, memo_error_p99 = 0, memo_error_max = 0;  // |memo / full - 1| of the sample
   int memo_checked = 0;
   double kv_transfer_GB = 0;
+  double kv_route_share = 1;  // mean over KV transfers: the share of its route the all-to-all left it
+  // Step time added by KV transfers on the all-to-all's links, over all step time, per pool.
+  std::vector<double> kv_contention_fraction;
 };
 
 // Whether a finished request met the SLOs (a bound of 0 is none).

@@ -49,6 +49,7 @@ struct PoolResult {
   TimePs busy_ps = 0;                   // summed step time over replicas
   std::int64_t tokens = 0;              // new tokens computed (prefill chunks and decode tokens)
   std::int64_t kv_peak_tokens = 0;      // most KV cache any rank held
+  TimePs kv_contention_ps = 0;          // step time added by KV transfers on its all-to-all's links
   int gpus() const { return ep * replicas; }
 };
 
@@ -69,6 +70,7 @@ struct ServingResults {
   TimePs end_ps = 0;             // when the last request finished
   Bytes kv_transfer_bytes;       // disaggregated: KV cache moved from prefill to decode GPUs
   std::int64_t kv_transfers = 0;
+  double kv_share_sum = 0;  // over transfers: the share of its route the pools' all-to-all left it
   std::int64_t preemptions = 0;
   std::vector<std::string> notes;
   double wall_s = 0;

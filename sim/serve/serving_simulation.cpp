@@ -72,8 +72,9 @@ void ServingSimulation::add_pool(PoolRole role, const PoolSpec& spec, int first_
         fmt::format("{}: placement.kind = \"from_file\" fits only the pool of parallelism.ep GPUs; "
                     "the prefill pool (serving.prefill_ep = {}) needs another kind",
                     scenario_.file, spec.ep));
-  p.cost = std::make_unique<StepCostModel>(s, topology_, profile_, extra, scenario_.serving.memo_tolerance,
-                                           scenario_.serving.check_samples, placement);
+  if (first_gpu % topology_.gpu_count() != 0) p.frame = std::make_unique<Topology>(topology_.renumbered_from(first_gpu));
+  p.cost = std::make_unique<StepCostModel>(s, p.frame ? *p.frame : topology_, profile_, extra,
+                                           scenario_.serving.memo_tolerance, scenario_.serving.check_samples, placement);
   const Simulation& sim = p.cost->simulation();
   const double capacity = sim.memory_capacity().count();
   if (capacity <= 0)
@@ -183,11 +184,14 @@ void ServingSimulation::kick(int replica) {
   }
   if (shape.tokens == 0) return;  // nothing admissible: an arrival, a finish or a transfer kicks it again
   rep.busy = true;
-  const TimePs step = pool.cost->step_ps(shape, [&](StepBatch& b) {
+  TimePs step = pool.cost->step_ps(shape, [&](StepBatch& b) {
     for (int i = 0; i < ep; ++i)
       ranks_[static_cast<std::size_t>(rep.first_rank + i)].append_chunks(b.ranks[static_cast<std::size_t>(i)]);
   });
   PoolResult& pr = out_.pools[static_cast<std::size_t>(rep.pool)];
+  const auto contention = static_cast<TimePs>(std::llround(static_cast<double>(step) * pool.kv_stretch));
+  pr.kv_contention_ps += contention;
+  step += contention;
   ++pr.steps;
   pr.busy_ps += step;
   pr.tokens += shape.tokens;
@@ -223,6 +227,10 @@ void ServingSimulation::transfer_kv(const LiveRequest& q, int prefill_rank) {
   ++out_.kv_transfers;
   const std::int64_t id =
       kv_network_->declare({FlowDecl{from.gpu(), dst.gpu(), bytes, 1}}, static_cast<std::uint64_t>(q.record));
+  double taken = 0;
+  if (!link_taken_.empty())
+    for (const std::int32_t l : kv_network_->path_of(id)) taken = std::max(taken, link_taken_[static_cast<std::size_t>(l)]);
+  out_.kv_share_sum += 1 - std::clamp(taken, 0.0, 0.9);
   LiveRequest moved = q;
   moved.kv = 0;
   moved.step_tokens = 0;
@@ -263,7 +271,41 @@ int ServingSimulation::new_request(TimePs at, int user) {
   return static_cast<int>(r.id);
 }
 
+void ServingSimulation::update_contention() {
+  const TimePs now = queue_.now_ps();
+  const double interval = static_cast<double>(now - contention_at_ps_);
+  if (interval <= 0) return;
+  const auto links = static_cast<std::size_t>(topology_.link_count());
+  const std::vector<Bytes>& kv_bytes = kv_network_->link_bytes();
+  kv_bytes_seen_.resize(links);
+  link_taken_.assign(links, 0);
+  std::vector<double> kv_share(links, 0);  // of each link, by the KV flows done since the last update
+  for (std::size_t l = 0; l < links; ++l) {
+    const double capacity = topology_.link(static_cast<int>(l)).bandwidth.bytes_per_ps();
+    if (capacity <= 0) continue;
+    kv_share[l] = std::min(0.9, (kv_bytes[l] - kv_bytes_seen_[l]).count() / interval / capacity);
+    kv_bytes_seen_[l] = kv_bytes[l];
+  }
+  for (Pool& pool : pools_) {
+    pool.cost->link_load(load_);
+    PoolResult& pr = out_.pools[static_cast<std::size_t>(&pool - pools_.data())];
+    // How busy the pool's simulated replica was: its all-to-all load applies that share of the time.
+    const double duty = std::min(1.0, static_cast<double>(pr.busy_ps - pool.busy_seen_ps) / pool.spec.replicas / interval);
+    pool.busy_seen_ps = pr.busy_ps;
+    pool.kv_stretch = 0;
+    for (std::size_t l = 0; l < links && l < load_.bytes_per_ps.size(); ++l) {
+      const double capacity = topology_.link(static_cast<int>(l)).bandwidth.bytes_per_ps();
+      if (capacity <= 0) continue;
+      link_taken_[l] += duty * load_.bytes_per_ps[l] / capacity;
+      pool.kv_stretch += load_.critical_share[l] * kv_share[l] / (1 - kv_share[l]);
+    }
+  }
+  kv_network_->set_background_load(link_taken_);
+  contention_at_ps_ = now;
+}
+
 void ServingSimulation::sample() {
+  if (kv_network_) update_contention();
   for (std::size_t p = 0; p < pools_.size(); ++p) {
     const Pool& pool = pools_[p];
     ServingSample s;
@@ -366,9 +408,9 @@ ServingResults ServingSimulation::run(const RunControl* control) {
     out_.notes.push_back(fmt::format("{} requests refused: prompt + output exceed one rank's KV cache", rejected));
   if (v.disaggregated)
     out_.notes.push_back(
-        "disaggregated: both pools' step costs are simulated on the topology's first GPUs (identical "
-        "racks or nodes assumed); KV transfers run on their real GPUs and share links with each other, "
-        "not with the pools' all-to-all");
+        "disaggregated: each pool's first replica is simulated on its own GPUs (its other replicas assumed "
+        "alike, their all-to-all not loading the KV flows' links); KV transfers and the all-to-all contend to "
+        "first order, through their mean loads per sampling interval");
   out_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   out_.steps.wall_s = out_.wall_s;
   return out_;

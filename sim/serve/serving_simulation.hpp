@@ -3,7 +3,11 @@
 // continuously; each expert-parallel group (replica) runs steps back to back whose durations come
 // from the step engine (StepCostModel) with the step's real batch composition. Disaggregated
 // deployments run a prefill pool and a decode pool; a finished prompt's KV cache moves to its
-// decode GPU as a flow on the topology (max-min shared with the other transfers in flight).
+// decode GPU as a flow on the topology (max-min shared with the other transfers in flight). Each
+// pool's first replica is simulated on its own GPUs, so its all-to-all and the KV flows name the
+// same links; they contend to first order: a KV flow gets what the pools' mean all-to-all load
+// leaves on its route's most-loaded link, and a step's network segments bounded by a link stretch
+// by 1 / (1 - the KV traffic's share of it over the last sampling interval).
 #include <memory>
 #include <vector>
 
@@ -39,7 +43,10 @@ class ServingSimulation {
     PoolRole role = PoolRole::colocated;
     PoolSpec spec;
     int first_gpu = 0;
+    std::unique_ptr<Topology> frame;  // the topology numbered from first_gpu (null: from 0)
     std::unique_ptr<StepCostModel> cost;
+    double kv_stretch = 0;  // a step's time added per ps by the KV traffic on its links
+    TimePs busy_seen_ps = 0;
     int first_rank = 0, ranks = 0;  // in ranks_
     int next_rank = 0;              // round robin
     std::int64_t last_tokens = 0;
@@ -57,6 +64,8 @@ class ServingSimulation {
   void end_step(int replica);
   void transfer_kv(const LiveRequest& r, int prefill_rank);
   void sample();
+  // Disaggregated: the pools' all-to-all load for the KV flows, and the KV load for the steps.
+  void update_contention();
   void finish(int record);
   // Closed loop: a request of `user` arriving at `at`, with drawn lengths; its record index.
   int new_request(TimePs at, int user);
@@ -70,6 +79,10 @@ class ServingSimulation {
   LengthSampler lengths_;  // closed loop: each new request's lengths
   EventQueue queue_;
   std::unique_ptr<Network> kv_network_;  // disaggregated only
+  std::vector<Bytes> kv_bytes_seen_;     // its link bytes at the last update_contention
+  TimePs contention_at_ps_ = 0;
+  StepCostModel::LinkLoad load_;
+  std::vector<double> link_taken_;  // [link] share of it the pools' all-to-all takes
   std::vector<Pool> pools_;
   std::vector<RankScheduler> ranks_;
   std::vector<RankScheduler::Events> events_;  // [rank] what its finished steps do here

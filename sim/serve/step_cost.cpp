@@ -49,6 +49,8 @@ double StepCostModel::probe_send_ps_per_token() {
   const TimePs small = one_rank(kSmall, c_small);
   const TimePs large = one_rank(kLarge, c_large);
   sim_->forget_served();
+  base_bytes_ = sim_->link_bytes();
+  base_critical_ps_ = sim_->link_critical_ps();
   const double layers = layers_;
   const double grown = static_cast<double>(large - small) - layers * static_cast<double>(c_large - c_small);
   return std::max(0.0, grown / (layers * (kLarge - kSmall)));
@@ -63,7 +65,26 @@ std::int32_t StepCostModel::bucket(double x, int dim) const {
 TimePs StepCostModel::simulate(const StepBatch& batch) {
   sim_->set_batch(batch);
   ++memo_.simulated;
-  return sim_->run_one_step();
+  const TimePs t = sim_->run_one_step();
+  simulated_ps_ += t;
+  return t;
+}
+
+void StepCostModel::link_load(LinkLoad& out) const {
+  const std::vector<Bytes>& bytes = sim_->link_bytes();
+  const std::vector<TimePs>& critical = sim_->link_critical_ps();
+  out.bytes_per_ps.assign(bytes.size(), 0);
+  out.critical_share.assign(bytes.size(), 0);
+  if (simulated_ps_ <= 0) return;
+  const auto per_ps = 1.0 / static_cast<double>(simulated_ps_);
+  for (std::size_t l = 0; l < bytes.size(); ++l) {
+    const double base_b = l < base_bytes_.size() ? base_bytes_[l].count() : 0;
+    out.bytes_per_ps[l] = (bytes[l].count() - base_b) * per_ps;
+    if (l < critical.size()) {
+      const double base_c = l < base_critical_ps_.size() ? static_cast<double>(base_critical_ps_[l]) : 0;
+      out.critical_share[l] = (static_cast<double>(critical[l]) - base_c) * per_ps;
+    }
+  }
 }
 
 TimePs StepCostModel::step_ps(const StepShape& shape, const std::function<void(StepBatch&)>& build) {

@@ -49,6 +49,13 @@ class StepCostModel {
   // Re-simulates the sampled memoised answers; fills memo.check_error.
   void check();
   const MemoResult& result() const { return memo_; }
+  // What the steps simulated in full did to each link, per ps of step time: the bytes the
+  // all-to-all put on it, and the critical-path time of the segments it bounded (a share).
+  struct LinkLoad {
+    std::vector<double> bytes_per_ps;
+    std::vector<double> critical_share;
+  };
+  void link_load(LinkLoad& out) const;
   const Simulation& simulation() const { return *sim_; }
   Simulation& simulation() { return *sim_; }
 
@@ -81,6 +88,9 @@ class StepCostModel {
   };
   std::int32_t bucket(double x, int dim) const;
   TimePs simulate(const StepBatch& batch);
+  TimePs simulated_ps_ = 0;               // of the steps simulated in full
+  std::vector<Bytes> base_bytes_;         // link bytes before them (the probes')
+  std::vector<TimePs> base_critical_ps_;  // the same for link critical-path time
   // What one rank's tokens add to a step per token and layer besides their compute: two batches
   // on one rank, simulated.
   double probe_send_ps_per_token();
