@@ -44,6 +44,7 @@ struct Workload {
   int steps;             // default steps (decode: 50)
   std::vector<std::string> overrides;
   bool analytic_only = false;  // scale workloads: the flow model would take far longer
+  bool serving = false;        // a [serving] run: no steps to set
 };
 
 std::vector<Workload> workloads() {
@@ -63,7 +64,7 @@ std::vector<Workload> workloads() {
        true},
       // Serving: an hour of Poisson traffic (3,000 requests per minute) on one NVL72 rack, EP72; the
       // step engine prices each distinct batch shape (steps column: steps simulated in full).
-      {"serve-nvl72-1h", "scenarios/serve-nvl72.toml", 1, {"serving.duration_s=3600"}, true},
+      {"serve-nvl72-1h", "scenarios/serve-nvl72.toml", 1, {"serving.duration_s=3600"}, true, true},
   };
 }
 
@@ -103,7 +104,7 @@ int run_one(const std::string& source_dir, const Workload& w, const std::string&
   if (mode == "flow-model") return run_flow_model(source_dir, w, steps);
   std::vector<std::string> overrides = w.overrides;
   overrides.push_back("network.model=\"" + mode + "\"");
-  overrides.push_back("workload.steps=" + std::to_string(steps));
+  if (!w.serving) overrides.push_back("workload.steps=" + std::to_string(steps));
   overrides.push_back("output.timeline_steps=0");
   overrides.push_back("output.link_activity_steps=0");
   const auto wall0 = std::chrono::steady_clock::now();
@@ -115,11 +116,12 @@ int run_one(const std::string& source_dir, const Workload& w, const std::string&
   const auto& r = run.results;
   if (run.serving) {
     const moesim::ServingSummary& v = run.summary.serving;
-    std::printf("%-18s %-8s %5lld %8.2f %8.2f  requests %lld, steps %lld, %lld simulated in full, memo error p99 %.2f%%, "
-                "TTFT p90 %.1f ms, TPOT p90 %.2f ms\n",
-                w.name, mode.c_str(), static_cast<long long>(v.steps_simulated), wall, cpu,
-                static_cast<long long>(v.completed), static_cast<long long>(v.steps),
-                static_cast<long long>(v.steps_simulated), 100 * v.memo_error_p99, v.ttft_ms_p90, v.tpot_ms_p90);
+    // name, mode, steps simulated in full, wall, CPU, then: requests, steps, shapes interpolated,
+    // memo error p99 %, TTFT p90 ms, TPOT p90 ms, peak RSS MiB (bench/report.sh reads them in order).
+    std::printf("%-18s %-8s %5lld %8.2f %8.2f %9lld %9lld %7lld %6.2f %8.1f %7.2f %9.1f\n", w.name, mode.c_str(),
+                static_cast<long long>(v.steps_simulated), wall, cpu, static_cast<long long>(v.completed),
+                static_cast<long long>(v.steps), static_cast<long long>(v.shapes_interpolated), 100 * v.memo_error_p99,
+                v.ttft_ms_p90, v.tpot_ms_p90, peak_rss_mib());
     std::fflush(stdout);
     return 0;
   }

@@ -141,6 +141,32 @@ table=$(awk '
     }
   }' "$raw")
 [ -n "$table" ] || { echo "report.sh: bench_workloads printed no rows" >&2; exit 1; }
+# Serving rows: name mode simulated wall cpu requests steps interpolated memo_p99 ttft_p90 tpot_p90 rss.
+serve_table=$(awk '
+  function range(k, fmt,   a, b) {
+    a = sprintf(fmt, lo[k]); b = sprintf(fmt, hi[k])
+    return a == b ? a : a "-" b
+  }
+  function note(k, v) {
+    v += 0
+    if (!(k in lo) || v < lo[k]) lo[k] = v
+    if (!(k in hi) || v > hi[k]) hi[k] = v
+  }
+  $1 ~ /^serve-/ && NF >= 12 {
+    key = $1
+    if (!(key in seen)) { seen[key] = 1; order[++n] = key }
+    ++runs[key]
+    note(key " cpu", $5); note(key " rss", $12); note(key " req", $6); note(key " steps", $7)
+    note(key " sim", $3); note(key " int", $8); note(key " err", $9); note(key " ttft", $10); note(key " tpot", $11)
+  }
+  END {
+    for (i = 1; i <= n; ++i) {
+      k = order[i]
+      printf "| %s | %d | %s | %s | %s | %s | %s | %s | %s%% | %s | %s |\n", k, runs[k], range(k " cpu", "%.2f"),
+        range(k " rss", "%.0f"), range(k " req", "%d"), range(k " steps", "%d"), range(k " sim", "%d"),
+        range(k " int", "%d"), range(k " err", "%.2f"), range(k " ttft", "%.1f"), range(k " tpot", "%.2f")
+    }
+  }' "$raw")
 step_note="each workload's default steps"
 [ "$steps" -gt 0 ] && step_note="--steps $steps for every workload (a short run, not the default)"
 pin_note="not pinned"
@@ -179,6 +205,8 @@ process of its own, so each peak RSS belongs to one of them alone.
 |---|---|---|---|
 | \`decode-nvl72-ep72\` | \`scenarios/default.toml\` | DeepSeek-V3 decode on one GB200 NVL72 rack, EP72, 128 tokens per GPU, 58 MoE layers, Zipf 0.6 routing | 50 |
 | \`prefill-hgx4-ep32\` | \`scenarios/hgx-prefill.toml\`, \`overlap.mode = "none"\` | DeepSeek-V3 prefill, EP32 on four HGX H100 nodes, 4096 tokens per GPU, one micro-batch | 10 |
+| \`decode-x29-ep2048\` | \`scenarios/default.toml\`, 29 NVL72 racks (\`bench/gb200-nvl72-x29.toml\`), Zipf 0.6 | DeepSeek-V3 decode at EP2048, analytic only | 1 |
+| \`serve-nvl72-1h\` | \`scenarios/serve-nvl72.toml\`, \`serving.duration_s = 3600\` | an hour of Poisson traffic at 3,000 requests per minute on one NVL72 rack, EP72, analytic only | - |
 
 Network modes: \`analytic\` and \`flow\` set \`network.model\`. \`flow-model\` times the flow model
 alone: the flow-mode run is recorded (every collective declared, flow started, step cleared) and
@@ -242,6 +270,18 @@ further benchmark programs; this report does not run them.
 |---|---|---|---|---|---|---|---|---|---|---|
 $table
 EOF
+  if [ -n "$serve_table" ]; then
+    cat <<EOF
+
+Serving (each cell the minimum-maximum over the repetitions): CPU seconds of the whole run; the
+steps simulated in full by the step engine, the new batch shapes interpolated between them, and
+the memo's p99 error on 100 re-simulated steps; TTFT and TPOT are results (equal in every run).
+
+| workload | runs | CPU s | peak RSS MiB | requests | steps | simulated in full | interpolated | memo error p99 | TTFT p90 ms | TPOT p90 ms |
+|---|---|---|---|---|---|---|---|---|---|---|
+${serve_table}
+EOF
+  fi
   if [ -n "$cg_rows" ]; then
     cat <<EOF
 
