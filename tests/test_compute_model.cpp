@@ -117,6 +117,41 @@ TEST_CASE("bf16 weights use the bf16 rate", "[compute_model]") {
   CHECK(cm.experts_ps(t1) == kLaunchPs + 2'013'266);
 }
 
+TEST_CASE("fp8 and fp4 GEMMs run at their own efficiencies, routed experts at the grouped one", "[compute_model]") {
+  Profile p = math_bound_profile();
+  p.matrix_fp8_efficiency = 0.75;   // dense fp8: 800 x 0.75 = 600 FLOP/ps
+  p.grouped_fp8_efficiency = 0.25;  // routed experts: 800 x 0.25 = 200 FLOP/ps
+  ModelSpec m = test_model();
+  m.dense_ffn = 512;
+  const std::vector<int> t1{1};
+  {
+    const ComputeModel cm(p, m);
+    // One tile: 402,653,184 FLOPs / 200 FLOP/ps = 2,013,266 ps (rounded up).
+    CHECK(cm.experts_ps(t1) == kLaunchPs + 2'013'266);
+    // Dense FFN of 128 tokens: 6 * 1024 * 512 * 128 = 402,653,184 FLOPs / 600 -> 671,089 ps.
+    CHECK(cm.dense_ffn_ps(128) == kLaunchPs + 671'089);
+  }
+  {
+    p.grouped_fp8_efficiency = 0;  // absent: the dense fp8 efficiency
+    const ComputeModel cm(p, m);
+    CHECK(cm.experts_ps(t1) == kLaunchPs + 671'089);
+  }
+  {
+    p.matrix_fp8_efficiency = 0;  // absent too: matrix_efficiency (0.5): 400 FLOP/ps
+    const ComputeModel cm(p, m);
+    CHECK(cm.experts_ps(t1) == kLaunchPs + 1'006'633);
+  }
+  {
+    p.matrix_fp4_TFLOPs = 1600;  // fp4 weights at 1600 x 0.5 = 800 FLOP/ps; fp8 weights unaffected
+    m.weight_bytes = 0.5;
+    const ComputeModel fp4(p, m);
+    CHECK(fp4.experts_ps(t1) == kLaunchPs + 503'317);
+    m.weight_bytes = 1;
+    const ComputeModel fp8(p, m);
+    CHECK(fp8.experts_ps(t1) == kLaunchPs + 1'006'633);
+  }
+}
+
 TEST_CASE("attention: decode reads the KV cache, prefill is causal FLOPs", "[compute_model]") {
   const ModelSpec m = test_model();
   {

@@ -195,6 +195,9 @@ TEST_CASE("fitting the sample gives measured efficiencies, monotone tables and N
   CHECK(p.matrix_bf16_TFLOPs == 989.0);
   CHECK(p.hbm_efficiency == Approx(0.84));     // 2814 / 3350
   CHECK(p.matrix_efficiency == Approx(0.72));  // 712.08 / 989
+  CHECK(p.matrix_fp8_efficiency == Approx(1345.72 / 1979.0));
+  CHECK(base.grouped_fp8_efficiency == 0.62);
+  CHECK(p.grouped_fp8_efficiency == base.grouped_fp8_efficiency);  // published, from the base
   CHECK(p.launch_ns == 2400.0);
   CHECK(p.device_provenance.source == "measured");
   CHECK(p.device_provenance.citation.find("copy 2814") != std::string::npos);

@@ -91,6 +91,8 @@ TEST_CASE("shipped profiles load and validate", "[profile]") {
   CHECK(gb200.hbm_bandwidth.GBps() == 8000.0);
   CHECK(gb200.matrix_bf16_TFLOPs == 2500.0);
   CHECK(gb200.matrix_fp8_TFLOPs == 5000.0);
+  CHECK(gb200.matrix_fp4_TFLOPs == 10000.0);
+  CHECK(gb200.grouped_fp8() == 0.62);
   CHECK(gb200.memory_GB == 186.0);
   for (const auto& [cls, c] : gb200.comm) {
     INFO(cls);

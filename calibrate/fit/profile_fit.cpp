@@ -66,10 +66,8 @@ void fit_device(const Measurements& m, const Profile& base, Profile& p, std::vec
         efficiency(d.matrix_bf16_TFLOPs, base.matrix_bf16_TFLOPs, "matrix_efficiency", "bf16 GEMM", "TFLOP/s");
   if (d.matrix_fp8_TFLOPs > 0) {
     if (base.matrix_fp8_TFLOPs > 0)
-      notes.push_back(
-          fmt::format("device: fp8 GEMM {} TFLOP/s = {:.3f} of {} (the profile has one "
-                      "matrix_efficiency, the bf16 one)",
-                      d.matrix_fp8_TFLOPs, d.matrix_fp8_TFLOPs / base.matrix_fp8_TFLOPs, base.matrix_fp8_TFLOPs));
+      p.matrix_fp8_efficiency = efficiency(d.matrix_fp8_TFLOPs, base.matrix_fp8_TFLOPs, "matrix_fp8_efficiency",
+                                           "fp8 GEMM", "TFLOP/s");
     else
       notes.push_back(fmt::format("device: fp8 GEMM {} TFLOP/s measured but the base profile has no fp8 ceiling",
                                   d.matrix_fp8_TFLOPs));

@@ -39,16 +39,23 @@ ComputeModel::ComputeModel(const Profile& profile, const ModelSpec& model) : pro
 
 namespace {
 
-bool use_fp8(const Profile& p, double weight_bytes) { return weight_bytes <= 1 && p.matrix_fp8_TFLOPs > 0; }
+constexpr double kBf16Bytes = 2;
+
+// The rate a GEMM with weights of this precision reaches: fp4 or fp8 where the profile has the
+// rate (fp4 takes the fp8 efficiencies: no fp4 figure is cited), else bf16; `grouped`: the routed
+// experts' grouped GEMM with per-block scales, slower than a large dense one.
+double gemm_TFLOPs(const Profile& p, double weight_bytes, bool grouped) {
+  const double lowp_efficiency = grouped ? p.grouped_fp8() : p.fp8_efficiency();
+  if (weight_bytes <= 0.5 && p.matrix_fp4_TFLOPs > 0) return p.matrix_fp4_TFLOPs * lowp_efficiency;
+  if (weight_bytes <= 1 && p.matrix_fp8_TFLOPs > 0) return p.matrix_fp8_TFLOPs * lowp_efficiency;
+  return p.matrix_bf16_TFLOPs * p.matrix_efficiency;
+}
 
 TimePs memory_ps(const Profile& p, double bytes) {
   return bytes > 0 ? transfer_ps(Bytes(bytes), p.hbm_bandwidth * p.hbm_efficiency) : 0;
 }
 
-TimePs math_ps(const Profile& p, double flops, bool fp8) {
-  const double peak = fp8 ? p.matrix_fp8_TFLOPs : p.matrix_bf16_TFLOPs;
-  return flops > 0 ? compute_ps(flops, peak * p.matrix_efficiency) : 0;
-}
+TimePs math_ps(double flops, double rate_TFLOPs) { return flops > 0 ? compute_ps(flops, rate_TFLOPs) : 0; }
 
 const LogTable* find_table(const Profile& p, const char* name) {
   const auto it = p.kernels_us.find(name);
@@ -93,8 +100,8 @@ std::string ComputeModel::unused_tables(std::initializer_list<const char*> names
   return "";
 }
 
-TimePs ComputeModel::roofline_ps(double bytes, double flops, bool fp8) const {
-  return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math_ps(profile_, flops, fp8));
+TimePs ComputeModel::roofline_ps(double bytes, double flops, double rate_TFLOPs) const {
+  return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math_ps(flops, rate_TFLOPs));
 }
 
 TimePs ComputeModel::attention_ps(int tokens, WorkloadPhase phase, int kv_len) const {
@@ -123,8 +130,8 @@ TimePs ComputeModel::attention_ps(const AttentionWork& w) const {
   const double core_flops =
       model_.prefill_attn_flops_per_ctx() * w.prefill_pairs + model_.decode_attn_flops_per_ctx() * w.decode_pairs;
   // Projections run at the weights' rate, core attention in bf16; both share one memory stream.
-  const TimePs math = math_ps(profile_, 2.0 * model_.attn_params * t, use_fp8(profile_, weight_bytes)) +
-                      math_ps(profile_, core_flops, false);
+  const TimePs math = math_ps(2.0 * model_.attn_params * t, gemm_TFLOPs(profile_, weight_bytes, false)) +
+                      math_ps(core_flops, gemm_TFLOPs(profile_, kBf16Bytes, false));
   return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math);
 }
 
@@ -134,7 +141,7 @@ TimePs ComputeModel::dense_ffn_ps(int tokens) const {
   const double t = tokens, h = model_.hidden, f = model_.dense_ffn;
   // SwiGLU: gate, up and down projections; the activation is read in and the result written out.
   const double bytes = 3.0 * h * f * model_.weight_bytes + 2.0 * t * h * kActBytes;
-  return roofline_ps(bytes, 6.0 * h * f * t, use_fp8(profile_, model_.weight_bytes));
+  return roofline_ps(bytes, 6.0 * h * f * t, gemm_TFLOPs(profile_, model_.weight_bytes, false));
 }
 
 TimePs ComputeModel::gate_ps(int tokens) const {
@@ -148,9 +155,10 @@ TimePs ComputeModel::gate_ps(int tokens) const {
   const double permute_bytes = t * h * kActBytes + t * h * model_.dispatch_bytes;
   const LogTable* gate = table("gate_us");
   const LogTable* permute = table("permute_us");
-  if (!gate && !permute) return roofline_ps(router_bytes + permute_bytes, router_flops, false);
-  const TimePs router = gate ? table_ps(*gate, t) : roofline_ps(router_bytes, router_flops, false);
-  return router + (permute ? table_ps(*permute, t) : roofline_ps(permute_bytes, 0, false));
+  const double bf16 = gemm_TFLOPs(profile_, kBf16Bytes, false);
+  if (!gate && !permute) return roofline_ps(router_bytes + permute_bytes, router_flops, bf16);
+  const TimePs router = gate ? table_ps(*gate, t) : roofline_ps(router_bytes, router_flops, bf16);
+  return router + (permute ? table_ps(*permute, t) : roofline_ps(permute_bytes, 0, bf16));
 }
 
 // A grouped GEMM's per-expert cost depends on how many experts share the call (with few, each
@@ -196,7 +204,7 @@ TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) co
     // The grouped GEMM pads each expert's rows to whole tiles: 1..tile tokens cost one tile.
     flops += 6.0 * h * f * std::ceil(t / tile) * tile;
   }
-  return any ? roofline_ps(bytes, flops, use_fp8(profile_, model_.weight_bytes)) : 0;
+  return any ? roofline_ps(bytes, flops, gemm_TFLOPs(profile_, model_.weight_bytes, true)) : 0;
 }
 
 TimePs ComputeModel::shared_experts_ps(int tokens) const {
@@ -205,7 +213,7 @@ TimePs ComputeModel::shared_experts_ps(int tokens) const {
   const double t = tokens, h = model_.hidden;
   const double f = static_cast<double>(model_.shared_ffn) * model_.shared_experts;
   const double bytes = model_.shared_weight_bytes() + 2.0 * t * h * kActBytes + 2.0 * t * f * kActBytes;
-  return roofline_ps(bytes, 6.0 * h * f * t, use_fp8(profile_, model_.weight_bytes));
+  return roofline_ps(bytes, 6.0 * h * f * t, gemm_TFLOPs(profile_, model_.weight_bytes, false));
 }
 
 TimePs ComputeModel::combine_ps(std::int64_t token_copies) const {
@@ -217,7 +225,7 @@ TimePs ComputeModel::combine_ps(std::int64_t token_copies) const {
   // most top_k copies, so c / top_k tokens is the fewest it can be (the reads dominate anyway).
   const double h = model_.hidden;
   const double bytes = c * h * model_.combine_bytes + std::ceil(c / model_.top_k) * h * kActBytes;
-  return roofline_ps(bytes, 0, false);
+  return roofline_ps(bytes, 0, gemm_TFLOPs(profile_, kBf16Bytes, false));
 }
 
 TimePs hbm_copy_ps(const Profile& profile, Bytes bytes) {

@@ -58,7 +58,7 @@ class ComputeModel {
   std::string source(Phase phase) const;
 
  private:
-  TimePs roofline_ps(double bytes, double flops, bool fp8) const;
+  TimePs roofline_ps(double bytes, double flops, double rate_TFLOPs) const;
   const LogTable* table(const char* name) const;  // usable measured table, or nullptr
   std::string unused_tables(std::initializer_list<const char*> names) const;
   double expert_us(int active_experts, int tokens) const;  // one expert's share, measured curves

@@ -86,7 +86,13 @@ void Profile::validate(const std::string& where) const {
   require_positive(matrix_bf16_TFLOPs, where, "device.matrix_bf16_TFLOPs");
   require(std::isfinite(matrix_fp8_TFLOPs) && matrix_fp8_TFLOPs >= 0, where,
           fmt::format("device.matrix_fp8_TFLOPs must be >= 0 (0 = no fp8; got {})", matrix_fp8_TFLOPs));
+  require(std::isfinite(matrix_fp4_TFLOPs) && matrix_fp4_TFLOPs >= 0, where,
+          fmt::format("device.matrix_fp4_TFLOPs must be >= 0 (0 = no fp4; got {})", matrix_fp4_TFLOPs));
   require_fraction(matrix_efficiency, where, "device.matrix_efficiency");
+  for (const auto& [key, e] : {std::pair{"matrix_fp8_efficiency", matrix_fp8_efficiency},
+                               std::pair{"grouped_fp8_efficiency", grouped_fp8_efficiency}})
+    require(std::isfinite(e) && e >= 0 && e <= 1, where,
+            fmt::format("device.{} must be in [0, 1] (0 = as matrix_efficiency; got {})", key, e));
   require(std::isfinite(launch_ns) && launch_ns >= 0, where,
           fmt::format("device.launch_ns must be >= 0 (got {})", launch_ns));
   require(gemm_tile_m >= 1, where, fmt::format("device.gemm_tile_m must be >= 1 (got {})", gemm_tile_m));

@@ -83,7 +83,14 @@ struct Profile {
   double hbm_efficiency = 0.8;             // achievable fraction for streaming kernels
   double matrix_bf16_TFLOPs = 0;           // dense bf16 tensor-core rate (datasheet, no sparsity)
   double matrix_fp8_TFLOPs = 0;            // dense fp8 rate; 0 = no fp8
-  double matrix_efficiency = 0.7;          // achievable fraction for large GEMMs
+  double matrix_fp4_TFLOPs = 0;            // dense fp4 rate (Blackwell); 0 = no fp4
+  double matrix_efficiency = 0.7;          // achievable fraction for large (bf16) GEMMs
+  // Achievable fractions of the fp8 (and fp4) rate: large dense GEMMs, and the routed experts'
+  // grouped GEMM with per-block scales. 0 = matrix_efficiency / matrix_fp8_efficiency.
+  double matrix_fp8_efficiency = 0;
+  double grouped_fp8_efficiency = 0;
+  double fp8_efficiency() const { return matrix_fp8_efficiency > 0 ? matrix_fp8_efficiency : matrix_efficiency; }
+  double grouped_fp8() const { return grouped_fp8_efficiency > 0 ? grouped_fp8_efficiency : fp8_efficiency(); }
   double launch_ns = 4000;                 // per kernel launch / phase fixed overhead
   int gemm_tile_m = 128;                   // token-dimension tile of the grouped GEMM (tile quantisation)
   double memory_GB = 0;                    // HBM capacity

@@ -225,7 +225,10 @@ Profile load_profile_table(const toml::table& table, const std::string& file) {
   p.hbm_efficiency = dev.number("hbm_efficiency", kMinEfficiency, 1);
   p.matrix_bf16_TFLOPs = dev.number("matrix_bf16_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);
   p.matrix_fp8_TFLOPs = zero_or(dev, "matrix_fp8_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);  // absent = no fp8
+  p.matrix_fp4_TFLOPs = zero_or(dev, "matrix_fp4_TFLOPs", kMinRate_TFLOPs, kMaxRate_TFLOPs);  // absent = no fp4
   p.matrix_efficiency = dev.number("matrix_efficiency", kMinEfficiency, 1);
+  p.matrix_fp8_efficiency = zero_or(dev, "matrix_fp8_efficiency", kMinEfficiency, 1);
+  p.grouped_fp8_efficiency = zero_or(dev, "grouped_fp8_efficiency", kMinEfficiency, 1);
   p.launch_ns = dev.number("launch_ns", 0, 1e12);
   p.gemm_tile_m = static_cast<int>(dev.integer("gemm_tile_m", 1, 1 << 16));
   p.memory_GB = positive(dev, "memory_GB", 1e6);
@@ -277,7 +280,11 @@ void write_profile(const Profile& p, std::ostream& out) {
   out << "hbm_efficiency = " << number_text(p.hbm_efficiency) << "\n";
   out << "matrix_bf16_TFLOPs = " << number_text(p.matrix_bf16_TFLOPs) << "\n";
   out << "matrix_fp8_TFLOPs = " << number_text(p.matrix_fp8_TFLOPs) << "\n";
+  if (p.matrix_fp4_TFLOPs > 0) out << "matrix_fp4_TFLOPs = " << number_text(p.matrix_fp4_TFLOPs) << "\n";
   out << "matrix_efficiency = " << number_text(p.matrix_efficiency) << "\n";
+  if (p.matrix_fp8_efficiency > 0) out << "matrix_fp8_efficiency = " << number_text(p.matrix_fp8_efficiency) << "\n";
+  if (p.grouped_fp8_efficiency > 0)
+    out << "grouped_fp8_efficiency = " << number_text(p.grouped_fp8_efficiency) << "\n";
   out << "launch_ns = " << number_text(p.launch_ns) << "\n";
   out << "gemm_tile_m = " << p.gemm_tile_m << "\n";
   out << "memory_GB = " << number_text(p.memory_GB) << "\n";
