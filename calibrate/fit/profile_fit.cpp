@@ -96,6 +96,25 @@ std::string gate_kind_for(const std::string& model) {
   return model == "deepseek-v3" ? "sigmoid_group_topk" : "softmax_topk";
 }
 
+// Each kernel's spread over repeated runs: (p90 - p10) / (2.563 x median), a normal's sigma
+// relative to its median, taken as the median over the kernel's rows.
+std::map<std::string, double> kernel_spreads(const Measurements& m, const std::string& model,
+                                             const std::string& gate_kind, std::vector<std::string>& notes) {
+  std::map<std::string, double> out;
+  for (const std::string& kernel : known_kernel_spreads()) {
+    std::vector<double> cv;
+    for (const auto& k : m.kernels)
+      if (k.model == model && k.kernel == kernel && (kernel != "gate" || k.gate_kind == gate_kind) &&
+          k.median_us > 0 && k.p90_us >= k.p10_us)
+        cv.push_back((k.p90_us - k.p10_us) / (2.563 * k.median_us));
+    if (cv.empty()) continue;
+    std::nth_element(cv.begin(), cv.begin() + static_cast<std::ptrdiff_t>(cv.size() / 2), cv.end());
+    out[kernel] = std::min(1.0, cv[cv.size() / 2]);
+    notes.push_back(fmt::format("kernels.{}_cv = {:.4f} (median over {} rows)", kernel, out[kernel], cv.size()));
+  }
+  return out;
+}
+
 bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, std::vector<std::string>& notes) {
   std::map<std::string, LogTable> tables;
   std::set<double> skews;
@@ -132,13 +151,15 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
   if (!p.kernels_us.empty())
     notes.push_back(fmt::format("kernels: the base profile's tables (for {}) replaced", p.kernels_model));
   p.kernels_us = tables;
+  p.kernels_cv = kernel_spreads(m, model, gate_kind, notes);
   p.kernels_model = model;
   p.kernels_weight_bytes = tables.count("expert_us") ? experts.weight_bytes : 0;
   p.kernels_expert_fixed_us = tables.count("expert_us") ? experts.fixed_us : 0;
   p.kernels_provenance = {
       "measured",
       fmt::format("moesim-calibrate kernels on {} ({}), model {}: median over skews {{{}}} per size{}, made "
-                  "non-decreasing by pool-adjacent-violators",
+                  "non-decreasing by pool-adjacent-violators; <kernel>_cv = (p90 - p10) / (2.563 x median), the "
+                  "median over the kernel's rows",
                   m.meta.device, m.meta.date, model, join_numbers(skews),
                   tables.count("gate_us") ? fmt::format(", gate kind {}", gate_kind) : "")};
   return true;

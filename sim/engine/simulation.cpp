@@ -89,6 +89,15 @@ Simulation::Simulation(const Scenario& scenario, const Topology& topology, const
         fmt::format("ep kernel {} holds {} of {} SMs while it runs: compute beside it takes {:.3g}x as long",
                     kernel_.name, kernel_sms, sms, sm_slowdown_));
   }
+  if (scenario_.kernel_jitter) {
+    for (int p = 0; p < kPhaseCount; ++p) jitter_cv_[static_cast<std::size_t>(p)] = compute_.jitter_cv(static_cast<Phase>(p));
+    if (*std::max_element(jitter_cv_.begin(), jitter_cv_.end()) <= 0)
+      throw InputError(fmt::format("{}: hardware.kernel_jitter needs a profile with measured kernel spreads "
+                                   "([kernels] gate_cv, expert_cv, ...; the measured profiles have them): {} has none",
+                                   scenario_.file, profile_.meta.device));
+    jitter_ = true;
+    jitter_rng_ = Rng::derived(scenario_.seed, 0x6a6974746572ULL /* "jitter" */);
+  }
   planner_ = make_planner();
   gate_out_.resize(g);
   mb_view_.resize(g);
@@ -131,8 +140,10 @@ void Simulation::submit(int g, int mb, int layer, Phase phase, TimePs duration, 
   TimePs& free = stream_free_ps_[static_cast<std::size_t>(g)];
   const TimePs start = std::max(now, free);
   // A slow GPU (faults), and the SMs an EP kernel running beside it holds.
-  const double factor = compute_factor_[static_cast<std::size_t>(g)] *
-                        (comm_active_[static_cast<std::size_t>(g)] > 0 ? sm_slowdown_ : 1.0);
+  double factor = compute_factor_[static_cast<std::size_t>(g)] *
+                  (comm_active_[static_cast<std::size_t>(g)] > 0 ? sm_slowdown_ : 1.0);
+  // Run-to-run variation of the kernel (measured spread); never below half its time.
+  if (jitter_) factor *= std::max(0.5, 1 + jitter_cv_[static_cast<std::size_t>(phase)] * jitter_rng_.normal());
   duration = round_ps(static_cast<double>(duration) * factor);  // saturates: durations stay <= kTimeLimitPs
   const TimePs end = start + duration;                          // both <= kTimeLimitPs: no overflow
   if (end >= kTimeLimitPs) [[unlikely]]

@@ -3,6 +3,7 @@
 // scenario and runs its steps. Per GPU, each layer is attention -> gate -> dispatch -> experts ->
 // combine, linked only by data dependencies (a GPU's experts start when every GPU that sends it
 // tokens has delivered them); a step ends when every GPU has finished the last layer.
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -13,6 +14,7 @@
 #include "comm/ep_kernel.hpp"
 #include "comm/ep_layout.hpp"
 #include "core/event_queue.hpp"
+#include "core/rng.hpp"
 #include "engine/critical_path.hpp"
 #include "engine/layer_state.hpp"
 #include "engine/results.hpp"
@@ -182,6 +184,10 @@ class Simulation final : private DeliverySink {
 
   std::vector<TimePs> stream_free_ps_;  // per GPU compute stream
   std::vector<double> compute_factor_;  // per GPU, > 1 for a slow GPU (faults)
+  // Kernel jitter (scenario kernel_jitter): each phase's relative sigma, and the draws' stream.
+  std::array<double, kPhaseCount> jitter_cv_{};
+  bool jitter_ = false;
+  Rng jitter_rng_{1};
   std::vector<char> down_;              // per GPU, 1 when down (faults): no tokens, no experts
   int live_gpus_ = 0;
   std::optional<EpLayout> layout_;                  // the EP group's NVLink domains (set once the down GPUs are known)

@@ -100,6 +100,34 @@ std::string ComputeModel::unused_tables(std::initializer_list<const char*> names
   return "";
 }
 
+double ComputeModel::jitter_cv(Phase phase) const {
+  const auto& cv = profile_.kernels_cv;
+  if (cv.empty()) return 0;
+  const auto of = [&](const char* name) {
+    const auto it = cv.find(name);
+    return it == cv.end() ? -1.0 : it->second;
+  };
+  double own = -1;
+  switch (phase) {
+    case Phase::gate:
+      own = std::max(of("gate"), of("permute"));
+      break;
+    case Phase::experts:
+      own = of("expert");
+      break;
+    case Phase::reduce:
+      own = of("combine");
+      break;
+    default:
+      break;
+  }
+  if (own >= 0) return own;
+  std::vector<double> all;
+  for (const auto& [name, v] : cv) all.push_back(v);
+  std::sort(all.begin(), all.end());
+  return all[all.size() / 2];
+}
+
 TimePs ComputeModel::roofline_ps(double bytes, double flops, double rate_TFLOPs) const {
   return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math_ps(flops, rate_TFLOPs));
 }

@@ -56,6 +56,11 @@ class ComputeModel {
   // kernels.weight_bytes its weight_bytes); otherwise the roofline says why, e.g.
   // "roofline (profile tables are for qwen3-30b-a3b)".
   std::string source(Phase phase) const;
+  // How much a phase's kernel time varies over repeated runs (a normal's sigma relative to the
+  // mean): the profile's measured spread of its kernel ([kernels] <name>_cv: gate and permute for
+  // the gate, expert, combine for the reduction); other phases take the median of the measured
+  // spreads. 0 when the profile measured none.
+  double jitter_cv(Phase phase) const;
 
  private:
   TimePs roofline_ps(double bytes, double flops, double rate_TFLOPs) const;

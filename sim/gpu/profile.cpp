@@ -39,6 +39,7 @@ std::string LogTable::check(double y_min, double y_max) const {
 }
 
 std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us", "combine_us", "expert_us"}; }
+std::vector<std::string> known_kernel_spreads() { return {"gate", "permute", "combine", "expert"}; }
 
 int expert_calls_of(const std::string& name) {
   constexpr std::string_view prefix = "expert_e", suffix = "_us";
@@ -120,6 +121,12 @@ void Profile::validate(const std::string& where) const {
             fmt::format("kernels.{} needs the expert_us table (all the model's experts) beside it", name));
     const std::string bad = table.check(0, 1e12);
     require(bad.empty(), where, fmt::format("kernels.{} {}", name, bad));
+  }
+  for (const auto& [name, cv] : kernels_cv) {
+    const auto known = known_kernel_spreads();
+    require(std::find(known.begin(), known.end(), name) != known.end(), where,
+            fmt::format("kernels.{}_cv: unknown kernel", name));
+    require(std::isfinite(cv) && cv >= 0 && cv <= 1, where, fmt::format("kernels.{}_cv must be in [0, 1] (got {})", name, cv));
   }
   for (const auto& [name, k] : ep_kernels) {
     const std::string sec = "ep_kernel." + name;

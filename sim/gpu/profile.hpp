@@ -107,6 +107,10 @@ struct Profile {
   double kernels_expert_fixed_us = 0;  // fixed cost of one grouped expert GEMM call (launches,
                                        // set-up), on top of expert_us per expert; needs expert_us
   Provenance kernels_provenance;       // [kernels] source / citation
+  // [kernels] <kernel>_cv: the relative spread of a measured kernel's time over repeated runs,
+  // (p90 - p10) / (2.563 x median) (a normal's sigma), the median over its rows; by kernel name
+  // (known_kernel_spreads()). Drives the optional kernel jitter.
+  std::map<std::string, double> kernels_cv;
   // Expert-parallel kernels by name ([ep_kernel.<name>]); a scenario picks one. ep_kernel() adds
   // the built-in "nccl" (plain [comm.*] behaviour) when the profile does not define it.
   std::map<std::string, EpKernelParams> ep_kernels;
@@ -124,6 +128,8 @@ struct Profile {
 // microseconds ("expert_us": one expert's share of a grouped GEMM over all the model's experts,
 // the call's fixed cost kernels_expert_fixed_us apart).
 std::vector<std::string> known_kernel_tables();
+// Kernels whose measured spread a profile may give ([kernels] <name>_cv): gate, permute, ...
+std::vector<std::string> known_kernel_spreads();
 
 // Per-expert curves for grouped GEMMs over fewer experts: "expert_e<N>_us" (N experts with tokens
 // in the call, 1 <= N <= 2^20), same axes as "expert_us". Returns N, or 0 for any other name.

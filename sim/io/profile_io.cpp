@@ -115,8 +115,20 @@ void read_kernels(TableReader& r, Profile& p) {
   std::vector<std::string> keys;
   for (const auto& [k, v] : r.raw()) {
     const std::string key(k.str());
-    if (key != "model" && key != "weight_bytes" && key != "expert_fixed_us" && key != "source" && key != "citation")
-      keys.push_back(key);
+    if (key == "model" || key == "weight_bytes" || key == "expert_fixed_us" || key == "source" || key == "citation")
+      continue;
+    if (ends_with(key, "_cv")) {  // a kernel's measured spread
+      const std::string stem = key.substr(0, key.size() - 3);
+      const auto spreads = known_kernel_spreads();
+      if (std::find(spreads.begin(), spreads.end(), stem) == spreads.end()) {
+        std::string list;
+        for (const auto& s : spreads) list += (list.empty() ? "" : ", ") + s;
+        r.fail(key, fmt::format("unknown kernel \"{}\" (spreads are known for: {})", stem, list));
+      }
+      p.kernels_cv[stem] = r.number(key, 0, 1);
+      continue;
+    }
+    keys.push_back(key);
   }
   for (const std::string& key : keys) {
     std::string stem;
@@ -298,7 +310,7 @@ void write_profile(const Profile& p, std::ostream& out) {
     out << "efficiency = " << array_text(c.efficiency.y) << "\n";
   }
 
-  const bool kernels = !p.kernels_us.empty() || !p.kernels_model.empty() || p.kernels_weight_bytes != 0 ||
+  const bool kernels = !p.kernels_us.empty() || !p.kernels_cv.empty() || !p.kernels_model.empty() || p.kernels_weight_bytes != 0 ||
                        p.kernels_provenance != Provenance{};
   if (kernels) {
     out << "\n[kernels]\n";
@@ -306,6 +318,7 @@ void write_profile(const Profile& p, std::ostream& out) {
     if (!p.kernels_model.empty()) out << "model = " << string_text(p.kernels_model) << "\n";
     if (p.kernels_weight_bytes != 0) out << "weight_bytes = " << number_text(p.kernels_weight_bytes) << "\n";
     if (p.kernels_expert_fixed_us != 0) out << "expert_fixed_us = " << number_text(p.kernels_expert_fixed_us) << "\n";
+    for (const auto& [name, cv] : p.kernels_cv) out << name << "_cv = " << number_text(cv) << "\n";
     for (const auto& [name, t] : p.kernels_us) {
       const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
       out << stem << "_tokens = " << array_text(t.x) << "\n";

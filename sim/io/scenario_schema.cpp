@@ -100,6 +100,10 @@ std::vector<ScenarioKey> make_keys() {
        MOESIM_STR(topology_path)},
       {"hardware", "profile", T::path, 0, 0, {}, N::required, "required", "device profile TOML (see `calibrate/profiles/README.md`)",
        MOESIM_STR(profile_path)},
+      {"hardware", "kernel_jitter", T::boolean, 0, 0, {}, N::optional, "false",
+       "each compute kernel's time varies per launch and GPU by the profile's measured spread ([kernels] *_cv), "
+       "seeded by `seed`: sweep the seed for a band",
+       MOESIM_BOOL(kernel_jitter)},
       {"parallelism", "ep", T::integer, 0, 1 << 16, {}, N::optional, "0", "EP size: the first `ep` GPUs of the topology (0 = all)",
        MOESIM_INT(ep_size)},
       {"workload", "phase", T::choice, 0, 0, setting_names<WorkloadPhase>(), N::optional, "`decode`",

@@ -406,6 +406,8 @@ ServingResults ServingSimulation::run(const RunControl* control) {
   for (const RequestRecord& r : out_.requests) rejected += r.rejected ? 1 : 0;
   if (rejected > 0)
     out_.notes.push_back(fmt::format("{} requests refused: prompt + output exceed one rank's KV cache", rejected));
+  if (scenario_.kernel_jitter)
+    out_.notes.push_back("hardware.kernel_jitter is off in serving runs: a memoised step cost stands for its shape");
   if (v.disaggregated)
     out_.notes.push_back(
         "disaggregated: each pool's first replica is simulated on its own GPUs (its other replicas assumed "

@@ -40,6 +40,9 @@ struct Scenario {
   // Where each path was given ("file:line:col: hardware.topology", or the --set), named when the
   // file is missing; "" when built in code.
   std::string topology_where, profile_where;
+  // Kernel times vary per launch by the profile's measured spread (seeded): a layer then waits for
+  // the slowest of its GPUs' draws.
+  bool kernel_jitter = false;
   int ep_size = 0;  // GPUs used (the first ep_size of the topology); 0 = all
   WorkloadSpec workload;
   GateSpec gate;           // synthetic gate (unused when trace_path is set)
