@@ -21,17 +21,28 @@ ModelSpec spec_as_run(const ModelSpec& preset, double weight_bytes) {
   return s;
 }
 
+bool in_fit_set(const Profile& profile, std::int64_t tokens, double skew) {
+  bool at_point = false;
+  for (const char* name : {"gate_us", "permute_us", "expert_us"})
+    if (const auto it = profile.kernels_us.find(name); it != profile.kernels_us.end())
+      at_point = at_point || std::find(it->second.x.begin(), it->second.x.end(), static_cast<double>(tokens)) !=
+                                 it->second.x.end();
+  if (!at_point) return false;
+  const auto& skews = profile.kernels_fit_skews;
+  return std::any_of(skews.begin(), skews.end(), [&](double s) { return std::fabs(s - skew) < 1e-9; });
+}
+
 std::vector<ValidateRow> predict_layer(const Profile& profile, const ModelSpec& spec, const fit::LayerMeasurement& m) {
   const ComputeModel cm(profile, spec);
   const int tokens = static_cast<int>(m.tokens);
   const double gate = us_from_ps(cm.gate_ps(tokens));
   const double experts = us_from_ps(cm.experts_ps(m.tokens_per_expert));
   const double combine = us_from_ps(cm.combine_ps(m.tokens * spec.top_k));
+  const bool held_out = !in_fit_set(profile, m.tokens, m.skew);
   const auto row = [&](const char* phase, double measured, double predicted, std::string source) {
     if (!(measured > 0)) throw Error(fmt::format("validate: measured {} time {} us is not positive", phase, measured));
-    return ValidateRow{
-        m.model,          m.tokens, m.skew, phase, measured, predicted, (predicted - measured) / measured * 100,
-        std::move(source)};
+    return ValidateRow{m.model,   m.tokens,  m.skew, phase, measured, predicted, (predicted - measured) / measured * 100,
+                       std::move(source), held_out};
   };
   return {row("gate+permute", m.gate_us + m.permute_us, gate, cm.source(Phase::gate)),
           row("experts", m.experts_us, experts, cm.source(Phase::experts)),
@@ -39,40 +50,47 @@ std::vector<ValidateRow> predict_layer(const Profile& profile, const ModelSpec& 
           row("layer", m.total_us, gate + experts + combine, "sum")};
 }
 
-ErrorSummary summarize_errors(const std::vector<ValidateRow>& rows, const std::string& phase) {
+ErrorSummary summarize_errors(const std::vector<ValidateRow>& rows, const std::string& phase, RowSet set) {
   std::vector<double> errs;
   for (const ValidateRow& r : rows)
-    if (phase.empty() || r.phase == phase) errs.push_back(std::fabs(r.error_pct));
+    if ((phase.empty() || r.phase == phase) && (set == RowSet::all || r.held_out == (set == RowSet::held_out)))
+      errs.push_back(std::fabs(r.error_pct));
   ErrorSummary s;
   s.rows = static_cast<int>(errs.size());
   if (errs.empty()) return s;
   std::sort(errs.begin(), errs.end());
   s.median_abs_pct = quantile_sorted(errs, 0.5);
   s.p90_abs_pct = quantile_sorted(errs, 0.9);
+  s.max_abs_pct = errs.back();
   return s;
 }
 
 std::string validate_table_text(const std::vector<ValidateRow>& rows) {
-  std::string out = fmt::format("{:<16} {:>7} {:>5} {:<13} {:>12} {:>12} {:>8}  {}\n", "model", "tokens", "skew",
-                                "phase", "measured_us", "predicted_us", "error%", "source");
+  std::string out = fmt::format("{:<16} {:>7} {:>5} {:<13} {:>12} {:>12} {:>8}  {:<8} {}\n", "model", "tokens",
+                                "skew", "phase", "measured_us", "predicted_us", "error%", "set", "source");
   for (const ValidateRow& r : rows)
-    out += fmt::format("{:<16} {:>7} {:>5.2f} {:<13} {:>12.2f} {:>12.2f} {:>+8.1f}  {}\n", r.model, r.tokens, r.skew,
-                       r.phase, r.measured_us, r.predicted_us, r.error_pct, r.source);
-  out += "\n|error| over configurations:\n";
-  for (const char* phase : {"gate+permute", "experts", "combine", "layer", ""}) {
-    const ErrorSummary s = summarize_errors(rows, phase);
-    if (s.rows == 0) continue;
-    out += fmt::format("  {:<13} median {:>6.1f}%  p90 {:>6.1f}%  ({} rows)\n", *phase ? phase : "all phases",
-                       s.median_abs_pct, s.p90_abs_pct, s.rows);
+    out += fmt::format("{:<16} {:>7} {:>5.2f} {:<13} {:>12.2f} {:>12.2f} {:>+8.1f}  {:<8} {}\n", r.model, r.tokens,
+                       r.skew, r.phase, r.measured_us, r.predicted_us, r.error_pct, r.held_out ? "held-out" : "fit",
+                       r.source);
+  // In-sample layers sit on the fit's own points; only the held-out ones test the model.
+  for (const auto& [set, title] : {std::pair{RowSet::in_sample, "in-sample (token count and skew in the fit set)"},
+                                   std::pair{RowSet::held_out, "held out (not fitted)"}}) {
+    out += fmt::format("\n|error| of {} layers:\n", title);
+    for (const char* phase : {"gate+permute", "experts", "combine", "layer", ""}) {
+      const ErrorSummary s = summarize_errors(rows, phase, set);
+      if (s.rows == 0) continue;
+      out += fmt::format("  {:<13} median {:>6.1f}%  p90 {:>6.1f}%  max {:>6.1f}%  ({} rows)\n",
+                         *phase ? phase : "all phases", s.median_abs_pct, s.p90_abs_pct, s.max_abs_pct, s.rows);
+    }
   }
   return out;
 }
 
 std::string validate_csv(const std::vector<ValidateRow>& rows) {
-  std::string out = "model,tokens,skew,phase,measured_us,predicted_us,error_pct,source\n";
+  std::string out = "model,tokens,skew,phase,measured_us,predicted_us,error_pct,source,set\n";
   for (const ValidateRow& r : rows)
-    out += fmt::format("{},{},{},{},{:.6g},{:.6g},{:.4g},{}\n", r.model, r.tokens, r.skew, r.phase, r.measured_us,
-                       r.predicted_us, r.error_pct, r.source);
+    out += fmt::format("{},{},{},{},{:.6g},{:.6g},{:.4g},{},{}\n", r.model, r.tokens, r.skew, r.phase, r.measured_us,
+                       r.predicted_us, r.error_pct, r.source, r.held_out ? "held_out" : "fit");
   return out;
 }
 

@@ -21,7 +21,13 @@ struct ValidateRow {
   double predicted_us = 0;
   double error_pct = 0;  // (predicted - measured) / measured * 100
   std::string source;    // ComputeModel::source of the phase ("profile", "roofline", ...)
+  bool held_out = true;  // the layer's token count or skew is not in the profile's fit set
 };
+
+// Whether the profile's kernel tables were fitted at this layer's token count (a point of its
+// gate, permute or expert table) and skew (one of kernels.fit_skews): an in-sample layer. A profile
+// without tables fitted nothing: every layer is held out.
+bool in_fit_set(const Profile& profile, std::int64_t tokens, double skew);
 
 // The preset as the calibrator ran it: weight_bytes = `weight_bytes`, bf16 dispatch and combine.
 ModelSpec spec_as_run(const ModelSpec& preset, double weight_bytes);
@@ -35,9 +41,11 @@ struct ErrorSummary {
   int rows = 0;
   double median_abs_pct = 0;
   double p90_abs_pct = 0;
+  double max_abs_pct = 0;
 };
-// Over the rows of `phase` ("" = every row).
-ErrorSummary summarize_errors(const std::vector<ValidateRow>& rows, const std::string& phase);
+// Over the rows of `phase` ("" = every row), of the held-out or in-sample layers (either when unset).
+enum class RowSet { all, in_sample, held_out };
+ErrorSummary summarize_errors(const std::vector<ValidateRow>& rows, const std::string& phase, RowSet set = RowSet::all);
 
 std::string validate_table_text(const std::vector<ValidateRow>& rows);
 std::string validate_csv(const std::vector<ValidateRow>& rows);  // header + one line per row

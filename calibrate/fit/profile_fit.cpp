@@ -152,6 +152,7 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
     notes.push_back(fmt::format("kernels: the base profile's tables (for {}) replaced", p.kernels_model));
   p.kernels_us = tables;
   p.kernels_cv = kernel_spreads(m, model, gate_kind, notes);
+  p.kernels_fit_skews.assign(skews.begin(), skews.end());
   p.kernels_model = model;
   p.kernels_weight_bytes = tables.count("expert_us") ? experts.weight_bytes : 0;
   p.kernels_expert_fixed_us = tables.count("expert_us") ? experts.fixed_us : 0;

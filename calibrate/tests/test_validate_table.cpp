@@ -91,6 +91,30 @@ TEST_CASE("error summary: median and p90 of |error|") {
   CHECK(all.p90_abs_pct == Approx(37));
   CHECK(summarize_errors(rows, "experts").median_abs_pct == Approx(15));
   CHECK(summarize_errors(rows, "gate+permute").rows == 0);
+  CHECK(all.max_abs_pct == 40);
+  // Split: rows 0 and 2 in the fit set, 1 and 3 held out.
+  rows[0].held_out = rows[2].held_out = false;
+  const ErrorSummary fit = summarize_errors(rows, "", RowSet::in_sample);
+  const ErrorSummary held = summarize_errors(rows, "", RowSet::held_out);
+  CHECK(fit.rows == 2);
+  CHECK(fit.max_abs_pct == 30);
+  CHECK(held.rows == 2);
+  CHECK(held.median_abs_pct == Approx(30));  // {20, 40}
   const std::string csv = validate_csv(rows);
-  CHECK(csv.rfind("model,tokens,skew,phase,measured_us,predicted_us,error_pct,source\n", 0) == 0);
+  CHECK(csv.rfind("model,tokens,skew,phase,measured_us,predicted_us,error_pct,source,set\n", 0) == 0);
+  CHECK(csv.find(",held_out\n") != std::string::npos);
+  const std::string text = validate_table_text(rows);
+  CHECK(text.find("in-sample") < text.find("held out"));
+}
+
+TEST_CASE("a layer is in the fit set at a table's token count and a fitted skew") {
+  Profile p;
+  p.kernels_us["gate_us"] = LogTable{{1, 16, 128}, {1, 2, 3}};
+  p.kernels_fit_skews = {0, 1};
+  CHECK(in_fit_set(p, 16, 0));
+  CHECK(in_fit_set(p, 128, 1));
+  CHECK_FALSE(in_fit_set(p, 48, 0));    // between the fitted token counts
+  CHECK_FALSE(in_fit_set(p, 16, 0.6));  // an unfitted skew
+  p.kernels_us.clear();
+  CHECK_FALSE(in_fit_set(p, 16, 0));  // no tables: nothing was fitted
 }

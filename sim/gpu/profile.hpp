@@ -111,6 +111,9 @@ struct Profile {
   // (p90 - p10) / (2.563 x median) (a normal's sigma), the median over its rows; by kernel name
   // (known_kernel_spreads()). Drives the optional kernel jitter.
   std::map<std::string, double> kernels_cv;
+  // [kernels] fit_skews: the routing skews the tables' rows were measured at. With the tables' token
+  // counts they are the fit set; `validate` reports layers outside it as held out.
+  std::vector<double> kernels_fit_skews;
   // Expert-parallel kernels by name ([ep_kernel.<name>]); a scenario picks one. ep_kernel() adds
   // the built-in "nccl" (plain [comm.*] behaviour) when the profile does not define it.
   std::map<std::string, EpKernelParams> ep_kernels;

@@ -117,6 +117,10 @@ void read_kernels(TableReader& r, Profile& p) {
     const std::string key(k.str());
     if (key == "model" || key == "weight_bytes" || key == "expert_fixed_us" || key == "source" || key == "citation")
       continue;
+    if (key == "fit_skews") {
+      p.kernels_fit_skews = r.numbers(key, 0, 1e3);
+      continue;
+    }
     if (ends_with(key, "_cv")) {  // a kernel's measured spread
       const std::string stem = key.substr(0, key.size() - 3);
       const auto spreads = known_kernel_spreads();
@@ -310,7 +314,8 @@ void write_profile(const Profile& p, std::ostream& out) {
     out << "efficiency = " << array_text(c.efficiency.y) << "\n";
   }
 
-  const bool kernels = !p.kernels_us.empty() || !p.kernels_cv.empty() || !p.kernels_model.empty() || p.kernels_weight_bytes != 0 ||
+  const bool kernels = !p.kernels_us.empty() || !p.kernels_cv.empty() || !p.kernels_fit_skews.empty() ||
+                       !p.kernels_model.empty() || p.kernels_weight_bytes != 0 ||
                        p.kernels_provenance != Provenance{};
   if (kernels) {
     out << "\n[kernels]\n";
@@ -319,6 +324,7 @@ void write_profile(const Profile& p, std::ostream& out) {
     if (p.kernels_weight_bytes != 0) out << "weight_bytes = " << number_text(p.kernels_weight_bytes) << "\n";
     if (p.kernels_expert_fixed_us != 0) out << "expert_fixed_us = " << number_text(p.kernels_expert_fixed_us) << "\n";
     for (const auto& [name, cv] : p.kernels_cv) out << name << "_cv = " << number_text(cv) << "\n";
+    if (!p.kernels_fit_skews.empty()) out << "fit_skews = " << array_text(p.kernels_fit_skews) << "\n";
     for (const auto& [name, t] : p.kernels_us) {
       const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
       out << stem << "_tokens = " << array_text(t.x) << "\n";
