@@ -251,3 +251,25 @@ TEST_CASE("an EP kernel's SMs slow the compute that runs beside it", "[sim]") {
   REQUIRE(half.notes.size() == free.notes.size() + 1);
   REQUIRE(half.steps.back().end_ps > free.steps.back().end_ps);
 }
+
+TEST_CASE("a fusing EP kernel runs no permute and no reduction of moesim's own", "[sim]") {
+  const Fixture plain;
+  const Fixture fused({"network.fuse_permute_reduce=true"});
+  const Results a = plain.run();
+  const Results b = fused.run();
+  const ComputeModel cm(plain.profile, plain.scenario.model);
+  const int tokens = plain.scenario.workload.tokens_per_gpu;
+  REQUIRE(cm.gate_ps(tokens, false) < cm.gate_ps(tokens));  // the router and top-k alone
+  const auto busy = [](const Results& r, Phase p) {
+    TimePs sum = 0;
+    for (const GpuResult& g : r.gpus) sum += g.busy_ps[static_cast<int>(p)];
+    return sum;
+  };
+  CHECK(busy(a, Phase::reduce) > 0);
+  CHECK(busy(b, Phase::reduce) == 0);
+  CHECK(busy(b, Phase::gate) < busy(a, Phase::gate));
+  CHECK(busy(b, Phase::experts) == busy(a, Phase::experts));
+  CHECK(b.total_ps < a.total_ps);
+  CHECK(b.compute_sources.find("combine=fused into the EP combine") != std::string::npos);
+  CHECK(b.compute_sources.find("permute fused into dispatch") != std::string::npos);
+}

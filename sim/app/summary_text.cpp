@@ -38,6 +38,9 @@ std::string summary_text(const SummaryContext& run) {
                    setting_name(sc.network_model), setting_name(sc.overlap), run.results.ep_kernel,
                    sc.dedup ? "" : ", dedup off");
   o += fmt::format("  compute costs: {}\n", run.results.compute_sources);
+  if (!run.scenario.fuse_permute_reduce)
+    o += "  gate, permute and combine's reduction run as moesim's own reference kernels, unfused; production EP "
+         "kernels fuse the permute into dispatch and the reduction into combine (network.fuse_permute_reduce)\n";
   for (const std::string& n : run.results.notes) o += fmt::format("  note: {}\n", n);
   o += "\n";
   o += fmt::format("throughput   {:>12.0f} tokens/s total   {:>10.1f} tokens/s per GPU\n", s.tokens_per_s_total,

@@ -184,7 +184,8 @@ void Simulation::after_attention(int g, int mb, int layer, std::int32_t task) {
     submit(g, mb, layer, Phase::dense_ffn, compute_.dense_ffn_ps(tokens), task, &Simulation::layer_done);
     return;
   }
-  submit(g, mb, layer, Phase::gate, compute_.gate_ps(tokens), task, &Simulation::after_gate);
+  submit(g, mb, layer, Phase::gate, compute_.gate_ps(tokens, !scenario_.fuse_permute_reduce), task,
+         &Simulation::after_gate);
 }
 
 int Simulation::state_slot(int mb, int layer) const { return mb * scenario_.model.moe_layers() + layer - moe_first_; }
@@ -240,7 +241,9 @@ void Simulation::maybe_reduce(int g, int mb, int layer) {
   st.reduced[gi] = 1;
   const std::int64_t copies = st.copies_out[gi];
   const std::int32_t pred = log_.later(log_.later(st.gate_task[gi], st.shared_task[gi]), st.combine.last[gi]);
-  submit(g, mb, layer, Phase::reduce, compute_.combine_ps(copies), pred, &Simulation::layer_done);
+  // A fusing EP kernel reduced the copies as they arrived (its cost is in the kernel's figures).
+  const TimePs reduce = scenario_.fuse_permute_reduce ? 0 : compute_.combine_ps(copies);
+  submit(g, mb, layer, Phase::reduce, reduce, pred, &Simulation::layer_done);
 }
 
 void Simulation::layer_done(int g, int mb, int layer, std::int32_t task) {
@@ -400,7 +403,11 @@ void Simulation::finish_results(Results& out) {
   std::string src;
   for (Phase p :
        {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})
-    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p), compute_.source(p));
+    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p),
+                       !scenario_.fuse_permute_reduce ? compute_.source(p)
+                       : p == Phase::gate             ? compute_.source(p) + " (permute fused into dispatch)"
+                       : p == Phase::combine          ? std::string("fused into the EP combine")
+                                                      : compute_.source(p));
   out.compute_sources = src;
   out.ep_kernel = fmt::format("{} ({})", kernel_.name, setting_name(kernel_.mode()));
   out.memory_expert_bytes_max = memory_.expert_bytes[static_cast<std::size_t>(memory_.fullest_gpu())];

@@ -83,7 +83,8 @@ class Simulation final : private DeliverySink {
   // A rank's compute of one MoE layer before its dispatch can start: attention and gate (its
   // shared experts run beside the dispatch).
   TimePs pre_dispatch_ps(const AttentionWork& work) const {
-    return compute_.attention_ps(work) + compute_.gate_ps(static_cast<int>(work.tokens));
+    return compute_.attention_ps(work) +
+           compute_.gate_ps(static_cast<int>(work.tokens), !scenario_.fuse_permute_reduce);
   }
   // HBM per GPU (with the batch given at construction) and its capacity (0 = unknown).
   const GpuMemory& memory() const { return memory_; }

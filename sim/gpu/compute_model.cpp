@@ -172,7 +172,7 @@ TimePs ComputeModel::dense_ffn_ps(int tokens) const {
   return roofline_ps(bytes, 6.0 * h * f * t, gemm_TFLOPs(profile_, model_.weight_bytes, false));
 }
 
-TimePs ComputeModel::gate_ps(int tokens) const {
+TimePs ComputeModel::gate_ps(int tokens, bool with_permute) const {
   check_count(tokens, "tokens");
   if (tokens == 0) return 0;
   const double t = tokens, h = model_.hidden, e = model_.routed_experts;
@@ -184,6 +184,7 @@ TimePs ComputeModel::gate_ps(int tokens) const {
   const LogTable* gate = table("gate_us");
   const LogTable* permute = table("permute_us");
   const double bf16 = gemm_TFLOPs(profile_, kBf16Bytes, false);
+  if (!with_permute) return gate ? table_ps(*gate, t) : roofline_ps(router_bytes, router_flops, bf16);
   if (!gate && !permute) return roofline_ps(router_bytes + permute_bytes, router_flops, bf16);
   const TimePs router = gate ? table_ps(*gate, t) : roofline_ps(router_bytes, router_flops, bf16);
   return router + (permute ? table_ps(*permute, t) : roofline_ps(permute_bytes, 0, bf16));

@@ -37,7 +37,9 @@ class ComputeModel {
   // context, decode sequences of their own KV lengths.
   TimePs attention_ps(const AttentionWork& work) const;
   TimePs dense_ffn_ps(int tokens) const;  // a dense layer's FFN
-  TimePs gate_ps(int tokens) const;       // router GEMM + top-k + permute into layout
+  // Router GEMM + top-k, then the permute into the experts' layout (unless `permute` is false: an
+  // EP kernel that permutes as it dispatches).
+  TimePs gate_ps(int tokens, bool permute = true) const;
   // Routed experts on one GPU: grouped GEMM over its local experts, tokens per local expert.
   // With a usable expert_us table: expert_fixed_us + the sum over the experts with n > 0 of the
   // per-expert time at n, from the curve for as many experts per call as have tokens (expert_us

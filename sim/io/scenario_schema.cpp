@@ -215,6 +215,10 @@ std::vector<ScenarioKey> make_keys() {
        "nccl kernels: one dispatch copy per (token, destination GPU) instead of per (token, expert); other modes "
        "deduplicate as their kernel does",
        MOESIM_BOOL(dedup)},
+      {"network", "fuse_permute_reduce", T::boolean, 0, 0, {}, N::optional, "false",
+       "the EP kernel permutes tokens into the experts' layout as it dispatches and reduces them as it combines "
+       "(as DeepEP does): moesim's own permute and reduction kernels are then not run",
+       MOESIM_BOOL(fuse_permute_reduce)},
       {"network", "resolve_tolerance", T::number, 0, 0.5, {}, N::optional, "0.05",
        "flow model: re-solve max-min rates once this fraction of the active flows has started or finished since the "
        "last solve; 0 = after every start and finish (exact). Always slower than exact: freed bandwidth idles until "

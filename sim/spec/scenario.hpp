@@ -55,6 +55,9 @@ struct Scenario {
   std::string placement_where;     // placement.kind's (or redundant_slots') place, as topology_where
   NetworkModelKind network_model = NetworkModelKind::flow;
   bool dedup = true;               // one dispatch copy per (token, destination GPU); nccl kernels only
+  // The EP kernel permutes tokens as it dispatches and reduces them as it combines (DeepEP):
+  // moesim's own permute and reduction kernels then cost nothing beside it.
+  bool fuse_permute_reduce = false;
   std::string ep_kernel = "nccl";  // the profile's [ep_kernel.<name>] that moves dispatch and combine
   // Flow model: re-solve rates once this fraction of the active flows has started or finished
   // since the last solve (0 = after every change: exact max-min; see net/flow_model.hpp).
