@@ -25,8 +25,8 @@ struct ValidateArgs {
   std::string profile_out;
   std::string base;
   std::string models = "deepseek-v3,qwen3-30b-a3b";
-  std::string tokens = "16,128,1024,4096";
-  std::string skews = "0,0.6,1.2";
+  std::string tokens = "16,48,128,384,1024,1536,3000,4096";  // 48, 384, 1536, 3000: between the fitted counts
+  std::string skews = "0,0.3,0.6,0.9,1.2";  // the kernel fit has 0 and 1.0
   std::string kernel_tokens;
   std::string kernel_skews = "0,1.0";
   std::string gemm = "grouped";
@@ -143,8 +143,8 @@ Runner add_validate_command(CLI::App& app, const Argv& argv) {
                   "write the fitted profile here (one file per model: NAME.MODEL.toml)");
   sub->add_option("--base", a->base, "base profile of the fit (default calibrate/profiles/h100-sxm-datasheet.toml)");
   sub->add_option("--models", a->models, "model presets (default deepseek-v3,qwen3-30b-a3b)");
-  sub->add_option("--tokens", a->tokens, "layer token counts (default 16,128,1024,4096)");
-  sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,0.6,1.2)");
+  sub->add_option("--tokens", a->tokens, "layer token counts (default 16,48,128,384,1024,1536,3000,4096)");
+  sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,0.3,0.6,0.9,1.2)");
   sub->add_option("--kernel-tokens", a->kernel_tokens,
                   "token counts of the kernel sweep (default 1,2,...,32768, as far as memory holds)");
   sub->add_option("--kernel-skews", a->kernel_skews, "skews of the kernel sweep (default 0,1.0)");
