@@ -25,9 +25,12 @@ std::string summary_text(const SummaryContext& run) {
   const Summary& s = run.summary;
   const Scenario& sc = run.scenario;
   std::string o;
-  o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name,
-                   setting_name(sc.workload.phase), sc.workload.tokens_per_gpu,
-                   sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
+  if (sc.serving.enabled)  // the steps are the served batches the engine simulated in full
+    o += fmt::format("moesim: {}  ({}, {} served steps simulated in full)\n", sc.name, sc.model.name, s.steps);
+  else
+    o += fmt::format("moesim: {}  ({} {}, {} tokens/GPU{}, {} steps)\n", sc.name, sc.model.name,
+                     setting_name(sc.workload.phase), sc.workload.tokens_per_gpu,
+                     sc.prefill() ? std::string() : fmt::format(", kv {}", sc.workload.kv_len), s.steps);
   if (run.results.stopped != RunStop::none)
     o += fmt::format("  PARTIAL: interrupted after {} of {} steps; the figures are those steps'\n",
                      run.results.steps.size(), run.results.steps_requested);
