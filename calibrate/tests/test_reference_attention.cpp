@@ -71,7 +71,7 @@ TEST_CASE("attention reference: softmax weights in closed form, causal chunks af
   CHECK_THROWS_AS(attention_ref(q2.data(), k3.data(), v3.data(), s, out, abs_sum), moesim::Error);
 }
 
-TEST_CASE("attention reference: GQA heads share a KV head; MLA absorbed reads the value from the key") {
+TEST_CASE("attention reference: GQA heads share a KV head, MLA absorbed reads the value from the key") {
   std::vector<double> out, abs_sum;
   // 4 query heads over 2 KV heads, one key: heads 0-1 return KV head 0's value, 2-3 head 1's.
   AttentionShape s;
