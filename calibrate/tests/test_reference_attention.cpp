@@ -27,9 +27,7 @@ std::vector<std::uint16_t> bf16(const std::vector<float>& v) {
 
 TEST_CASE("attention reference: one key returns its value, equal scores average the values") {
   std::vector<double> out, abs_sum;
-  AttentionShape s;
-  s.dk = 2;
-  s.dv = 2;
+  AttentionShape s{.dk = 2, .dv = 2};
   const auto q = bf16({1, 2});
   attention_ref(q.data(), bf16({3, -1}).data(), bf16({0.5f, -4}).data(), s, out, abs_sum);
   CHECK(out == std::vector<double>{0.5, -4});
@@ -46,10 +44,7 @@ TEST_CASE("attention reference: one key returns its value, equal scores average 
 TEST_CASE("attention reference: softmax weights in closed form, causal chunks after a cached context") {
   // One query over keys with scores 0 and ln 3 (scale 1): weights 1/4 and 3/4.
   std::vector<double> out, abs_sum;
-  AttentionShape s;
-  s.keys = 2;
-  s.dk = 1;
-  s.dv = 1;
+  AttentionShape s{.keys = 2};
   const auto q = bf16({1});
   const auto k = bf16({0, static_cast<float>(std::log(3.0))});
   const auto v = bf16({4, 8});
@@ -74,11 +69,7 @@ TEST_CASE("attention reference: softmax weights in closed form, causal chunks af
 TEST_CASE("attention reference: GQA heads share a KV head, MLA absorbed reads the value from the key") {
   std::vector<double> out, abs_sum;
   // 4 query heads over 2 KV heads, one key: heads 0-1 return KV head 0's value, 2-3 head 1's.
-  AttentionShape s;
-  s.heads = 4;
-  s.kv_heads = 2;
-  s.dk = 1;
-  s.dv = 1;
+  AttentionShape s{.heads = 4, .kv_heads = 2};
   const auto q = bf16({1, 1, 1, 1});
   attention_ref(q.data(), bf16({1, 1}).data(), bf16({7, -7}).data(), s, out, abs_sum);
   CHECK(out == std::vector<double>{7, 7, -7, -7});
@@ -87,12 +78,7 @@ TEST_CASE("attention reference: GQA heads share a KV head, MLA absorbed reads th
 
   // MLA absorbed, scaled down: key rows [latent(2) | rope(1)], value = the latent part of the same
   // rows (dv 2, v_row = k_row = 3). Query latent (0, 0), rope 1: scores follow the rope parts.
-  AttentionShape m;
-  m.keys = 2;
-  m.dk = 3;
-  m.dv = 2;
-  m.k_row = 3;
-  m.v_row = 3;
+  const AttentionShape m{.keys = 2, .dk = 3, .dv = 2, .k_row = 3, .v_row = 3};
   const auto kv = bf16({1, 2, 0, 5, 6, static_cast<float>(std::log(3.0))});
   const auto qm = bf16({0, 0, 1});
   attention_ref(qm.data(), kv.data(), kv.data(), m, out, abs_sum);
