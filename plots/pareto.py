@@ -152,8 +152,12 @@ def main(argv=None):
             ax.scatter([p[0] for p in dominated], [p[1] for p in dominated], marker=marker,
                        s=40, facecolor="none", edgecolor=colour, linewidth=1.2, zorder=3)
         if label_points:
+            # Runs landing on the same point (a limit that did not bind) share one label.
+            merged = {}
             for x, y, text in pts:
-                ax.annotate(text, (x, y), xytext=(4, 4), textcoords="offset points",
+                merged.setdefault((round(x, 6), round(y, 6)), []).append(text)
+            for (x, y), texts in merged.items():
+                ax.annotate(" | ".join(texts), (x, y), xytext=(4, 4), textcoords="offset points",
                             fontsize=7, color=colour, zorder=4)
 
     if args.slo_tpot_ms is not None:
