@@ -401,13 +401,13 @@ void Simulation::finish_results(Results& out) {
   out.rate_solves = network_->rate_solves();
   record_links(out);
   std::string src;
+  const bool fused = scenario_.fuse_permute_reduce;
   for (Phase p :
-       {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine})
-    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p),
-                       !scenario_.fuse_permute_reduce ? compute_.source(p)
-                       : p == Phase::gate             ? compute_.source(p) + " (permute fused into dispatch)"
-                       : p == Phase::combine          ? std::string("fused into the EP combine")
-                                                      : compute_.source(p));
+       {Phase::attention, Phase::dense_ffn, Phase::gate, Phase::experts, Phase::shared_experts, Phase::combine}) {
+    std::string how = fused && p == Phase::combine ? "fused into the EP combine" : compute_.source(p);
+    if (fused && p == Phase::gate) how += " (permute fused into dispatch)";
+    src += fmt::format("{}{}={}", src.empty() ? "" : ", ", phase_name(p), how);
+  }
   out.compute_sources = src;
   out.ep_kernel = fmt::format("{} ({})", kernel_.name, setting_name(kernel_.mode()));
   out.memory_expert_bytes_max = memory_.expert_bytes[static_cast<std::size_t>(memory_.fullest_gpu())];

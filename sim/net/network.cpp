@@ -66,6 +66,13 @@ void Network::learn_pair(int src_gpu, int dst_gpu, PairInfo& pair) {
   pair.routes = static_cast<std::uint16_t>(paths.size());
 }
 
+double Network::share_left(std::span<const std::int32_t> links) const {
+  double taken = 0;
+  if (!background_.empty())
+    for (const std::int32_t l : links) taken = std::max(taken, background_[static_cast<std::size_t>(l)]);
+  return 1 - std::clamp(taken, 0.0, 0.9);
+}
+
 std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t salt,
                               std::span<const double> size_by_src) {
   const std::int64_t first = base_ + static_cast<std::int64_t>(info_.size());
@@ -92,12 +99,7 @@ std::int64_t Network::declare(const std::vector<FlowDecl>& flows, std::uint64_t 
       d.eff_bytes += static_cast<double>(f.messages) * ns * 1e3 *
                      topology_.link(route_links_[route.offset]).bandwidth.bytes_per_ps();
     }
-    if (!background_.empty()) {
-      double taken = 0;
-      for (std::uint32_t i = 0; i < route.len; ++i)
-        taken = std::max(taken, background_[static_cast<std::size_t>(route_links_[route.offset + i])]);
-      d.eff_bytes /= 1 - std::clamp(taken, 0.0, 0.9);
-    }
+    if (!background_.empty()) d.eff_bytes /= share_left({route_links_.data() + route.offset, route.len});
     d.bytes = f.bytes.count();
     info_.push_back(d);
   }

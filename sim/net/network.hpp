@@ -79,6 +79,8 @@ class Network {
   // route had only what its most-loaded link leaves (at most 90% is taken), on top of its share
   // among the flows carried here.
   void set_background_load(std::vector<double> fraction) { background_ = std::move(fraction); }
+  // The share of its route a declared flow was left by the background load (1: none).
+  double background_share(std::int64_t flow_id) const { return share_left(path_of(flow_id)); }
   // Forgets declared flows (between steps, to keep memory flat); no flow may be in flight.
   void clear_declared();
 
@@ -141,6 +143,7 @@ class Network {
  private:
   std::vector<Declared> info_;            // per declared flow (the declarations themselves are not kept)
   std::vector<double> background_;        // see set_background_load
+  double share_left(std::span<const std::int32_t> links) const;  // 1 - the busiest link's background
   std::vector<std::int32_t> bottleneck_;  // per declared flow: see bottleneck_of()
   std::int64_t base_ = 0;                 // id of info_[0]
   DeliverySink* sink_ = nullptr;

@@ -43,6 +43,7 @@ ServingSimulation::ServingSimulation(const Scenario& scenario, const Topology& t
              static_cast<std::int64_t>(std::ceil(kv_per_token(v.mtp_draft_tokens))));
     const EpKernel kernel = EpKernel::from_profile(profile_, scenario_.ep_kernel, scenario_.file);
     kv_network_ = make_network(NetworkModelKind::flow, queue_, topology_, kernel.message_cost(profile_), 0.0);
+    for (const Link& l : topology_.links()) link_capacity_.push_back(l.bandwidth.bytes_per_ps());
   } else {
     PoolSpec pool = v.pool;
     pool.ep = ep;
@@ -227,10 +228,7 @@ void ServingSimulation::transfer_kv(const LiveRequest& q, int prefill_rank) {
   ++out_.kv_transfers;
   const std::int64_t id =
       kv_network_->declare({FlowDecl{from.gpu(), dst.gpu(), bytes, 1}}, static_cast<std::uint64_t>(q.record));
-  double taken = 0;
-  if (!link_taken_.empty())
-    for (const std::int32_t l : kv_network_->path_of(id)) taken = std::max(taken, link_taken_[static_cast<std::size_t>(l)]);
-  out_.kv_share_sum += 1 - std::clamp(taken, 0.0, 0.9);
+  out_.kv_share_sum += kv_network_->background_share(id);
   LiveRequest moved = q;
   moved.kv = 0;
   moved.step_tokens = 0;
@@ -275,17 +273,15 @@ void ServingSimulation::update_contention() {
   const TimePs now = queue_.now_ps();
   const double interval = static_cast<double>(now - contention_at_ps_);
   if (interval <= 0) return;
-  const auto links = static_cast<std::size_t>(topology_.link_count());
+  const std::size_t links = link_capacity_.size();
   const std::vector<Bytes>& kv_bytes = kv_network_->link_bytes();
   kv_bytes_seen_.resize(links);
-  link_taken_.assign(links, 0);
   std::vector<double> kv_share(links, 0);  // of each link, by the KV flows done since the last update
   for (std::size_t l = 0; l < links; ++l) {
-    const double capacity = topology_.link(static_cast<int>(l)).bandwidth.bytes_per_ps();
-    if (capacity <= 0) continue;
-    kv_share[l] = std::min(0.9, (kv_bytes[l] - kv_bytes_seen_[l]).count() / interval / capacity);
+    kv_share[l] = std::min(0.9, (kv_bytes[l] - kv_bytes_seen_[l]).count() / interval / link_capacity_[l]);
     kv_bytes_seen_[l] = kv_bytes[l];
   }
+  std::vector<double> taken(links, 0);  // of each link, by the pools' all-to-all
   for (Pool& pool : pools_) {
     pool.cost->link_load(load_);
     PoolResult& pr = out_.pools[static_cast<std::size_t>(&pool - pools_.data())];
@@ -293,14 +289,12 @@ void ServingSimulation::update_contention() {
     const double duty = std::min(1.0, static_cast<double>(pr.busy_ps - pool.busy_seen_ps) / pool.spec.replicas / interval);
     pool.busy_seen_ps = pr.busy_ps;
     pool.kv_stretch = 0;
-    for (std::size_t l = 0; l < links && l < load_.bytes_per_ps.size(); ++l) {
-      const double capacity = topology_.link(static_cast<int>(l)).bandwidth.bytes_per_ps();
-      if (capacity <= 0) continue;
-      link_taken_[l] += duty * load_.bytes_per_ps[l] / capacity;
+    for (std::size_t l = 0; l < links; ++l) {
+      taken[l] += duty * load_.bytes_per_ps[l] / link_capacity_[l];
       pool.kv_stretch += load_.critical_share[l] * kv_share[l] / (1 - kv_share[l]);
     }
   }
-  kv_network_->set_background_load(link_taken_);
+  kv_network_->set_background_load(std::move(taken));
   contention_at_ps_ = now;
 }
 

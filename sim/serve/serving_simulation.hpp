@@ -82,7 +82,7 @@ class ServingSimulation {
   std::vector<Bytes> kv_bytes_seen_;     // its link bytes at the last update_contention
   TimePs contention_at_ps_ = 0;
   StepCostModel::LinkLoad load_;
-  std::vector<double> link_taken_;  // [link] share of it the pools' all-to-all takes
+  std::vector<double> link_capacity_;  // [link] bytes per ps
   std::vector<Pool> pools_;
   std::vector<RankScheduler> ranks_;
   std::vector<RankScheduler::Events> events_;  // [rank] what its finished steps do here
