@@ -1,6 +1,7 @@
 // ComputeModel: closed-form roofline cases on a hand-made profile, tile quantisation, tables.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <vector>
 
 #include "core/error.hpp"
@@ -340,4 +341,98 @@ TEST_CASE("presets on the shipped-like H100 numbers give sane decode times", "[c
   CHECK(us < 140.0);
   CHECK(cm.shared_experts_ps(64) > 0);
   CHECK(cm.dense_ffn_ps(64) > 0);
+}
+
+TEST_CASE("measured decode attention: curves by batch, interpolated in log(batch), proportional beyond", "[compute_model]") {
+  Profile p = math_bound_profile();
+  const ModelSpec m = test_model();
+  const ComputeModel roof(p, m);
+  p.kernels_model = "test";
+  p.kernels_provenance.source = "measured";
+  p.kernels_us["attn_decode_b1_us"] = LogTable{{100, 10000}, {10, 30}};
+  p.kernels_us["attn_decode_b16_us"] = LogTable{{100, 10000}, {20, 100}};
+  const ComputeModel cm(p, m);
+  CHECK(cm.source(moesim::Phase::attention) == "measured decode core, roofline prefill core and projections");
+  // The projections alone: launch + 2 x 1e6 x tokens FLOPs at the fp8 rate (400 TFLOP/s effective).
+  const auto projections = [&](int tokens) {
+    moesim::AttentionWork none;
+    none.tokens = tokens;
+    return cm.attention_ps(none);
+  };
+  CHECK(projections(4) == kLaunchPs + 20'000);
+  // 4 sequences at context 1000: halfway in log(batch) between 1 and 16, each curve halfway in
+  // log(context): (20 + 60) / 2 = 40 us.
+  CHECK(cm.attention_ps(4, WorkloadPhase::decode, 1000) == projections(4) + 40'000'000);
+  // 32 sequences: twice the 16-sequence curve; 1 sequence below the first curve is the first.
+  CHECK(cm.attention_ps(32, WorkloadPhase::decode, 1000) == projections(32) + 120'000'000);
+  CHECK(cm.attention_ps(1, WorkloadPhase::decode, 100) == projections(1) + 10'000'000);
+  // A mix: the decode chunks' mean context; the prompt chunk's core stays at its roofline.
+  moesim::AttentionWork w;
+  w.add({1, 100, false});
+  w.add({1, 10000, false});  // 2 sequences, mean context 5050
+  const TimePs decode_only = cm.attention_ps(w);
+  w.add({64, 0, true});
+  const TimePs prefill_core = roof.attention_ps(64, WorkloadPhase::prefill, 0) - [&] {
+    moesim::AttentionWork none;
+    none.tokens = 64;
+    return roof.attention_ps(none);
+  }();
+  CHECK(cm.attention_ps(w) == decode_only + projections(66) - projections(2) + prefill_core);
+  // Another model's tables are not used.
+  ModelSpec other = m;
+  other.name = "other";
+  const ComputeModel not_mine(p, other);
+  CHECK(not_mine.attention_ps(4, WorkloadPhase::decode, 1000) == roof.attention_ps(4, WorkloadPhase::decode, 1000));
+  CHECK(not_mine.source(moesim::Phase::attention) == "roofline");
+}
+
+TEST_CASE("measured prefill attention by visible pairs", "[compute_model]") {
+  Profile p = math_bound_profile();
+  const ModelSpec m = test_model();
+  p.kernels_model = "test";
+  p.kernels_us["attn_prefill_us"] = LogTable{{1000, 100000}, {50, 250}};
+  p.kernels_us["attn_decode_b1_us"] = LogTable{{100, 10000}, {10, 30}};
+  const ComputeModel cm(p, m);
+  CHECK(cm.source(moesim::Phase::attention) == "profile core, roofline projections");
+  moesim::AttentionWork none;
+  none.tokens = 99;
+  // A 99-token chunk after 0 cached: 99 x 100 / 2 = 4,950 pairs; the table is linear in log(pairs).
+  const double t = (std::log(4950.0) - std::log(1000.0)) / (std::log(100000.0) - std::log(1000.0));
+  const TimePs want = cm.attention_ps(none) + moesim::ps_from_us(50 + t * 200);
+  CHECK(cm.attention_ps(99, WorkloadPhase::prefill, 0) == want);
+  // Beyond the table: along its last segment (compute-bound).
+  none.tokens = 1000;
+  CHECK(cm.attention_ps(1000, WorkloadPhase::prefill, 0) ==
+        cm.attention_ps(none) + moesim::ps_from_us(250 + 200.0 / 99000 * (500500.0 - 100000.0)));
+}
+
+TEST_CASE("fp8 expert tables price fp8 models, the expert_us set the others", "[compute_model]") {
+  Profile p = test_profile();
+  ModelSpec m = test_model();  // fp8 weights
+  p.kernels_model = "test";
+  p.kernels_provenance.source = "measured";
+  p.kernels_weight_bytes = 2;
+  p.kernels_us["expert_us"] = LogTable{{1, 100}, {20, 40}};
+  p.kernels_expert_fixed_us = 5;
+  p.kernels_us["expert_fp8_us"] = LogTable{{1, 100}, {10, 20}};
+  p.kernels_us["expert_fp8_e2_us"] = LogTable{{1, 100}, {8, 16}};
+  p.kernels_expert_fp8_fixed_us = 3;
+  for (const char* cls : {"nvlink", "scaleout"}) p.comm[cls] = {0, LogTable{{1}, {1}}, {}};
+  REQUIRE_NOTHROW(p.validate("fp8 sets"));
+  const ComputeModel fp8(p, m);
+  CHECK(fp8.source(moesim::Phase::experts) == "measured (fp8)");
+  const std::vector<int> all{1, 100, 1, 1, 1, 1, 1, 1};  // every expert busy: expert_fp8_us
+  CHECK(fp8.experts_ps(all) == moesim::ps_from_us(3 + 20 + 7 * 10));
+  const std::vector<int> two{1, 100, 0, 0, 0, 0, 0, 0};  // two busy: the 2-expert curve
+  CHECK(fp8.experts_ps(two) == moesim::ps_from_us(3 + 8 + 16));
+  m.weight_bytes = 2;
+  const ComputeModel bf16(p, m);
+  CHECK(bf16.source(moesim::Phase::experts) == "measured");
+  CHECK(bf16.experts_ps(two) == moesim::ps_from_us(5 + 20 + 40));
+  m.weight_bytes = 0.5;  // fp4: neither set
+  const ComputeModel fp4(p, m);
+  CHECK(fp4.source(moesim::Phase::experts) == "roofline (profile expert table is for 2-byte weights)");
+  // Two fp8 sets are refused.
+  p.kernels_weight_bytes = 1;
+  CHECK_THROWS_WITH(p.validate("here"), Catch::Contains("both would be fp8"));
 }

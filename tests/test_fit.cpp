@@ -204,9 +204,9 @@ TEST_CASE("fitting the sample gives measured efficiencies, monotone tables and N
 
   // Kernel tables: deepseek-v3, all four, non-decreasing, median over the two skews.
   CHECK(p.kernels_model == "deepseek-v3");
-  CHECK(p.kernels_weight_bytes == 1.0);  // 16 fp8 rows beat 3 bf16 rows
+  CHECK(p.kernels_weight_bytes == 2.0);  // the 3 bf16 rows; the 16 fp8 rows have their own tables
   CHECK(p.kernels_provenance.source == "measured");
-  for (const char* name : {"gate_us", "permute_us", "combine_us", "expert_us"}) {
+  for (const char* name : {"gate_us", "permute_us", "combine_us", "expert_us", "expert_fp8_us"}) {
     INFO(name);
     REQUIRE(p.kernels_us.count(name));
     CHECK(non_decreasing(p.kernels_us.at(name).y));
@@ -224,12 +224,14 @@ TEST_CASE("fitting the sample gives measured efficiencies, monotone tables and N
   CHECK(has_note(r.notes, "permute: 2 of 13 points pooled"));
   CHECK(p.kernels_us.at("combine_us").x.back() == 32768.0);  // token copies = 4096 tokens x top-8
   // Expert: x = tokens per expert, y = grouped-GEMM median / experts, from the even-load (skew 0)
-  // rows only; 1 token: 508.8 us / 32 experts.
-  const moesim::LogTable& expert = p.kernels_us.at("expert_us");
+  // rows only; fp8 1 token: 508.8 us / 32 experts; bf16 1 token: 995.36 us / 32.
+  const moesim::LogTable& expert = p.kernels_us.at("expert_fp8_us");
   CHECK(expert.x == std::vector<double>{1, 2, 4, 8, 16, 32, 64, 128});
   CHECK(expert.y.front() == Approx(508.8 / 32));
   CHECK(has_note(r.notes, "at skew 0 only"));
-  CHECK(has_note(r.notes, "fitted the 1-byte rows"));
+  CHECK(p.kernels_us.at("expert_us").x == std::vector<double>{1, 16, 128});
+  CHECK(p.kernels_us.at("expert_us").y.front() == Approx(995.36 / 32));
+  CHECK(p.kernels_provenance.citation.find("expert_fp8_*: e4m3 experts") != std::string::npos);
 
   // NVLink: busbw / 450 by bytes per peer (512 MiB per rank / 8 GPUs = 64 MiB per peer).
   const moesim::CommParams& nv = p.comm.at("nvlink");
@@ -261,10 +263,11 @@ TEST_CASE("the compute model uses fitted tables for their model only", "[fit][co
   const moesim::Profile p = moesim::fit::fit_profile(m, h100_base(), {"", 450}).profile;
   const moesim::ModelSpec ds = *moesim::io::find_model_preset("deepseek-v3");
   const moesim::ComputeModel cm(p, ds);
-  for (Phase phase : {Phase::gate, Phase::experts, Phase::combine}) CHECK(cm.source(phase) == "profile");
+  for (Phase phase : {Phase::gate, Phase::combine}) CHECK(cm.source(phase) == "measured");
+  CHECK(cm.source(Phase::experts) == "measured (fp8)");  // deepseek-v3's experts are fp8
   std::vector<int> load(32, 0);
   load[0] = 1;
-  CHECK(cm.experts_ps(load) == moesim::ps_from_us(p.kernels_us.at("expert_us").at(1)));
+  CHECK(cm.experts_ps(load) == moesim::ps_from_us(p.kernels_us.at("expert_fp8_us").at(1)));
   CHECK(cm.combine_ps(32768) == moesim::ps_from_us(p.kernels_us.at("combine_us").y.back()));
 
   const moesim::ModelSpec qwen = *moesim::io::find_model_preset("qwen3-30b-a3b");
@@ -365,4 +368,63 @@ TEST_CASE("fit options and partial measurements", "[fit]") {
           "moesim-calibrate device --out d.json; moesim-calibrate kernels --model deepseek-v3 --out k.json");
     CHECK(a.meta.nccl == "2.28.3");
   }
+}
+
+TEST_CASE("attention rows give decode curves by batch and a prefill table by pairs", "[fit]") {
+  Measurements m;
+  m.meta.device = "test GPU";
+  auto row = [&](const char* phase, int batch, int queries, int context, double us) {
+    moesim::fit::AttentionMeasurement a;
+    a.model = "qwen3-30b-a3b";
+    a.phase = phase;
+    a.form = "gqa";
+    a.batch = batch;
+    a.queries = queries;
+    a.context = context;
+    a.median_us = us;
+    a.p10_us = 0.98 * us;
+    a.p90_us = 1.02 * us;
+    a.repeats = 5;
+    m.attention.push_back(a);
+  };
+  for (int b : {1, 16}) {
+    row("decode", b, 1, 512, 10.0 * b);
+    row("decode", b, 1, 8192, 40.0 * b);
+  }
+  row("decode", 4, 1, 512, 20);  // one context: no curve
+  row("decode", 4, 2, 512, 21);  // draft tokens: not in the tables
+  row("prefill", 1, 128, 0, 30);
+  row("prefill", 1, 1024, 0, 80);
+  row("prefill", 1, 1024, 8192, 70);  // slower per pair than the smaller chunk: pooled
+  // The JSON form keeps every field.
+  const Measurements back = moesim::fit::measurements_from_json(moesim::fit::measurements_to_json(m), "m.json");
+  CHECK(back == m);
+  CHECK(m.attention[6].visible_pairs() == 128.0 * 129 / 2);
+  CHECK(m.attention[8].visible_pairs() == 1024.0 * 8192 + 1024.0 * 1025 / 2);
+
+  const auto r = moesim::fit::fit_profile(m, h100_base(), {"qwen3-30b-a3b", 0});
+  const moesim::Profile& p = r.profile;
+  REQUIRE(p.kernels_us.count("attn_decode_b1_us"));
+  REQUIRE(p.kernels_us.count("attn_decode_b16_us"));
+  CHECK_FALSE(p.kernels_us.count("attn_decode_b4_us"));
+  CHECK(p.kernels_us.at("attn_decode_b16_us").x == std::vector<double>{512, 8192});
+  CHECK(p.kernels_us.at("attn_decode_b16_us").y == std::vector<double>{160, 640});
+  const moesim::LogTable& prefill = p.kernels_us.at("attn_prefill_us");
+  CHECK(prefill.x == std::vector<double>{128.0 * 129 / 2, 1024.0 * 1025 / 2, 1024.0 * 8192 + 1024.0 * 1025 / 2});
+  CHECK(prefill.y == std::vector<double>{30, 75, 75});
+  CHECK(p.kernels_cv.at("attention") == Approx(0.04 / 2.563));
+  CHECK(has_note(r.notes, "decode batch 4 left out"));
+  CHECK(has_note(r.notes, "1 decode rows with several queries"));
+  CHECK(p.kernels_provenance.citation.find("moesim's own kernels") != std::string::npos);
+  CHECK_NOTHROW(p.validate("fitted"));
+  const auto dir = moesim::test::scratch_dir("fit-attention");
+  CHECK(moesim::io::load_profile(moesim::test::write_file(dir, "p.toml", moesim::io::profile_to_toml(p))) == p);
+
+  // Bad rows name the file and the pointer.
+  nlohmann::json j = moesim::fit::measurements_to_json(m);
+  j["attention"][2]["phase"] = "train";
+  CHECK_THROWS_WITH(moesim::fit::measurements_from_json(j, "m.json"), Catch::Contains("/attention/2/phase"));
+  j = moesim::fit::measurements_to_json(m);
+  j["attention"][0]["queries"] = 64;
+  CHECK_THROWS_WITH(moesim::fit::measurements_from_json(j, "m.json"), Catch::Contains("at most 16"));
 }

@@ -140,6 +140,12 @@ TEST_CASE("a written profile loads back identically", "[profile]") {
     p.kernels_us["expert_us"] = LogTable{{1, 2, 4}, {15.9, 15.95, 16.0}};
     p.kernels_expert_fixed_us = 33.75;
     p.kernels_us["expert_e16_us"] = LogTable{{1, 64}, {20.5, 30.25}};
+    p.kernels_us["expert_fp8_us"] = LogTable{{1, 2}, {9.5, 9.75}};
+    p.kernels_us["expert_fp8_e8_us"] = LogTable{{1, 64}, {12.5, 20.25}};
+    p.kernels_expert_fp8_fixed_us = 21.5;
+    p.kernels_us["attn_decode_b16_us"] = LogTable{{512, 32768}, {14.5, 260.25}};
+    p.kernels_us["attn_prefill_us"] = LogTable{{8256, 6.7e7}, {30.5, 4100}};
+    p.kernels_cv["attention"] = 0.02;
     REQUIRE_NOTHROW(p.validate("hand-made"));
     const auto dir = moesim::test::scratch_dir("profile-roundtrip");
     const std::string path = moesim::test::write_file(dir, "p.toml", moesim::io::profile_to_toml(p));
@@ -243,6 +249,19 @@ TEST_CASE("validate checks provenance and the kernel tables' model", "[profile]"
   CHECK(moesim::expert_calls_of("expert_e8x_us") == 0);
   CHECK(moesim::expert_calls_of("expert_us") == 0);
   CHECK(moesim::expert_calls_of("expert_e99999999_us") == 0);
+  CHECK(moesim::expert_calls_of("expert_fp8_e8_us") == 0);
+  CHECK(moesim::expert_fp8_calls_of("expert_fp8_e8_us") == 8);
+  CHECK(moesim::expert_fp8_calls_of("expert_e8_us") == 0);
+  CHECK(moesim::attention_decode_batch_of("attn_decode_b64_us") == 64);
+  CHECK(moesim::attention_decode_batch_of("attn_decode_b_us") == 0);
+  CHECK(moesim::kernel_table_axis("attn_decode_b64_us") == "context");
+  CHECK(moesim::kernel_table_axis("attn_prefill_us") == "pairs");
+  CHECK(moesim::kernel_table_axis("expert_fp8_e8_us") == "tokens");
+  p = good;
+  p.kernels_us["expert_fp8_e8_us"] = LogTable{{1.0}, {5.0}};
+  CHECK_THROWS_WITH(p.validate("x"), Catch::Contains("needs the expert_fp8_us table"));
+  p.kernels_us["expert_fp8_us"] = LogTable{{1.0}, {5.0}};
+  CHECK_NOTHROW(p.validate("x"));
 }
 
 TEST_CASE("broken profiles fail with file and line", "[profile]") {
@@ -291,6 +310,22 @@ TEST_CASE("broken profiles fail with file and line", "[profile]") {
                         "gate_us = [10.0, 20.0]\nweight_bytes = 2.0\nexpert_e8_tokens = [1.0]\nexpert_e8_us = [5.0]\n"),
                31, "needs expert_tokens and expert_us");
   expect_error("bad-curve-name", replaced(good, "gate_tokens", "expert_e0_tokens"), 27, "expert_e<N>");
+  // Attention tables have their own x axes; fp8 expert tables their own fixed cost.
+  expect_error("attention-axis",
+               replaced(good, "gate_us = [10.0, 20.0]\n",
+                        "gate_us = [10.0, 20.0]\nattn_prefill_tokens = [1.0]\nattn_prefill_us = [5.0]\n"),
+               29, "the x axis of attn_prefill_us is attn_prefill_pairs");
+  expect_error("decode-axis",
+               replaced(good, "gate_us = [10.0, 20.0]\n",
+                        "gate_us = [10.0, 20.0]\nattn_decode_b8_tokens = [1.0]\nattn_decode_b8_us = [5.0]\n"),
+               29, "attn_decode_b8_context");
+  expect_error("fp8-fixed-without-table",
+               replaced(good, "model = \"tiny\"\n", "model = \"tiny\"\nexpert_fp8_fixed_us = 30.0\n"), 27,
+               "belongs to the fp8 expert table");
+  expect_error("fp8-curve-without-table",
+               replaced(good, "gate_us = [10.0, 20.0]\n",
+                        "gate_us = [10.0, 20.0]\nexpert_fp8_e8_tokens = [1.0]\nexpert_fp8_e8_us = [5.0]\n"),
+               30, "needs expert_fp8_tokens and expert_fp8_us");
   expect_error("malformed", replaced(good, "hbm_GBps = 1000.0", "hbm_GBps = = 1000.0"), 6, "");
 }
 

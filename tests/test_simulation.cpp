@@ -217,8 +217,8 @@ TEST_CASE("the qwen3 HGX scenario runs its MoE phases on the measured H100 kerne
   REQUIRE(run.profile.meta.source == "measured");
   REQUIRE(run.profile.kernels_us.count("expert_e16_us") == 1);
   CHECK(run.results.compute_sources ==
-        "attention=roofline, dense_ffn=roofline, gate=profile, experts=profile, shared_experts=roofline, "
-        "combine=profile");
+        "attention=roofline, dense_ffn=roofline, gate=measured, experts=measured, shared_experts=roofline, "
+        "combine=measured");
   CHECK(run.summary.step_us_mean > 0);
 }
 

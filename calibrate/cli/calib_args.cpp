@@ -80,15 +80,29 @@ GateArg zipf_gate(double skew) {
   return g;
 }
 
+GateArg lognormal_gate(double sigma) {
+  if (!(sigma > 0 && sigma <= 10)) throw InputError(fmt::format("log-normal sigma {} outside (0, 10]", sigma));
+  GateArg g;
+  g.spec.kind = GateModel::lognormal;
+  g.spec.lognormal_sigma = sigma;
+  g.label = fmt::format("lognormal:{}", sigma);
+  return g;
+}
+
+bool zipf_family(const std::string& label) { return label == "uniform" || label.rfind("zipf:", 0) == 0; }
+
 GateArg parse_gate_arg(const std::string& text) {
   if (text == "uniform") return zipf_gate(0);
-  const std::string prefix = "zipf:";
-  if (text.rfind(prefix, 0) == 0) {
-    const std::vector<double> s = parse_double_list(text.substr(prefix.size()), "--gate zipf exponent", 0, 20);
-    if (s.size() != 1) throw InputError(fmt::format("--gate \"{}\": one exponent expected", text));
-    return zipf_gate(s[0]);
+  for (const std::string prefix : {"zipf:", "lognormal:"}) {
+    if (text.rfind(prefix, 0) != 0) continue;
+    const bool zipf = prefix == "zipf:";
+    const std::vector<double> s =
+        parse_double_list(text.substr(prefix.size()), zipf ? "--gate zipf exponent" : "--gate log-normal sigma", 0, 20);
+    if (s.size() != 1) throw InputError(fmt::format("--gate \"{}\": one {} expected", text, zipf ? "exponent" : "sigma"));
+    return zipf ? zipf_gate(s[0]) : lognormal_gate(s[0]);
   }
-  throw InputError(fmt::format("--gate \"{}\": expected uniform or zipf:S (S = Zipf exponent)", text));
+  throw InputError(fmt::format(
+      "--gate \"{}\": expected uniform, zipf:S (S = Zipf exponent) or lognormal:SIGMA (popularity spread)", text));
 }
 
 GateConfig preset_gate_config(const ModelSpec& spec) {

@@ -17,14 +17,19 @@ std::vector<double> parse_double_list(const std::string& text, const std::string
 // Token counts 1, 2, 4, ..., max_tokens (powers of two).
 std::vector<int> powers_of_two(int max_tokens);
 
-// A synthetic gate: "uniform" or "zipf:S" (S in [0, 20], the Zipf exponent, 0 = uniform).
+// A synthetic gate: "uniform", "zipf:S" (S in [0, 20], the Zipf exponent, 0 = uniform) or
+// "lognormal:SIGMA" (expert popularity exp(SIGMA x N(0,1)), seeded; SIGMA in (0, 10]).
 struct GateArg {
   GateSpec spec;
   std::string label;  // canonical text, e.g. "zipf:1.2"
-  double skew = 0;    // the Zipf exponent
+  double skew = 0;    // the Zipf exponent (0 for uniform and log-normal gates)
 };
 GateArg parse_gate_arg(const std::string& text);
 GateArg zipf_gate(double skew);  // skew 0 gives "uniform"
+GateArg lognormal_gate(double sigma);
+// Whether a layer's gate label names the Zipf family the kernel tables are fitted on ("uniform",
+// "zipf:S"); log-normal gates and traces are always held out.
+bool zipf_family(const std::string& gate_label);
 
 // The model of a run: --model PRESET, optionally overridden (or wholly given) by explicit dims.
 struct ModelArgs {

@@ -16,12 +16,13 @@ struct ValidateRow {
   std::string model;
   std::int64_t tokens = 0;
   double skew = 0;
+  std::string gate;   // the layer's gate label ("uniform", "zipf:0.6", "lognormal:1", a trace)
   std::string phase;  // "gate+permute" | "experts" | "combine" | "layer"
   double measured_us = 0;
   double predicted_us = 0;
   double error_pct = 0;  // (predicted - measured) / measured * 100
   std::string source;    // ComputeModel::source of the phase ("profile", "roofline", ...)
-  bool held_out = true;  // the layer's token count or skew is not in the profile's fit set
+  bool held_out = true;  // the layer's token count, skew or gate family is not in the profile's fit set
 };
 
 // Whether the profile's kernel tables were fitted at this layer's token count (a point of its

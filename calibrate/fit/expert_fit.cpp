@@ -91,11 +91,13 @@ double expert_fixed_us(const Measurements& m, const std::string& model, double w
 
 }  // namespace
 
-ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std::vector<std::string>& notes) {
-  // One precision per table, the one with the most rows (ties: the model's own).
+ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, bool fp8, std::vector<std::string>& notes) {
+  // One precision per table set, the one with the most rows (ties: the model's own); fp8 rows
+  // have their own set.
+  const std::string set = fp8 ? "expert_fp8" : "expert";
   std::map<double, int> rows_by_bytes;
   for (const auto& k : m.kernels)
-    if (k.model == model && k.kernel == "expert") ++rows_by_bytes[k.weight_bytes];
+    if (k.model == model && k.kernel == "expert" && (k.weight_bytes == 1) == fp8) ++rows_by_bytes[k.weight_bytes];
   ExpertFit fit;
   if (!rows_by_bytes.empty()) {
     const auto preset = moesim::io::find_model_preset(model);
@@ -110,7 +112,7 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
       for (const auto& [bytes, count] : rows_by_bytes) all.insert(bytes);
       notes.push_back(
           fmt::format("expert: rows at weight_bytes {{{}}}; fitted the {}-byte rows ({} rows); fit "
-                      "the others from a file holding only them",
+                      "the others from a file holding only them (fp8 rows have their own tables)",
                       join_numbers(all), fit.weight_bytes, best));
     }
     // The table means "each expert got n tokens": only rows with even loads (the smallest skew
@@ -156,7 +158,7 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
         left_out += static_cast<int>(pts.size());
         continue;
       }
-      const std::string name = n == all_experts ? "expert_us" : fmt::format("expert_e{}_us", n);
+      const std::string name = n == all_experts ? set + "_us" : fmt::format("{}_e{}_us", set, n);
       fit.tables[name] = monotone_table(pts, name.substr(0, name.size() - 3), "tokens per expert", notes);
       notes.push_back(
           fmt::format("kernels.{}: {} points from {} rows ({} experts per call; per-expert time inside "
@@ -166,10 +168,50 @@ ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std
     if (left_out > 0)
       notes.push_back(
           fmt::format("expert: {} rows at expert counts with fewer than 3 loads left out of the curves", left_out));
-  } else {
+  } else if (!fp8) {
     notes.push_back("expert: not measured (the simulator uses its roofline)");
   }
   return fit;
+}
+
+std::map<std::string, LogTable> fit_attention_tables(const Measurements& m, const std::string& model,
+                                                     std::vector<std::string>& notes) {
+  std::map<std::string, LogTable> tables;
+  std::map<int, std::vector<std::pair<double, double>>> decode;  // by batch: (context, us)
+  std::vector<std::pair<double, double>> prefill;                // (visible pairs, us)
+  int drafts = 0;
+  for (const auto& a : m.attention) {
+    if (a.model != model) continue;
+    if (a.phase == "prefill") {
+      prefill.emplace_back(a.visible_pairs(), a.median_us);
+    } else if (a.queries == 1) {
+      decode[a.batch].emplace_back(a.context, a.median_us);
+    } else {
+      ++drafts;  // the tables hold one new token per sequence
+    }
+  }
+  if (drafts > 0) notes.push_back(fmt::format("attention: {} decode rows with several queries per sequence left out", drafts));
+  for (const auto& [batch, points] : decode) {
+    std::set<double> contexts;
+    for (const auto& pt : points) contexts.insert(pt.first);
+    if (contexts.size() < 2 || contexts.count(0) > 0) {
+      // LogTable x must be > 0, and one context says nothing of the slope.
+      notes.push_back(fmt::format("attention: decode batch {} left out (needs 2 or more contexts > 0)", batch));
+      continue;
+    }
+    const std::string name = fmt::format("attn_decode_b{}_us", batch);
+    tables[name] = monotone_table(points, name.substr(0, name.size() - 3), "context", notes);
+    notes.push_back(fmt::format("kernels.{}: {} contexts from {} rows (core decode attention of {} sequences)", name,
+                                tables[name].x.size(), points.size(), batch));
+  }
+  if (!prefill.empty()) {
+    tables["attn_prefill_us"] = monotone_table(prefill, "attn_prefill", "pairs", notes);
+    notes.push_back(fmt::format("kernels.attn_prefill_us: {} points from {} rows (core prefill attention by visible "
+                                "(query, key) pairs per head)",
+                                tables["attn_prefill_us"].x.size(), prefill.size()));
+  }
+  if (tables.empty()) notes.push_back("attention: not measured (the simulator uses its roofline)");
+  return tables;
 }
 
 }  // namespace moesim::fit

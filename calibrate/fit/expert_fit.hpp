@@ -22,13 +22,22 @@ LogTable monotone_table(const std::vector<std::pair<double, double>>& points, co
                         const char* x_unit, std::vector<std::string>& notes);
 
 struct ExpertFit {
-  std::map<std::string, LogTable> tables;  // "expert_us" (all the model's experts), "expert_e<N>_us"
-  double weight_bytes = 0;                 // precision of the rows fitted
-  double fixed_us = 0;                     // kernels.expert_fixed_us
-  std::set<double> skews;                  // skews of the rows fitted
+  // "expert_us" (all the model's experts), "expert_e<N>_us"; for fp8 rows "expert_fp8_us",
+  // "expert_fp8_e<N>_us".
+  std::map<std::string, LogTable> tables;
+  double weight_bytes = 0;  // precision of the rows fitted
+  double fixed_us = 0;      // kernels.expert_fixed_us (expert_fp8_fixed_us)
+  std::set<double> skews;   // skews of the rows fitted
 };
 
 // The model's expert rows (calibrate/MEASUREMENTS.md); no tables (noted) when it has none.
-ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, std::vector<std::string>& notes);
+// `fp8`: the rows at weight_bytes 1 (fp8 with block scales) into the expert_fp8 set; otherwise
+// the rows at any other precision into the expert set.
+ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, bool fp8, std::vector<std::string>& notes);
+
+// Core attention tables from `attention` rows of the model: "attn_decode_b<B>_us" by context (one
+// per batch size measured at 2 or more contexts) and "attn_prefill_us" by visible pairs.
+std::map<std::string, LogTable> fit_attention_tables(const Measurements& m, const std::string& model,
+                                                     std::vector<std::string>& notes);
 
 }  // namespace moesim::fit

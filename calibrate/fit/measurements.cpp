@@ -194,6 +194,29 @@ KernelMeasurement read_kernel(ObjectReader r) {
   return k;
 }
 
+AttentionMeasurement read_attention(ObjectReader r) {
+  AttentionMeasurement a;
+  a.model = r.string("model", true);
+  a.phase = r.choice("phase", {"decode", "prefill"});
+  a.form = r.choice("form", {"gqa", "mla"});
+  a.batch = r.integer32("batch", 1, 1 << 20);
+  a.queries = r.integer32("queries", 1, 1 << 20);
+  a.context = r.integer32("context", 0, 1 << 24);
+  if (a.phase == "decode" && a.queries > 16)
+    r.fail("queries", fmt::format("{} new tokens per decode sequence (at most 16: speculative drafts)", a.queries));
+  a.median_us = r.number("median_us", 0, kMaxUs, true);
+  a.p10_us = r.number("p10_us", 0, kMaxUs, true);
+  a.p90_us = r.number("p90_us", 0, kMaxUs, true);
+  if (a.p10_us > a.median_us) r.fail("p10_us", fmt::format("{} exceeds median_us {}", a.p10_us, a.median_us));
+  if (a.p90_us < a.median_us) r.fail("p90_us", fmt::format("{} is below median_us {}", a.p90_us, a.median_us));
+  a.bytes = r.number("bytes", 0, kMaxBytes);
+  a.flops = r.number("flops", 0, 1e30);
+  a.repeats = r.integer32("repeats", 1, 1'000'000'000);
+  r.finish({"model", "phase", "form", "batch", "queries", "context", "median_us", "p10_us", "p90_us", "bytes", "flops",
+            "repeats"});
+  return a;
+}
+
 AlltoallMeasurement read_alltoall(ObjectReader r) {
   AlltoallMeasurement a;
   a.gpus = r.integer32("gpus", 1, 1 << 16);
@@ -278,6 +301,11 @@ json kernel_to_json(const KernelMeasurement& k) {
 
 }  // namespace
 
+double AttentionMeasurement::visible_pairs() const {
+  const double n = queries, ctx = context;
+  return batch * (n * ctx + (phase == "prefill" ? n * (n + 1) / 2 : n * (n - 1) / 2));
+}
+
 Measurements measurements_from_json(const json& j, const std::string& where) {
   ObjectReader root(j, "", where);
   if (root.string("format", false) != kFormat)
@@ -289,9 +317,10 @@ Measurements measurements_from_json(const json& j, const std::string& where) {
   m.meta = read_meta(ObjectReader(root.get("meta"), "/meta", where));
   if (root.has("device")) m.device = read_device(ObjectReader(root.get("device"), "/device", where));
   m.kernels = read_rows<KernelMeasurement>(root, "kernels", where, read_kernel);
+  m.attention = read_rows<AttentionMeasurement>(root, "attention", where, read_attention);
   m.alltoall = read_rows<AlltoallMeasurement>(root, "alltoall", where, read_alltoall);
   m.layers = read_rows<LayerMeasurement>(root, "layers", where, read_layer);
-  root.finish({"format", "version", "meta", "device", "kernels", "alltoall", "layers"});
+  root.finish({"format", "version", "meta", "device", "kernels", "attention", "alltoall", "layers"});
   return m;
 }
 
@@ -314,6 +343,20 @@ json measurements_to_json(const Measurements& m) {
   }
   j["kernels"] = json::array();
   for (const auto& k : m.kernels) j["kernels"].push_back(kernel_to_json(k));
+  // Older readers know no "attention" key: it is written only when there are rows.
+  for (const auto& a : m.attention)
+    j["attention"].push_back({{"model", a.model},
+                              {"phase", a.phase},
+                              {"form", a.form},
+                              {"batch", a.batch},
+                              {"queries", a.queries},
+                              {"context", a.context},
+                              {"median_us", a.median_us},
+                              {"p10_us", a.p10_us},
+                              {"p90_us", a.p90_us},
+                              {"bytes", a.bytes},
+                              {"flops", a.flops},
+                              {"repeats", a.repeats}});
   j["alltoall"] = json::array();
   for (const auto& a : m.alltoall)
     j["alltoall"].push_back({{"gpus", a.gpus},
@@ -363,6 +406,7 @@ void merge_measurements(Measurements& a, const Measurements& b) {
     }
   }
   a.kernels.insert(a.kernels.end(), b.kernels.begin(), b.kernels.end());
+  a.attention.insert(a.attention.end(), b.attention.begin(), b.attention.end());
   a.alltoall.insert(a.alltoall.end(), b.alltoall.begin(), b.alltoall.end());
   a.layers.insert(a.layers.end(), b.layers.begin(), b.layers.end());
   // Provenance of every run merged: each command line once, in order ("; " between them), and

@@ -81,10 +81,33 @@ struct LayerMeasurement {
   bool operator==(const LayerMeasurement&) const = default;
 };
 
+// One timed core-attention configuration (`moesim-calibrate attention`): `batch` sequences, each
+// running `queries` new tokens after `context` cached ones, in the model's attention form.
+struct AttentionMeasurement {
+  std::string model;  // model preset name the shapes come from
+  std::string phase;  // "decode" (each query sees every key) | "prefill" (a causal chunk)
+  std::string form;   // "gqa" (grouped-query, MHA included) | "mla" (DeepSeek-V3's MLA absorbed)
+  int batch = 0;      // sequences
+  int queries = 0;    // new tokens per sequence (decode: 1)
+  int context = 0;    // tokens per sequence cached before them
+  double median_us = 0;
+  double p10_us = 0;
+  double p90_us = 0;
+  double bytes = 0;  // the kernel's minimum traffic (Q, the KV read, the output)
+  double flops = 0;  // 2 x (dk + dv) per visible (query head, key) pair
+  int repeats = 0;
+  // (query, key) pairs per query head, as the simulator counts them (spec/step_batch.hpp): a
+  // prefill chunk's tokens see the context and the chunk causally, self included; a decode
+  // sequence's see the context and the earlier new tokens. The x axis of the prefill table.
+  double visible_pairs() const;
+  bool operator==(const AttentionMeasurement&) const = default;
+};
+
 struct Measurements {
   MeasurementMeta meta;
   std::optional<DeviceMeasurement> device;
   std::vector<KernelMeasurement> kernels;
+  std::vector<AttentionMeasurement> attention;
   std::vector<AlltoallMeasurement> alltoall;
   std::vector<LayerMeasurement> layers;
   bool operator==(const Measurements&) const = default;

@@ -27,6 +27,7 @@ std::string join(const std::set<std::string>& items) {
 std::string chosen_model(const Measurements& m, const FitOptions& options) {
   std::set<std::string> models;
   for (const auto& k : m.kernels) models.insert(k.model);
+  for (const auto& a : m.attention) models.insert(a.model);
   if (!options.model.empty()) {
     if (!models.count(options.model))
       throw InputError(fmt::format("fit: no kernel measurements for model \"{}\" (measured: {})", options.model,
@@ -101,12 +102,17 @@ std::string gate_kind_for(const std::string& model) {
 std::map<std::string, double> kernel_spreads(const Measurements& m, const std::string& model,
                                              const std::string& gate_kind, std::vector<std::string>& notes) {
   std::map<std::string, double> out;
+  const auto spread = [](double p10, double median, double p90) { return (p90 - p10) / (2.563 * median); };
   for (const std::string& kernel : known_kernel_spreads()) {
     std::vector<double> cv;
     for (const auto& k : m.kernels)
       if (k.model == model && k.kernel == kernel && (kernel != "gate" || k.gate_kind == gate_kind) &&
           k.median_us > 0 && k.p90_us >= k.p10_us)
-        cv.push_back((k.p90_us - k.p10_us) / (2.563 * k.median_us));
+        cv.push_back(spread(k.p10_us, k.median_us, k.p90_us));
+    if (kernel == "attention")
+      for (const auto& a : m.attention)
+        if (a.model == model && a.median_us > 0 && a.p90_us >= a.p10_us)
+          cv.push_back(spread(a.p10_us, a.median_us, a.p90_us));
     if (cv.empty()) continue;
     std::nth_element(cv.begin(), cv.begin() + static_cast<std::ptrdiff_t>(cv.size() / 2), cv.end());
     out[kernel] = std::min(1.0, cv[cv.size() / 2]);
@@ -142,10 +148,16 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
                                 tables[std::string(kernel) + "_us"].x.size(), points.size()));
   }
 
-  // Expert rows: the fixed cost per call and the per-expert curves (expert_fit.hpp).
-  ExpertFit experts = fit_expert_tables(m, model, notes);
-  tables.insert(experts.tables.begin(), experts.tables.end());
-  skews.insert(experts.skews.begin(), experts.skews.end());
+  // Expert rows: the fixed cost per call and the per-expert curves, a set per precision
+  // (expert_fit.hpp); then core attention.
+  ExpertFit experts = fit_expert_tables(m, model, false, notes);
+  ExpertFit fp8 = fit_expert_tables(m, model, true, notes);
+  for (const ExpertFit* e : {&experts, &fp8}) {
+    tables.insert(e->tables.begin(), e->tables.end());
+    skews.insert(e->skews.begin(), e->skews.end());
+  }
+  const auto attention = fit_attention_tables(m, model, notes);
+  tables.insert(attention.begin(), attention.end());
   if (tables.empty()) return false;
 
   if (!p.kernels_us.empty())
@@ -156,13 +168,21 @@ bool fit_kernels(const Measurements& m, const std::string& model, Profile& p, st
   p.kernels_model = model;
   p.kernels_weight_bytes = tables.count("expert_us") ? experts.weight_bytes : 0;
   p.kernels_expert_fixed_us = tables.count("expert_us") ? experts.fixed_us : 0;
+  p.kernels_expert_fp8_fixed_us = tables.count("expert_fp8_us") ? fp8.fixed_us : 0;
   p.kernels_provenance = {
       "measured",
-      fmt::format("moesim-calibrate kernels on {} ({}), model {}: median over skews {{{}}} per size{}, made "
+      fmt::format("moesim-calibrate kernels{} on {} ({}), model {}: median over skews {{{}}} per size{}, made "
                   "non-decreasing by pool-adjacent-violators; <kernel>_cv = (p90 - p10) / (2.563 x median), the "
-                  "median over the kernel's rows",
-                  m.meta.device, m.meta.date, model, join_numbers(skews),
-                  tables.count("gate_us") ? fmt::format(", gate kind {}", gate_kind) : "")};
+                  "median over the kernel's rows{}{}",
+                  attention.empty() ? "" : " and attention", m.meta.device, m.meta.date, model, join_numbers(skews),
+                  tables.count("gate_us") ? fmt::format(", gate kind {}", gate_kind) : "",
+                  tables.count("expert_fp8_us")
+                      ? "; expert_fp8_*: e4m3 experts through cuBLASLt with 1x128 activation and 128x128 weight "
+                        "block scales"
+                      : "",
+                  attention.empty() ? ""
+                                    : "; attn_*: core attention by moesim's own kernels (not FlashAttention / "
+                                      "FlashMLA), decode by context per batch size, prefill by visible pairs")};
   return true;
 }
 

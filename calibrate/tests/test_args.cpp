@@ -31,7 +31,16 @@ TEST_CASE("synthetic gate specs") {
   CHECK(z.label == "zipf:1.2");
   CHECK(parse_gate_arg("uniform").spec.kind == moesim::GateModel::uniform);
   CHECK(parse_gate_arg("zipf:0").label == "uniform");
-  for (const char* bad : {"zipf:", "zipf:x", "zipf:30", "zipf:1,2", "lognormal", ""})
+  const GateArg l = parse_gate_arg("lognormal:1.5");
+  CHECK(l.spec.kind == moesim::GateModel::lognormal);
+  CHECK(l.spec.lognormal_sigma == 1.5);
+  CHECK(l.skew == 0);
+  CHECK(l.label == "lognormal:1.5");
+  CHECK(moesim::calib::zipf_family("uniform"));
+  CHECK(moesim::calib::zipf_family("zipf:0.6"));
+  CHECK_FALSE(moesim::calib::zipf_family("lognormal:1.5"));
+  CHECK_FALSE(moesim::calib::zipf_family("scenarios/traces/smoke.moetrace"));
+  for (const char* bad : {"zipf:", "zipf:x", "zipf:30", "zipf:1,2", "lognormal", "lognormal:0", "lognormal:11", ""})
     CHECK_THROWS_AS(parse_gate_arg(bad), InputError);
 }
 

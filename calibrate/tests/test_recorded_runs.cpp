@@ -83,7 +83,7 @@ TEST_CASE("measured profiles predict the recorded single-GPU layers within 5% (m
       REQUIRE(rows.size() == 48);  // 4 token counts x 3 skews x 4 phases
       // The uniform layers sit on the fit's token counts and skew 0; the Zipf 0.6 / 1.2 ones are held out.
       for (const auto& r : rows) CHECK(r.held_out == (r.skew != 0));
-      for (const auto& r : rows) CHECK(r.source == (r.phase == "layer" ? "sum" : "profile"));
+      for (const auto& r : rows) CHECK(r.source == (r.phase == "layer" ? "sum" : "measured"));
       const auto layer = moesim::calib::summarize_errors(rows, "layer");
       CHECK(layer.rows == 12);
       CHECK(layer.median_abs_pct < 5.0);

@@ -73,8 +73,30 @@ TEST_CASE("predict_layer compares each phase with the roofline") {
   CHECK(rows[3].phase == "layer");
   CHECK(rows[3].predicted_us == Approx(rows[0].predicted_us + rows[1].predicted_us + rows[2].predicted_us));
   CHECK(rows[3].measured_us == 5);
+  // The profile fitted nothing: held out, whatever the gate.
+  for (const ValidateRow& r : rows) CHECK(r.held_out);
   m.combine_us = 0;
   CHECK_THROWS_AS(predict_layer(p, s, m), Error);
+}
+
+TEST_CASE("a log-normal layer is held out even at a fitted token count") {
+  Profile p = slow_profile();
+  p.kernels_model = "tiny";
+  p.kernels_us["gate_us"] = LogTable{{1, 4, 128}, {1, 2, 3}};
+  p.kernels_fit_skews = {0, 1};
+  const ModelSpec s = spec_as_run(tiny_model(), 2);
+  fit::LayerMeasurement m;
+  m.model = "tiny";
+  m.tokens = 4;
+  m.tokens_per_expert = {4, 0, 4, 0};
+  m.gate_us = m.permute_us = m.experts_us = m.combine_us = 1;
+  m.total_us = 4;
+  m.gate = "uniform";
+  CHECK_FALSE(predict_layer(p, s, m)[0].held_out);
+  m.gate = "lognormal:1";
+  const auto rows = predict_layer(p, s, m);
+  CHECK(rows[0].held_out);
+  CHECK(rows[0].gate == "lognormal:1");
 }
 
 TEST_CASE("error summary: median and p90 of |error|") {
@@ -101,7 +123,9 @@ TEST_CASE("error summary: median and p90 of |error|") {
   CHECK(held.rows == 2);
   CHECK(held.median_abs_pct == Approx(30));  // {20, 40}
   const std::string csv = validate_csv(rows);
-  CHECK(csv.rfind("model,tokens,skew,phase,measured_us,predicted_us,error_pct,source,set\n", 0) == 0);
+  CHECK(csv.rfind("model,tokens,skew,gate,phase,measured_us,predicted_us,error_pct,source,set\n", 0) == 0);
+  rows[1].gate = "traces/a,b.moetrace";  // quoted in the CSV
+  CHECK(validate_csv(rows).find(",\"traces/a,b.moetrace\",") != std::string::npos);
   CHECK(csv.find(",held_out\n") != std::string::npos);
   const std::string text = validate_table_text(rows);
   CHECK(text.find("in-sample") < text.find("held out"));

@@ -28,13 +28,25 @@ ComputeModel::ComputeModel(const Profile& profile, const ModelSpec& model) : pro
   if (!((profile_.hbm_bandwidth * profile_.hbm_efficiency).GBps() > 0) ||
       !(profile_.matrix_bf16_TFLOPs * profile_.matrix_efficiency > 0) || profile_.gemm_tile_m < 1)
     throw Error("ComputeModel: profile needs hbm_GBps, matrix_bf16_TFLOPs, efficiencies > 0 and gemm_tile_m >= 1");
-  if (const LogTable* all = table("expert_us")) {
+  // The expert set at the model's weight precision: fp8 tables for fp8 weights, else expert_us at
+  // kernels.weight_bytes (the profile never holds two sets at one precision).
+  fp8_experts_ = table("expert_fp8_us") != nullptr;
+  const auto calls_of = fp8_experts_ ? expert_fp8_calls_of : expert_calls_of;
+  if (const LogTable* all = table(fp8_experts_ ? "expert_fp8_us" : "expert_us")) {
+    expert_fixed_us_ = fp8_experts_ ? profile_.kernels_expert_fp8_fixed_us : profile_.kernels_expert_fixed_us;
     expert_curves_.emplace_back(static_cast<double>(std::max(1, model_.routed_experts)), all);
     for (const auto& [name, t] : profile_.kernels_us)
-      if (const int n = expert_calls_of(name); n > 0 && n != model_.routed_experts && !t.empty())
+      if (const int n = calls_of(name); n > 0 && n != model_.routed_experts && !t.empty())
         expert_curves_.emplace_back(static_cast<double>(n), &t);
     std::sort(expert_curves_.begin(), expert_curves_.end());
   }
+  if (profile_.kernels_model == model_.name) {
+    for (const auto& [name, t] : profile_.kernels_us)
+      if (const int b = attention_decode_batch_of(name); b > 0 && !t.empty())
+        decode_curves_.emplace_back(static_cast<double>(b), &t);
+    std::sort(decode_curves_.begin(), decode_curves_.end());
+  }
+  prefill_table_ = table("attn_prefill_us");
 }
 
 namespace {
@@ -86,7 +98,12 @@ const LogTable* ComputeModel::table(const char* name) const {
   if (!t || profile_.kernels_model != model_.name) return nullptr;
   if (std::string_view(name) == "expert_us" && !same_bytes(profile_.kernels_weight_bytes, model_.weight_bytes))
     return nullptr;
+  if (std::string_view(name) == "expert_fp8_us" && !same_bytes(1.0, model_.weight_bytes)) return nullptr;
   return t;
+}
+
+std::string ComputeModel::measured_word() const {
+  return profile_.kernels_provenance.source == "measured" ? "measured" : "profile";
 }
 
 // Why a phase whose tables exist in the profile still uses the roofline ("" when it has none).
@@ -95,6 +112,7 @@ std::string ComputeModel::unused_tables(std::initializer_list<const char*> names
     if (!find_table(profile_, name) || table(name)) continue;
     if (profile_.kernels_model != model_.name)
       return fmt::format(" (profile tables are for {})", profile_.kernels_model);
+    if (std::string_view(name) == "expert_fp8_us") continue;  // said by expert_us, or no table at all
     return fmt::format(" (profile expert table is for {}-byte weights)", profile_.kernels_weight_bytes);
   }
   return "";
@@ -114,6 +132,9 @@ double ComputeModel::jitter_cv(Phase phase) const {
       break;
     case Phase::experts:
       own = of("expert");
+      break;
+    case Phase::attention:
+      own = of("attention");
       break;
     case Phase::reduce:
       own = of("combine");
@@ -143,6 +164,9 @@ TimePs ComputeModel::attention_ps(int tokens, WorkloadPhase phase, int kv_len) c
     w.tokens = tokens;
     w.kv_tokens = static_cast<double>(tokens) * (static_cast<double>(kv_len) + 1);
     w.decode_pairs = static_cast<double>(tokens) * kv_len;
+    w.decode_seqs = tokens;
+    w.decode_context = static_cast<double>(tokens) * kv_len;
+    w.decode_kv_tokens = w.kv_tokens;
   }
   return attention_ps(w);
 }
@@ -151,16 +175,51 @@ TimePs ComputeModel::attention_ps(const AttentionWork& w) const {
   if (w.tokens == 0) return 0;
   const double t = static_cast<double>(w.tokens);
   const double weight_bytes = model_.attention_weight_bytes();
-  // Weights, activations in and out, and the KV cache: each sequence's context read once and its
-  // new entries written (flash attention keeps the scores on chip).
-  const double bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes +
-                       w.kv_tokens * model_.kv_bytes_per_token;
-  const double core_flops =
-      model_.prefill_attn_flops_per_ctx() * w.prefill_pairs + model_.decode_attn_flops_per_ctx() * w.decode_pairs;
-  // Projections run at the weights' rate, core attention in bf16; both share one memory stream.
-  const TimePs math = math_ps(2.0 * model_.attn_params * t, gemm_TFLOPs(profile_, weight_bytes, false)) +
-                      math_ps(core_flops, gemm_TFLOPs(profile_, kBf16Bytes, false));
-  return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math);
+  const double proj_bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes;
+  const TimePs proj_math = math_ps(2.0 * model_.attn_params * t, gemm_TFLOPs(profile_, weight_bytes, false));
+  const double decode_flops = model_.decode_attn_flops_per_ctx() * w.decode_pairs;
+  const double prefill_flops = model_.prefill_attn_flops_per_ctx() * w.prefill_pairs;
+  if (decode_curves_.empty() && !prefill_table_) {
+    // Weights, activations in and out, and the KV cache: each sequence's context read once and its
+    // new entries written (flash attention keeps the scores on chip). Projections run at the
+    // weights' rate, core attention in bf16; both share one memory stream.
+    const double bytes = proj_bytes + w.kv_tokens * model_.kv_bytes_per_token;
+    const TimePs math = proj_math + math_ps(decode_flops + prefill_flops, gemm_TFLOPs(profile_, kBf16Bytes, false));
+    return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math);
+  }
+  // Measured core kernels run after the projections (their own launches are in the tables); a
+  // part without a table keeps its roofline, on the projections' launch.
+  TimePs sum = ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, proj_bytes), proj_math);
+  if (w.decode_seqs > 0) {
+    sum += decode_curves_.empty()
+               ? core_roofline_ps(w.decode_kv_tokens, decode_flops)
+               : ps_from_us(std::max(0.0, decode_core_us(w.decode_seqs, w.decode_context / w.decode_seqs)));
+  }
+  if (w.prefill_pairs > 0) {
+    sum += prefill_table_ ? table_ps(*prefill_table_, w.prefill_pairs)
+                          : core_roofline_ps(w.kv_tokens - w.decode_kv_tokens, prefill_flops);
+  }
+  return sum;
+}
+
+TimePs ComputeModel::core_roofline_ps(double kv_tokens, double flops) const {
+  return std::max(memory_ps(profile_, kv_tokens * model_.kv_bytes_per_token),
+                  math_ps(flops, gemm_TFLOPs(profile_, kBf16Bytes, false)));
+}
+
+// Decode curves are per batch size: between them the time is interpolated in log(sequences);
+// below the smallest it is that curve's (the kernel is launch- and latency-bound there); beyond
+// the largest it grows in proportion (the GPU is full: more sequences, more passes). A decode
+// sequence with draft tokens reads its context once, as a one-token sequence does.
+double ComputeModel::decode_core_us(double sequences, double context) const {
+  const auto& [b_max, last] = decode_curves_.back();
+  if (sequences >= b_max) return kernel_table_us(*last, context) * sequences / b_max;
+  const auto hi = std::lower_bound(decode_curves_.begin(), decode_curves_.end(), sequences,
+                                   [](const auto& curve, double v) { return curve.first < v; });
+  if (hi == decode_curves_.begin() || hi->first == sequences) return kernel_table_us(*hi->second, context);
+  const auto lo = hi - 1;
+  const double f = (std::log(sequences) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+  return (1 - f) * kernel_table_us(*lo->second, context) + f * kernel_table_us(*hi->second, context);
 }
 
 TimePs ComputeModel::dense_ffn_ps(int tokens) const {
@@ -212,7 +271,7 @@ TimePs ComputeModel::experts_ps(std::span<const int> tokens_per_local_expert) co
       active += n > 0;
     }
     if (active == 0) return 0;
-    TimePs sum = ps_from_us(profile_.kernels_expert_fixed_us);
+    TimePs sum = ps_from_us(expert_fixed_us_);
     for (int n : tokens_per_local_expert)
       if (n > 0) sum += ps_from_us(std::max(0.0, expert_us(active, n)));
     return sum;
@@ -267,14 +326,26 @@ TimePs hbm_stream_ps(const Profile& profile, Bytes bytes) { return memory_ps(pro
 TimePs ComputeModel::local_copy_ps(Bytes bytes) const { return hbm_copy_ps(profile_, bytes); }
 
 std::string ComputeModel::source(Phase phase) const {
-  if (phase == Phase::attention || phase == Phase::dense_ffn || phase == Phase::shared_experts) return "roofline";
-  if (phase == Phase::experts) return table("expert_us") ? "profile" : "roofline" + unused_tables({"expert_us"});
-  if (phase == Phase::combine) return table("combine_us") ? "profile" : "roofline" + unused_tables({"combine_us"});
+  const std::string measured = measured_word();
+  if (phase == Phase::dense_ffn || phase == Phase::shared_experts) return "roofline";
+  if (phase == Phase::attention) {
+    const bool decode = !decode_curves_.empty(), prefill = prefill_table_ != nullptr;
+    if (decode && prefill) return measured + " core, roofline projections";
+    if (decode || prefill)
+      return fmt::format("{} {} core, roofline {} core and projections", measured, decode ? "decode" : "prefill",
+                         decode ? "prefill" : "decode");
+    return "roofline" + unused_tables({"attn_prefill_us"});
+  }
+  if (phase == Phase::experts) {
+    if (!expert_curves_.empty()) return measured + (fp8_experts_ ? " (fp8)" : "");
+    return "roofline" + unused_tables({"expert_us", "expert_fp8_us"});
+  }
+  if (phase == Phase::combine) return table("combine_us") ? measured : "roofline" + unused_tables({"combine_us"});
   if (phase == Phase::gate) {
     const bool gate = table("gate_us") != nullptr;
     const bool permute = table("permute_us") != nullptr;
-    if (gate && permute) return "profile";
-    return gate || permute ? "profile+roofline" : "roofline" + unused_tables({"gate_us", "permute_us"});
+    if (gate && permute) return measured;
+    return gate || permute ? measured + "+roofline" : "roofline" + unused_tables({"gate_us", "permute_us"});
   }
   throw Error(fmt::format("ComputeModel::source: no kernel of phase \"{}\"", phase_name(phase)));
 }

@@ -51,12 +51,14 @@ class ComputeModel {
   TimePs combine_ps(std::int64_t token_copies) const;  // weighted un-permute + reduce
   TimePs local_copy_ps(Bytes bytes) const;             // HBM-to-HBM copy (dispatch to a local expert)
 
-  // "profile" when a measured table gave the time, "roofline" otherwise, "profile+roofline" for
-  // a gate with only one of its gate_us / permute_us tables; phase in
+  // "measured" when a table of a measured [kernels] section gave the time ("profile" when the
+  // section is not marked measured), "roofline" otherwise, "measured+roofline" for a gate with only
+  // one of its gate_us / permute_us tables; attention says which parts were measured, e.g.
+  // "measured core, roofline projections"; experts add "(fp8)" for the fp8 tables. Phase in
   // {attention, dense_ffn, gate, experts, shared_experts, combine} (any other phase throws Error).
   // Tables are used only when the profile's kernels.model is this model (and, for expert_us,
-  // kernels.weight_bytes its weight_bytes); otherwise the roofline says why, e.g.
-  // "roofline (profile tables are for qwen3-30b-a3b)".
+  // kernels.weight_bytes its weight_bytes; for expert_fp8_us, fp8 weights); otherwise the
+  // roofline says why, e.g. "roofline (profile tables are for qwen3-30b-a3b)".
   std::string source(Phase phase) const;
   // How much a phase's kernel time varies over repeated runs (a normal's sigma relative to the
   // mean): the profile's measured spread of its kernel ([kernels] <name>_cv: gate and permute for
@@ -69,9 +71,17 @@ class ComputeModel {
   const LogTable* table(const char* name) const;  // usable measured table, or nullptr
   std::string unused_tables(std::initializer_list<const char*> names) const;
   double expert_us(int active_experts, int tokens) const;  // one expert's share, measured curves
+  double decode_core_us(double sequences, double context) const;  // measured decode curves
+  TimePs core_roofline_ps(double kv_tokens, double flops) const;   // core attention, no launch
+  std::string measured_word() const;                                 // "measured" | "profile"
   const Profile& profile_;
   const ModelSpec& model_;
-  std::vector<std::pair<double, const LogTable*>> expert_curves_;  // (experts per call, curve), sorted
+  using Curves = std::vector<std::pair<double, const LogTable*>>;  // (experts or sequences, curve), sorted
+  Curves expert_curves_;
+  bool fp8_experts_ = false;                 // expert_curves_ are the fp8 set
+  double expert_fixed_us_ = 0;               // the set's fixed cost per call
+  Curves decode_curves_;                     // attn_decode_b<B>_us by B
+  const LogTable* prefill_table_ = nullptr;  // attn_prefill_us
 };
 
 }  // namespace moesim

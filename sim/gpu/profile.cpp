@@ -38,23 +38,39 @@ std::string LogTable::check(double y_min, double y_max) const {
   return "";
 }
 
-std::vector<std::string> known_kernel_tables() { return {"gate_us", "permute_us", "combine_us", "expert_us"}; }
-std::vector<std::string> known_kernel_spreads() { return {"gate", "permute", "combine", "expert"}; }
+std::vector<std::string> known_kernel_tables() {
+  return {"gate_us", "permute_us", "combine_us", "expert_us", "expert_fp8_us", "attn_prefill_us"};
+}
+std::vector<std::string> known_kernel_spreads() { return {"gate", "permute", "combine", "expert", "attention"}; }
 
-int expert_calls_of(const std::string& name) {
-  constexpr std::string_view prefix = "expert_e", suffix = "_us";
-  const std::string_view v(name);
-  if (!v.starts_with(prefix) || !v.ends_with(suffix)) return 0;
-  const std::string_view digits = v.substr(prefix.size(), v.size() - prefix.size() - suffix.size());
-  if (digits.empty() || digits[0] == '0') return 0;  // one spelling per count: no "e08"
+namespace {
+
+// N of "<prefix><N>_us", 1 <= N <= 2^20, one spelling per count (no "e08"); 0 otherwise.
+int number_in_name(std::string_view name, std::string_view prefix) {
+  constexpr std::string_view suffix = "_us";
+  if (!name.starts_with(prefix) || !name.ends_with(suffix) || name.size() <= prefix.size() + suffix.size()) return 0;
+  const std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+  if (digits[0] == '0') return 0;
   int n = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
   return ec == std::errc{} && end == digits.data() + digits.size() && n <= (1 << 20) ? n : 0;
 }
 
+}  // namespace
+
+int expert_calls_of(const std::string& name) { return number_in_name(name, "expert_e"); }
+int expert_fp8_calls_of(const std::string& name) { return number_in_name(name, "expert_fp8_e"); }
+int attention_decode_batch_of(const std::string& name) { return number_in_name(name, "attn_decode_b"); }
+
 bool is_kernel_table(const std::string& name) {
   const auto known = known_kernel_tables();
-  return std::find(known.begin(), known.end(), name) != known.end() || expert_calls_of(name) > 0;
+  return std::find(known.begin(), known.end(), name) != known.end() || expert_calls_of(name) > 0 ||
+         expert_fp8_calls_of(name) > 0 || attention_decode_batch_of(name) > 0;
+}
+
+std::string kernel_table_axis(const std::string& name) {
+  if (attention_decode_batch_of(name) > 0) return "context";
+  return name == "attn_prefill_us" ? "pairs" : "tokens";
 }
 
 namespace {
@@ -119,6 +135,8 @@ void Profile::validate(const std::string& where) const {
     require(is_kernel_table(name), where, fmt::format("kernels.{}: unknown kernel table", name));
     require(expert_calls_of(name) == 0 || kernels_us.count("expert_us"), where,
             fmt::format("kernels.{} needs the expert_us table (all the model's experts) beside it", name));
+    require(expert_fp8_calls_of(name) == 0 || kernels_us.count("expert_fp8_us"), where,
+            fmt::format("kernels.{} needs the expert_fp8_us table (all the model's experts) beside it", name));
     const std::string bad = table.check(0, 1e12);
     require(bad.empty(), where, fmt::format("kernels.{} {}", name, bad));
   }
@@ -158,6 +176,15 @@ void Profile::validate(const std::string& where) const {
           where, fmt::format("kernels.expert_fixed_us must be in [0, 1e6] us (got {})", kernels_expert_fixed_us));
   require(kernels_expert_fixed_us == 0 || kernels_us.count("expert_us"), where,
           "kernels.expert_fixed_us needs the expert_us table it belongs to");
+  require(std::isfinite(kernels_expert_fp8_fixed_us) && kernels_expert_fp8_fixed_us >= 0 &&
+              kernels_expert_fp8_fixed_us <= 1e6,
+          where,
+          fmt::format("kernels.expert_fp8_fixed_us must be in [0, 1e6] us (got {})", kernels_expert_fp8_fixed_us));
+  require(kernels_expert_fp8_fixed_us == 0 || kernels_us.count("expert_fp8_us"), where,
+          "kernels.expert_fp8_fixed_us needs the expert_fp8_us table it belongs to");
+  // Two fp8 sets would leave the compute model to guess which one a model's experts use.
+  require(!kernels_us.count("expert_fp8_us") || !kernels_us.count("expert_us") || kernels_weight_bytes != 1, where,
+          "kernels.expert_fp8_us beside an expert_us table at weight_bytes = 1: both would be fp8 (keep one)");
   require_provenance(kernels_provenance, where, "kernels");
 }
 

@@ -106,6 +106,9 @@ struct Profile {
                                        // required with expert_us)
   double kernels_expert_fixed_us = 0;  // fixed cost of one grouped expert GEMM call (launches,
                                        // set-up), on top of expert_us per expert; needs expert_us
+  // The same for the fp8 expert tables (expert_fp8_us, expert_fp8_e<N>_us: e4m3 weights with
+  // DeepSeek-V3's 128 x 128 block scales), beside the expert_us set at weight_bytes.
+  double kernels_expert_fp8_fixed_us = 0;
   Provenance kernels_provenance;       // [kernels] source / citation
   // [kernels] <kernel>_cv: the relative spread of a measured kernel's time over repeated runs,
   // (p90 - p10) / (2.563 x median) (a normal's sigma), the median over its rows; by kernel name
@@ -129,7 +132,8 @@ struct Profile {
 // Names of the kernel tables the compute model understands ("gate_us", ...); x is tokens
 // (token copies for "combine_us", tokens routed to one expert for "expert_us"), y is
 // microseconds ("expert_us": one expert's share of a grouped GEMM over all the model's experts,
-// the call's fixed cost kernels_expert_fixed_us apart).
+// the call's fixed cost kernels_expert_fixed_us apart; "expert_fp8_us" the same in fp8).
+// "attn_prefill_us": core attention of prompt chunks by (query, key) pairs per query head.
 std::vector<std::string> known_kernel_tables();
 // Kernels whose measured spread a profile may give ([kernels] <name>_cv): gate, permute, ...
 std::vector<std::string> known_kernel_spreads();
@@ -137,6 +141,14 @@ std::vector<std::string> known_kernel_spreads();
 // Per-expert curves for grouped GEMMs over fewer experts: "expert_e<N>_us" (N experts with tokens
 // in the call, 1 <= N <= 2^20), same axes as "expert_us". Returns N, or 0 for any other name.
 int expert_calls_of(const std::string& table_name);
-bool is_kernel_table(const std::string& table_name);  // known_kernel_tables() or an expert_e<N>_us
+int expert_fp8_calls_of(const std::string& table_name);  // "expert_fp8_e<N>_us" -> N
+// Decode core attention of B sequences by the context each has cached: "attn_decode_b<B>_us"
+// (1 <= B <= 2^20) -> B, or 0 for any other name.
+int attention_decode_batch_of(const std::string& table_name);
+// known_kernel_tables() or one of the numbered curves above.
+bool is_kernel_table(const std::string& table_name);
+// What a kernel table's x axis counts, the suffix of its x key in a profile file: "tokens",
+// "context" (attn_decode_b<B>_us) or "pairs" (attn_prefill_us).
+std::string kernel_table_axis(const std::string& table_name);
 
 }  // namespace moesim

@@ -112,10 +112,12 @@ void read_kernels(TableReader& r, Profile& p) {
   }
   if (r.has("weight_bytes")) p.kernels_weight_bytes = positive(r, "weight_bytes", 8);
   if (r.has("expert_fixed_us")) p.kernels_expert_fixed_us = r.number("expert_fixed_us", 0, 1e6);
+  if (r.has("expert_fp8_fixed_us")) p.kernels_expert_fp8_fixed_us = r.number("expert_fp8_fixed_us", 0, 1e6);
   std::vector<std::string> keys;
   for (const auto& [k, v] : r.raw()) {
     const std::string key(k.str());
-    if (key == "model" || key == "weight_bytes" || key == "expert_fixed_us" || key == "source" || key == "citation")
+    if (key == "model" || key == "weight_bytes" || key == "expert_fixed_us" || key == "expert_fp8_fixed_us" ||
+        key == "source" || key == "citation")
       continue;
     if (key == "fit_skews") {
       p.kernels_fit_skews = r.numbers(key, 0, 1e3);
@@ -135,20 +137,25 @@ void read_kernels(TableReader& r, Profile& p) {
     keys.push_back(key);
   }
   for (const std::string& key : keys) {
+    // A table is `<stem>_us` with its x axis `<stem>_<axis>` (tokens, or context / pairs for attention).
     std::string stem;
     if (ends_with(key, "_us")) {
       stem = key.substr(0, key.size() - 3);
-    } else if (ends_with(key, "_tokens")) {
-      stem = key.substr(0, key.size() - 7);
     } else {
-      r.fail(key, "kernel table keys are <name>_tokens and <name>_us");
+      for (const char* axis : {"_tokens", "_context", "_pairs"})
+        if (ends_with(key, axis)) stem = key.substr(0, key.size() - std::string_view(axis).size());
+      if (stem.empty()) r.fail(key, "kernel table keys are <name>_us with <name>_tokens (_context, _pairs)");
     }
     const std::string name = stem + "_us";
     if (!is_kernel_table(name)) {
       std::string list;
       for (const auto& k : known) list += (list.empty() ? "" : ", ") + k.substr(0, k.size() - 3);
-      r.fail(key, fmt::format("unknown kernel \"{}\" (known: {}, expert_e<N> for N experts per call)", stem, list));
+      r.fail(key, fmt::format("unknown kernel \"{}\" (known: {}, expert_e<N> / expert_fp8_e<N> for N experts per "
+                              "call, attn_decode_b<B> for B sequences)",
+                              stem, list));
     }
+    if (key != name && key != stem + "_" + kernel_table_axis(name))
+      r.fail(key, fmt::format("the x axis of {} is {}_{}", name, stem, kernel_table_axis(name)));
     if (p.kernels_us.count(name)) continue;  // already read through its partner key
     if (!has_model)
       r.fail(key, fmt::format("kernel tables need {} = \"<model name>\" (the model they were "
@@ -157,13 +164,18 @@ void read_kernels(TableReader& r, Profile& p) {
     if ((name == "expert_us" || expert_calls_of(name) > 0) && p.kernels_weight_bytes == 0)
       r.fail(key, fmt::format("the expert table needs {} (the weight precision it was measured at)",
                               r.full_key("weight_bytes")));
-    p.kernels_us[name] = read_table(r, stem + "_tokens", name, 0, 1e12);
+    p.kernels_us[name] = read_table(r, stem + "_" + kernel_table_axis(name), name, 0, 1e12);
   }
   if (p.kernels_expert_fixed_us > 0 && !p.kernels_us.count("expert_us"))
     r.fail("expert_fixed_us", "belongs to the expert table: give expert_tokens and expert_us too");
-  for (const auto& [name, table] : p.kernels_us)
+  if (p.kernels_expert_fp8_fixed_us > 0 && !p.kernels_us.count("expert_fp8_us"))
+    r.fail("expert_fp8_fixed_us", "belongs to the fp8 expert table: give expert_fp8_tokens and expert_fp8_us too");
+  for (const auto& [name, table] : p.kernels_us) {
     if (expert_calls_of(name) > 0 && !p.kernels_us.count("expert_us"))
       r.fail(name, "a per-call expert curve needs expert_tokens and expert_us (all the model's experts) too");
+    if (expert_fp8_calls_of(name) > 0 && !p.kernels_us.count("expert_fp8_us"))
+      r.fail(name, "a per-call fp8 expert curve needs expert_fp8_tokens and expert_fp8_us (all the model's experts) too");
+  }
   r.finish();
 }
 
@@ -323,11 +335,13 @@ void write_profile(const Profile& p, std::ostream& out) {
     if (!p.kernels_model.empty()) out << "model = " << string_text(p.kernels_model) << "\n";
     if (p.kernels_weight_bytes != 0) out << "weight_bytes = " << number_text(p.kernels_weight_bytes) << "\n";
     if (p.kernels_expert_fixed_us != 0) out << "expert_fixed_us = " << number_text(p.kernels_expert_fixed_us) << "\n";
+    if (p.kernels_expert_fp8_fixed_us != 0)
+      out << "expert_fp8_fixed_us = " << number_text(p.kernels_expert_fp8_fixed_us) << "\n";
     for (const auto& [name, cv] : p.kernels_cv) out << name << "_cv = " << number_text(cv) << "\n";
     if (!p.kernels_fit_skews.empty()) out << "fit_skews = " << array_text(p.kernels_fit_skews) << "\n";
     for (const auto& [name, t] : p.kernels_us) {
       const std::string stem = ends_with(name, "_us") ? name.substr(0, name.size() - 3) : name;
-      out << stem << "_tokens = " << array_text(t.x) << "\n";
+      out << stem << "_" << kernel_table_axis(name) << " = " << array_text(t.x) << "\n";
       out << stem << "_us = " << array_text(t.y) << "\n";
     }
   }

@@ -20,10 +20,20 @@ struct AttentionWork {
   double kv_tokens = 0;      // KV entries read (each sequence's context, once) and written (its new tokens)
   double decode_pairs = 0;   // (query, cached key) pairs of decode chunks
   double prefill_pairs = 0;  // the same for prompt chunks (causal within the chunk, self included)
+  // Decode chunks apart, for measured decode kernels timed by batch and context: their count, the
+  // sum of their cached contexts and the KV entries they read and write.
+  double decode_seqs = 0;
+  double decode_context = 0;
+  double decode_kv_tokens = 0;
   void add(const SeqChunk& c) {
     const double n = c.new_tokens, ctx = c.context;
     tokens += c.new_tokens;
     kv_tokens += ctx + n;
+    if (!c.prefill) {
+      decode_seqs += 1;
+      decode_context += ctx;
+      decode_kv_tokens += ctx + n;
+    }
     // A new token attends to the cached context and the chunk's tokens before it; prompt tokens
     // also to themselves (the two conventions the single-sequence model always used).
     if (c.prefill)
