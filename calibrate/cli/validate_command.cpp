@@ -27,33 +27,78 @@ struct ValidateArgs {
   std::string models = "deepseek-v3,qwen3-30b-a3b";
   std::string tokens = "16,48,128,384,1024,1536,3000,4096";  // 48, 384, 1536, 3000: between the fitted counts
   std::string skews = "0,0.3,0.6,0.9,1.2";  // the kernel fit has 0 and 1.0
+  std::string gates = "lognormal:1";        // routings outside the fitted Zipf family
+  std::string local_experts = "8,32";       // one GPU's experts under EP32 / EP8 of 256 (EP16 / EP4 of 128)
   std::string kernel_tokens;
   std::string kernel_skews = "0,1.0";
   std::string gemm = "grouped";
   std::string csv;
 };
 
-std::vector<std::string> split_names(const std::string& text) {
+std::vector<std::string> split_names(const std::string& text, const char* option) {
   std::vector<std::string> out;
   std::size_t at = 0;
   while (at <= text.size()) {
     const std::size_t comma = std::min(text.find(',', at), text.size());
-    if (comma == at) throw InputError(fmt::format("--models \"{}\": empty name", text));
+    if (comma == at) throw InputError(fmt::format("{} \"{}\": empty name", option, text));
     out.push_back(text.substr(at, comma - at));
     at = comma + 1;
   }
   return out;
 }
 
+// A GPU's slice of the experts under expert parallelism: `local` experts of the model's shape that
+// receive the routed copies of `t` tokens (top_k each, spread over the slice by the gate), as if
+// the EP group's dispatch had delivered them. Only the experts and combine phases are compared:
+// the slice's router is not the model's.
+void measure_slice(const ResolvedModel& model, int local, const std::vector<int>& tokens,
+                   const std::vector<GateArg>& gates, GemmMode mode, const CommonArgs& common, GpuSession& gpu,
+                   const Profile& profile, const ModelSpec& spec, fit::Measurements& all,
+                   std::vector<ValidateRow>& rows) {
+  ModelArgs ma;
+  ma.model = model.spec.name;
+  ma.name = model.spec.name;  // the profile's tables are the model's
+  ma.experts = local;
+  ma.gate_kind = "softmax_topk";  // a slice has no expert groups
+  const LayerShape shape = layer_shape(resolve_model(ma));
+  const int max_tokens = *std::max_element(tokens.begin(), tokens.end());
+  std::string why;
+  if (!layer_fits(shape, max_tokens, why)) {
+    std::cout << "\nskipped " << local << "-expert slice: " << why << "\n";
+    return;
+  }
+  MoeLayer layer(shape, max_tokens, mode, common.seed, gpu.cublas, gpu.stream);
+  Harness harness(gpu.stream, common.bench());
+  const ResultTable table = layer_table();
+  std::cout << fmt::format("\nlayers of {}: a {}-expert slice (one GPU under EP{}), bf16\n", shape.model, local,
+                           model.spec.routed_experts / local)
+            << table.header();
+  for (int t : tokens)
+    for (const GateArg& g : gates) {
+      layer.set_routing(synthetic_routing(g.spec, g.label, g.skew, shape.experts, shape.top_k, t,
+                                          common.seed * 7919u + static_cast<unsigned>(t) + 104729u * local));
+      const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, g.skew);
+      all.layers.push_back(lm);
+      const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+  if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
+}
+
 int run_validate(const ValidateArgs& a, const Argv& argv) {
-  const std::vector<std::string> models = split_names(a.models);
+  const std::vector<std::string> models = split_names(a.models, "--models");
   const std::vector<int> tokens = parse_int_list(a.tokens, "--tokens", 1, 1 << 20);
-  const std::vector<double> skews = parse_double_list(a.skews, "--skews", 0, 20);
+  std::vector<GateArg> gates;
+  for (double skew : parse_double_list(a.skews, "--skews", 0, 20)) gates.push_back(zipf_gate(skew));
+  if (!a.gates.empty())
+    for (const std::string& g : split_names(a.gates, "--gates")) gates.push_back(parse_gate_arg(g));
   const GemmMode mode = parse_gemm_mode(a.gemm);
   const std::vector<int> kernel_tokens = a.kernel_tokens.empty()
                                              ? powers_of_two(kDefaultSweepMaxTokens)
                                              : parse_int_list(a.kernel_tokens, "--kernel-tokens", 1, 1 << 20);
   const std::vector<double> kernel_skews = parse_double_list(a.kernel_skews, "--kernel-skews", 0, 20);
+  const std::vector<int> local_counts =
+      a.local_experts.empty() ? std::vector<int>{} : parse_int_list(a.local_experts, "--local-experts", 1, 1 << 16);
   std::vector<ResolvedModel> resolved;
   for (const std::string& name : models) {
     ModelArgs ma;
@@ -105,16 +150,19 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
     const ResultTable table = layer_table();
     std::cout << "\nlayers of " << shape.model << " (all experts on one GPU, bf16)\n" << table.header();
     for (int t : tokens)
-      for (double skew : skews) {
-        const GateArg g = zipf_gate(skew);
-        layer.set_routing(synthetic_routing(g.spec, g.label, skew, shape.experts, shape.top_k, t,
+      for (const GateArg& g : gates) {
+        layer.set_routing(synthetic_routing(g.spec, g.label, g.skew, shape.experts, shape.top_k, t,
                                             a.common.seed * 7919u + static_cast<unsigned>(t)));
-        const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, skew);
+        const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, g.skew);
         all.layers.push_back(lm);
         const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
         rows.insert(rows.end(), r.begin(), r.end());
       }
     if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
+    for (int local : local_counts) {
+      if (local >= shape.experts || local < shape.top_k) continue;
+      measure_slice(model, local, tokens, gates, mode, a.common, gpu, profile, spec, all, rows);
+    }
   }
   if (rows.empty()) throw Error("validate: no model fits on this GPU; nothing measured");
   std::cout << "\nsimulator prediction vs measurement ("
@@ -145,6 +193,12 @@ Runner add_validate_command(CLI::App& app, const Argv& argv) {
   sub->add_option("--models", a->models, "model presets (default deepseek-v3,qwen3-30b-a3b)");
   sub->add_option("--tokens", a->tokens, "layer token counts (default 16,48,128,384,1024,1536,3000,4096)");
   sub->add_option("--skews", a->skews, "Zipf exponents of the routing (default 0,0.3,0.6,0.9,1.2)");
+  sub->add_option("--local-experts", a->local_experts,
+                  "also layers over a slice of this many experts, one GPU's share under EP (experts and combine "
+                  "compared; default 8,32; \"\" = none)");
+  sub->add_option("--gates", a->gates,
+                  "further routings at every token count, comma-separated gate specs such as lognormal:1 (always "
+                  "held out; default lognormal:1; \"\" = none)");
   sub->add_option("--kernel-tokens", a->kernel_tokens,
                   "token counts of the kernel sweep (default 1,2,...,32768, as far as memory holds)");
   sub->add_option("--kernel-skews", a->kernel_skews, "skews of the kernel sweep (default 0,1.0)");

@@ -17,6 +17,7 @@ struct ValidateRow {
   std::int64_t tokens = 0;
   double skew = 0;
   std::string gate;   // the layer's gate label ("uniform", "zipf:0.6", "lognormal:1", a trace)
+  int experts = 0;    // experts in the measured layer: all the model's, or a GPU's slice under EP
   std::string phase;  // "gate+permute" | "experts" | "combine" | "layer"
   double measured_us = 0;
   double predicted_us = 0;
@@ -35,7 +36,10 @@ ModelSpec spec_as_run(const ModelSpec& preset, double weight_bytes);
 
 // gate+permute: ComputeModel::gate_ps(tokens) vs gate_us + permute_us; experts: experts_ps over
 // the measured tokens_per_expert vs experts_us; combine: combine_ps(tokens * top_k) vs combine_us;
-// layer: the sum of the three predictions vs total_us. Throws Error when a measured time is <= 0.
+// layer: the sum of the three predictions vs total_us. A layer over a slice of the model's experts
+// (fewer tokens_per_expert entries than spec.routed_experts: one GPU's share under expert
+// parallelism) gives the experts and combine rows only, held out: its router covered the slice,
+// not the model's experts. Throws Error when a measured time is <= 0.
 std::vector<ValidateRow> predict_layer(const Profile& profile, const ModelSpec& spec, const fit::LayerMeasurement& m);
 
 struct ErrorSummary {

@@ -31,7 +31,7 @@ expect_run(0 "profile written to" ${MOESIM_FIT} --measurements ${sample} --measu
 
 # --check-layers: the recorded H100 run refitted and replayed against its recorded layers.
 set(run ${SRC}/calibrate/profiles/runs/h100-sxm-2026-11-23)
-expect_run(0 "fitted profile vs recorded layers.*qwen3-30b-a3b +4096 +zipf:1.2 +layer.*layer +median"
+expect_run(0 "fitted profile vs recorded layers.*qwen3-30b-a3b +128 +4096 +zipf:1.2 +layer.*layer +median"
            ${MOESIM_FIT} --measurements ${run}/device.json --measurements ${run}/kernels-qwen3.json --base ${base}
            --model qwen3-30b-a3b --out ${WORK}/qwen3.toml --check-layers ${run}/validate-qwen3.json)
 expect_run(2 "--check-layers: no recorded layer of qwen3-30b-a3b" ${MOESIM_FIT} --measurements ${run}/device.json

@@ -97,6 +97,16 @@ TEST_CASE("a log-normal layer is held out even at a fitted token count") {
   const auto rows = predict_layer(p, s, m);
   CHECK(rows[0].held_out);
   CHECK(rows[0].gate == "lognormal:1");
+  CHECK(rows[0].experts == 4);
+  // A slice of the experts (one GPU's under EP): experts and combine only, held out.
+  m.gate = "uniform";
+  m.tokens_per_expert = {4, 4};
+  const auto slice = predict_layer(p, s, m);
+  REQUIRE(slice.size() == 2);
+  CHECK(slice[0].phase == "experts");
+  CHECK(slice[1].phase == "combine");
+  CHECK(slice[0].experts == 2);
+  CHECK(slice[0].held_out);
 }
 
 TEST_CASE("error summary: median and p90 of |error|") {
@@ -123,7 +133,7 @@ TEST_CASE("error summary: median and p90 of |error|") {
   CHECK(held.rows == 2);
   CHECK(held.median_abs_pct == Approx(30));  // {20, 40}
   const std::string csv = validate_csv(rows);
-  CHECK(csv.rfind("model,tokens,skew,gate,phase,measured_us,predicted_us,error_pct,source,set\n", 0) == 0);
+  CHECK(csv.rfind("model,experts,tokens,skew,gate,phase,measured_us,predicted_us,error_pct,source,set\n", 0) == 0);
   rows[1].gate = "traces/a,b.moetrace";  // quoted in the CSV
   CHECK(validate_csv(rows).find(",\"traces/a,b.moetrace\",") != std::string::npos);
   CHECK(csv.find(",held_out\n") != std::string::npos);
