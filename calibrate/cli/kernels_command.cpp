@@ -13,6 +13,8 @@
 #include "cli/sweeps.hpp"
 #include "fit/profile_fit.hpp"
 #include "io/profile_io.hpp"
+#include "kernels/fp8_layout.hpp"
+#include "ops/experts_fp8_op.hpp"
 #include "ops/layer_ops.hpp"
 #include "ops/routing.hpp"
 
@@ -30,7 +32,16 @@ struct KernelsArgs {
   std::string profile_out;
   std::string base;
   std::string expert_calls = kDefaultExpertCalls;
+  std::string precision = "bf16";
 };
+
+// The expert weights' precision of a run: bf16 (every kernel) or fp8 (the expert FFN alone).
+enum class ExpertPrecision { Bf16, Fp8 };
+ExpertPrecision parse_precision(const std::string& text) {
+  if (text == "bf16") return ExpertPrecision::Bf16;
+  if (text == "fp8") return ExpertPrecision::Fp8;
+  throw InputError(fmt::format("--precision \"{}\": expected bf16 or fp8", text));
+}
 
 fit::KernelMeasurement row(const std::string& kernel, const std::string& model, double skew, std::int64_t tokens,
                            const OpResult& r) {
@@ -49,11 +60,11 @@ fit::KernelMeasurement row(const std::string& kernel, const std::string& model, 
 
 // An expert row: tokens = token copies over the grouped GEMM, experts = experts given tokens.
 fit::KernelMeasurement expert_row(const std::string& model, double skew, std::int64_t copies, const OpResult& r,
-                                  int active_experts) {
+                                  int active_experts, double weight_bytes = 2) {
   fit::KernelMeasurement k = row("expert", model, skew, copies, r);
   k.experts = active_experts;
   k.tokens_per_expert = static_cast<double>(k.tokens) / k.experts;
-  k.weight_bytes = 2;
+  k.weight_bytes = weight_bytes;
   return k;
 }
 
@@ -110,6 +121,11 @@ void run_expert_calls(MoeLayer& layer, Harness& harness, const SweepTable& table
 }
 
 int run_kernels(const KernelsArgs& a, const Argv& argv) {
+  const ExpertPrecision precision = parse_precision(a.precision);
+  if (precision == ExpertPrecision::Fp8 && !a.profile_out.empty())
+    throw InputError(
+        "--profile-out with --precision fp8: an fp8 run records only expert rows; merge it into a bf16 kernels "
+        "run (--out FILE --merge) and fit that file with moesim-fit");
   KernelSweep sweep;
   sweep.model = resolve_model(a.model);
   sweep.tokens =
@@ -123,6 +139,16 @@ int run_kernels(const KernelsArgs& a, const Argv& argv) {
   GpuSession gpu;
   fit::Measurements m;
   m.meta = collect_meta(argv.argc, argv.argv, false);
+  if (precision == ExpertPrecision::Fp8) {
+    const DeviceInfo d = device_info();
+    if (d.sm_major * 10 + d.sm_minor < 89)
+      throw InputError(fmt::format(
+          "--precision fp8: {} (sm_{}{}) has no fp8 tensor cores; fp8 expert rows need sm_89 or newer (H100, H200)",
+          d.name, d.sm_major, d.sm_minor));
+    run_fp8_expert_sweep(gpu, sweep, m);
+    save_measurements_to(m, a.common.out, a.common.merge);
+    return 0;
+  }
   sweep.copy_GBps = a.copy_GBps;
   if (!(sweep.copy_GBps > 0)) {
     const CopyResult c = measure_copy(gpu, a.common.bench(), std::size_t{1} << 30, a.common.seed);
@@ -192,6 +218,82 @@ void run_kernel_sweep(GpuSession& gpu, const KernelSweep& given, fit::Measuremen
                "(with skew > 0 the loads are unequal: the mean is recorded)\n";
 }
 
+void run_fp8_expert_sweep(GpuSession& gpu, const KernelSweep& sw, fit::Measurements& out) {
+  const LayerShape shape = layer_shape(sw.model);
+  const int e = shape.experts, k = shape.top_k;
+  if (shape.hidden % kFp8Block != 0 || shape.ffn % kFp8Block != 0)
+    throw InputError(
+        fmt::format("--precision fp8: hidden ({}) and expert ffn ({}) must be multiples of 128 (one "
+                    "scale per 128 columns, 128 x 128 weight blocks)",
+                    shape.hidden, shape.ffn));
+  // Even loads: the first `calls` experts get `load` rows each (tokens x k = calls x load copies).
+  struct Config {
+    int calls = 0, load = 0;
+    std::int64_t tokens = 0, padded_rows = 0;
+  };
+  std::vector<int> calls_list{e};
+  for (int calls : sw.expert_calls) {
+    if (calls < k || calls >= e || calls % k != 0)
+      std::cout << fmt::format("expert calls: {} experts per call skipped (needs a multiple of top-k {} below {})\n",
+                               calls, k, e);
+    else
+      calls_list.push_back(calls);
+  }
+  const int max_tokens = *std::max_element(sw.tokens.begin(), sw.tokens.end());
+  std::vector<Config> configs;
+  for (int calls : calls_list) {
+    if (calls % k != 0) {
+      std::cout << fmt::format("fp8 expert: all {} experts per call skipped (not a multiple of top-k {})\n", calls, k);
+      continue;
+    }
+    for (int load = 1; load <= 16384; load *= 4) {
+      const std::int64_t tokens = static_cast<std::int64_t>(load) * calls / k;
+      if (tokens > max_tokens) break;
+      configs.push_back({calls, load, tokens, static_cast<std::int64_t>(calls) * fp8_padded_rows(load)});
+    }
+  }
+  if (configs.empty())
+    throw InputError(fmt::format("--precision fp8: no even-load configuration within {} tokens", max_tokens));
+  const Fp8ExpertsShape fshape{shape.model, shape.hidden, e, shape.ffn};
+  const auto max_rows = [&] {
+    std::int64_t rows = 0;
+    for (const Config& c : configs) rows = std::max(rows, c.padded_rows);
+    return rows;
+  };
+  std::string why;
+  while (!device_fits(Fp8Experts::device_bytes(fshape, max_rows()),
+                      fmt::format("{} in fp8 (all {} experts) with {} rows", shape.model, e, max_rows()), why)) {
+    if (!sw.trim_to_fit || configs.size() == 1) throw Error(why);
+    const std::int64_t drop = max_rows();
+    std::erase_if(configs, [&](const Config& c) { return c.padded_rows == drop; });
+    std::cout << "fp8 sweep trimmed: " << why << "\n";
+  }
+  Fp8Experts experts(fshape, max_rows(), sw.seed, gpu.lt, gpu.stream);
+  Harness harness(gpu.stream, sw.bench);
+  const SweepTable table{
+      ResultTable({{"tokens", "", 7}, {"skew", "", 5}, {"kernel", "", 14, true}}, {.of_copy = false, .tflops = true}),
+      0};
+  std::cout << fmt::format(
+                   "\nfp8 expert FFN of {} (hidden {}, {} experts, top-{}, expert ffn {}): e4m3, {} scales, one "
+                   "cuBLASLt matmul per expert and projection, each expert's rows padded to a multiple of {}\n",
+                   shape.model, shape.hidden, e, k, shape.ffn, fp8_scale_mode_name(experts.ffn().scale_mode()),
+                   kFp8RowAlign)
+            << table.table.header();
+  for (const Config& c : configs) {
+    std::vector<int> counts(static_cast<std::size_t>(e), 0);
+    std::fill(counts.begin(), counts.begin() + c.calls, c.load);
+    experts.set_counts(counts, gpu.stream);
+    const std::unique_ptr<Operation> op = make_experts_fp8_op(experts);
+    const OpResult r =
+        table.measure(harness, *op, fmt::format("fp8 expert/{}", c.calls), static_cast<int>(c.tokens), 0, false);
+    out.kernels.push_back(expert_row(shape.model, 0, c.tokens * k, r, experts.ffn().active_experts(), 1));
+  }
+  if (!experts.ffn().note().empty()) std::cout << "note: " << experts.ffn().note() << "\n";
+  if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
+  std::cout << "gate, permute and combine not measured: they do not depend on the expert precision (merge this run "
+               "into a bf16 kernels run with --merge); skews and --gemm apply to bf16 runs only\n";
+}
+
 Profile fit_and_write_profile(const fit::Measurements& m, const std::string& base_path, const std::string& model,
                               const std::string& out_path) {
   const std::string base_file =
@@ -227,6 +329,9 @@ Runner add_kernels_command(CLI::App& app, const Argv& argv) {
   sub->add_option("--expert-calls", a->expert_calls,
                   "also time the expert FFN with even loads over this many experts per call (default 8,16,32,64; "
                   "none to skip)");
+  sub->add_option("--precision", a->precision,
+                  "expert weights: bf16 (default; every kernel) | fp8 (e4m3 with DeepSeek-V3 block scales: the "
+                  "expert FFN alone with even loads, rows with weight_bytes 1, to --merge into a bf16 run)");
   return [sub, a, argv]() { return sub->parsed() ? run_kernels(*a, argv) : -1; };
 }
 

@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   const Runner runners[] = {add_check_command(app, args),   add_device_command(app, args),
                             add_kernels_command(app, args), add_alltoall_command(app, args),
-                            add_layer_command(app, args),   add_validate_command(app, args)};
+                            add_layer_command(app, args),   add_validate_command(app, args),
+                            add_attention_command(app, args)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -42,5 +42,6 @@ Runner add_kernels_command(CLI::App& app, const Argv& argv);
 Runner add_alltoall_command(CLI::App& app, const Argv& argv);
 Runner add_layer_command(CLI::App& app, const Argv& argv);
 Runner add_validate_command(CLI::App& app, const Argv& argv);
+Runner add_attention_command(CLI::App& app, const Argv& argv);
 
 }  // namespace moesim::calib

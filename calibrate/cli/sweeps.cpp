@@ -70,6 +70,17 @@ bool layer_fits(const LayerShape& shape, int max_tokens, std::string& why) {
   return false;
 }
 
+bool device_fits(double bytes, const std::string& what, std::string& why) {
+  std::size_t free = 0, total = 0;
+  MOESIM_CUDA_CHECK(cudaMemGetInfo(&free, &total));
+  const double need = bytes + kHeadroomBytes;
+  if (need <= static_cast<double>(free)) return true;
+  why = fmt::format(
+      "{} does not fit on this GPU: needs {:.1f} GB ({:.0f} GB of it headroom), {:.1f} GB free of {:.1f} GB", what,
+      need / 1e9, kHeadroomBytes / 1e9, static_cast<double>(free) / 1e9, static_cast<double>(total) / 1e9);
+  return false;
+}
+
 void check_layer_fits(const LayerShape& shape, int max_tokens) {
   std::string why;
   if (!layer_fits(shape, max_tokens, why)) throw Error(why);

@@ -60,6 +60,14 @@ inline constexpr const char* kDefaultExpertCalls = "8,16,32,64";
 inline constexpr int kDefaultSweepMaxTokens = 32768;
 // gate (once per token count), permute, expert and combine rows appended to `out`; prints a table.
 void run_kernel_sweep(GpuSession& gpu, const KernelSweep& sweep, fit::Measurements& out);
+// fp8 expert rows (weight_bytes 1; e4m3 with DeepSeek-V3's block scales, kernels/expert_ffn_fp8.hpp):
+// the expert FFN alone with even loads 1, 4, 16, ... over all the model's experts and each of
+// sweep.expert_calls, as far as the largest of sweep.tokens; skews and the GEMM mode do not apply.
+void run_fp8_expert_sweep(GpuSession& gpu, const KernelSweep& sweep, fit::Measurements& out);
+
+// Whether `bytes` of device memory for `what` fit in the GPU's free memory with the headroom the
+// layer keeps (cuBLAS workspaces, the L2 flush buffer, the CUDA context); `why` says why not.
+bool device_fits(double bytes, const std::string& what, std::string& why);
 
 // The table of layer phases: tokens, gate (the routing's label), max_load, phase, then the results.
 ResultTable layer_table();

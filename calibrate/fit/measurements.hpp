@@ -86,7 +86,8 @@ struct LayerMeasurement {
 struct AttentionMeasurement {
   std::string model;  // model preset name the shapes come from
   std::string phase;  // "decode" (each query sees every key) | "prefill" (a causal chunk)
-  std::string form;   // "gqa" (grouped-query, MHA included) | "mla" (DeepSeek-V3's MLA absorbed)
+  std::string form;   // "gqa" (grouped-query, MHA included) | "mla" (DeepSeek-V3's MLA: absorbed in
+                      // decode, expanded in prefill)
   int batch = 0;      // sequences
   int queries = 0;    // new tokens per sequence (decode: 1)
   int context = 0;    // tokens per sequence cached before them

@@ -23,6 +23,10 @@ inline constexpr Tolerance kFp32GemmTol{1e-5, 1e-6, 1.0 / 2048};         // fp32
 inline constexpr Tolerance kFp8GemmTol{1.0 / 128, 1e-6, 1.0 / 256};      // fp8 in: reduced-precision accumulate
 inline constexpr Tolerance kBf16ElementwiseTol{1.0 / 128, 1e-6, 0};      // SwiGLU: one bf16 rounding
 inline constexpr Tolerance kBf16CombineTol{1.0 / 128, 1e-6, 1.0 / 128};  // weighted sum of k rows, bf16 out
+// Attention, bf16 out: the output's rounding (<= 2^-8 relative) and the softmax weights P rounded
+// to bf16 before the P V product, as FlashAttention does (<= 2^-8 of sum |p v|), each with a factor
+// 2 of margin; fp32 scores, sums and rescaling add far less.
+inline constexpr Tolerance kBf16AttentionTol{1.0 / 128, 1e-6, 1.0 / 128};
 inline constexpr double kGateWeightRtol = 1e-4;                          // fp32 gate weights vs float64
 inline constexpr double kGateWeightAtol = 1e-6;
 inline constexpr double kGateTieTolerance = 1e-5;  // selection gaps below this may flip in fp32
