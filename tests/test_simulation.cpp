@@ -222,6 +222,34 @@ TEST_CASE("the qwen3 HGX scenario runs its MoE phases on the measured H100 kerne
   CHECK(run.summary.step_us_mean > 0);
 }
 
+TEST_CASE("a DeepSeek-V3 scenario takes measured fp8 expert and attention tables when its profile has them",
+          "[simulation]") {
+  // The shipped H100 profile's [kernels] are deepseek-v3's, with bf16 expert tables only: the
+  // preset's fp8 experts and its attention use the roofline. Adding fp8 and attention tables (as
+  // `kernels --precision fp8` and `attention` runs give) moves both phases onto them.
+  const std::string shipped = test::source_path("calibrate/profiles/h100-sxm.toml");
+  Scenario base = io::load_scenario(test::source_path("scenarios/hgx-prefill.toml"), {"workload.steps=1"});
+  const ScenarioRun before = run_scenario(base);
+  CHECK(before.results.compute_sources.find("attention=roofline,") != std::string::npos);
+  CHECK(before.results.compute_sources.find("experts=roofline (profile expert table is for 2-byte weights)") !=
+        std::string::npos);
+
+  Profile p = io::load_profile(shipped);
+  p.kernels_us["expert_fp8_us"] = LogTable{{1, 128, 4096}, {6, 9, 160}};
+  p.kernels_expert_fp8_fixed_us = 20;
+  p.kernels_us["attn_prefill_us"] = LogTable{{1e4, 1e8}, {20, 9000}};
+  p.kernels_us["attn_decode_b1_us"] = LogTable{{512, 32768}, {12, 90}};
+  const auto dir = test::scratch_dir("sim-measured-fp8-attention");
+  const std::string path = test::write_file(dir, "h100-fp8.toml", io::profile_to_toml(p));
+  Scenario measured = io::load_scenario(test::source_path("scenarios/hgx-prefill.toml"),
+                                        {"workload.steps=1", "hardware.profile=\"" + path + "\""});
+  const ScenarioRun after = run_scenario(measured);
+  INFO(after.results.compute_sources);
+  CHECK(after.results.compute_sources.find("attention=measured core, roofline projections") != std::string::npos);
+  CHECK(after.results.compute_sources.find("experts=measured (fp8)") != std::string::npos);
+  CHECK(after.summary.step_us_mean != before.summary.step_us_mean);
+}
+
 TEST_CASE("an EP kernel's SMs slow the compute that runs beside it", "[sim]") {
   Fixture f({"gate.kind=uniform"});
   f.profile.sms = 132;
