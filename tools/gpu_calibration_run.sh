@@ -8,7 +8,7 @@
 # the profiles (calibrate/README.md, "The GPU run sequence").
 #
 # usage: tools/gpu_calibration_run.sh OUT_DIR [checks+sweeps | validate | all]
-#   The parts fit a device call of 10 minutes each (their step limits add up to 9 and 6 minutes);
+#   The parts fit a device call of 10 minutes each (their step limits add up to 9.5 and 6 minutes);
 #   `all` (the default) runs both. The log is appended to, so the parts can share OUT_DIR.
 # environment:
 #   CALIBRATOR      moesim-calibrate to run (default build-gpu/calibrate/moesim-calibrate: build it
@@ -51,10 +51,13 @@ if [ "$part" != validate ]; then
     --prefill-context 0 --repeats 3 --warmup 1
   step 50 check-fp8 kernels --model qwen3-30b-a3b --precision fp8 --tokens 256 --expert-calls 16 --repeats 3
   # The sweeps the profiles are owed: fp8 experts (deepseek-v3) and attention (both models).
-  step 150 kernels-fp8-dsv3 kernels --model deepseek-v3 --precision fp8 --repeats 20 \
+  step 130 kernels-fp8-dsv3 kernels --model deepseek-v3 --precision fp8 --repeats 20 \
     --out "$out/kernels-dsv3-fp8.json"
-  step 120 attention-dsv3 attention --model deepseek-v3 --repeats 20 --out "$out/attention-dsv3.json"
+  step 110 attention-dsv3 attention --model deepseek-v3 --repeats 20 --out "$out/attention-dsv3.json"
   step 70 attention-qwen3 attention --model qwen3-30b-a3b --repeats 20 --out "$out/attention-qwen3.json"
+  # Between the fitted points, for moesim-fit --check-attention (held out).
+  step 60 attention-dsv3-between attention --model deepseek-v3 --repeats 10 --batch 2,8,32,128 \
+    --context 1024,4096,16384 --chunk 256,1024,4096 --prefill-context 4096 --out "$out/attention-dsv3-between.json"
 fi
 if [ "$part" != checks+sweeps ]; then
   # Held-out layers against the shipped profiles (the default grid: 48 / 384 / 1536 / 3000 tokens,

@@ -40,6 +40,12 @@ expect_run(2 "--check-layers: no recorded layer of qwen3-30b-a3b" ${MOESIM_FIT} 
 if(EXISTS ${WORK}/no-layers.toml)
   message(FATAL_ERROR "a fit whose --check-layers failed wrote no-layers.toml")
 endif()
+expect_run(2 "--check-attention: no recorded attention row of qwen3-30b-a3b" ${MOESIM_FIT} --measurements
+           ${run}/device.json --measurements ${run}/kernels-qwen3.json --base ${base} --model qwen3-30b-a3b
+           --out ${WORK}/no-attention.toml --check-attention ${run}/validate-qwen3.json)
+if(EXISTS ${WORK}/no-attention.toml)
+  message(FATAL_ERROR "a fit whose --check-attention failed wrote no-attention.toml")
+endif()
 
 # Bad input: exit 2 with the file and JSON pointer, or the option named.
 file(READ ${sample} text)

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "cli/attention_check.hpp"
 #include "cli/validate_table.hpp"
 #include "core/error.hpp"
 #include "fit/measurements.hpp"
@@ -24,6 +25,7 @@ struct Args {
   std::string out;
   std::string device_name;
   std::vector<std::string> check_layers;
+  std::vector<std::string> check_attention;
   moesim::fit::FitOptions options;
 };
 
@@ -47,6 +49,24 @@ std::vector<moesim::calib::ValidateRow> layer_rows(const moesim::Profile& profil
   return rows;
 }
 
+// The fitted profile's core attention beside each recorded attention row of its model.
+std::vector<moesim::calib::ValidateRow> attention_rows(const moesim::Profile& profile,
+                                                       const std::vector<std::string>& files) {
+  const auto preset = moesim::io::find_model_preset(profile.kernels_model);
+  if (!preset)
+    throw moesim::InputError(fmt::format("--check-attention: the fitted profile's model \"{}\" is not a preset",
+                                         profile.kernels_model));
+  std::vector<moesim::calib::ValidateRow> rows;
+  for (const std::string& file : files) {
+    const auto r = moesim::calib::predict_attention(profile, *preset, moesim::fit::load_measurements(file).attention);
+    rows.insert(rows.end(), r.begin(), r.end());
+  }
+  if (rows.empty())
+    throw moesim::InputError(
+        fmt::format("--check-attention: no recorded attention row of {} in the files given", profile.kernels_model));
+  return rows;
+}
+
 int run(const Args& a) {
   moesim::fit::Measurements m = moesim::fit::load_measurements(a.measurements.front());
   for (std::size_t i = 1; i < a.measurements.size(); ++i) {
@@ -63,6 +83,8 @@ int run(const Args& a) {
   // Bad layer files fail before anything is written.
   const auto rows =
       a.check_layers.empty() ? std::vector<moesim::calib::ValidateRow>{} : layer_rows(report.profile, a.check_layers);
+  const auto attention = a.check_attention.empty() ? std::vector<moesim::calib::ValidateRow>{}
+                                                   : attention_rows(report.profile, a.check_attention);
 
   const std::string text = moesim::io::profile_to_toml(report.profile);
   {
@@ -80,6 +102,8 @@ int run(const Args& a) {
     throw moesim::Error(fmt::format("{}: the written profile does not load back identically", a.out));
   std::cout << fmt::format("profile written to {} (source {})\n", a.out, report.profile.meta.source);
   if (!rows.empty()) std::cout << "\nfitted profile vs recorded layers\n" << moesim::calib::validate_table_text(rows);
+  if (!attention.empty())
+    std::cout << "\nfitted profile vs recorded attention kernels\n" << moesim::calib::attention_table_text(attention);
   return 0;
 }
 
@@ -104,6 +128,11 @@ int main(int argc, char** argv) {
   app.add_option("--check-layers", a.check_layers,
                  "measurement JSON with layer rows (validate --out): print the fitted profile's prediction of "
                  "each layer of its model beside the measurement; repeatable")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--check-attention", a.check_attention,
+                 "measurement JSON with attention rows (attention --out), e.g. a grid between the fitted points: "
+                 "print the fitted profile's core attention beside each row of its model; repeatable")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   try {

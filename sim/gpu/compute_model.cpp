@@ -89,6 +89,19 @@ double kernel_table_us(const LogTable& t, double x) {
 
 TimePs table_ps(const LogTable& t, double x) { return ps_from_us(std::max(0.0, kernel_table_us(t, x))); }
 
+// Attention tables are interpolated linearly in x between their points (not in log(x) as the
+// other kernel tables): their grids are coarse (4x apart) and a core attention kernel costs a
+// launch plus time in proportion to its work, which a straight line between points reproduces
+// exactly and linear-in-log(x) overstates by up to 25% halfway between points 4x apart. Clamped
+// below, extended along the last segment above, as every kernel table.
+double attention_table_us(const LogTable& t, double x) {
+  const std::size_t n = t.x.size();
+  if (n < 2 || !(x > t.x.front()) || x > t.x.back()) return kernel_table_us(t, x);
+  const auto hi = static_cast<std::size_t>(std::lower_bound(t.x.begin(), t.x.end(), x) - t.x.begin());
+  const std::size_t lo = hi - 1;
+  return t.y[lo] + (x - t.x[lo]) / (t.x[hi] - t.x[lo]) * (t.y[hi] - t.y[lo]);
+}
+
 }  // namespace
 
 // A measured table applies only to the model whose shapes it was measured with (and the expert
@@ -189,15 +202,20 @@ TimePs ComputeModel::attention_ps(const AttentionWork& w) const {
   }
   // Measured core kernels run after the projections (their own launches are in the tables); a
   // part without a table keeps its roofline, on the projections' launch.
-  TimePs sum = ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, proj_bytes), proj_math);
+  return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, proj_bytes), proj_math) + core_attention_ps(w);
+}
+
+TimePs ComputeModel::core_attention_ps(const AttentionWork& w) const {
+  TimePs sum = 0;
   if (w.decode_seqs > 0) {
     sum += decode_curves_.empty()
-               ? core_roofline_ps(w.decode_kv_tokens, decode_flops)
+               ? core_roofline_ps(w.decode_kv_tokens, model_.decode_attn_flops_per_ctx() * w.decode_pairs)
                : ps_from_us(std::max(0.0, decode_core_us(w.decode_seqs, w.decode_context / w.decode_seqs)));
   }
   if (w.prefill_pairs > 0) {
-    sum += prefill_table_ ? table_ps(*prefill_table_, w.prefill_pairs)
-                          : core_roofline_ps(w.kv_tokens - w.decode_kv_tokens, prefill_flops);
+    sum += prefill_table_ ? ps_from_us(std::max(0.0, attention_table_us(*prefill_table_, w.prefill_pairs)))
+                          : core_roofline_ps(w.kv_tokens - w.decode_kv_tokens,
+                                             model_.prefill_attn_flops_per_ctx() * w.prefill_pairs);
   }
   return sum;
 }
@@ -207,19 +225,20 @@ TimePs ComputeModel::core_roofline_ps(double kv_tokens, double flops) const {
                   math_ps(flops, gemm_TFLOPs(profile_, kBf16Bytes, false)));
 }
 
-// Decode curves are per batch size: between them the time is interpolated in log(sequences);
+// Decode curves are per batch size: between them the time is linear in the sequences (with the
+// contexts linear too, a launch plus time in proportion to sequences x context is exact);
 // below the smallest it is that curve's (the kernel is launch- and latency-bound there); beyond
 // the largest it grows in proportion (the GPU is full: more sequences, more passes). A decode
 // sequence with draft tokens reads its context once, as a one-token sequence does.
 double ComputeModel::decode_core_us(double sequences, double context) const {
   const auto& [b_max, last] = decode_curves_.back();
-  if (sequences >= b_max) return kernel_table_us(*last, context) * sequences / b_max;
+  if (sequences >= b_max) return attention_table_us(*last, context) * sequences / b_max;
   const auto hi = std::lower_bound(decode_curves_.begin(), decode_curves_.end(), sequences,
                                    [](const auto& curve, double v) { return curve.first < v; });
-  if (hi == decode_curves_.begin() || hi->first == sequences) return kernel_table_us(*hi->second, context);
+  if (hi == decode_curves_.begin() || hi->first == sequences) return attention_table_us(*hi->second, context);
   const auto lo = hi - 1;
-  const double f = (std::log(sequences) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
-  return (1 - f) * kernel_table_us(*lo->second, context) + f * kernel_table_us(*hi->second, context);
+  const double f = (sequences - lo->first) / (hi->first - lo->first);
+  return (1 - f) * attention_table_us(*lo->second, context) + f * attention_table_us(*hi->second, context);
 }
 
 TimePs ComputeModel::dense_ffn_ps(int tokens) const {

@@ -36,6 +36,10 @@ class ComputeModel {
   // The same for any mix of sequences (spec/step_batch.hpp): prompt chunks over their cached
   // context, decode sequences of their own KV lengths.
   TimePs attention_ps(const AttentionWork& work) const;
+  // The core attention alone (softmax(Q K^T) V over the KV cache, no projections, no launch):
+  // the measured tables where the profile has them, else the roofline of the KV reads and FLOPs.
+  // What `moesim-fit --check-attention` holds beside a measured attention kernel.
+  TimePs core_attention_ps(const AttentionWork& work) const;
   TimePs dense_ffn_ps(int tokens) const;  // a dense layer's FFN
   // Router GEMM + top-k, then the permute into the experts' layout (unless `permute` is false: an
   // EP kernel that permutes as it dispatches).
