@@ -35,9 +35,5 @@ struct ExpertFit {
 // the rows at any other precision into the expert set.
 ExpertFit fit_expert_tables(const Measurements& m, const std::string& model, bool fp8, std::vector<std::string>& notes);
 
-// Core attention tables from `attention` rows of the model: "attn_decode_b<B>_us" by context (one
-// per batch size measured at 2 or more contexts) and "attn_prefill_us" by visible pairs.
-std::map<std::string, LogTable> fit_attention_tables(const Measurements& m, const std::string& model,
-                                                     std::vector<std::string>& notes);
 
 }  // namespace moesim::fit

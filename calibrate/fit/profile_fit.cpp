@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "fit/attention_fit.hpp"
 #include "fit/expert_fit.hpp"
 #include "spec/model_spec.hpp"
 
