@@ -190,12 +190,12 @@ TimePs ComputeModel::attention_ps(const AttentionWork& w) const {
   const double weight_bytes = model_.attention_weight_bytes();
   const double proj_bytes = model_.attn_params * weight_bytes + 2.0 * t * model_.hidden * kActBytes;
   const TimePs proj_math = math_ps(2.0 * model_.attn_params * t, gemm_TFLOPs(profile_, weight_bytes, false));
-  const double decode_flops = model_.decode_attn_flops_per_ctx() * w.decode_pairs;
-  const double prefill_flops = model_.prefill_attn_flops_per_ctx() * w.prefill_pairs;
   if (decode_curves_.empty() && !prefill_table_) {
     // Weights, activations in and out, and the KV cache: each sequence's context read once and its
     // new entries written (flash attention keeps the scores on chip). Projections run at the
     // weights' rate, core attention in bf16; both share one memory stream.
+    const double decode_flops = model_.decode_attn_flops_per_ctx() * w.decode_pairs;
+    const double prefill_flops = model_.prefill_attn_flops_per_ctx() * w.prefill_pairs;
     const double bytes = proj_bytes + w.kv_tokens * model_.kv_bytes_per_token;
     const TimePs math = proj_math + math_ps(decode_flops + prefill_flops, gemm_TFLOPs(profile_, kBf16Bytes, false));
     return ps_from_ns(profile_.launch_ns) + std::max(memory_ps(profile_, bytes), math);
