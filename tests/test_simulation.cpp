@@ -231,7 +231,8 @@ TEST_CASE("a DeepSeek-V3 scenario takes measured fp8 expert and attention tables
   Scenario base = io::load_scenario(test::source_path("scenarios/hgx-prefill.toml"), {"workload.steps=1"});
   const ScenarioRun before = run_scenario(base);
   CHECK(before.results.compute_sources.find("attention=roofline,") != std::string::npos);
-  CHECK(before.results.compute_sources.find("experts=roofline (profile expert table is for 2-byte weights)") !=
+  CHECK(before.results.compute_sources.find(
+            "experts=roofline (no fp8 expert table; the profile's expert table is for 2-byte weights)") !=
         std::string::npos);
 
   Profile p = io::load_profile(shipped);

@@ -126,6 +126,9 @@ std::string ComputeModel::unused_tables(std::initializer_list<const char*> names
     if (profile_.kernels_model != model_.name)
       return fmt::format(" (profile tables are for {})", profile_.kernels_model);
     if (std::string_view(name) == "expert_fp8_us") continue;  // said by expert_us, or no table at all
+    if (same_bytes(model_.weight_bytes, 1.0))
+      return fmt::format(" (no fp8 expert table; the profile's expert table is for {}-byte weights)",
+                         profile_.kernels_weight_bytes);
     return fmt::format(" (profile expert table is for {}-byte weights)", profile_.kernels_weight_bytes);
   }
   return "";
