@@ -47,42 +47,58 @@ std::vector<std::string> split_names(const std::string& text, const char* option
   return out;
 }
 
+// Where a layer grid's measurements and predictions go, and what it runs with.
+struct GridRun {
+  const std::vector<int>& tokens;
+  const std::vector<GateArg>& gates;
+  GemmMode mode;
+  const CommonArgs& common;
+  GpuSession& gpu;
+  fit::Measurements& all;
+  std::vector<ValidateRow>& rows;
+};
+
+// Every token count x gate of `shape` measured as a whole layer and predicted with `profile` /
+// `spec`; `seed_salt` tells the routings of different layer shapes apart.
+void measure_grid(const LayerShape& shape, const std::string& title, unsigned seed_salt, const Profile& profile,
+                  const ModelSpec& spec, GridRun& run) {
+  const int max_tokens = *std::max_element(run.tokens.begin(), run.tokens.end());
+  MoeLayer layer(shape, max_tokens, run.mode, run.common.seed, run.gpu.cublas, run.gpu.stream);
+  Harness harness(run.gpu.stream, run.common.bench());
+  const ResultTable table = layer_table();
+  std::cout << "\nlayers of " << shape.model << " (" << title << ")\n" << table.header();
+  for (int t : run.tokens)
+    for (const GateArg& g : run.gates) {
+      layer.set_routing(synthetic_routing(g.spec, g.label, g.skew, shape.experts, shape.top_k, t,
+                                          run.common.seed * 7919u + static_cast<unsigned>(t) + seed_salt));
+      const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, g.skew);
+      run.all.layers.push_back(lm);
+      const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
+      run.rows.insert(run.rows.end(), r.begin(), r.end());
+    }
+  if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
+}
+
 // A GPU's slice of the experts under expert parallelism: `local` experts of the model's shape that
 // receive the routed copies of `t` tokens (top_k each, spread over the slice by the gate), as if
 // the EP group's dispatch had delivered them. Only the experts and combine phases are compared:
 // the slice's router is not the model's.
-void measure_slice(const ResolvedModel& model, int local, const std::vector<int>& tokens,
-                   const std::vector<GateArg>& gates, GemmMode mode, const CommonArgs& common, GpuSession& gpu,
-                   const Profile& profile, const ModelSpec& spec, fit::Measurements& all,
-                   std::vector<ValidateRow>& rows) {
+void measure_slice(const ResolvedModel& model, int local, const Profile& profile, const ModelSpec& spec,
+                   GridRun& run) {
   ModelArgs ma;
   ma.model = model.spec.name;
   ma.name = model.spec.name;  // the profile's tables are the model's
   ma.experts = local;
   ma.gate_kind = "softmax_topk";  // a slice has no expert groups
   const LayerShape shape = layer_shape(resolve_model(ma));
-  const int max_tokens = *std::max_element(tokens.begin(), tokens.end());
   std::string why;
-  if (!layer_fits(shape, max_tokens, why)) {
+  if (!layer_fits(shape, *std::max_element(run.tokens.begin(), run.tokens.end()), why)) {
     std::cout << "\nskipped " << local << "-expert slice: " << why << "\n";
     return;
   }
-  MoeLayer layer(shape, max_tokens, mode, common.seed, gpu.cublas, gpu.stream);
-  Harness harness(gpu.stream, common.bench());
-  const ResultTable table = layer_table();
-  std::cout << fmt::format("\nlayers of {}: a {}-expert slice (one GPU under EP{}), bf16\n", shape.model, local,
-                           model.spec.routed_experts / local)
-            << table.header();
-  for (int t : tokens)
-    for (const GateArg& g : gates) {
-      layer.set_routing(synthetic_routing(g.spec, g.label, g.skew, shape.experts, shape.top_k, t,
-                                          common.seed * 7919u + static_cast<unsigned>(t) + 104729u * local));
-      const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, g.skew);
-      all.layers.push_back(lm);
-      const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
-      rows.insert(rows.end(), r.begin(), r.end());
-    }
-  if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
+  measure_grid(shape,
+               fmt::format("a {}-expert slice, one GPU under EP{}, bf16", local, model.spec.routed_experts / local),
+               104729u * static_cast<unsigned>(local), profile, spec, run);
 }
 
 int run_validate(const ValidateArgs& a, const Argv& argv) {
@@ -118,6 +134,7 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
   }
   std::vector<ValidateRow> rows;
   std::vector<std::string> skipped;
+  GridRun run{tokens, gates, mode, a.common, gpu, all, rows};
   for (const ResolvedModel& model : resolved) {
     const LayerShape shape = layer_shape(model);
     const int max_tokens = *std::max_element(tokens.begin(), tokens.end());
@@ -145,24 +162,9 @@ int run_validate(const ValidateArgs& a, const Argv& argv) {
       all.kernels.insert(all.kernels.end(), km.kernels.begin(), km.kernels.end());
     }
     const ModelSpec spec = spec_as_run(model.spec, 2);
-    MoeLayer layer(shape, max_tokens, mode, a.common.seed, gpu.cublas, gpu.stream);
-    Harness harness(gpu.stream, a.common.bench());
-    const ResultTable table = layer_table();
-    std::cout << "\nlayers of " << shape.model << " (all experts on one GPU, bf16)\n" << table.header();
-    for (int t : tokens)
-      for (const GateArg& g : gates) {
-        layer.set_routing(synthetic_routing(g.spec, g.label, g.skew, shape.experts, shape.top_k, t,
-                                            a.common.seed * 7919u + static_cast<unsigned>(t)));
-        const fit::LayerMeasurement lm = measure_layer(layer, harness, table, g.label, g.skew);
-        all.layers.push_back(lm);
-        const std::vector<ValidateRow> r = predict_layer(profile, spec, lm);
-        rows.insert(rows.end(), r.begin(), r.end());
-      }
-    if (!harness.note().empty()) std::cout << "note: " << harness.note() << "\n";
-    for (int local : local_counts) {
-      if (local >= shape.experts || local < shape.top_k) continue;
-      measure_slice(model, local, tokens, gates, mode, a.common, gpu, profile, spec, all, rows);
-    }
+    measure_grid(shape, "all experts on one GPU, bf16", 0, profile, spec, run);
+    for (int local : local_counts)
+      if (local < shape.experts && local >= shape.top_k) measure_slice(model, local, profile, spec, run);
   }
   if (rows.empty()) throw Error("validate: no model fits on this GPU; nothing measured");
   std::cout << "\nsimulator prediction vs measurement ("

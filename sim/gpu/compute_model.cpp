@@ -40,12 +40,10 @@ ComputeModel::ComputeModel(const Profile& profile, const ModelSpec& model) : pro
         expert_curves_.emplace_back(static_cast<double>(n), &t);
     std::sort(expert_curves_.begin(), expert_curves_.end());
   }
-  if (profile_.kernels_model == model_.name) {
-    for (const auto& [name, t] : profile_.kernels_us)
-      if (const int b = attention_decode_batch_of(name); b > 0 && !t.empty())
-        decode_curves_.emplace_back(static_cast<double>(b), &t);
-    std::sort(decode_curves_.begin(), decode_curves_.end());
-  }
+  for (const auto& [name, t] : profile_.kernels_us)
+    if (const int b = attention_decode_batch_of(name); b > 0 && table(name.c_str()))
+      decode_curves_.emplace_back(static_cast<double>(b), &t);
+  std::sort(decode_curves_.begin(), decode_curves_.end());
   prefill_table_ = table("attn_prefill_us");
 }
 
